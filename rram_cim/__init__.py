@@ -1,0 +1,1 @@
+"""ReRAM compute-in-memory neuromorphic chip: control plane, analog models and host."""

@@ -1,0 +1,137 @@
+"""`ChipConfig`: the one set of parameters shared by the RTL, the analog models, the FPGA emulation and the host.
+
+Every width, depth and code-to-physics scale in the project comes from here. A config is frozen and
+validated on construction: a bad value raises `ConfigError` naming the field and what would be right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS"]
+
+# SPI mode 0 is oversampled in the system clock domain: a 2-flop synchronizer plus an edge detector costs
+# 3 system cycles, so an SPI half-period must last at least 2 system cycles (SCK <= f_sys / 4). Slower than
+# f_sys / 64 works too, but is the slowest ratio the benches cover.
+SPI_DIVIDER_MIN = 4
+SPI_DIVIDER_MAX = 64
+# The SPI frame carries a 24-bit byte address (docs/spi.md).
+ADDRESS_BITS = 24
+# Each memory window of the register map (P&V targets, pulse counts, ...) spans 1 MiB of it.
+WINDOW_BYTES = 1 << 20
+
+
+class ConfigError(ValueError):
+    """A `ChipConfig` field holds a value the chip cannot be built with."""
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """Parameters of one chip build. Counts are per core unless the name says otherwise."""
+
+    name: str = "reference"
+    #: Number of crossbar cores sharing the spike router.
+    cores: int = 2
+    #: Word lines (inputs) per core.
+    rows: int = 64
+    #: Bit lines per core; a differential weight uses two (G+ and G-).
+    columns: int = 64
+    #: Integrate-and-fire neurons per core (one per column pair in the differential mapping).
+    neurons: int = 32
+    #: Resolution of the word-line (gate), bit-line (top electrode) and source-line DACs.
+    dac_bits: int = 8
+    #: Resolution of the sense ADC that answers verify reads; P&V targets are ADC codes.
+    adc_bits: int = 8
+    #: Depth, in events, of the host-to-chip and chip-to-host spike FIFOs.
+    input_fifo_depth: int = 64
+    output_fifo_depth: int = 64
+    #: Entries of the log of cells that failed to verify.
+    failed_log_depth: int = 64
+    #: System clock and SPI clock, in hertz. iCEBreaker's oscillator is 12 MHz.
+    sys_clk_hz: float = 12e6
+    spi_clk_hz: float = 1e6
+    #: Volts per LSB of the word-line (gate) DAC: 8 bits span 0-2.55 V, covering the 0.6-2 V gate range of
+    #: IGVVA on HfO2 1T1R (Milo et al., "Multilevel HfO2-based RRAM devices for low-power neuromorphic
+    #: networks", APL Materials 7, 081120, 2019).
+    wl_volts_per_lsb: float = 0.01
+    #: Volts per LSB of the bit-line (top electrode) DAC: 0-3.8 V covers ISPVA's SET ramps and forming.
+    bl_volts_per_lsb: float = 0.015
+    #: Volts per LSB of the source-line DAC used for RESET (up to ~3 V in the same devices).
+    sl_volts_per_lsb: float = 0.015
+    #: Microsiemens per LSB of the sense ADC: 8 bits span 0-128 uS, covering the HRS (~few uS) to LRS
+    #: (~100 uS) range of HfO2 1T1R cells (Milo et al. 2019; NeuRRAM, Wan et al., Nature 608, 2022).
+    us_per_adc_lsb: float = 0.5
+
+    def __post_init__(self):
+        def need(ok: bool, name: str, message: str):
+            if not ok:
+                raise ConfigError(f"ChipConfig.{name} = {getattr(self, name)!r}: {message}")
+
+        need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
+        for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
+                     "input_fifo_depth", "output_fifo_depth", "failed_log_depth"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
+                 "must be a positive integer")
+        need(self.cores <= 16, "cores", "at most 16 cores share one spike router")
+        need(self.rows <= 1024, "rows", "at most 1024 rows per core")
+        need(self.columns <= 1024, "columns", "at most 1024 columns per core")
+        need(self.neurons <= self.columns, "neurons", f"cannot exceed columns ({self.columns})")
+        need(self.dac_bits <= 16, "dac_bits", "DAC codes are at most 16 bits")
+        need(self.adc_bits <= 8, "adc_bits", "ADC codes are at most 8 bits (one byte per P&V target)")
+        for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth"):
+            value = getattr(self, name)
+            need(value & (value - 1) == 0, name, "must be a power of two")
+        for name in ("sys_clk_hz", "spi_clk_hz", "wl_volts_per_lsb", "bl_volts_per_lsb",
+                     "sl_volts_per_lsb", "us_per_adc_lsb"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, name,
+                 "must be a positive number")
+        divider = self.sys_clk_hz / self.spi_clk_hz
+        need(SPI_DIVIDER_MIN <= divider, "spi_clk_hz",
+             f"SPI clock must be at most sys_clk_hz / {SPI_DIVIDER_MIN} = "
+             f"{self.sys_clk_hz / SPI_DIVIDER_MIN:g} Hz (the target oversamples SCK)")
+        need(divider <= SPI_DIVIDER_MAX, "spi_clk_hz",
+             f"SPI clock must be at least sys_clk_hz / {SPI_DIVIDER_MAX} = "
+             f"{self.sys_clk_hz / SPI_DIVIDER_MAX:g} Hz")
+        for name, volts in (("wl_volts_per_lsb", 3.0), ("bl_volts_per_lsb", 5.0), ("sl_volts_per_lsb", 5.0)):
+            full_scale = getattr(self, name) * ((1 << self.dac_bits) - 1)
+            need(full_scale <= volts, name,
+                 f"DAC full scale {full_scale:.2f} V exceeds the {volts} V the 1T1R cell tolerates")
+        need(self.cells_total <= WINDOW_BYTES, "rows",
+             f"{self.cores} cores x {self.rows} x {self.columns} cells do not fit the "
+             f"{WINDOW_BYTES}-byte memory window of the register map")
+
+    # Derived quantities: computed, never stored, so they cannot disagree with the fields.
+    @property
+    def cells_per_core(self) -> int:
+        return self.rows * self.columns
+
+    @property
+    def cells_total(self) -> int:
+        return self.cores * self.cells_per_core
+
+    @property
+    def seconds_per_cycle(self) -> float:
+        return 1.0 / self.sys_clk_hz
+
+    @property
+    def spi_divider(self) -> int:
+        """System clock cycles per SPI clock period (rounded down)."""
+        return int(self.sys_clk_hz // self.spi_clk_hz)
+
+    def replace(self, **changes) -> "ChipConfig":
+        """A copy with some fields changed, validated like any other config."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Fits the demo: 64 inputs (8x8 digits) -> hidden layer -> 10 outputs, differential pairs, two cores.
+REFERENCE = ChipConfig()
+
+#: A NeuRRAM-like build: 256x256 cores (Wan et al., Nature 608, 504-512, 2022), 128 differential neurons.
+NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, neurons=128,
+                          input_fifo_depth=256, output_fifo_depth=256, failed_log_depth=256,
+                          sys_clk_hz=100e6, spi_clk_hz=10e6)
+
+CONFIGS = {config.name: config for config in (REFERENCE, NEURRAM_LIKE)}

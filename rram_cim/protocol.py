@@ -1,0 +1,135 @@
+"""The host protocol, defined once for the gateware, the host and the benches (DESIGN.md seam 2).
+
+SPI mode 0 frames (docs/spi.md):
+
+    NOP    0x00                                  -> status byte only
+    WRITE  0x02  A[23:16] A[15:8] A[7:0]  D0 D1 ...   (address auto-increments)
+    READ   0x03  A[23:16] A[15:8] A[7:0]  dummy  D0 D1 ...
+
+While the host shifts the command, address and dummy bytes in, the chip shifts the status byte out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .config import ADDRESS_BITS
+
+__all__ = ["Command", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+           "StatusBit", "Field", "Register", "Window", "RegisterTable"]
+
+ADDRESS_BYTES = ADDRESS_BITS // 8
+#: One byte of turnaround between the address and the first read byte gives the target the time of
+#: eight SPI bits to fetch from a synchronous memory, at any SCK up to f_sys / 4.
+READ_DUMMY_BYTES = 1
+
+
+class Command(enum.IntEnum):
+    NOP = 0x00
+    WRITE = 0x02
+    READ = 0x03
+
+
+#: The status byte's top bits are a fixed marker (1, 0): a host seeing 0x00 or 0xFF knows MISO is dead.
+STATUS_MARKER = 0b1000_0000
+STATUS_MARKER_MASK = 0b1100_0000
+
+
+class StatusBit(enum.IntFlag):
+    """Low bits of the status byte: the same bits as the STATUS register."""
+    ERROR = 1 << 0
+    BUSY = 1 << 1
+    PV_DONE = 1 << 2
+    OUT_READY = 1 << 3
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    lsb: int
+    width: int
+    reset: int
+    sw_readable: bool
+    sw_writable: bool
+    #: "r": hardware reads the stored value; "w": hardware drives it; "na": a constant.
+    hw: str
+    #: Writing 1 clears the bit (sticky error flags).
+    write_one_to_clear: bool = False
+    #: A hardware strobe sets the field.
+    hw_set: bool = False
+    #: Reads back as 0 and pulses for one cycle when written with 1.
+    single_pulse: bool = False
+    description: str = ""
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.lsb
+
+
+@dataclass(frozen=True)
+class Register:
+    #: Path below the top, joined with "_" (e.g. "pv_mode").
+    name: str
+    address: int
+    size: int
+    #: Implemented outside the decoder (e.g. a FIFO port): the decoder forwards a WindowPort.
+    external: bool
+    fields: tuple[Field, ...] = field(default_factory=tuple)
+    description: str = ""
+
+    @property
+    def sw_readable(self) -> bool:
+        return any(f.sw_readable for f in self.fields)
+
+    @property
+    def sw_writable(self) -> bool:
+        return any(f.sw_writable for f in self.fields)
+
+    @property
+    def reset(self) -> int:
+        """The value a read returns after reset (write-only fields read as 0)."""
+        return sum(f.reset << f.lsb for f in self.fields if f.sw_readable)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"register {self.name} has no field {name!r}; it has "
+                       f"{', '.join(f.name for f in self.fields)}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A memory window: `size` bytes from `address`, each byte one entry."""
+    name: str
+    address: int
+    size: int
+    sw_readable: bool
+    sw_writable: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RegisterTable:
+    registers: tuple[Register, ...]
+    windows: tuple[Window, ...]
+
+    def register(self, name: str) -> Register:
+        for r in self.registers:
+            if r.name == name:
+                return r
+        raise KeyError(f"no register named {name!r} in the register map")
+
+    def window(self, name: str) -> Window:
+        for w in self.windows:
+            if w.name == name:
+                return w
+        raise KeyError(f"no memory window named {name!r} in the register map")
+
+    def locate(self, address: int) -> tuple[Register | Window, int] | None:
+        """The register or window holding byte `address`, and the byte's offset in it; None if unmapped."""
+        for item in (*self.registers, *self.windows):
+            if item.address <= address < item.address + item.size:
+                return item, address - item.address
+        return None

@@ -1,0 +1,201 @@
+"""SPI target (mode 0) that turns host frames into register-bus transfers (docs/spi.md).
+
+SCK, CS and MOSI are asynchronous to the system clock. They pass through equal 2-flop synchronizers, so
+MOSI is seen with the SCK edge that sampled it; SCK is then edge-detected. That costs ~3 system cycles,
+which is why SCK may be at most f_sys / 4 (`ChipConfig.spi_divider`). MISO is updated right after the
+*rising* edge that consumed the previous bit rather than at the falling edge: at f_sys / 4 the falling
+edge would be seen too late for the host's next sample.
+
+Frame rules (the random campaign in tests/ checks them against `sim.regfile_model`):
+* a frame's completed bytes act in order; a byte cut by CS rising does nothing and sets `truncated`;
+* an unknown command, an unmapped address or a write to a read-only byte sets its sticky error and
+  the rest of the frame is ignored;
+* a read byte has its side effect (`r_commit`) only once all its eight bits were clocked out.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, STATUS_MARKER, Command
+from .regbus import RegisterBus
+
+__all__ = ["SPITarget", "SPIPins"]
+
+
+class SPIPins(wiring.Signature):
+    """The four SPI wires, seen from the controller (the target holds ``In(SPIPins())``); CIPO has an
+    output enable so that several targets can share it."""
+
+    def __init__(self):
+        super().__init__({
+            "sck": Out(1),
+            "cs_n": Out(1),
+            "copi": Out(1),
+            "cipo": In(1),
+            "cipo_oe": In(1),
+        })
+
+
+class SPITarget(wiring.Component):
+    """SPI mode 0 target: pins in, register-bus transfers and error strobes out.
+
+    `status` is the low nibble of the status byte sent while the host sends command and address.
+    """
+
+    spi: In(SPIPins())
+    bus: Out(RegisterBus())
+    status: In(4)
+    # One-cycle strobes to the sticky ERROR register.
+    bad_command: Out(1)
+    bad_address: Out(1)
+    read_only: Out(1)
+    truncated: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+
+        sck = Signal()
+        cs_n = Signal(init=1)
+        copi = Signal()
+        m.submodules.sck_sync = FFSynchronizer(self.spi.sck, sck)
+        m.submodules.cs_sync = FFSynchronizer(self.spi.cs_n, cs_n, init=1)
+        m.submodules.copi_sync = FFSynchronizer(self.spi.copi, copi)
+
+        sck_last = Signal()
+        cs_n_last = Signal(init=1)
+        m.d.sync += [sck_last.eq(sck), cs_n_last.eq(cs_n)]
+        selected = ~cs_n
+        sample = selected & sck & ~sck_last            # rising SCK: the host's bit is valid
+        frame_end = cs_n & ~cs_n_last
+
+        bit_count = Signal(3)
+        shift_in = Signal(7)
+        shift_out = Signal(8)
+        received = Cat(copi, shift_in)                 # the byte being completed, valid with `sample`
+        byte_done = sample & (bit_count == 7)
+        status_byte = Const(STATUS_MARKER, 8) | self.status
+
+        address = Signal.like(self.bus.addr)           # byte the current data slot reads or writes
+        fetch_address = Signal.like(self.bus.addr)     # byte being fetched ahead for the next slot
+        address_bytes = Signal(range(ADDRESS_BYTES + 1))
+        dummy_bytes = Signal(range(READ_DUMMY_BYTES + 1))
+        is_read = Signal()
+        fetch = Signal()                               # strobe a read of fetch_address next cycle
+        capture = Signal()                             # the fetched byte arrives this cycle
+        next_byte = Signal(8)
+        next_ok = Signal()                             # the fetched address was mapped
+        slot_ok = Signal()                             # the byte being shifted out is a real one
+
+        m.d.comb += [
+            self.spi.cipo.eq(shift_out[7]),
+            self.spi.cipo_oe.eq(selected),
+            self.bus.w_data.eq(received),
+            self.bus.commit_addr.eq(address),
+            self.bus.addr.eq(address),
+        ]
+
+        with m.If(sample):
+            m.d.sync += [bit_count.eq(bit_count + 1), shift_in.eq(received[:7]),
+                         shift_out.eq(shift_out << 1)]
+
+        # Fetch ahead: one cycle to present the address, one for the data to come back.
+        m.d.sync += [fetch.eq(0), capture.eq(0)]
+        with m.If(fetch):
+            m.d.comb += [self.bus.addr.eq(fetch_address), self.bus.r_stb.eq(self.bus.addr_ok)]
+            m.d.sync += [next_ok.eq(self.bus.addr_ok), capture.eq(self.bus.addr_ok)]
+        with m.If(capture):
+            m.d.sync += next_byte.eq(self.bus.r_data)
+
+        def load(byte):
+            m.d.sync += shift_out.eq(byte)
+
+        def next_read_slot():
+            """At a read slot boundary: shift out the byte fetched ahead and fetch the one after."""
+            load(Mux(next_ok, next_byte, 0))
+            m.d.sync += [slot_ok.eq(next_ok), address.eq(fetch_address),
+                         fetch_address.eq(fetch_address + 1), fetch.eq(1)]
+
+        with m.FSM() as fsm:
+            with m.State("Command"):
+                with m.If(byte_done):
+                    load(status_byte)
+                    m.d.sync += [address_bytes.eq(0), dummy_bytes.eq(0)]
+                    with m.Switch(received):
+                        with m.Case(Command.READ):
+                            m.d.sync += is_read.eq(1)
+                            m.next = "Address"
+                        with m.Case(Command.WRITE):
+                            m.d.sync += is_read.eq(0)
+                            m.next = "Address"
+                        with m.Case(Command.NOP):
+                            m.next = "Ignore"
+                        with m.Default():
+                            m.d.comb += self.bad_command.eq(1)
+                            m.next = "Ignore"
+
+            with m.State("Address"):
+                with m.If(byte_done):
+                    load(status_byte)
+                    m.d.sync += [address.eq(Cat(received, address[:-8])),
+                                 address_bytes.eq(address_bytes + 1)]
+                    with m.If(address_bytes == ADDRESS_BYTES - 1):
+                        m.next = "Check-Address"
+
+            # The whole address is in: reject an unmapped one before anything happens.
+            with m.State("Check-Address"):
+                with m.If(~self.bus.addr_ok):
+                    m.d.comb += self.bad_address.eq(1)
+                    m.next = "Ignore"
+                with m.Elif(is_read):
+                    m.d.sync += [fetch.eq(1), fetch_address.eq(address)]
+                    m.next = "Dummy"
+                with m.Else():
+                    m.next = "Write-Data"
+
+            with m.State("Dummy"):
+                with m.If(byte_done):
+                    m.d.sync += dummy_bytes.eq(dummy_bytes + 1)
+                    with m.If(dummy_bytes == READ_DUMMY_BYTES - 1):
+                        next_read_slot()
+                        m.next = "Read-Data"
+                    with m.Else():
+                        load(status_byte)
+
+            with m.State("Read-Data"):
+                # The host clocks a byte past the end of a register or window: flag it at its first bit.
+                with m.If(sample & (bit_count == 0) & ~slot_ok):
+                    m.d.comb += self.bad_address.eq(1)
+                    m.next = "Ignore"
+                with m.Elif(byte_done):
+                    m.d.comb += self.bus.r_commit.eq(1)
+                    next_read_slot()
+
+            with m.State("Write-Data"):
+                with m.If(byte_done):
+                    with m.If(~self.bus.addr_ok):
+                        m.d.comb += self.bad_address.eq(1)
+                        m.next = "Ignore"
+                    with m.Elif(~self.bus.addr_writable):
+                        m.d.comb += self.read_only.eq(1)
+                        m.next = "Ignore"
+                    with m.Else():
+                        m.d.comb += self.bus.w_stb.eq(1)
+                        m.d.sync += address.eq(address + 1)
+
+            # After an error or a NOP: wait for the end of the frame.
+            with m.State("Ignore"):
+                pass
+
+        # Chip select high ends any frame wherever it is (the FSM's last `next` wins). Cutting a byte, or
+        # the address, is a truncation unless the frame was already being ignored.
+        cut_byte = (bit_count != 0) & ~fsm.ongoing("Ignore")
+        cut_address = fsm.ongoing("Address")
+        with m.If(frame_end & (cut_byte | cut_address)):
+            m.d.comb += self.truncated.eq(1)
+        with m.If(cs_n):
+            m.d.sync += [bit_count.eq(0), shift_out.eq(status_byte), fetch.eq(0), capture.eq(0),
+                         fsm.state.eq(fsm.encoding["Command"])]
+
+        return m
