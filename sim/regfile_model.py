@@ -97,8 +97,8 @@ class RegisterFileModel:
                 self._set_error("out_underflow")
 
     def _writable(self, item: Register | Window, offset: int) -> bool:
-        if isinstance(item, Window) or item.external:
-            return item.sw_writable if isinstance(item, Window) else True
+        if isinstance(item, Window):
+            return item.sw_writable
         byte_mask = 0xFF << (8 * offset)
         return any(f.sw_writable and f.mask & byte_mask for f in item.fields)
 
@@ -138,9 +138,14 @@ class RegisterFileModel:
         partial = partial != 0
         data = bytearray()
 
+        first_data = HEADER_BYTES + READ_DUMMY_BYTES
+
         def finish(truncated: bool):
             if truncated:
                 self._set_error("truncated")
+            # After an error the target shifts out zeros for whatever the host still clocks.
+            if frame and frame[0] == Command.READ:
+                data.extend(bytes(max(0, complete - first_data - len(data))))
             return FrameResult(status, bytes(data))
 
         if complete == 0:
@@ -170,7 +175,6 @@ class RegisterFileModel:
                 self._write_byte(*where, frame[HEADER_BYTES + index])
             return finish(partial)
 
-        first_data = HEADER_BYTES + READ_DUMMY_BYTES
         if complete < first_data:
             return finish(partial)
         slot = 0

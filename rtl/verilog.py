@@ -1,0 +1,49 @@
+"""Verilog out of the Amaranth design: the chip top or any named block, for any ChipConfig."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from ..config import REFERENCE, ChipConfig
+
+__all__ = ["BLOCKS", "build_block", "to_verilog"]
+
+
+def _chip(config):
+    from .chip import Chip
+    return Chip(config)
+
+
+def _spi_target(config):
+    from .spi_target import SPITarget
+    return SPITarget()
+
+
+def _register_decoder(config):
+    from .regmap.generate import load_generated
+    return load_generated(config)[0].RegisterDecoder()
+
+
+#: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
+BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
+    "chip": _chip,
+    "spi_target": _spi_target,
+    "register_decoder": _register_decoder,
+}
+
+
+def build_block(block: str, config: ChipConfig = REFERENCE) -> wiring.Component:
+    try:
+        factory = BLOCKS[block]
+    except KeyError:
+        raise ValueError(f"unknown block {block!r}; choose one of {', '.join(BLOCKS)}") from None
+    return factory(config)
+
+
+def to_verilog(block: str = "chip", config: ChipConfig = REFERENCE) -> str:
+    """Verilog text of `block`; its module is named `rram_cim_<block>`."""
+    component = build_block(block, config)
+    return verilog.convert(component, name=f"rram_cim_{block}", emit_src=False)

@@ -1,0 +1,58 @@
+"""The cocotb bench of the chip top: clock, reset, SPI master, scoreboard against the register model."""
+
+from __future__ import annotations
+
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles
+
+from ..config import CONFIGS, REFERENCE
+from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, Command
+from .regfile_model import RegisterFileModel
+from .spi_master import SPIMaster
+
+__all__ = ["ChipBench", "config_from_env"]
+
+PS_PER_SECOND = 10 ** 12
+READ_HEADER_BYTES = 1 + ADDRESS_BYTES + READ_DUMMY_BYTES
+
+
+def config_from_env():
+    """The bench's ChipConfig, named by RRAM_CIM_CONFIG (the runner sets it to match the build)."""
+    return CONFIGS[os.environ.get("RRAM_CIM_CONFIG", REFERENCE.name)]
+
+
+class ChipBench:
+    def __init__(self, dut, config=None):
+        self.dut = dut
+        self.config = config or config_from_env()
+        # Rounded to an even number of picoseconds so the clock has equal high and low halves.
+        self.clk_period_ps = 2 * round(PS_PER_SECOND / self.config.sys_clk_hz / 2)
+        self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider))
+        self.model = RegisterFileModel(self.config)
+        self.frames = 0
+
+    def sck_period_ps(self, divider: float) -> int:
+        return round(self.clk_period_ps * divider)
+
+    async def reset(self):
+        cocotb.start_soon(Clock(self.dut.clk, self.clk_period_ps, unit="ps").start())
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 4)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 4)
+
+    async def checked_frame(self, frame: bytes, bits: int | None = None, context: str = "") -> bytes:
+        """Send a frame and compare what came back with the model's answer; return the raw CIPO bytes."""
+        miso = await self.spi.transfer(frame, bits)
+        expected = self.model.frame(frame, bits)
+        self.frames += 1
+        where = f"frame {self.frames} {frame.hex()} bits={bits} {context}"
+        assert miso[0] == expected.status if (bits is None or bits >= 8) else True, (
+            f"{where}: status {miso[0]:#04x}, model says {expected.status:#04x}")
+        if bits is None and frame and frame[0] == Command.READ:
+            got = miso[READ_HEADER_BYTES:]
+            assert got == expected.data, f"{where}: read {got.hex()}, model says {expected.data.hex()}"
+        return miso

@@ -1,0 +1,62 @@
+"""Build the generated Verilog once per simulator and configuration, then run cocotb tests on it."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+from cocotb_tools.runner import get_results, get_runner
+
+from ..config import REFERENCE, ChipConfig
+from ..rtl.verilog import to_verilog
+from .toolchain import missing_simulator_message, prepare_path
+
+__all__ = ["Build", "build", "run"]
+
+TIMESCALE = ("1ns", "1ps")
+
+
+class Build:
+    def __init__(self, simulator: str, config: ChipConfig, directory: pathlib.Path, toplevel: str,
+                 seconds: float):
+        self.simulator = simulator
+        self.config = config
+        self.directory = directory
+        self.toplevel = toplevel
+        self.seconds = seconds
+
+
+def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, block: str = "chip",
+          waves: bool = False) -> Build:
+    """Write `block`'s Verilog into `root/<simulator>-<config>` and compile it there."""
+    problem = missing_simulator_message(simulator)
+    if problem:
+        raise RuntimeError(problem)
+    prepare_path()
+    directory = pathlib.Path(root) / f"{simulator}-{config.name}-{block}"
+    directory.mkdir(parents=True, exist_ok=True)
+    toplevel = f"rram_cim_{block}"
+    source = directory / f"{toplevel}.v"
+    source.write_text(to_verilog(block, config))
+    # Lint is a test of its own (tests/test_verilog_lint.py); the bench build only needs to compile.
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
+    if simulator == "verilator" and waves:
+        build_args += ["--trace-fst"]
+    started = time.perf_counter()
+    get_runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
+                                timescale=TIMESCALE, build_args=build_args, waves=waves, always=True)
+    return Build(simulator, config, directory, toplevel, time.perf_counter() - started)
+
+
+def run(built: Build, test_module: str, testcase: str | list[str] | None = None, seed: int | None = None,
+        extra_env: dict[str, str] | None = None, waves: bool = False) -> tuple[int, int]:
+    """Run cocotb tests on a build; return (tests, failures)."""
+    prepare_path()
+    env = {"RRAM_CIM_CONFIG": built.config.name, **(extra_env or {})}
+    name = testcase if isinstance(testcase, str) else "all"
+    results = get_runner(built.simulator).test(
+        test_module=test_module, hdl_toplevel=built.toplevel, hdl_toplevel_lang="verilog",
+        build_dir=built.directory,
+        test_dir=built.directory, testcase=testcase, seed=seed, extra_env=env, waves=waves,
+        timescale=TIMESCALE, results_xml=str(built.directory / f"results-{name}.xml"))
+    return get_results(results)

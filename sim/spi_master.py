@@ -1,0 +1,74 @@
+"""An SPI mode 0 controller for cocotb benches, driving the generated Verilog through its pins.
+
+SCK is timed from its own period, not from the chip's clock, so its edges fall anywhere in a system
+cycle, as they would from a real host. Frames come from `host.frames`, replies are parsed there too.
+"""
+
+from __future__ import annotations
+
+from cocotb.triggers import Timer
+
+from ..host.frames import Reply, nop_frame, parse_reply, read_frame, write_frame
+
+__all__ = ["SPIMaster"]
+
+
+class SPIMaster:
+    """Bound to a DUT's SPI pins by prefix: `SPIMaster(dut, sck_period_ps)` drives `spi__sck` etc."""
+
+    def __init__(self, dut, sck_period_ps: int, prefix: str = "spi__"):
+        self._sck = getattr(dut, f"{prefix}sck")
+        self._cs_n = getattr(dut, f"{prefix}cs_n")
+        self._copi = getattr(dut, f"{prefix}copi")
+        self._cipo = getattr(dut, f"{prefix}cipo")
+        self.sck_period_ps = sck_period_ps
+        self.bytes_transferred = 0
+        self._sck.value = 0
+        self._cs_n.value = 1
+        self._copi.value = 0
+
+    @property
+    def sck_period_ps(self) -> int:
+        return self._low + self._high
+
+    @sck_period_ps.setter
+    def sck_period_ps(self, period: int):
+        self._high = period // 2
+        self._low = period - self._high
+
+    async def transfer(self, frame: bytes, bits: int | None = None) -> bytes:
+        """Clock `bits` bits of `frame` (all by default), MSB first; return what CIPO carried."""
+        bits = 8 * len(frame) if bits is None else bits
+        received = bytearray(len(frame))
+        # Mode 0: COPI changes while SCK is low (first bit right after CS falls), both sides sample on
+        # the rising edge. Two timer waits per bit keep the Python overhead per simulated bit low.
+        self._copi.value = (frame[0] >> 7) & 1 if bits else 0
+        self._cs_n.value = 0
+        for index in range(bits):
+            byte, bit = divmod(index, 8)
+            await Timer(self._low, unit="ps")
+            if int(self._cipo.value):
+                received[byte] |= 1 << (7 - bit)
+            self._sck.value = 1
+            await Timer(self._high, unit="ps")
+            self._sck.value = 0
+            following = index + 1
+            if following < bits:
+                self._copi.value = (frame[following // 8] >> (7 - following % 8)) & 1
+        await Timer(self._low, unit="ps")
+        self._cs_n.value = 1
+        await Timer(2 * self.sck_period_ps, unit="ps")         # CS high time between frames
+        self.bytes_transferred += bits // 8
+        return bytes(received)
+
+    async def frame(self, frame: bytes) -> Reply:
+        return parse_reply(frame, await self.transfer(frame))
+
+    async def read(self, address: int, length: int) -> bytes:
+        return (await self.frame(read_frame(address, length))).data
+
+    async def write(self, address: int, data: bytes) -> Reply:
+        return await self.frame(write_frame(address, data))
+
+    async def status(self) -> int:
+        return (await self.frame(nop_frame())).status

@@ -1,0 +1,22 @@
+"""The chip's generated Verilog on Icarus and Verilator, driven through SPI by the cocotb bench.
+
+Each cocotb test runs in its own simulator process on the session's build, so no test sees the memory
+contents another left behind.
+"""
+
+import pytest
+
+from rram_cim.sim.runner import run
+
+TEST_MODULE = "rram_cim.sim.cocotb_chip"
+
+
+@pytest.mark.parametrize("testcase", [
+    "chip_id_and_geometry_at_every_divider",
+    "status_byte_reports_sticky_error_until_cleared",
+    "random_frames_never_corrupt_the_register_file",
+])
+def test_chip_bench(chip_build, testcase):
+    tests, failures = run(chip_build, TEST_MODULE, testcase=testcase)
+    assert tests == 1, f"{testcase} did not run on {chip_build.simulator}"
+    assert failures == 0, f"{testcase} failed on {chip_build.simulator}; the log above has the seed"
