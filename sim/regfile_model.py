@@ -129,6 +129,12 @@ class RegisterFileModel:
                 value = (value & ~bits) | incoming
         self._values[item.name] = value
 
+    def exchange(self, frame: bytes) -> bytes:
+        """The model as a `FrameTransport`: what CIPO would carry during `frame`."""
+        result = self.frame(frame)
+        header = len(frame) - len(result.data) if frame and frame[0] == Command.READ else len(frame)
+        return bytes([result.status] * header) + result.data
+
     # ---- one frame -----------------------------------------------------------------------------------
     def frame(self, frame: bytes, bits: int | None = None) -> FrameResult:
         """Apply `frame`, of which the host clocked `bits` bits before raising chip select (all if None)."""

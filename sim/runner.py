@@ -44,7 +44,8 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
         build_args += ["--trace-fst"]
     started = time.perf_counter()
     get_runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
-                                timescale=TIMESCALE, build_args=build_args, waves=waves, always=True)
+                                timescale=TIMESCALE, build_args=build_args, waves=waves, always=True,
+                                log_file=directory / "build.log")
     return Build(simulator, config, directory, toplevel, time.perf_counter() - started)
 
 

@@ -1,0 +1,91 @@
+"""Register access by name over any transport that moves SPI frames (co-simulation, board, model).
+
+The addresses, sizes and fields come from the generated table (`host/registers_gen.py`), so host code
+says `regs.write("pv_mode", algorithm=1)` and never spells an offset.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..protocol import RegisterTable, StatusBit
+from .frames import Reply, nop_frame, parse_reply, read_frame, write_frame
+
+__all__ = ["FrameTransport", "RegisterClient", "ChipError"]
+
+
+class FrameTransport(Protocol):
+    def exchange(self, frame: bytes) -> bytes:
+        """Send one SPI frame, return what CIPO carried during it (same length)."""
+
+
+class ChipError(RuntimeError):
+    """The chip flagged an error (ERROR register bits are named in the message)."""
+
+
+class RegisterClient:
+    def __init__(self, transport: FrameTransport, table: RegisterTable):
+        self.transport = transport
+        self.table = table
+
+    def _frame(self, frame: bytes) -> Reply:
+        return parse_reply(frame, self.transport.exchange(frame))
+
+    def _read(self, name: str) -> int:
+        register = self.table.register(name)
+        return int.from_bytes(self._frame(read_frame(register.address, register.size)).data, "little")
+
+    def read(self, name: str) -> int:
+        value = self._read(name)
+        self._check()
+        return value
+
+    def write(self, name: str, value: int | None = None, **fields: int) -> None:
+        """Write a whole register (`value`) or some of its fields (the others keep their value)."""
+        register = self.table.register(name)
+        if value is None:
+            value = self.read(name) if len(fields) < len(register.fields) else 0
+            for field_name, field_value in fields.items():
+                field = register.field(field_name)
+                if not 0 <= field_value < (1 << field.width):
+                    raise ValueError(f"{name}.{field_name} = {field_value} does not fit {field.width} bits")
+                value = (value & ~field.mask) | (field_value << field.lsb)
+        if not 0 <= value < (1 << (8 * register.size)):
+            raise ValueError(f"{name} = {value:#x} does not fit {register.size} bytes")
+        self._frame(write_frame(register.address, value.to_bytes(register.size, "little")))
+        self._check()
+
+    def read_window(self, name: str, offset: int, length: int) -> bytes:
+        window = self.table.window(name)
+        self._check_range(window, offset, length)
+        reply = self._frame(read_frame(window.address + offset, length))
+        self._check()
+        return reply.data
+
+    def write_window(self, name: str, offset: int, data: bytes) -> None:
+        window = self.table.window(name)
+        self._check_range(window, offset, len(data))
+        self._frame(write_frame(window.address + offset, data))
+        self._check()
+
+    @staticmethod
+    def _check_range(window, offset, length):
+        if offset < 0 or length < 0 or offset + length > window.size:
+            raise ValueError(f"bytes {offset}..{offset + length} do not fit window {window.name} "
+                             f"({window.size} bytes)")
+
+    def errors(self) -> list[str]:
+        value = self._read("error")
+        return [f.name for f in self.table.register("error").fields if value & f.mask]
+
+    def clear_errors(self) -> None:
+        self._frame(write_frame(self.table.register("error").address, b"\xff"))
+
+    def _check(self) -> None:
+        # The status byte is sampled at the start of a frame, so an error this frame caused shows in the
+        # next one: a follow-up NOP tells whether it did.
+        status = self._frame(nop_frame()).status
+        if status & StatusBit.ERROR:
+            errors = self.errors()
+            self.clear_errors()
+            raise ChipError(f"chip flagged {', '.join(errors)}")

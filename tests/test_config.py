@@ -1,0 +1,50 @@
+import pytest
+
+from rram_cim.config import CONFIGS, NEURRAM_LIKE, REFERENCE, ChipConfig, ConfigError
+
+
+def test_reference_fits_the_digits_demo():
+    # 64 inputs (8x8 digits), a hidden layer and 10 outputs as differential pairs on two cores.
+    assert REFERENCE.rows >= 64
+    assert REFERENCE.cores >= 2
+    assert REFERENCE.columns >= 2 * 10
+    assert REFERENCE.neurons * 2 <= REFERENCE.columns
+
+
+def test_neurram_like_has_256_by_256_cores():
+    assert (NEURRAM_LIKE.rows, NEURRAM_LIKE.columns) == (256, 256)
+    assert set(CONFIGS) == {"reference", "neurram-like"}
+
+
+def test_derived_quantities_follow_fields():
+    assert REFERENCE.cells_total == REFERENCE.cores * REFERENCE.rows * REFERENCE.columns
+    assert REFERENCE.spi_divider == 12
+    assert REFERENCE.seconds_per_cycle == pytest.approx(1 / 12e6)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("rows", 0, "positive integer"),
+    ("cores", 2.0, "positive integer"),
+    ("columns", True, "positive integer"),
+    ("neurons", 65, "cannot exceed columns"),
+    ("adc_bits", 9, "at most 8 bits"),
+    ("input_fifo_depth", 48, "power of two"),
+    ("spi_clk_hz", 4e6, "at most sys_clk_hz / 4"),
+    ("spi_clk_hz", 1e5, "at least sys_clk_hz / 64"),
+    ("bl_volts_per_lsb", 0.05, "exceeds"),
+    ("us_per_adc_lsb", -1.0, "positive number"),
+    ("name", "", "non-empty"),
+])
+def test_bad_values_raise_an_error_naming_the_field(field, value, words):
+    with pytest.raises(ConfigError, match=rf"ChipConfig\.{field} = .*{words}"):
+        REFERENCE.replace(**{field: value})
+
+
+def test_too_many_cells_for_a_window_is_refused():
+    with pytest.raises(ConfigError, match="do not fit"):
+        ChipConfig(cores=16, rows=1024, columns=1024, neurons=16)
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception):
+        REFERENCE.rows = 3
