@@ -1,0 +1,35 @@
+"""Pulse waveforms as DAC code sequences: one code per system clock cycle.
+
+The RTL row/column drivers step the DAC through exactly these codes, so the model and the chip apply the
+same waveform. Square: the amplitude for every cycle. Triangular: a linear ramp up to the amplitude at
+the middle cycle and back down, code_k = floor(amplitude * min(k + 1, width - k) / ceil(width / 2)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .device import ModelInputError, Shape
+
+__all__ = ["pulse_codes", "relative_waveform"]
+
+
+def pulse_codes(amplitude_code: int, width_cycles: int, shape: Shape = Shape.SQUARE) -> np.ndarray:
+    if width_cycles < 1:
+        raise ModelInputError(f"pulse width {width_cycles} cycles: must be at least 1")
+    if amplitude_code < 0:
+        raise ModelInputError(f"pulse amplitude code {amplitude_code} is negative")
+    if shape is Shape.SQUARE:
+        return np.full(width_cycles, amplitude_code, dtype=np.int64)
+    k = np.arange(width_cycles)
+    half = (width_cycles + 1) // 2
+    return (amplitude_code * np.minimum(k + 1, width_cycles - k)) // half
+
+
+def relative_waveform(width_cycles: int, shape: Shape) -> np.ndarray:
+    """The waveform as fractions of the amplitude (what `ReRAMArray` pulses take)."""
+    if shape is Shape.SQUARE:
+        return np.ones(width_cycles)
+    k = np.arange(width_cycles)
+    half = (width_cycles + 1) // 2
+    return np.minimum(k + 1, width_cycles - k) / half

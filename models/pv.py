@@ -1,0 +1,217 @@
+"""Reference program-and-verify algorithms, vectorized over all cells being programmed.
+
+These are the algorithms the RTL P&V engine implements, written with DAC and ADC *codes* (through
+`ChipConfig`'s code-to-physics scales) so that a later bench can compare the chip's pulse sequence with
+this one pulse for pulse:
+
+* ISPVA (incremental step pulse with verify): fixed gate voltage (compliance), top-electrode voltage
+  stepped up after each failed verify (Milo et al., APL Materials 7, 081120, 2019; Weebit/CEA-Leti).
+* IGVVA (incremental gate voltage with verify): fixed top-electrode voltage high enough to complete the
+  SET, gate voltage stepped up, so each pulse sets the cell to a slightly higher compliance level.
+* Incremental (the stepped voltage rises after each pulse) or cumulative (the same pulse repeated).
+* RESET on overshoot: a cell verified above its window gets a RESET pulse and its ramp starts again;
+  without it, an overshoot is a failure (SET cannot lower a conductance).
+* Square or triangular pulses, a maximum pulse count, a verify window in ADC codes.
+
+Each cell runs its own little state machine; all cells advance together one pulse per iteration, so
+the cost is (pulses of the slowest cell) x (numpy work on the whole array).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import REFERENCE, ChipConfig
+from .device import ModelInputError, ReRAMArray, Shape
+from .pulses import relative_waveform
+
+__all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes"]
+
+
+class Algorithm(enum.IntEnum):
+    ISPVA = 0
+    IGVVA = 1
+
+
+class PulseKind(enum.IntEnum):
+    SET = 1
+    RESET = 2
+
+
+@dataclass(frozen=True)
+class PVSettings:
+    """One P&V recipe, in DAC/ADC codes, as the chip's registers hold it."""
+    algorithm: Algorithm = Algorithm.IGVVA
+    bl_start: int = 133          # top-electrode (bit-line) DAC code: fixed for IGVVA, ramp start for ISPVA
+    bl_step: int = 1
+    bl_stop: int = 160
+    wl_start: int = 70           # gate (word-line) DAC code: ramp start for IGVVA, fixed for ISPVA
+    wl_step: int = 1
+    wl_stop: int = 165
+    sl_reset: int = 120          # source-line DAC code of a RESET pulse (gate at wl_stop)
+    pulse_width: int = 8         # system cycles
+    max_pulses: int = 100
+    window: int = 2              # accepted: |ADC code - target| <= window
+    cumulative: bool = False
+    reset_on_overshoot: bool = True
+    shape: Shape = Shape.SQUARE
+    v_read: float = 0.1          # volts across the cell during verify (SPIRIT's 100 mV limit)
+
+    def __post_init__(self):
+        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
+                     "window"):
+            if getattr(self, name) < 0:
+                raise ModelInputError(f"PVSettings.{name} = {getattr(self, name)} is negative")
+        if self.pulse_width < 1 or self.max_pulses < 1:
+            raise ModelInputError("PVSettings: pulse_width and max_pulses must be at least 1")
+        if self.bl_stop < self.bl_start or self.wl_stop < self.wl_start:
+            raise ModelInputError("PVSettings: a ramp's stop code is below its start code")
+
+    def check_codes(self, config: ChipConfig):
+        top = (1 << config.dac_bits) - 1
+        for name in ("bl_start", "bl_stop", "wl_start", "wl_stop", "sl_reset"):
+            if getattr(self, name) > top:
+                raise ModelInputError(f"PVSettings.{name} = {getattr(self, name)} exceeds the "
+                                      f"{config.dac_bits}-bit DAC (max {top})")
+
+
+@dataclass
+class PVResult:
+    pulses: np.ndarray            # per cell, pulses applied (SET + RESET)
+    passed: np.ndarray            # per cell, verified inside its window
+    targeted: np.ndarray          # per cell, had a target
+    final_code: np.ndarray        # per cell, ADC code of the last verify
+    #: Every pulse, in order: iteration, row, column, kind, bl, wl, sl codes (one row per pulse).
+    log: np.ndarray = field(repr=False, default=None)
+    iterations: int = 0
+
+    @property
+    def failed(self) -> np.ndarray:
+        return self.targeted & ~self.passed
+
+    def sequence(self, row: int, column: int) -> np.ndarray:
+        """The pulses one cell received, in order (rows of the log)."""
+        mine = (self.log["row"] == row) & (self.log["column"] == column)
+        return self.log[mine]
+
+
+LOG_DTYPE = np.dtype([("iteration", np.int32), ("row", np.int32), ("column", np.int32),
+                      ("kind", np.int8), ("bl", np.int32), ("wl", np.int32), ("sl", np.int32),
+                      ("width", np.int32)])
+
+
+def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
+    """What the sense ADC returns for conductances `g_us` (NaN for unread cells reads as 0)."""
+    top = (1 << config.adc_bits) - 1
+    return np.clip(np.rint(np.nan_to_num(g_us) / config.us_per_adc_lsb), 0, top).astype(np.int64)
+
+
+PER_LEVEL_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
+                    "max_pulses", "window")
+SHARED_FIELDS = ("algorithm", "pulse_width", "cumulative", "reset_on_overshoot", "shape", "v_read")
+
+
+class _CellSettings:
+    """Settings as per-cell arrays, so cells of different target levels run their own recipe."""
+
+    def __init__(self, settings, targets: np.ndarray, config: ChipConfig):
+        if isinstance(settings, PVSettings):
+            settings = {int(level): settings for level in np.unique(targets[targets >= 0])}
+        shared = {name: {getattr(each, name) for each in settings.values()} for name in SHARED_FIELDS}
+        for name, values in shared.items():
+            if len(values) > 1:
+                raise ModelInputError(f"per-level settings disagree on {name} ({values}); only "
+                                      f"{', '.join(PER_LEVEL_FIELDS)} may differ between levels")
+        wanted = set(np.unique(targets[targets >= 0]).tolist())
+        missing = wanted - set(settings)
+        if missing:
+            raise ModelInputError(f"no P&V settings for target level(s) {sorted(missing)}")
+        for each in settings.values():
+            each.check_codes(config)
+        first = next(iter(settings.values()))
+        for name in SHARED_FIELDS:
+            setattr(self, name, getattr(first, name))
+        for name in PER_LEVEL_FIELDS:
+            per_cell = np.zeros(targets.shape, dtype=np.int64)
+            for level, each in settings.items():
+                per_cell[targets == level] = getattr(each, name)
+            setattr(self, name, per_cell)
+
+
+def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
+                       config: ChipConfig = REFERENCE) -> PVResult:
+    """Program every cell whose target ADC code is >= 0 into `target +- window`.
+
+    `targets` has the array's shape; -1 marks a cell to leave alone. `settings` is one `PVSettings` or,
+    as EMBER's controller allows, a mapping from target code to its own `PVSettings` (DAC ramps, RESET
+    code, pulse budget and window may differ per level). Returns per-cell pulse counts, pass/fail and
+    the full pulse log. A stuck cell never verifies and stops at its `max_pulses`.
+    """
+    targets = np.asarray(targets)
+    if targets.shape != array.shape:
+        raise ModelInputError(f"targets have shape {targets.shape}, the array is {array.shape}")
+    top = (1 << config.adc_bits) - 1
+    if np.any(targets > top) or np.any(targets < -1):
+        raise ModelInputError(f"targets must be ADC codes 0..{top} (or -1 to skip)")
+    if not isinstance(settings, (PVSettings, dict)):
+        raise ModelInputError("settings must be a PVSettings or a dict {target code: PVSettings}")
+    s = _CellSettings(settings, targets, config)
+    dt_s = config.seconds_per_cycle
+    waveform = relative_waveform(s.pulse_width, s.shape)
+    select_read = targets >= 0
+
+    code = adc_codes(array.read(s.v_read, select_read), config)
+    targeted = select_read
+    passed = targeted & (np.abs(code - targets) <= s.window)
+    active = targeted & ~passed
+    pulses = np.zeros(array.shape, dtype=np.int64)
+    ramp = np.zeros(array.shape, dtype=np.int64)      # steps taken on the current ramp
+    logs = []
+    iteration = 0
+    while active.any():
+        low = active & (code < targets - s.window)
+        high = active & (code > targets + s.window)
+        if not s.reset_on_overshoot:
+            active &= ~high                              # an overshoot it cannot undo: give up on it
+            high[:] = False
+        if s.algorithm is Algorithm.ISPVA:
+            bl = np.minimum(s.bl_start + ramp * s.bl_step, s.bl_stop)
+            wl = s.wl_start
+        else:
+            bl = s.bl_start
+            wl = np.minimum(s.wl_start + ramp * s.wl_step, s.wl_stop)
+        if low.any():
+            array.set_pulse(low, bl * config.bl_volts_per_lsb, wl * config.wl_volts_per_lsb, waveform, dt_s)
+        if high.any():
+            array.reset_pulse(high, s.sl_reset * config.sl_volts_per_lsb, s.wl_stop * config.wl_volts_per_lsb,
+                              waveform, dt_s)
+        pulsed = low | high
+        logs.append(_log_rows(iteration, low, high, bl, wl, s))
+        pulses += pulsed
+        if not s.cumulative:
+            ramp = np.where(low, ramp + 1, ramp)
+        ramp = np.where(high, 0, ramp)                   # after a RESET the ramp starts over
+        code = np.where(pulsed, adc_codes(array.read(s.v_read, pulsed), config), code)
+        passed |= pulsed & (np.abs(code - targets) <= s.window)
+        active &= ~passed & (pulses < s.max_pulses)
+        iteration += 1
+    log = np.concatenate(logs) if logs else np.zeros(0, LOG_DTYPE)
+    return PVResult(pulses=pulses, passed=passed, targeted=targeted, final_code=code, log=log,
+                    iterations=iteration)
+
+
+def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
+    rows, columns = np.nonzero(low | high)
+    out = np.zeros(rows.size, LOG_DTYPE)
+    out["iteration"] = iteration
+    out["row"], out["column"] = rows, columns
+    is_set = low[rows, columns]
+    out["kind"] = np.where(is_set, PulseKind.SET, PulseKind.RESET)
+    out["bl"] = np.where(is_set, bl[rows, columns], 0)
+    out["wl"] = np.where(is_set, wl[rows, columns], s.wl_stop[rows, columns])
+    out["sl"] = np.where(is_set, 0, s.sl_reset[rows, columns])
+    out["width"] = s.pulse_width
+    return out
