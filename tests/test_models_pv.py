@@ -1,0 +1,160 @@
+"""Reference P&V algorithms: what each knob does to the pulse sequence, and the published comparison."""
+
+import numpy as np
+import pytest
+
+from rram_cim.config import REFERENCE
+from rram_cim.models import (HFO2_1T1R, Algorithm, DeviceParams, ModelInputError, PulseKind, PVSettings,
+                             ReRAMArray, Shape, program_and_verify, pulse_codes)
+from rram_cim.models.pv import adc_codes
+
+LEVELS_US = np.array([10, 25, 40, 55, 70, 85, 100, 115.0])
+CODES = np.rint(LEVELS_US / REFERENCE.us_per_adc_lsb).astype(int)
+
+
+def gate_code(g_us):
+    """Word-line code whose compliance gives `g_us` on the nominal device."""
+    p = HFO2_1T1R
+    return int(np.ceil((p.v_t + np.sqrt(g_us * p.v_c / p.k_ua_per_v2)) / REFERENCE.wl_volts_per_lsb))
+
+
+def recipes(max_pulses=100):
+    ispva = {int(c): PVSettings(algorithm=Algorithm.ISPVA, bl_start=70, bl_stop=200, wl_start=gate_code(1.3 * g),
+                                wl_stop=gate_code(1.3 * g), sl_reset=110, max_pulses=max_pulses)
+             for c, g in zip(CODES, LEVELS_US)}
+    igvva = {int(c): PVSettings(algorithm=Algorithm.IGVVA, bl_start=133, wl_start=gate_code(0.8 * g),
+                                wl_stop=gate_code(1.3 * g), sl_reset=110, max_pulses=max_pulses)
+             for c, g in zip(CODES, LEVELS_US)}
+    return ispva, igvva
+
+
+def array(n=32, seed=3, params=HFO2_1T1R):
+    return ReRAMArray(n, n, np.random.default_rng(seed), params, formed=True)
+
+
+def level_targets(n=32):
+    return CODES[np.arange(n * n).reshape(n, n) % len(CODES)]
+
+
+def test_igvva_reaches_every_level_inside_its_window():
+    cells = array()
+    targets = level_targets()
+    result = program_and_verify(cells, targets, recipes()[1])
+    assert result.failed.mean() < 0.01
+    assert np.all(np.abs(result.final_code - targets)[result.passed] <= 2)
+    assert result.pulses.sum() == len(result.log)
+
+
+def test_igvva_levels_are_tighter_than_ispva_for_the_same_budget():
+    # Milo et al. 2019 / Weebit: stepping the compliance gives tighter levels than stepping the voltage.
+    targets = level_targets(64)
+    sigma = {}
+    for name, recipe in zip(("ispva", "igvva"), recipes(max_pulses=60)):
+        cells = array(64, seed=7)
+        program_and_verify(cells, targets, recipe)
+        sigma[name] = np.array([cells.g_us[targets == c].std() for c in CODES])
+    assert np.all(sigma["igvva"][2:] < sigma["ispva"][2:])
+    assert sigma["igvva"].mean() < 0.5 * sigma["ispva"].mean()
+
+
+def test_ispva_steps_the_top_electrode_and_igvva_the_gate():
+    cells, targets = array(8), level_targets(8)
+    ispva, igvva = recipes()
+    result = program_and_verify(cells, targets, ispva)
+    sequence = result.sequence(0, 3)
+    sets = sequence[sequence["kind"] == PulseKind.SET]
+    assert len(set(sets["wl"])) == 1
+    first_ramp = sets["bl"][: np.argmax(sequence["kind"] == PulseKind.RESET) or len(sets)]
+    assert first_ramp[0] == 70 and np.all(np.diff(first_ramp) == 1)
+    result = program_and_verify(array(8), targets, igvva)
+    sets = result.sequence(0, 3)
+    sets = sets[sets["kind"] == PulseKind.SET]
+    assert len(set(sets["bl"])) == 1 and sets["wl"][0] == igvva[int(targets[0, 3])].wl_start
+
+
+def test_cumulative_repeats_the_same_pulse():
+    targets = level_targets(8)
+    _, igvva = recipes()
+    cumulative = {c: PVSettings(**{**s.__dict__, "cumulative": True, "max_pulses": 5}) for c, s in igvva.items()}
+    result = program_and_verify(array(8), targets, cumulative)
+    for row, column in zip(*np.nonzero(result.pulses > 1)):
+        sets = result.sequence(row, column)
+        sets = sets[sets["kind"] == PulseKind.SET]
+        assert len(set(sets["wl"])) == 1
+
+
+def test_overshoot_triggers_reset_and_the_ramp_restarts():
+    targets = np.full((16, 16), CODES[0])
+    coarse = PVSettings(algorithm=Algorithm.IGVVA, bl_start=133, wl_start=gate_code(5), wl_step=6,
+                        wl_stop=gate_code(60), sl_reset=100, max_pulses=40, window=1)
+    result = program_and_verify(array(16), targets, coarse)
+    kinds = result.log["kind"]
+    assert (kinds == PulseKind.RESET).any()
+    for row, column in zip(*np.nonzero(result.pulses > 0)):
+        sequence = result.sequence(row, column)
+        after_reset = np.nonzero(sequence["kind"] == PulseKind.RESET)[0] + 1
+        for index in after_reset[after_reset < len(sequence)]:
+            if sequence["kind"][index] == PulseKind.SET:
+                assert sequence["wl"][index] == coarse.wl_start
+
+
+def test_without_reset_an_overshoot_fails_at_once():
+    targets = np.full((16, 16), CODES[0])
+    coarse = PVSettings(algorithm=Algorithm.IGVVA, bl_start=133, wl_start=gate_code(5), wl_step=6,
+                        wl_stop=gate_code(60), max_pulses=40, window=1, reset_on_overshoot=False)
+    result = program_and_verify(array(16), targets, coarse)
+    assert not (result.log["kind"] == PulseKind.RESET).any()
+    overshot = result.failed & (result.final_code > targets + 1)
+    assert overshot.any() and np.all(result.pulses[overshot] < 40)
+
+
+def test_stuck_cells_are_flagged_after_max_pulses_never_a_hang():
+    cells = array(16, params=DeviceParams(stuck_low_rate=0.1))
+    stuck_low = cells.stuck != 0
+    result = program_and_verify(cells, np.full((16, 16), CODES[4]), recipes(max_pulses=30)[1])
+    assert np.all(result.failed[stuck_low])
+    assert np.all(result.pulses[stuck_low] == 30)
+    assert result.iterations <= 30
+
+
+def test_cells_without_target_are_left_alone():
+    cells = array(8)
+    before = cells.g_us.copy()
+    targets = np.full((8, 8), -1)
+    targets[2, 2] = CODES[3]
+    result = program_and_verify(cells, targets, recipes()[1])
+    untouched = targets < 0
+    assert np.array_equal(cells.g_us[untouched], before[untouched])
+    assert set(zip(result.log["row"], result.log["column"])) == {(2, 2)}
+
+
+def test_triangular_pulse_codes_ramp_up_and_down():
+    assert pulse_codes(100, 4, Shape.SQUARE).tolist() == [100] * 4
+    assert pulse_codes(100, 5, Shape.TRIANGULAR).tolist() == [33, 66, 100, 66, 33]
+    assert pulse_codes(100, 4, Shape.TRIANGULAR).tolist() == [50, 100, 100, 50]
+
+
+def test_adc_codes_clip_to_the_converter():
+    assert adc_codes(np.array([-1.0, 0.24, 0.26, 1e6])).tolist() == [0, 0, 1, 255]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: program_and_verify(a, np.zeros((3, 3), int), PVSettings()), "targets have shape"),
+    (lambda a: program_and_verify(a, np.full((8, 8), 300), PVSettings()), "ADC codes 0..255"),
+    (lambda a: program_and_verify(a, np.zeros((8, 8), int), PVSettings(bl_start=300, bl_stop=300)), "exceeds"),
+    (lambda a: program_and_verify(a, np.full((8, 8), 5), {6: PVSettings()}), r"level\(s\) \[5\]"),
+    (lambda a: program_and_verify(a, np.array([[5, 6] * 4] * 8),
+                                  {5: PVSettings(), 6: PVSettings(cumulative=True)}), "disagree on cumulative"),
+    (lambda a: program_and_verify(a, np.zeros((8, 8), int), "fast"), "must be a PVSettings"),
+])
+def test_bad_input_raises_before_any_pulse(call, message):
+    cells = array(8)
+    before = cells.set_pulses.copy()
+    with pytest.raises(ModelInputError, match=message):
+        call(cells)
+    assert np.array_equal(cells.set_pulses, before)
+
+
+def test_settings_refuse_inverted_ramps():
+    with pytest.raises(ModelInputError, match="stop code is below"):
+        PVSettings(wl_start=100, wl_stop=50)
