@@ -1,6 +1,6 @@
 """numpy models of the analog side: 1T1R cells, P&V algorithms, crossbar, neurons, energy."""
 
-from .crossbar import (IRDropSolver, differential_currents, ir_drop_currents, read_currents,
+from .crossbar import (Crossbar, IRDropSolver, differential_currents, ir_drop_currents, read_currents,
                        slc_group_conductance)
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape, Stuck
 from .energy import EnergyMeter, EnergyParams
@@ -9,7 +9,7 @@ from .pulses import pulse_codes, relative_waveform
 from .pv import Algorithm, PulseKind, PVResult, PVSettings, adc_codes, program_and_verify
 
 __all__ = [
-    "IRDropSolver", "differential_currents", "ir_drop_currents", "read_currents", "slc_group_conductance",
+    "Crossbar", "IRDropSolver", "differential_currents", "ir_drop_currents", "read_currents", "slc_group_conductance",
     "HFO2_1T1R", "DeviceParams", "ModelInputError", "ReRAMArray", "Shape", "Stuck",
     "EnergyMeter", "EnergyParams",
     "NeuronBank", "NeuronMode", "NeuronParams", "column_voltages", "differential_inputs",

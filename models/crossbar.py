@@ -18,7 +18,7 @@ import scipy.sparse.linalg as sparse_linalg
 
 from .device import ModelInputError
 
-__all__ = ["read_currents", "differential_currents", "slc_group_conductance", "ir_drop_currents",
+__all__ = ["Crossbar", "read_currents", "differential_currents", "slc_group_conductance", "ir_drop_currents",
            "IRDropSolver"]
 
 #: Largest input voltage a read may put on a word line (above it the cells would be disturbed or set).
@@ -44,6 +44,22 @@ def read_currents(g_us: np.ndarray, v_rows: np.ndarray) -> np.ndarray:
     """Column currents (uA) of an ideal crossbar: I_j = sum_i G_ij V_i. `v_rows` is (rows,) or (batch, rows)."""
     g_us, v_rows = _check(g_us, v_rows)
     return v_rows @ g_us
+
+
+class Crossbar:
+    """An ideal crossbar whose conductances are checked once, so each read only checks its inputs:
+    the read itself is one matmul (the hot path of inference)."""
+
+    def __init__(self, g_us: np.ndarray):
+        self.g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0]))
+        self.rows = self.g_us.shape[0]
+
+    def currents(self, v_rows: np.ndarray) -> np.ndarray:
+        if v_rows.shape[-1] != self.rows:
+            raise ModelInputError(f"input voltages of shape {v_rows.shape} do not match {self.rows} rows")
+        if v_rows.max(initial=0.0) > V_READ_MAX or v_rows.min(initial=0.0) < -V_READ_MAX:
+            raise ModelInputError(f"read voltages must be within +-{V_READ_MAX} V")
+        return v_rows @ self.g_us
 
 
 def differential_currents(g_plus_us: np.ndarray, g_minus_us: np.ndarray, v_rows: np.ndarray) -> np.ndarray:
