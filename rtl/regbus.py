@@ -21,20 +21,27 @@ __all__ = ["RegisterBus", "WindowPort", "ADDRESS_BITS"]
 DATA_BITS = 8
 
 
+def _transfer_members(addr_bits: int) -> dict:
+    """Fetch, commit and write: what the bus and every window port carry."""
+    return {
+        "addr":        Out(addr_bits),
+        "r_stb":       Out(1),
+        "r_data":      In(DATA_BITS),
+        "r_commit":    Out(1),
+        "commit_addr": Out(addr_bits),
+        "w_stb":       Out(1),
+        "w_data":      Out(DATA_BITS),
+    }
+
+
 class RegisterBus(wiring.Signature):
     """Initiator's view (the SPI target holds ``Out(RegisterBus())``)."""
 
     def __init__(self, addr_bits: int = ADDRESS_BITS):
         super().__init__({
-            "addr":          Out(addr_bits),
+            **_transfer_members(addr_bits),
             "addr_ok":       In(1),
             "addr_writable": In(1),
-            "r_stb":         Out(1),
-            "r_data":        In(DATA_BITS),
-            "r_commit":      Out(1),
-            "commit_addr":   Out(addr_bits),
-            "w_stb":         Out(1),
-            "w_data":        Out(DATA_BITS),
         })
 
 
@@ -46,12 +53,4 @@ class WindowPort(wiring.Signature):
     """
 
     def __init__(self, addr_bits: int):
-        super().__init__({
-            "addr":        Out(addr_bits),
-            "r_stb":       Out(1),
-            "r_data":      In(DATA_BITS),
-            "r_commit":    Out(1),
-            "commit_addr": Out(addr_bits),
-            "w_stb":       Out(1),
-            "w_data":      Out(DATA_BITS),
-        })
+        super().__init__(_transfer_members(addr_bits))
