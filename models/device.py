@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cell_noise import CellNoise, Stream
+
 __all__ = ["DeviceParams", "ReRAMArray", "Stuck", "Shape", "ModelInputError", "HFO2_1T1R"]
 
 
@@ -155,7 +157,8 @@ def _check_voltage(name: str, v, params: DeviceParams):
 
 
 class ReRAMArray:
-    """A rows x columns array of 1T1R cells. All state is numpy arrays; randomness only through `rng`.
+    """A rows x columns array of 1T1R cells. All state is numpy arrays; randomness only through `rng`
+    (device-to-device draws at construction, then a key for the per-cell cycle-to-cycle streams).
 
     Pulses take a boolean `select` mask (rows x columns) of the cells that see the pulse, and per-cell or
     scalar voltages; the waveform is a list of voltage samples of `dt_s` each (see `models.pulses`).
@@ -168,7 +171,6 @@ class ReRAMArray:
         if not isinstance(rng, np.random.Generator):
             raise ModelInputError("rng must be a numpy.random.Generator (reproducible per seed)")
         self.params = p = params
-        self.rng = rng
         self.shape = (rows, columns)
         # Device-to-device parameters, drawn once.
         self.v_t = rng.normal(p.v_t, p.v_t_sigma, self.shape)
@@ -190,6 +192,9 @@ class ReRAMArray:
         self.g_programmed_us = self.g_us.copy()
         self.relax_delta_us = np.zeros(self.shape)
         self.age_s = np.zeros(self.shape)
+        # Cycle-to-cycle randomness: per-cell streams, so a cell's history does not depend on which other
+        # cells were pulsed with it (the RTL engine visits cells one by one, the reference all at once).
+        self.noise = CellNoise(self.shape, rng)
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _mask(self, select) -> np.ndarray:
@@ -224,7 +229,8 @@ class ReRAMArray:
             return
         g = self.g_us[changed]
         spread = p.relax_sigma_rel * g * (p.relax_triangular_factor if triangular else 1.0)
-        delta = self.rng.normal(p.relax_mean_rel * g, np.hypot(spread, p.relax_sigma_abs_us))
+        draw = self.noise.normal(Stream.RELAX, changed)[changed]
+        delta = p.relax_mean_rel * g + draw * np.hypot(spread, p.relax_sigma_abs_us)
         self.g_programmed_us[changed] = g
         self.relax_delta_us[changed] = delta
         self.age_s[changed] = 0.0
@@ -247,7 +253,7 @@ class ReRAMArray:
         peak = v_bl * self._waveform(waveform).max()
         formed = select & (peak >= self.v_form)
         g_cc = self.params.compliance_us(v_wl, self.v_t)
-        jitter = self.rng.lognormal(0.0, self.params.g_cc_sigma, self.shape)
+        jitter = np.exp(self.params.g_cc_sigma * self.noise.normal(Stream.FORM, select))
         self.g_us[formed] = np.clip(g_cc * jitter, self.params.g_min_us, self.params.g_max_us)[formed]
         self.formed |= formed
         self.set_pulses[select] += 1
@@ -266,9 +272,9 @@ class ReRAMArray:
         v_bl = self._per_cell("v_bl", v_bl)
         v_wl = self._per_cell("v_wl", v_wl)
         samples = self._waveform(waveform)
-        g_cc = np.clip(p.compliance_us(v_wl, self.v_t) * self.rng.lognormal(0.0, p.g_cc_sigma, self.shape),
-                       p.g_min_us, p.g_max_us)
-        v_set = self.v_set + self.rng.normal(0.0, p.v_set_c2c_sigma, self.shape)
+        jitter = np.exp(p.g_cc_sigma * self.noise.normal(Stream.SET_COMPLIANCE, select))
+        g_cc = np.clip(p.compliance_us(v_wl, self.v_t) * jitter, p.g_min_us, p.g_max_us)
+        v_set = self.v_set + p.v_set_c2c_sigma * self.noise.normal(Stream.SET_THRESHOLD, select)
         # Fraction of the remaining way to g_cc left after the pulse: product over samples of exp(-dt/tau).
         exponent = np.zeros(self.shape)
         for relative in samples:
@@ -291,7 +297,7 @@ class ReRAMArray:
         self._per_cell("v_wl", v_wl)       # the gate must be on, and within limits
         peak = v_sl * self._waveform(waveform).max()
         overdrive = np.maximum(peak - p.v_reset, 0.0)
-        factor = np.exp(-overdrive / p.reset_v0) * self.rng.lognormal(0.0, p.reset_sigma, self.shape)
+        factor = np.exp(-overdrive / p.reset_v0 + p.reset_sigma * self.noise.normal(Stream.RESET, select))
         shrink = select & (overdrive > 0)
         # Never below the HRS floor, and a RESET never raises a cell that was already below it.
         floor = np.minimum(self.g_us, p.g_min_us)
@@ -324,6 +330,6 @@ class ReRAMArray:
             self.g_us = np.where(nudged, np.minimum(
                 self.g_us * (1 + p.read_disturb_rate_per_v * (v_read - p.v_read_disturb)), p.g_max_us),
                 self.g_us)
-        noise = self.rng.normal(0.0, 1.0, self.shape) * np.hypot(p.read_noise_rel * self.g_us,
-                                                                  p.read_noise_abs_us)
+        noise = self.noise.normal(Stream.READ, select) * np.hypot(p.read_noise_rel * self.g_us,
+                                                                   p.read_noise_abs_us)
         return np.where(select, np.maximum(self.g_us + noise, 0.0), np.nan)

@@ -188,3 +188,17 @@ def test_triangular_programming_relaxes_less():
         array.relax(3600)
         spreads[name] = np.std((array.g_us - programmed) / programmed)
     assert spreads["triangle"] < 0.85 * spreads["square"]
+
+
+def test_cell_noise_is_standard_normal_and_independent_of_visit_order():
+    from rram_cim.models.cell_noise import CellNoise, Stream
+    together = CellNoise((64, 64), np.random.default_rng(5))
+    draws = np.stack([together.normal(Stream.READ, np.ones((64, 64), bool)) for _ in range(8)])
+    assert abs(draws.mean()) < 0.02 and abs(draws.std() - 1) < 0.02
+    one_by_one = CellNoise((64, 64), np.random.default_rng(5))
+    mask = np.zeros((64, 64), bool)
+    mask[3, 7] = True
+    sequence = [one_by_one.normal(Stream.READ, mask)[3, 7] for _ in range(8)]
+    assert np.allclose(sequence, draws[:, 3, 7])
+    other_stream = CellNoise((64, 64), np.random.default_rng(5)).normal(Stream.SET_THRESHOLD, mask)[3, 7]
+    assert other_stream != sequence[0]
