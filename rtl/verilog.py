@@ -27,11 +27,17 @@ def _register_decoder(config):
     return load_generated(config)[0].RegisterDecoder()
 
 
+def _cell_driver(config):
+    from .cell_driver import CellDriver
+    return CellDriver(config)
+
+
 #: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
 BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "chip": _chip,
     "spi_target": _spi_target,
     "register_decoder": _register_decoder,
+    "cell_driver": _cell_driver,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import time
 
 from cocotb_tools.runner import get_results, get_runner
@@ -14,6 +15,22 @@ from .toolchain import missing_simulator_message, prepare_path
 __all__ = ["Build", "build", "run"]
 
 TIMESCALE = ("1ns", "1ps")
+
+
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S*)\s*= 0;$", re.M)
+
+
+def wake_combinational_blocks(verilog: str) -> str:
+    """Make Yosys's time-zero trigger fire under Icarus.
+
+    Amaranth's Verilog (through Yosys) makes every `always @*` block read a register declared `= 0`,
+    so that the block runs once at time zero. Icarus applies declaration values before the blocks start
+    waiting, so no event fires, and a combinational output that depends only on registers still at
+    their initial value stays X (a stream's `ready` in an idle FSM, say). Setting the register to 1 in
+    a `#0` initial block fires the event after every block is waiting. It changes nothing else: the
+    register is only read in an empty `if`.
+    """
+    return _TRIGGER.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1;", verilog)
 
 
 class Build:
@@ -37,7 +54,10 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
     directory.mkdir(parents=True, exist_ok=True)
     toplevel = f"rram_cim_{block}"
     source = directory / f"{toplevel}.v"
-    source.write_text(to_verilog(block, config))
+    verilog = to_verilog(block, config)
+    if simulator == "icarus":
+        verilog = wake_combinational_blocks(verilog)
+    source.write_text(verilog)
     # Lint is a test of its own (tests/test_verilog_lint.py); the bench build only needs to compile.
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:

@@ -4,24 +4,31 @@ import pytest
 
 from rram_cim.sim.toolchain import SIMULATORS, missing_simulator_message
 
+_builds = {}
+
 
 @pytest.fixture(scope="session")
 def sim_root(tmp_path_factory) -> pathlib.Path:
     return tmp_path_factory.mktemp("sim_build")
 
 
-_builds = {}
-
-
-@pytest.fixture(scope="session", params=SIMULATORS)
-def chip_build(request, sim_root):
-    """The chip top compiled once per simulator for the whole session."""
-    simulator = request.param
+def _build(simulator: str, block: str, root: pathlib.Path):
+    """Each block compiled once per simulator for the whole session (per xdist worker)."""
     problem = missing_simulator_message(simulator)
     if problem:
         # Not a skip: the README's test command installs both simulators, so a missing one is a failure.
         pytest.fail(problem)
     from rram_cim.sim.runner import build
-    if simulator not in _builds:
-        _builds[simulator] = build(simulator, sim_root)
-    return _builds[simulator]
+    if (simulator, block) not in _builds:
+        _builds[simulator, block] = build(simulator, root, block=block)
+    return _builds[simulator, block]
+
+
+@pytest.fixture(scope="session", params=SIMULATORS)
+def chip_build(request, sim_root):
+    return _build(request.param, "chip", sim_root)
+
+
+@pytest.fixture(scope="session", params=SIMULATORS)
+def driver_build(request, sim_root):
+    return _build(request.param, "cell_driver", sim_root)

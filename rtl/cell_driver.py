@@ -1,0 +1,148 @@
+"""Row/column drivers: one request (pulse or sense of one cell) becomes a cycle-exact sequence on the
+analog macro port, behind interlocks that keep the array safe whatever the engine asks.
+
+Interlocks (a refused request answers `refused` and leaves the port idle):
+* a read's bit-line code must keep the cell below the read-disturb limit (SPIRIT's 100 mV);
+* a pulse's width must be 1..`max_width` cycles;
+* SET and RESET can never overlap: the operation is one field, and only the DAC that operation uses
+  is driven (the top electrode for SET/FORM, the source line for RESET), the others are held at zero;
+* a programming pulse selects exactly one row and one column (the port carries one of each).
+
+Square pulses only in this version: the triangular code ramp of `models.pulses` is still to come.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ChipConfig
+from .analog_port import AnalogPort, Op
+
+__all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code"]
+
+#: Pulse widths are 8-bit cycle counts.
+WIDTH_BITS = 8
+WIDTH_MAX = (1 << WIDTH_BITS) - 1
+#: Volts across a cell above which a read may disturb it (SPIRIT, Valentian et al., IEDM 2019).
+V_READ_LIMIT = 0.1
+
+
+def read_limit_code(config: ChipConfig) -> int:
+    """Highest bit-line DAC code a read may use."""
+    return int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
+
+
+def CellRequest(config: ChipConfig) -> data.StructLayout:
+    return data.StructLayout({
+        "op":      Op,
+        "core":    range(config.cores),
+        "row":     range(config.rows),
+        "column":  range(config.columns),
+        "wl_code": config.dac_bits,
+        "bl_code": config.dac_bits,
+        "sl_code": config.dac_bits,
+        "width":   WIDTH_BITS,  # pulse width in system cycles
+        "setup":   WIDTH_BITS,  # cycles the selection settles before the pulse or the sense
+    })
+
+
+def CellResponse(config: ChipConfig) -> data.StructLayout:
+    return data.StructLayout({"code": config.adc_bits, "refused": 1})
+
+
+class CellDriver(wiring.Component):
+    def __init__(self, config: ChipConfig, max_width: int = WIDTH_MAX):
+        if not 1 <= max_width <= WIDTH_MAX:
+            raise ValueError(f"max_width {max_width} must be 1..{WIDTH_MAX} cycles")
+        self._config = config
+        self._max_width = max_width
+        self.request_layout = CellRequest(config)
+        self.response_layout = CellResponse(config)
+        super().__init__({
+            "request":  In(stream.Signature(self.request_layout)),
+            "response": Out(stream.Signature(self.response_layout)),
+            "port":     Out(AnalogPort(config)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        held = Signal(self.request_layout)
+        count = Signal(8)
+        port = self.port
+
+        is_read = held.op == Op.READ
+        is_pulse = (held.op == Op.SET) | (held.op == Op.RESET) | (held.op == Op.FORM)
+        request = self.request.payload
+        bad_read = (request.op == Op.READ) & (request.bl_code > read_limit_code(self._config))
+        too_long = request.width > self._max_width if self._max_width < WIDTH_MAX else 0
+        bad_width = ((request.op == Op.SET) | (request.op == Op.RESET) | (request.op == Op.FORM)) & (
+            (request.width == 0) | too_long)
+        bad_op = request.op == Op.IDLE
+        refuse = bad_read | bad_width | bad_op
+
+        def select():
+            m.d.comb += [port.core.eq(held.core), port.row.eq(held.row), port.column.eq(held.column),
+                         port.op.eq(held.op)]
+
+        def drive_dacs():
+            m.d.comb += port.wl_code.eq(held.wl_code)
+            with m.If((held.op == Op.SET) | (held.op == Op.FORM) | is_read):
+                m.d.comb += port.bl_code.eq(held.bl_code)
+            with m.If(held.op == Op.RESET):
+                m.d.comb += port.sl_code.eq(held.sl_code)
+
+        with m.FSM():
+            with m.State("Idle"):
+                m.d.comb += self.request.ready.eq(1)
+                with m.If(self.request.valid):
+                    m.d.sync += held.eq(request)
+                    with m.If(refuse):
+                        m.d.sync += [self.response.payload.refused.eq(1), self.response.payload.code.eq(0)]
+                        m.next = "Respond"
+                    with m.Elif(request.setup != 0):
+                        m.d.sync += [self.response.payload.refused.eq(0), count.eq(request.setup - 1)]
+                        m.next = "Setup"
+                    with m.Else():
+                        m.d.sync += [self.response.payload.refused.eq(0), count.eq(request.width - 1)]
+                        with m.If(request.op == Op.READ):
+                            m.next = "Sense"
+                        with m.Else():
+                            m.next = "Pulse"
+
+            # Selection and (for a read) the read voltage settle before anything is pulsed or sensed.
+            with m.State("Setup"):
+                select()
+                with m.If(is_read):
+                    drive_dacs()
+                with m.If(count == 0):
+                    m.d.sync += count.eq(held.width - 1)
+                    with m.If(is_pulse):
+                        m.next = "Pulse"
+                    with m.Else():
+                        m.next = "Sense"
+                with m.Else():
+                    m.d.sync += count.eq(count - 1)
+
+            with m.State("Pulse"):
+                select()
+                drive_dacs()
+                m.d.comb += port.pulse.eq(1)
+                with m.If(count == 0):
+                    m.d.sync += self.response.payload.code.eq(0)
+                    m.next = "Respond"
+                with m.Else():
+                    m.d.sync += count.eq(count - 1)
+
+            with m.State("Sense"):
+                select()
+                drive_dacs()
+                m.d.comb += port.sense_req.eq(1)
+                with m.If(port.sense_valid):
+                    m.d.sync += self.response.payload.code.eq(port.sense_code)
+                    m.next = "Respond"
+
+            with m.State("Respond"):
+                m.d.comb += self.response.valid.eq(1)
+                with m.If(self.response.ready):
+                    m.next = "Idle"
+        return m
