@@ -71,12 +71,11 @@ class CellDriver(wiring.Component):
         port = self.port
 
         is_read = held.op == Op.READ
-        is_pulse = (held.op == Op.SET) | (held.op == Op.RESET) | (held.op == Op.FORM)
         request = self.request.payload
         bad_read = (request.op == Op.READ) & (request.bl_code > read_limit_code(self._config))
         too_long = request.width > self._max_width if self._max_width < WIDTH_MAX else 0
-        bad_width = ((request.op == Op.SET) | (request.op == Op.RESET) | (request.op == Op.FORM)) & (
-            (request.width == 0) | too_long)
+        is_pulse = (request.op == Op.SET) | (request.op == Op.RESET) | (request.op == Op.FORM)
+        bad_width = is_pulse & ((request.width == 0) | too_long)
         bad_op = request.op == Op.IDLE
         refuse = bad_read | bad_width | bad_op
 
@@ -91,6 +90,14 @@ class CellDriver(wiring.Component):
             with m.If(held.op == Op.RESET):
                 m.d.comb += port.sl_code.eq(held.sl_code)
 
+        def act(reading, width):
+            """Go on to the pulse, or to the sense, of a request whose selection has settled."""
+            m.d.sync += count.eq(width - 1)
+            with m.If(reading):
+                m.next = "Sense"
+            with m.Else():
+                m.next = "Pulse"
+
         with m.FSM():
             with m.State("Idle"):
                 m.d.comb += self.request.ready.eq(1)
@@ -103,11 +110,8 @@ class CellDriver(wiring.Component):
                         m.d.sync += [self.response.payload.refused.eq(0), count.eq(request.setup - 1)]
                         m.next = "Setup"
                     with m.Else():
-                        m.d.sync += [self.response.payload.refused.eq(0), count.eq(request.width - 1)]
-                        with m.If(request.op == Op.READ):
-                            m.next = "Sense"
-                        with m.Else():
-                            m.next = "Pulse"
+                        m.d.sync += self.response.payload.refused.eq(0)
+                        act(request.op == Op.READ, request.width)
 
             # Selection and (for a read) the read voltage settle before anything is pulsed or sensed.
             with m.State("Setup"):
@@ -115,11 +119,7 @@ class CellDriver(wiring.Component):
                 with m.If(is_read):
                     drive_dacs()
                 with m.If(count == 0):
-                    m.d.sync += count.eq(held.width - 1)
-                    with m.If(is_pulse):
-                        m.next = "Pulse"
-                    with m.Else():
-                        m.next = "Sense"
+                    act(is_read, held.width)
                 with m.Else():
                     m.d.sync += count.eq(count - 1)
 

@@ -28,8 +28,9 @@ def unpack(layout, word: int) -> dict[str, int]:
     return {name: (word >> field.offset) & ((1 << Shape.cast(field.shape).width) - 1) for name, field in layout}
 
 
-class StreamSource:
-    """Sends payloads into a stream input `<prefix>valid/ready/payload`; changes inputs at falling edges."""
+class _StreamPins:
+    """A stream's `<prefix>valid/ready/payload` pins. Inputs change at falling edges, so they are stable
+    at the rising edge that samples them on every simulator."""
 
     def __init__(self, dut, prefix: str, layout):
         self.clk = dut.clk
@@ -37,6 +38,13 @@ class StreamSource:
         self.valid = getattr(dut, f"{prefix}valid")
         self.ready = getattr(dut, f"{prefix}ready")
         self.payload = getattr(dut, f"{prefix}payload")
+
+
+class StreamSource(_StreamPins):
+    """Sends payloads into a stream input of the DUT."""
+
+    def __init__(self, dut, prefix: str, layout):
+        super().__init__(dut, prefix, layout)
         self.valid.value = 0
         self.payload.value = 0
 
@@ -50,13 +58,11 @@ class StreamSource:
         self.valid.value = 0
 
 
-class StreamSink:
+class StreamSink(_StreamPins):
+    """Takes payloads from a stream output of the DUT."""
+
     def __init__(self, dut, prefix: str, layout):
-        self.clk = dut.clk
-        self.layout = layout
-        self.valid = getattr(dut, f"{prefix}valid")
-        self.ready = getattr(dut, f"{prefix}ready")
-        self.payload = getattr(dut, f"{prefix}payload")
+        super().__init__(dut, prefix, layout)
         self.ready.value = 0
 
     async def receive(self, timeout_cycles: int = 10_000) -> dict[str, int]:
