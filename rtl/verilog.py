@@ -32,12 +32,18 @@ def _cell_driver(config):
     return CellDriver(config)
 
 
+def _pv_engine(config):
+    from .pv_engine import PVEngine
+    return PVEngine(config)
+
+
 #: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
 BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "chip": _chip,
     "spi_target": _spi_target,
     "register_decoder": _register_decoder,
     "cell_driver": _cell_driver,
+    "pv_engine": _pv_engine,
 }
 
 

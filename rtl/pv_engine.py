@@ -1,0 +1,233 @@
+"""The program-and-verify engine: programs one cell, a row or a whole core from the target buffer.
+
+Per cell it runs the algorithm of `models.pv` (the reference it is scored against pulse for pulse):
+verify; while outside `target +- window` and under the pulse budget, SET below the window (ISPVA
+steps the top electrode, IGVVA the gate; cumulative mode repeats the same pulse) or, above it, RESET
+and restart the ramp (or give up if RESET on overshoot is off); verify after every pulse. A cell that
+never verifies (stuck) stops at the budget and is logged: the engine never hangs on it.
+
+Every pulse and sense goes through the row/column drivers (`CellDriver`), so their interlocks hold.
+Not yet: triangular pulses, forming runs and per-level recipes (one recipe for all levels for now).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ChipConfig
+from .analog_port import Op
+from .cell_driver import CellRequest, CellResponse, read_limit_code
+
+__all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
+
+COUNTER_BITS = 32
+
+
+class Algorithm:
+    ISPVA = 0
+    IGVVA = 1
+
+
+class Scope:
+    CELL = 0
+    ROW = 1
+    CORE = 2
+
+
+def PVSettings(config: ChipConfig) -> data.StructLayout:
+    """The engine's recipe, as the P&V registers hold it."""
+    dac = config.dac_bits
+    return data.StructLayout({
+        "algorithm": 2, "cumulative": 1, "reset_on_overshoot": 1, "scope": 2,
+        "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
+        "bl_start": dac, "bl_step": dac, "bl_stop": dac,
+        "wl_start": dac, "wl_step": dac, "wl_stop": dac,
+        "sl_reset": dac, "pulse_width": 8, "setup_cycles": 8, "max_pulses": 8, "window": 8,
+    })
+
+
+class PVEngine(wiring.Component):
+    def __init__(self, config: ChipConfig):
+        self._config = config
+        cells = config.cells_total
+        super().__init__({
+            "settings":      In(PVSettings(config)),
+            "start":         In(1),
+            "stop":          In(1),
+            "busy":          Out(1),
+            "done":          Out(1),
+            "cells_done":    Out(COUNTER_BITS),
+            "cells_failed":  Out(COUNTER_BITS),
+            "pulses_total":  Out(COUNTER_BITS),
+            # The target buffer: a synchronous read port (data the cycle after the address).
+            "target_addr":   Out(range(cells)),
+            "target_data":   In(8),
+            # Per-cell pulse counts, written when a cell is finished (same addressing as the targets).
+            "count_addr":    Out(range(cells)),
+            "count_w_en":    Out(1),
+            "count_data":    Out(8),
+            # The failed-cell log, one byte at a time, 4 bytes per entry.
+            "log_addr":      Out(range(config.failed_log_depth * 4)),
+            "log_w_en":      Out(1),
+            "log_data":      Out(8),
+            "cell":          Out(stream.Signature(CellRequest(config))),
+            "answer":        In(stream.Signature(CellResponse(config))),
+        })
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        s = Signal(PVSettings(config))          # the recipe, latched at start
+        dac_top = (1 << config.dac_bits) - 1
+
+        row = Signal(range(config.rows))
+        column = Signal(range(config.columns))
+        target = Signal(8)
+        code = Signal(config.adc_bits)
+        pulses = Signal(8)
+        bl_now = Signal(config.dac_bits)
+        wl_now = Signal(config.dac_bits)
+        aborting = Signal()
+        passed = Signal()
+        log_entries = Signal(range(config.failed_log_depth + 1))
+        log_byte = Signal(2)
+        # The failed-cell log entry being written: {column[15:0], row[9:0], core[3:0], valid, 0}.
+        word = Signal(32)
+        entry_core = Signal(4)
+        entry_row = Signal(10)
+
+        cell_index = (s.core * config.rows + row) * config.columns + column
+        m.d.comb += [self.target_addr.eq(cell_index), self.count_addr.eq(cell_index),
+                     self.count_data.eq(pulses)]
+
+        # Window tests on codes widened by one bit so target +- window cannot wrap.
+        low_edge = Signal(range(-256, 512))
+        high_edge = Signal(range(-256, 512))
+        m.d.comb += [low_edge.eq(target - s.window), high_edge.eq(target + s.window)]
+        below = code < low_edge
+        above = code > high_edge
+
+        def step(now, stp, stop):
+            widened = now + stp
+            return Mux(widened > stop, stop, widened)
+
+        request = self.cell.payload
+        m.d.comb += [request.core.eq(s.core), request.row.eq(row), request.column.eq(column),
+                     request.setup.eq(s.setup_cycles)]
+
+        with m.If(self.stop & self.busy):
+            m.d.sync += aborting.eq(1)
+
+        last_column = column == Mux(s.scope == Scope.CELL, s.column, config.columns - 1)
+        last_row = row == Mux(s.scope == Scope.CORE, config.rows - 1, s.row)
+
+        with m.FSM():
+            with m.State("Idle"):
+                with m.If(self.start):
+                    m.d.sync += [
+                        s.eq(self.settings), aborting.eq(0), self.done.eq(0),
+                        self.cells_done.eq(0), self.cells_failed.eq(0), self.pulses_total.eq(0),
+                        log_entries.eq(0),
+                        row.eq(Mux(self.settings.scope == Scope.CORE, 0, self.settings.row)),
+                        column.eq(Mux(self.settings.scope == Scope.CELL, self.settings.column, 0)),
+                    ]
+                    m.next = "Fetch-Target"
+
+            with m.State("Fetch-Target"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "Latch-Target"
+
+            with m.State("Latch-Target"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [target.eq(self.target_data), pulses.eq(0),
+                             bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
+                m.next = "Verify"
+
+            # Sense the cell with the gate fully on and the bit line at the read limit.
+            with m.State("Verify"):
+                m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.op.eq(Op.READ),
+                             request.bl_code.eq(read_limit_code(config)), request.wl_code.eq(dac_top),
+                             request.width.eq(1)]
+                with m.If(self.cell.ready):
+                    m.next = "Wait-Verify"
+
+            with m.State("Wait-Verify"):
+                m.d.comb += [self.busy.eq(1), self.answer.ready.eq(1)]
+                with m.If(self.answer.valid):
+                    m.d.sync += code.eq(self.answer.payload.code)
+                    m.next = "Decide"
+
+            with m.State("Decide"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~below & ~above):
+                    m.d.sync += passed.eq(1)
+                    m.next = "Record"
+                with m.Elif(aborting):           # stopped by the host: this cell is neither passed nor failed
+                    m.next = "Finished"
+                with m.Elif((pulses >= s.max_pulses) | (above & ~s.reset_on_overshoot)):
+                    m.d.sync += passed.eq(0)
+                    m.next = "Record"
+                with m.Else():
+                    m.next = "Pulse"
+
+            with m.State("Pulse"):
+                m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
+                with m.If(below):
+                    m.d.comb += [request.op.eq(Op.SET),
+                                 request.bl_code.eq(Mux(s.algorithm == Algorithm.ISPVA, bl_now, s.bl_start)),
+                                 request.wl_code.eq(Mux(s.algorithm == Algorithm.ISPVA, s.wl_start, wl_now))]
+                with m.Else():
+                    m.d.comb += [request.op.eq(Op.RESET), request.sl_code.eq(s.sl_reset),
+                                 request.wl_code.eq(s.wl_stop)]
+                with m.If(self.cell.ready):
+                    m.d.sync += [pulses.eq(pulses + 1), self.pulses_total.eq(self.pulses_total + 1)]
+                    with m.If(below & ~s.cumulative):
+                        m.d.sync += [bl_now.eq(step(bl_now, s.bl_step, s.bl_stop)),
+                                     wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))]
+                    with m.If(~below):           # after a RESET the ramp starts over
+                        m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
+                    m.next = "Wait-Pulse"
+
+            with m.State("Wait-Pulse"):
+                m.d.comb += [self.busy.eq(1), self.answer.ready.eq(1)]
+                with m.If(self.answer.valid):
+                    m.next = "Verify"
+
+            with m.State("Record"):
+                m.d.comb += [self.busy.eq(1), self.count_w_en.eq(1)]
+                with m.If(passed):
+                    m.d.sync += self.cells_done.eq(self.cells_done + 1)
+                    m.next = "Next-Cell"
+                with m.Else():
+                    m.d.sync += [self.cells_failed.eq(self.cells_failed + 1), log_byte.eq(0)]
+                    with m.If(log_entries < config.failed_log_depth):
+                        m.next = "Log"
+                    with m.Else():
+                        m.next = "Next-Cell"
+
+            # One entry, least significant byte first.
+            with m.State("Log"):
+                m.d.comb += [entry_core.eq(s.core), entry_row.eq(row),
+                             word.eq(Cat(Const(0, 1), Const(1, 1), entry_core, entry_row, column))]
+                m.d.comb += [self.busy.eq(1), self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
+                             self.log_data.eq(word.word_select(log_byte, 8))]
+                m.d.sync += log_byte.eq(log_byte + 1)
+                with m.If(log_byte == 3):
+                    m.d.sync += log_entries.eq(log_entries + 1)
+                    m.next = "Next-Cell"
+
+            with m.State("Next-Cell"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(aborting | (last_column & last_row)):
+                    m.next = "Finished"
+                with m.Elif(last_column):
+                    m.d.sync += [row.eq(row + 1), column.eq(0)]
+                    m.next = "Fetch-Target"
+                with m.Else():
+                    m.d.sync += column.eq(column + 1)
+                    m.next = "Fetch-Target"
+
+            with m.State("Finished"):
+                m.d.sync += self.done.eq(1)
+                m.next = "Idle"
+        return m

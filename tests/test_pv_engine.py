@@ -1,0 +1,192 @@
+"""The P&V engine in Amaranth's simulator, driving the real row/column drivers into the Python analog
+macro, scored pulse for pulse against the reference algorithm of `models.pv`."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from rram_cim.config import REFERENCE
+from rram_cim.models import PVSettings as Recipe
+from rram_cim.models import Algorithm as RefAlgorithm
+from rram_cim.models import program_and_verify
+from rram_cim.models.macro import AnalogMacro, MacroOp
+from rram_cim.rtl.cell_driver import CellDriver, read_limit_code
+from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
+
+CONFIG = REFERENCE
+SENSE_LATENCY = 4
+SEED = 11
+
+
+class Harness(Elaboratable):
+    def __init__(self):
+        self.engine = PVEngine(CONFIG)
+        self.driver = CellDriver(CONFIG)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = self.engine
+        m.submodules.driver = self.driver
+        wiring.connect(m, self.engine.cell, self.driver.request)
+        wiring.connect(m, self.driver.response, self.engine.answer)
+        return m
+
+
+def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None):
+    """Program with the RTL; return (pulse log from the port, counts memory, log bytes, counters)."""
+    h = Harness()
+    engine, port = h.engine, h.driver.port
+    counts, log_bytes, pulse_log = {}, {}, []
+    flat_targets = targets_core.reshape(-1)
+    result = {}
+
+    async def memories(ctx):
+        async for _, _, addr, c_en, c_addr, c_data, l_en, l_addr, l_data in ctx.tick().sample(
+                engine.target_addr, engine.count_w_en, engine.count_addr, engine.count_data,
+                engine.log_w_en, engine.log_addr, engine.log_data):
+            ctx.set(engine.target_data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
+            if c_en:
+                counts[c_addr] = c_data
+            if l_en:
+                log_bytes[l_addr] = l_data
+
+    async def bridge(ctx):
+        pulse, countdown = None, None
+        names = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
+        async for _, _, *values in ctx.tick().sample(*(getattr(port, n) for n in names)):
+            v = dict(zip(names, values))
+            op = v["op"].value if hasattr(v["op"], "value") else int(v["op"])
+            if v["pulse"]:
+                if pulse is None:
+                    pulse = (op, v["core"], v["row"], v["column"], [], [], [])
+                for i, n in enumerate(("wl_code", "bl_code", "sl_code"), start=4):
+                    pulse[i].append(v[n])
+            elif pulse is not None:
+                pulse_log.append(pulse)
+                macro.pulse(*pulse)
+                pulse = None
+            ctx.set(port.sense_valid, 0)
+            if v["sense_req"]:
+                if countdown is None:
+                    countdown = SENSE_LATENCY
+                elif countdown > 0:
+                    countdown -= 1
+                    if countdown == 0:
+                        ctx.set(port.sense_code, macro.sense(v["core"], v["row"], v["column"], v["bl_code"]))
+                        ctx.set(port.sense_valid, 1)
+            else:
+                countdown = None
+
+    async def bench(ctx):
+        for name, value in settings.items():
+            ctx.set(getattr(engine.settings, name), value)
+        ctx.set(engine.start, 1)
+        await ctx.tick()
+        ctx.set(engine.start, 0)
+        cycles = 0
+        while not ctx.get(engine.done):
+            await ctx.tick()
+            cycles += 1
+            if abort_after_cycles is not None and cycles == abort_after_cycles:
+                ctx.set(engine.stop, 1)
+            assert cycles < 400_000, "engine hung"
+        result.update(cells_done=ctx.get(engine.cells_done), cells_failed=ctx.get(engine.cells_failed),
+                      pulses_total=ctx.get(engine.pulses_total), busy=ctx.get(engine.busy), cycles=cycles)
+
+    sim = Simulator(h)
+    sim.add_clock(1 / CONFIG.sys_clk_hz)
+    sim.add_process(memories)
+    sim.add_process(bridge)
+    sim.add_testbench(bench)
+    sim.run()
+    return pulse_log, counts, log_bytes, result
+
+
+def recipe(**changes):
+    base = dict(algorithm=Algorithm.IGVVA, cumulative=0, reset_on_overshoot=1, scope=Scope.ROW, core=0, row=5,
+                column=0, bl_start=133, bl_step=1, bl_stop=160, wl_start=90, wl_step=2, wl_stop=165, sl_reset=110,
+                pulse_width=4, setup_cycles=1, max_pulses=30, window=2)
+    return base | changes
+
+
+def reference(settings, targets_core, seed=SEED):
+    macro = AnalogMacro(CONFIG, seed)
+    rows = np.arange(CONFIG.rows)[:, None]
+    columns = np.arange(CONFIG.columns)[None, :]
+    scope = settings["scope"]
+    chosen = np.ones(targets_core.shape, bool)
+    if scope != Scope.CORE:
+        chosen &= rows == settings["row"]
+    if scope == Scope.CELL:
+        chosen &= columns == settings["column"]
+    recipe_ = Recipe(algorithm=RefAlgorithm(settings["algorithm"]), bl_start=settings["bl_start"],
+                     bl_step=settings["bl_step"], bl_stop=settings["bl_stop"], wl_start=settings["wl_start"],
+                     wl_step=settings["wl_step"], wl_stop=settings["wl_stop"], sl_reset=settings["sl_reset"],
+                     pulse_width=settings["pulse_width"], max_pulses=settings["max_pulses"],
+                     window=settings["window"], cumulative=bool(settings["cumulative"]),
+                     reset_on_overshoot=bool(settings["reset_on_overshoot"]),
+                     v_read=read_limit_code(CONFIG) * CONFIG.bl_volts_per_lsb)
+    outcome = program_and_verify(macro.cores[settings["core"]], np.where(chosen, targets_core, -1), recipe_, CONFIG)
+    return macro, outcome, chosen
+
+
+def targets(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.choice([20, 50, 80, 110, 140, 170, 200, 230], size=(CONFIG.rows, CONFIG.columns))
+
+
+@pytest.mark.parametrize("changes", [
+    dict(),
+    dict(algorithm=Algorithm.ISPVA, bl_start=70, wl_start=150, wl_stop=150),
+    dict(cumulative=1, max_pulses=6),
+    dict(reset_on_overshoot=0, wl_step=8),
+    dict(scope=Scope.CELL, column=17),
+])
+def test_rtl_pulse_sequence_equals_the_reference(changes):
+    settings = recipe(**changes)
+    core_targets = targets()
+    macro = AnalogMacro(CONFIG, SEED)
+    pulse_log, counts, log_bytes, counters = run_engine(core_targets, settings, macro)
+    ref_macro, outcome, chosen = reference(settings, core_targets)
+
+    assert len(pulse_log) >= int(chosen.sum()) > 0          # the comparison is not vacuous
+    kinds = {MacroOp.SET: 1, MacroOp.RESET: 2}
+    for row, column in zip(*np.nonzero(chosen)):
+        ours = [(kinds[p[0]], max(p[5]), max(p[4]), max(p[6]), len(p[4])) for p in pulse_log
+                if (p[2], p[3]) == (row, column)]
+        theirs = [(int(e["kind"]), int(e["bl"]), int(e["wl"]), int(e["sl"]), int(e["width"]))
+                  for e in outcome.sequence(row, column)]
+        assert ours == theirs, f"cell ({row}, {column})"
+        assert counts[row * CONFIG.columns + column] == outcome.pulses[row, column]
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
+    assert counters["cells_done"] == int(outcome.passed[chosen].sum())
+    assert counters["cells_failed"] == int(outcome.failed[chosen].sum())
+    assert counters["pulses_total"] == len(pulse_log) == len(outcome.log)
+    assert not counters["busy"]
+
+
+def test_cells_that_never_verify_are_logged_and_skipped():
+    from rram_cim.models import DeviceParams
+    settings = recipe(max_pulses=5)
+    core_targets = targets()
+    macro = AnalogMacro(CONFIG, SEED, params=DeviceParams(stuck_low_rate=0.2))
+    stuck = macro.cores[0].stuck[5] != 0
+    _, counts, log_bytes, counters = run_engine(core_targets, settings, macro)
+    assert counters["cells_failed"] >= stuck.sum() > 0
+    entries = [int.from_bytes(bytes(log_bytes[4 * i + b] for b in range(4)), "little")
+               for i in range(min(counters["cells_failed"], CONFIG.failed_log_depth))]
+    logged = {(e >> 6 & 0x3FF, e >> 16) for e in entries}
+    assert all(e & 0b10 for e in entries)
+    assert {(5, c) for c in np.nonzero(stuck)[0]} <= logged
+    assert all(counts[5 * CONFIG.columns + c] == 5 for c in np.nonzero(stuck)[0])
+
+
+def test_abort_stops_after_the_current_cell():
+    settings = recipe(scope=Scope.CORE)
+    pulse_log, counts, _, counters = run_engine(targets(), settings, AnalogMacro(CONFIG, SEED),
+                                                abort_after_cycles=3000)
+    finished = counters["cells_done"] + counters["cells_failed"]
+    assert 0 < finished < 20
+    assert len(counts) == finished
