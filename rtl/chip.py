@@ -1,16 +1,19 @@
-"""The chip top: SPI target, register decoder, memory windows and spike FIFOs.
+"""The chip top: SPI target, register decoder, memory windows, spike FIFOs, the program-and-verify
+engine with its row/column drivers, and the analog macro port.
 
-The P&V engine, the inference sequencer, the spike router and the analog macro port join here as their
-issues land; until then the counters and busy flags they will drive read as zero, and the engine-side
-ports of the windows are idle.
+The inference sequencer and the spike router join here with their issue; until then the spike FIFOs
+only face the host.
 """
 
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, connect
+from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
+from .analog_port import AnalogPort
+from .cell_driver import CellDriver
 from .memory_window import MemoryWindow
+from .pv_engine import PVEngine
 from .regmap.generate import load_generated
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort
@@ -19,13 +22,11 @@ __all__ = ["Chip"]
 
 
 class Chip(wiring.Component):
-    """Top level: the SPI pins are the only ports (plus Amaranth's implicit clk and rst)."""
-
-    spi: In(SPIPins())
+    """Top level: the SPI pins and the analog macro port (plus Amaranth's implicit clk and rst)."""
 
     def __init__(self, config: ChipConfig = REFERENCE):
         self._config = config
-        super().__init__()
+        super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
 
     def elaborate(self, platform):
         config = self._config
@@ -56,6 +57,13 @@ class Chip(wiring.Component):
         m.d.comb += [regs.fifo_in_level.count.eq(spike_in.level),
                      regs.fifo_out_level.count.eq(spike_out.level)]
 
+        m.submodules.pv = pv = PVEngine(config)
+        m.submodules.driver = driver = CellDriver(config)
+        connect(m, pv.cell, driver.request)
+        connect(m, driver.response, pv.answer)
+        connect(m, driver.port, wiring.flipped(self.port))
+        pv_refused = self._wire_pv(m, config, regs, pv, windows)
+
         errors = regs.error
         m.d.comb += [
             errors.bad_command_set.eq(spi.bad_command),
@@ -64,9 +72,10 @@ class Chip(wiring.Component):
             errors.truncated_set.eq(spi.truncated),
             errors.in_overflow_set.eq(spike_in.overflow),
             errors.out_underflow_set.eq(spike_out.underflow),
+            errors.pv_config_set.eq(pv_refused),
         ]
         any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
-                        errors.in_overflow, errors.out_underflow).any()
+                        errors.in_overflow, errors.out_underflow, errors.pv_config).any()
         m.d.comb += [
             regs.status.error.eq(any_error),
             regs.status.out_ready.eq(spike_out.level != 0),
@@ -74,3 +83,50 @@ class Chip(wiring.Component):
         status = regs.status
         m.d.comb += spi.status.eq(Cat(status.error, status.busy, status.pv_done, status.out_ready))
         return m
+
+    def _wire_pv(self, m, config, regs, pv, windows):
+        """P&V registers to the engine's recipe, its counters and flags back, its memories to the windows.
+        Returns the strobe of a refused start (for the ERROR register)."""
+        settings = pv.settings
+        m.d.comb += [
+            settings.algorithm.eq(regs.pv_mode.algorithm),
+            settings.cumulative.eq(regs.pv_mode.cumulative),
+            settings.reset_on_overshoot.eq(regs.pv_mode.reset_on_overshoot),
+            settings.scope.eq(regs.pv_mode.scope),
+            settings.core.eq(regs.pv_core.index),
+            settings.row.eq(regs.pv_row.index),
+            settings.column.eq(regs.pv_column.index),
+        ]
+        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset"):
+            m.d.comb += getattr(settings, name).eq(getattr(regs, f"pv_{name}").code)
+        m.d.comb += [
+            settings.pulse_width.eq(regs.pv_pulse_width.cycles),
+            settings.setup_cycles.eq(regs.pv_setup_cycles.cycles),
+            settings.max_pulses.eq(regs.pv_max_pulses.count),
+            settings.window.eq(regs.pv_window.codes),
+        ]
+        # A start the engine cannot honour is refused with an error, and nothing runs.
+        mode = regs.pv_mode
+        out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)
+                        | (regs.pv_column.index >= config.columns))
+        unsupported = mode.triangular | mode.form | (mode.algorithm > 1) | (mode.scope > 2)
+        refused = Signal()
+        m.d.comb += [
+            refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),
+            pv.start.eq(regs.ctrl.pv_start & ~refused),
+            pv.stop.eq(regs.ctrl.pv_abort),
+            regs.status.busy.eq(pv.busy),
+            regs.status.pv_done.eq(pv.done),
+            regs.pv_cells_done.count.eq(pv.cells_done),
+            regs.pv_cells_failed.count.eq(pv.cells_failed),
+            regs.pv_pulses_total.count.eq(pv.pulses_total),
+            windows["pv_target"].engine_addr.eq(pv.target_addr),
+            pv.target_data.eq(windows["pv_target"].engine_r_data),
+            windows["pv_pulses"].engine_addr.eq(pv.count_addr),
+            windows["pv_pulses"].engine_w_en.eq(pv.count_w_en),
+            windows["pv_pulses"].engine_w_data.eq(pv.count_data),
+            windows["failed_log"].engine_addr.eq(pv.log_addr),
+            windows["failed_log"].engine_w_en.eq(pv.log_w_en),
+            windows["failed_log"].engine_w_data.eq(pv.log_data),
+        ]
+        return refused

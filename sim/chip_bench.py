@@ -31,6 +31,9 @@ class ChipBench:
         # Rounded to an even number of picoseconds so the clock has equal high and low halves.
         self.clk_period_ps = 2 * round(PS_PER_SECOND / self.config.sys_clk_hz / 2)
         self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider))
+        # The analog port's inputs; a bench that attaches the analog bridge drives them from then on.
+        dut.port__sense_valid.value = 0
+        dut.port__sense_code.value = 0
         self.model = RegisterFileModel(self.config)
         self.frames = 0
 

@@ -31,8 +31,10 @@ class FrameGenerator:
         items = [*table.registers, *table.windows]
         self._starts = [item.address for item in items]
         self._ends = [item.address + item.size - 1 for item in items]
-        self._writable = [r for r in table.registers if r.sw_writable] + [w for w in table.windows
-                                                                          if w.sw_writable]
+        # CTRL starts the engines; their effects are the business of their own benches, not of a
+        # register-file campaign, so random frames never write it.
+        self._writable = [r for r in table.registers if r.sw_writable and r.name != "ctrl"] + [
+            w for w in table.windows if w.sw_writable]
         self._read_only = [r for r in table.registers if not r.sw_writable] + [
             w for w in table.windows if not w.sw_writable]
         self._kinds = [
@@ -61,6 +63,19 @@ class FrameGenerator:
                 return base
 
     def next(self) -> RandomFrame:
+        while True:
+            frame = self._draw()
+            if not self._writes_ctrl(frame.frame):
+                return frame
+
+    def _writes_ctrl(self, frame: bytes) -> bool:
+        if len(frame) < 5 or frame[0] != Command.WRITE:
+            return False
+        start = int.from_bytes(frame[1:4], "big")
+        ctrl = self.table.register("ctrl").address
+        return start <= ctrl < start + len(frame) - 4
+
+    def _draw(self) -> RandomFrame:
         kind = self.rng.choices([k for k, _ in self._kinds], [w for _, w in self._kinds])[0]
         rng = self.rng
         if kind == "write":

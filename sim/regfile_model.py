@@ -99,8 +99,7 @@ class RegisterFileModel:
     def _writable(self, item: Register | Window, offset: int) -> bool:
         if isinstance(item, Window):
             return item.sw_writable
-        byte_mask = 0xFF << (8 * offset)
-        return any(f.sw_writable and f.mask & byte_mask for f in item.fields)
+        return item.sw_writable            # reserved bytes of a writable register ignore writes
 
     def _write_byte(self, item: Register | Window, offset: int, data: int):
         if isinstance(item, Window):

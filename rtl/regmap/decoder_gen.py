@@ -22,7 +22,7 @@ class RegisterDecoder(wiring.Component):
             "bus": In(RegisterBus()),
             "scratch": Out(wiring.Signature({"value": Out(8)})),
             "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1)})),
-            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1)})),
+            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1)})),
             "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
@@ -69,6 +69,7 @@ class RegisterDecoder(wiring.Component):
         error_truncated = Signal(1, init=0)
         error_in_overflow = Signal(1, init=0)
         error_out_underflow = Signal(1, init=0)
+        error_pv_config = Signal(1, init=0)
         ctrl_pv_start = Signal(1, init=0)
         ctrl_pv_abort = Signal(1, init=0)
         ctrl_inf_start = Signal(1, init=0)
@@ -107,6 +108,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.error.truncated.eq(error_truncated)
         m.d.comb += self.error.in_overflow.eq(error_in_overflow)
         m.d.comb += self.error.out_underflow.eq(error_out_underflow)
+        m.d.comb += self.error.pv_config.eq(error_pv_config)
         m.d.comb += self.ctrl.pv_start.eq(ctrl_pv_start)
         m.d.comb += self.ctrl.pv_abort.eq(ctrl_pv_abort)
         m.d.comb += self.ctrl.inf_start.eq(ctrl_inf_start)
@@ -168,7 +170,7 @@ class RegisterDecoder(wiring.Component):
             with m.Case(0x000005):  # error[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], C(0, 2)))
+                m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], error_pv_config[0:1], C(0, 1)))
                 with m.If(bus.w_stb):
                     m.d.sync += error_bad_command[0:1].eq(error_bad_command[0:1] & ~bus.w_data[0:1])
                     m.d.sync += error_bad_address[0:1].eq(error_bad_address[0:1] & ~bus.w_data[1:2])
@@ -176,6 +178,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += error_truncated[0:1].eq(error_truncated[0:1] & ~bus.w_data[3:4])
                     m.d.sync += error_in_overflow[0:1].eq(error_in_overflow[0:1] & ~bus.w_data[4:5])
                     m.d.sync += error_out_underflow[0:1].eq(error_out_underflow[0:1] & ~bus.w_data[5:6])
+                    m.d.sync += error_pv_config[0:1].eq(error_pv_config[0:1] & ~bus.w_data[6:7])
             with m.Case(0x000006):  # ctrl[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += bus.addr_writable.eq(1)
@@ -261,6 +264,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_bl_start_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x000107):  # pv_bl_start[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x000108):  # pv_bl_step[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -270,6 +274,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_bl_step_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x000109):  # pv_bl_step[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x00010a):  # pv_bl_stop[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -279,6 +284,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_bl_stop_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x00010b):  # pv_bl_stop[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x00010c):  # pv_wl_start[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -288,6 +294,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_wl_start_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x00010d):  # pv_wl_start[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x00010e):  # pv_wl_step[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -297,6 +304,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_wl_step_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x00010f):  # pv_wl_step[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x000110):  # pv_wl_stop[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -306,6 +314,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_wl_stop_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x000111):  # pv_wl_stop[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x000112):  # pv_sl_reset[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -315,6 +324,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += pv_sl_reset_code[0:8].eq(bus.w_data[0:8])
             with m.Case(0x000113):  # pv_sl_reset[1]
                 m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
                 m.d.comb += read_data.eq(Cat(C(0, 8)))
             with m.Case(0x000114):  # pv_pulse_width[0]
                 m.d.comb += bus.addr_ok.eq(1)
@@ -481,6 +491,8 @@ class RegisterDecoder(wiring.Component):
             m.d.sync += error_in_overflow.eq(1)
         with m.If(self.error.out_underflow_set):
             m.d.sync += error_out_underflow.eq(1)
+        with m.If(self.error.pv_config_set):
+            m.d.sync += error_pv_config.eq(1)
 
         return m
 

@@ -218,7 +218,9 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
             out.append(f"            with m.Case({r.address + byte:#08x}):  # {r.name}[{byte}]")
             out.append("                m.d.comb += bus.addr_ok.eq(1)")
             writes = _write_statements(r, byte)
-            if writes:
+            # Reserved bits of a writable register take writes and ignore them (a 16-bit DAC register
+            # of an 8-bit DAC); only read-only registers refuse.
+            if r.sw_writable:
                 out.append("                m.d.comb += bus.addr_writable.eq(1)")
             out.append(f"                m.d.comb += read_data.eq({_read_expression(r, byte)})")
             if writes:

@@ -1,0 +1,136 @@
+"""cocotb tests of on-chip programming: the whole chip driven through SPI, the Python analog macro on
+its analog port through the bridge, scored pulse for pulse against `models.pv`.
+
+Run by tests/test_cocotb_chip_pv.py on Icarus and Verilator.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles
+
+from ..host.frames import read_frame, write_frame
+from ..models import Algorithm, PVSettings, program_and_verify
+from ..models.macro import AnalogMacro, MacroOp
+from ..protocol import StatusBit
+from ..rtl.cell_driver import read_limit_code
+from .analog_bridge import AnalogBridge
+from .chip_bench import ChipBench
+
+ROW = 3
+RECIPE = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, scope=1, bl_start=133, bl_step=1, bl_stop=160,
+              wl_start=90, wl_step=2, wl_stop=165, sl_reset=110, pulse_width=4, setup_cycles=1,
+              max_pulses=30, window=2)
+
+
+class ProgrammingBench(ChipBench):
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+        self.bridge = AnalogBridge(dut, AnalogMacro(self.config, self.seed))
+        self.table = self.model.table
+
+    async def write(self, name: str, value: int):
+        register = self.table.register(name)
+        reply = await self.spi.write(register.address, value.to_bytes(register.size, "little"))
+        return reply
+
+    async def read(self, name: str) -> int:
+        register = self.table.register(name)
+        return int.from_bytes(await self.spi.read(register.address, register.size), "little")
+
+    async def configure(self, recipe: dict, core=0, row=ROW, column=0):
+        mode = recipe["algorithm"] | recipe["cumulative"] << 2 | recipe["reset_on_overshoot"] << 4 | recipe["scope"] << 6
+        await self.write("pv_mode", mode)
+        await self.write("pv_core", core)
+        await self.write("pv_row", row)
+        await self.write("pv_column", column)
+        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
+                     "pulse_width", "setup_cycles", "max_pulses", "window"):
+            await self.write(f"pv_{name}", recipe[name])
+
+    async def wait_done(self, limit_frames=2000) -> int:
+        """Poll the status byte (SPI traffic while the engine runs) until P&V is done."""
+        for polls in range(limit_frames):
+            status = await self.spi.status()
+            if status & StatusBit.PV_DONE and not status & StatusBit.BUSY:
+                return polls
+            await ClockCycles(self.dut.clk, 200)
+        raise AssertionError("P&V never finished")
+
+
+def reference(config, seed, targets_row, recipe, row=ROW):
+    macro = AnalogMacro(config, seed)
+    targets = np.full((config.rows, config.columns), -1)
+    targets[row] = targets_row
+    settings = PVSettings(algorithm=Algorithm(recipe["algorithm"]), bl_start=recipe["bl_start"],
+                          bl_step=recipe["bl_step"], bl_stop=recipe["bl_stop"], wl_start=recipe["wl_start"],
+                          wl_step=recipe["wl_step"], wl_stop=recipe["wl_stop"], sl_reset=recipe["sl_reset"],
+                          pulse_width=recipe["pulse_width"], max_pulses=recipe["max_pulses"],
+                          window=recipe["window"], cumulative=bool(recipe["cumulative"]),
+                          reset_on_overshoot=bool(recipe["reset_on_overshoot"]),
+                          v_read=read_limit_code(config) * config.bl_volts_per_lsb)
+    return macro, program_and_verify(macro.cores[0], targets, settings, config)
+
+
+@cocotb.test()
+async def programming_a_row_through_spi_matches_the_reference(dut):
+    tb = ProgrammingBench(dut)
+    await tb.reset()
+    tb.bridge.start()
+    config = tb.config
+    rng = np.random.default_rng(tb.seed)
+    targets_row = rng.choice([20, 50, 80, 110, 140, 170, 200, 230], size=config.columns)
+    window = tb.table.window("pv_target")
+    await tb.spi.write(window.address + ROW * config.columns, bytes(int(t) for t in targets_row))
+    await tb.configure(RECIPE)
+    await tb.write("ctrl", 1)                                   # pv_start
+    polls = await tb.wait_done()
+
+    ref_macro, outcome = reference(config, tb.seed, targets_row, RECIPE)
+    kinds = {MacroOp.SET: 1, MacroOp.RESET: 2}
+    log = tb.bridge.pulse_log
+    assert len(log) == len(outcome.log) > config.columns, (len(log), len(outcome.log))
+    for column in range(config.columns):
+        ours = [(kinds[p[0]], max(p[5]), max(p[4]), max(p[6]), len(p[4])) for p in log if p[3] == column]
+        theirs = [(int(e["kind"]), int(e["bl"]), int(e["wl"]), int(e["sl"]), int(e["width"]))
+                  for e in outcome.sequence(ROW, column)]
+        assert ours == theirs, f"column {column} (seed {tb.seed})"
+    assert np.array_equal(tb.bridge.macro.cores[0].g_us, ref_macro.cores[0].g_us)
+
+    counts = await tb.spi.read(tb.table.window("pv_pulses").address + ROW * config.columns, config.columns)
+    assert list(counts) == outcome.pulses[ROW].tolist()
+    assert await tb.read("pv_cells_done") == int(outcome.passed[ROW].sum())
+    assert await tb.read("pv_cells_failed") == int(outcome.failed[ROW].sum())
+    assert await tb.read("pv_pulses_total") == len(outcome.log)
+    assert await tb.read("error") == 0
+    dut._log.info("row programmed: %d pulses, %d passed, %d failed, %d status polls during the run",
+                  len(log), outcome.passed[ROW].sum(), outcome.failed[ROW].sum(), polls)
+
+
+@cocotb.test()
+async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
+    tb = ProgrammingBench(dut)
+    await tb.reset()
+    tb.bridge.start()
+    await tb.configure(RECIPE, row=tb.config.rows)              # one past the last row
+    await tb.write("ctrl", 1)
+    await ClockCycles(dut.clk, 10)
+    error = await tb.read("error")
+    assert error == tb.table.register("error").field("pv_config").mask
+    assert not tb.bridge.pulse_log and not (await tb.spi.status()) & StatusBit.BUSY
+    await tb.write("error", 0xFF)
+
+    await tb.configure(dict(RECIPE, scope=2))                   # the whole core: long enough to abort
+    await tb.write("ctrl", 1)
+    await ClockCycles(dut.clk, 3000)
+    await tb.write("ctrl", 2)                                   # pv_abort
+    await tb.wait_done()
+    finished = await tb.read("pv_cells_done") + await tb.read("pv_cells_failed")
+    assert 0 < finished < tb.config.cells_per_core
+    pulses = len(tb.bridge.pulse_log)
+    await ClockCycles(dut.clk, 2000)
+    assert len(tb.bridge.pulse_log) == pulses, "the engine kept pulsing after the abort"
