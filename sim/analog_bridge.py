@@ -1,7 +1,7 @@
 """The cocotb bridge: the Python analog macro answers the RTL's analog port pins, cycle by cycle.
 
-Each cycle (sampled at the falling clock edge, when the port is settled) it records the DAC codes of a
-pulse in progress; when the pulse strobe drops it applies the whole pulse to `models.AnalogMacro`.
+While a pulse or a sense is under way it samples the port at every falling clock edge (when the port
+is settled) and records the DAC codes of the pulse; when the pulse strobe drops it applies the whole pulse to `models.AnalogMacro`.
 A sense request is answered `sense_latency` cycles later with the ADC code, as the macro's bit line
 settles and its converter runs.
 """
@@ -9,7 +9,7 @@ settles and its converter runs.
 from __future__ import annotations
 
 import cocotb
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge
 
 from ..models.macro import AnalogMacro, MacroOp
 
@@ -40,6 +40,10 @@ class AnalogBridge:
         samples = None            # (op, core, row, column, [wl], [bl], [sl]) of the pulse in progress
         countdown = None
         while True:
+            # Between operations there is nothing to do: sleep until a pulse or a sense begins, rather
+            # than waking Python every cycle (that would dominate a Verilator co-simulation).
+            if samples is None and countdown is None and not (self._read("pulse") or self._read("sense_req")):
+                await First(RisingEdge(self._pin["pulse"]), RisingEdge(self._pin["sense_req"]))
             await FallingEdge(self.dut.clk)
             if self._read("pulse"):
                 where = tuple(self._read(name) for name in ("op", "core", "row", "column"))

@@ -134,3 +134,25 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     pulses = len(tb.bridge.pulse_log)
     await ClockCycles(dut.clk, 2000)
     assert len(tb.bridge.pulse_log) == pulses, "the engine kept pulsing after the abort"
+
+
+@cocotb.test()
+async def reset_mid_programming_leaves_an_idle_chip(dut):
+    tb = ProgrammingBench(dut)
+    await tb.reset()
+    tb.bridge.start()
+    await tb.configure(dict(RECIPE, scope=2))
+    await tb.write("ctrl", 1)
+    await ClockCycles(dut.clk, 4000)
+    assert (await tb.spi.status()) & StatusBit.BUSY
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    pulses = len(tb.bridge.pulse_log)
+    await ClockCycles(dut.clk, 3000)
+    assert len(tb.bridge.pulse_log) == pulses, "pulses after reset"
+    status = await tb.spi.status()
+    assert not status & (StatusBit.BUSY | StatusBit.PV_DONE | StatusBit.ERROR)
+    assert await tb.read("pv_mode") == 0 and await tb.read("pv_pulses_total") == 0
+    assert await tb.read("chip_id") == 0x52C1

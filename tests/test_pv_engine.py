@@ -111,6 +111,16 @@ def recipe(**changes):
     return base | changes
 
 
+def reference_recipe(settings) -> Recipe:
+    return Recipe(algorithm=RefAlgorithm(settings["algorithm"]), bl_start=settings["bl_start"],
+                  bl_step=settings["bl_step"], bl_stop=settings["bl_stop"], wl_start=settings["wl_start"],
+                  wl_step=settings["wl_step"], wl_stop=settings["wl_stop"], sl_reset=settings["sl_reset"],
+                  pulse_width=settings["pulse_width"], max_pulses=settings["max_pulses"],
+                  window=settings["window"], cumulative=bool(settings["cumulative"]),
+                  reset_on_overshoot=bool(settings["reset_on_overshoot"]),
+                  v_read=read_limit_code(CONFIG) * CONFIG.bl_volts_per_lsb)
+
+
 def reference(settings, targets_core, seed=SEED):
     macro = AnalogMacro(CONFIG, seed)
     rows = np.arange(CONFIG.rows)[:, None]
@@ -121,14 +131,8 @@ def reference(settings, targets_core, seed=SEED):
         chosen &= rows == settings["row"]
     if scope == Scope.CELL:
         chosen &= columns == settings["column"]
-    recipe_ = Recipe(algorithm=RefAlgorithm(settings["algorithm"]), bl_start=settings["bl_start"],
-                     bl_step=settings["bl_step"], bl_stop=settings["bl_stop"], wl_start=settings["wl_start"],
-                     wl_step=settings["wl_step"], wl_stop=settings["wl_stop"], sl_reset=settings["sl_reset"],
-                     pulse_width=settings["pulse_width"], max_pulses=settings["max_pulses"],
-                     window=settings["window"], cumulative=bool(settings["cumulative"]),
-                     reset_on_overshoot=bool(settings["reset_on_overshoot"]),
-                     v_read=read_limit_code(CONFIG) * CONFIG.bl_volts_per_lsb)
-    outcome = program_and_verify(macro.cores[settings["core"]], np.where(chosen, targets_core, -1), recipe_, CONFIG)
+    outcome = program_and_verify(macro.cores[settings["core"]], np.where(chosen, targets_core, -1),
+                                 reference_recipe(settings), CONFIG)
     return macro, outcome, chosen
 
 
@@ -190,3 +194,23 @@ def test_abort_stops_after_the_current_cell():
     finished = counters["cells_done"] + counters["cells_failed"]
     assert 0 < finished < 20
     assert len(counts) == finished
+
+
+def test_running_again_after_relaxation_refreshes_only_the_cells_that_drifted_out():
+    # Refresh: a second run re-reads every cell and pulses only those that relaxed out of their window.
+    settings = recipe(max_pulses=40)
+    core_targets = targets(3)
+    macro = AnalogMacro(CONFIG, SEED)
+    first_log, _, _, first = run_engine(core_targets, settings, macro)
+    ref_macro, _, chosen = reference(settings, core_targets)
+    for array in (macro.cores[0], ref_macro.cores[0]):
+        array.relax(86400)
+    second_log, counts, _, second = run_engine(core_targets, settings, macro)
+    ref_outcome = program_and_verify(ref_macro.cores[0], np.where(chosen, core_targets, -1),
+                                     reference_recipe(settings), CONFIG)
+    refreshed = [c for c in range(CONFIG.columns) if counts[settings["row"] * CONFIG.columns + c] > 0]
+    assert 0 < len(refreshed) < CONFIG.columns
+    assert len(second_log) < len(first_log)
+    assert [counts[settings["row"] * CONFIG.columns + c] for c in range(CONFIG.columns)] == \
+        ref_outcome.pulses[settings["row"]].tolist()
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
