@@ -11,7 +11,7 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import FallingEdge, First, RisingEdge
 
-from ..models.macro import AnalogMacro, MacroOp
+from ..models.macro import AnalogMacro
 
 __all__ = ["AnalogBridge"]
 

@@ -12,7 +12,6 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from ..host.frames import read_frame, write_frame
 from ..models import Algorithm, PVSettings, program_and_verify
 from ..models.macro import AnalogMacro, MacroOp
 from ..protocol import StatusBit

@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 from rram_cim.config import REFERENCE
 from rram_cim.host.frames import nop_frame, parse_reply, read_frame, write_frame
 from rram_cim.host.registers_gen import ADDR, TABLE
-from rram_cim.protocol import Command, StatusBit
+from rram_cim.protocol import StatusBit
 from rram_cim.rtl.chip import Chip
 from rram_cim.sim.amaranth_spi import AmaranthSPIMaster
 from rram_cim.sim.regfile_model import RegisterFileModel

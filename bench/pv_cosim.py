@@ -1,0 +1,88 @@
+"""On-chip program-and-verify of a whole 64x64 core in co-simulation, per algorithm, Icarus vs Verilator.
+
+    rram-cim bench pv_cosim [--algorithms ispva igvva] [--simulators icarus verilator] [--out DIR]
+    python bench/pv_cosim.py ...
+
+The chip is programmed through SPI. The engine drives the Python analog macro through the cocotb bridge.
+Reported per algorithm and simulator: mean and max pulses per cell, cells failed, the sigma of the final
+conductance per level, the programming time in simulated seconds (at ChipConfig's clock) and in
+wall-clock seconds, and Verilator's speed as a ratio to Icarus's. Plot: P&V convergence (share of cells
+finished vs pulses applied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import tempfile
+
+import numpy as np
+
+from rram_cim.sim.runner import build, run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algorithms", nargs="+", default=["ispva", "igvva"])
+    parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"])
+    parser.add_argument("--out", default="out/bench")
+    args = parser.parse_args(argv)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="rram-cim-pv-") as scratch:
+        for simulator in args.simulators:
+            print(f"[{simulator}] building the chip...", flush=True)
+            built = build(simulator, pathlib.Path(scratch))
+            for algorithm in args.algorithms:
+                print(f"[{simulator}] programming a 64x64 core with {algorithm.upper()}...", flush=True)
+                out = pathlib.Path(scratch, f"{simulator}-{algorithm}.json")
+                tests, failures = run(built, "rram_cim.sim.cocotb_pv_bench", extra_env={
+                    "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_ALGORITHM": algorithm})
+                if tests != 1 or failures:
+                    raise SystemExit(f"{simulator}/{algorithm}: the bench run failed (log above)")
+                results[simulator, algorithm] = json.loads(out.read_text())
+
+    print("\nOn-chip P&V of a 64x64 core, 8 levels (10-115 uS), window +-1 uS, budget 60 pulses")
+    header = (f"{'simulator':<10} {'alg':<6} {'mean p':>7} {'max':>4} {'failed':>7} {'sim s':>7} "
+              f"{'wall s':>8}   sigma per level (uS)")
+    print(header)
+    print("-" * len(header))
+    for (simulator, algorithm), r in results.items():
+        pulses = np.array(r["pulses"])
+        print(f"{simulator:<10} {algorithm:<6} {pulses.mean():>7.1f} {pulses.max():>4d} {r['cells_failed']:>7d} "
+              f"{r['sim_seconds']:>7.3f} {r['wall_seconds']:>8.1f}   " + " ".join(f"{s:5.2f}" for s in r["sigma_us"]))
+    for algorithm in args.algorithms:
+        if ("icarus", algorithm) in results and ("verilator", algorithm) in results:
+            ratio = results["icarus", algorithm]["wall_seconds"] / results["verilator", algorithm]["wall_seconds"]
+            print(f"Verilator / Icarus wall-clock speed, {algorithm.upper()}: {ratio:.2f}x")
+    plot(results, pathlib.Path(args.out) / "pv_convergence.png")
+    return 0
+
+
+def plot(results, path: pathlib.Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(7, 4))
+    seen = set()
+    for (simulator, algorithm), r in results.items():
+        if algorithm in seen:
+            continue                                  # both simulators give the same pulses
+        seen.add(algorithm)
+        pulses = np.sort(np.array(r["pulses"]))
+        axis.step(pulses, np.arange(1, pulses.size + 1) / pulses.size, where="post",
+                  label=f"{algorithm.upper()} ({r['cells_failed']} failed)")
+    axis.set_xlabel("pulses applied to the cell")
+    axis.set_ylabel("share of cells finished")
+    axis.set_title("On-chip P&V convergence, 64x64 core, RTL + analog macro model")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"convergence plot: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
