@@ -78,8 +78,17 @@ def cmd_demo(args) -> int:
     status = cmd_lint(argparse.Namespace(block="chip", config=config.name))
     print("\nThe end-to-end demo (train on digits, program through the P&V engine, spiking inference in "
           "co-simulation) is not implemented yet: it lands with the P&V, inference and host issues.\n"
-          "What runs today: `rram-cim sim` (SPI benches on Icarus and Verilator) and the test suite.")
+          "What runs today: `rram-cim sim` (SPI and on-chip programming benches on Icarus and Verilator),\n"
+          "`rram-cim bench pv_cosim` (a 64x64 core programmed through the RTL P&V engine) and the test suite.")
     return status
+
+
+#: cocotb benches `rram-cim sim --bench NAME` runs: (block to build, test module).
+SIM_BENCHES = {
+    "spi": ("chip", "rram_cim.sim.cocotb_chip"),
+    "pv": ("chip", "rram_cim.sim.cocotb_chip_pv"),
+    "driver": ("cell_driver", "rram_cim.sim.cocotb_driver"),
+}
 
 
 def cmd_sim(args) -> int:
@@ -91,11 +100,11 @@ def cmd_sim(args) -> int:
     if args.seed is not None:
         env["RRAM_CIM_SEED"] = str(args.seed)
     root = pathlib.Path(args.build_dir or tempfile.mkdtemp(prefix="rram-cim-sim-"))
+    block, module = SIM_BENCHES[args.bench]
     failed = 0
     for simulator in simulators:
-        built = build(simulator, root, _config(args.config), waves=args.waves)
-        tests, failures = run(built, "rram_cim.sim.cocotb_chip", testcase=args.test, extra_env=env,
-                              waves=args.waves)
+        built = build(simulator, root, _config(args.config), block=block, waves=args.waves)
+        tests, failures = run(built, module, testcase=args.test, extra_env=env, waves=args.waves)
         print(f"{simulator}: {tests - failures}/{tests} passed (build in {built.directory})")
         failed += failures + (tests == 0)
     return 1 if failed else 0
@@ -139,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_config(commands.add_parser("sim", help="run the cocotb benches on the generated Verilog"))
     p.add_argument("--simulator", choices=("icarus", "verilator", "both"), default="both")
+    p.add_argument("--bench", choices=sorted(SIM_BENCHES), default="spi",
+                   help="spi: register file and random campaign; pv: on-chip programming; driver: row/column drivers")
     p.add_argument("--test", help="one cocotb test by name (default: all)")
     p.add_argument("--frames", type=int, default=10000, help="frames in the random campaign")
     p.add_argument("--seed", type=int, help="seed of the random campaign")
