@@ -12,12 +12,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from ..models import Algorithm, PVSettings, program_and_verify
+from ..models import program_and_verify
 from ..models.macro import AnalogMacro, MacroOp
 from ..protocol import StatusBit
-from ..rtl.cell_driver import read_limit_code
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
+from .pv_reference import reference_recipe
 
 ROW = 3
 RECIPE = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, scope=1, bl_start=133, bl_step=1, bl_stop=160,
@@ -65,13 +65,7 @@ def reference(config, seed, targets_row, recipe, row=ROW):
     macro = AnalogMacro(config, seed)
     targets = np.full((config.rows, config.columns), -1)
     targets[row] = targets_row
-    settings = PVSettings(algorithm=Algorithm(recipe["algorithm"]), bl_start=recipe["bl_start"],
-                          bl_step=recipe["bl_step"], bl_stop=recipe["bl_stop"], wl_start=recipe["wl_start"],
-                          wl_step=recipe["wl_step"], wl_stop=recipe["wl_stop"], sl_reset=recipe["sl_reset"],
-                          pulse_width=recipe["pulse_width"], max_pulses=recipe["max_pulses"],
-                          window=recipe["window"], cumulative=bool(recipe["cumulative"]),
-                          reset_on_overshoot=bool(recipe["reset_on_overshoot"]),
-                          v_read=read_limit_code(config) * config.bl_volts_per_lsb)
+    settings = reference_recipe(recipe, config)
     return macro, program_and_verify(macro.cores[0], targets, settings, config)
 
 

@@ -8,12 +8,11 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from rram_cim.config import REFERENCE
-from rram_cim.models import PVSettings as Recipe
-from rram_cim.models import Algorithm as RefAlgorithm
 from rram_cim.models import program_and_verify
 from rram_cim.models.macro import AnalogMacro, MacroOp
-from rram_cim.rtl.cell_driver import CellDriver, read_limit_code
+from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
+from rram_cim.sim.pv_reference import reference_recipe as shared_reference_recipe
 
 CONFIG = REFERENCE
 SENSE_LATENCY = 4
@@ -111,14 +110,8 @@ def recipe(**changes):
     return base | changes
 
 
-def reference_recipe(settings) -> Recipe:
-    return Recipe(algorithm=RefAlgorithm(settings["algorithm"]), bl_start=settings["bl_start"],
-                  bl_step=settings["bl_step"], bl_stop=settings["bl_stop"], wl_start=settings["wl_start"],
-                  wl_step=settings["wl_step"], wl_stop=settings["wl_stop"], sl_reset=settings["sl_reset"],
-                  pulse_width=settings["pulse_width"], max_pulses=settings["max_pulses"],
-                  window=settings["window"], cumulative=bool(settings["cumulative"]),
-                  reset_on_overshoot=bool(settings["reset_on_overshoot"]),
-                  v_read=read_limit_code(CONFIG) * CONFIG.bl_volts_per_lsb)
+def reference_recipe(settings):
+    return shared_reference_recipe(settings, CONFIG)
 
 
 def reference(settings, targets_core, seed=SEED):
