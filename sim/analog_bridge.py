@@ -1,15 +1,16 @@
 """The cocotb bridge: the Python analog macro answers the RTL's analog port pins, cycle by cycle.
 
-While a pulse or a sense is under way it samples the port at every falling clock edge (when the port
-is settled) and records the DAC codes of the pulse; when the pulse strobe drops it applies the whole pulse to `models.AnalogMacro`.
-A sense request is answered `sense_latency` cycles later with the ADC code, as the macro's bit line
-settles and its converter runs.
+A pulse is recorded as the DAC codes of each of its cycles (the bridge wakes when a code steps and
+when the strobe drops, and counts cycles by simulated time); when the strobe drops the whole pulse is
+applied to `models.AnalogMacro`. A sense request is answered `sense_latency` cycles later with the ADC
+code for one cycle, as the macro's bit line settles and its converter runs.
 """
 
 from __future__ import annotations
 
 import cocotb
-from cocotb.triggers import FallingEdge, First, RisingEdge
+from cocotb.triggers import Edge, FallingEdge, First, RisingEdge
+from cocotb.utils import get_sim_time
 
 from ..models.macro import AnalogMacro
 
@@ -19,6 +20,7 @@ __all__ = ["AnalogBridge"]
 class AnalogBridge:
     def __init__(self, dut, macro: AnalogMacro, prefix: str = "port__", sense_latency: int = 4):
         self.dut = dut
+        self.clock_period_ps = 2 * round(1e12 / macro.config.sys_clk_hz / 2)
         self.macro = macro
         self.sense_latency = sense_latency
         self._pin = {name: getattr(dut, f"{prefix}{name}") for name in (
@@ -37,37 +39,59 @@ class AnalogBridge:
         return int(self._pin[name].value) if self._pin[name].value.is_resolvable else 0
 
     async def _run(self):
-        samples = None            # (op, core, row, column, [wl], [bl], [sl]) of the pulse in progress
-        countdown = None
+        clk = self.dut.clk
         while True:
-            # Between operations there is nothing to do: sleep until a pulse or a sense begins, rather
-            # than waking Python every cycle (that would dominate a Verilator co-simulation).
-            if samples is None and countdown is None and not (self._read("pulse") or self._read("sense_req")):
+            # Between operations there is nothing to do: sleep until a pulse or a sense begins. During
+            # one, wake only when something changes (a DAC step, the end of the pulse), not every cycle:
+            # Python per cycle would dominate a Verilator co-simulation.
+            if not (self._read("pulse") or self._read("sense_req")):
                 await First(RisingEdge(self._pin["pulse"]), RisingEdge(self._pin["sense_req"]))
-            await FallingEdge(self.dut.clk)
+            await FallingEdge(clk)
             if self._read("pulse"):
-                where = tuple(self._read(name) for name in ("op", "core", "row", "column"))
-                if samples is None:
-                    samples = (*where, [], [], [])
-                assert where == samples[:4], f"selection changed during a pulse: {samples[:4]} -> {where}"
-                for index, name in enumerate(("wl_code", "bl_code", "sl_code"), start=4):
-                    samples[index].append(self._read(name))
-            elif samples is not None:
-                self.pulse_log.append(samples)
-                self.macro.pulse(*samples)
-                samples = None
+                await self._pulse()
+            elif self._read("sense_req"):
+                await self._sense()
 
-            self._pin["sense_valid"].value = 0
-            if self._read("sense_req"):
-                if countdown is None:
-                    countdown = self.sense_latency
-                elif countdown > 0:
-                    countdown -= 1
-                    if countdown == 0:
-                        where = (self._read("core"), self._read("row"), self._read("column"))
-                        code = self.macro.sense(*where, self._read("bl_code"))
-                        self.sense_log.append((*where, code))
-                        self._pin["sense_code"].value = code
-                        self._pin["sense_valid"].value = 1
-            else:
-                countdown = None
+    def _codes(self) -> tuple[int, int, int]:
+        return tuple(self._read(name) for name in ("wl_code", "bl_code", "sl_code"))
+
+    async def _pulse(self):
+        """Record a pulse as its code segments and their lengths in cycles, then apply it."""
+        period = self.clock_period_ps
+        where = tuple(self._read(name) for name in ("op", "core", "row", "column"))
+        # The pulse rose at the rising edge half a period before this falling edge.
+        segment_start = get_sim_time("ps") - period // 2
+        codes = self._codes()
+        cycles = {"wl": [], "bl": [], "sl": []}
+
+        def close(until):
+            n = round((until - segment_start) / period)
+            for key, code in zip(("wl", "bl", "sl"), codes):
+                cycles[key] += [code] * n
+
+        pins = self._pin
+        while True:
+            await First(FallingEdge(pins["pulse"]), Edge(pins["wl_code"]), Edge(pins["bl_code"]),
+                        Edge(pins["sl_code"]))
+            now = get_sim_time("ps")
+            if not self._read("pulse"):
+                close(now)
+                break
+            if self._codes() != codes:
+                close(now)
+                segment_start, codes = now, self._codes()
+        samples = (*where, cycles["wl"], cycles["bl"], cycles["sl"])
+        self.pulse_log.append(samples)
+        self.macro.pulse(*samples)
+
+    async def _sense(self):
+        """Answer `sense_latency` cycles after the request with the ADC code, for one cycle."""
+        for _ in range(self.sense_latency):
+            await FallingEdge(self.dut.clk)
+        where = (self._read("core"), self._read("row"), self._read("column"))
+        code = self.macro.sense(*where, self._read("bl_code"))
+        self.sense_log.append((*where, code))
+        self._pin["sense_code"].value = code
+        self._pin["sense_valid"].value = 1
+        await FallingEdge(self.dut.clk)
+        self._pin["sense_valid"].value = 0
