@@ -13,7 +13,7 @@ from ..config import REFERENCE, ChipConfig
 from ..rtl.verilog import to_verilog
 from .toolchain import missing_simulator_message, prepare_path
 
-__all__ = ["Build", "build", "run"]
+__all__ = ["Build", "build", "run", "run_and_check"]
 
 TIMESCALE = ("1ns", "1ps")
 
@@ -88,3 +88,11 @@ def run(built: Build, test_module: str, testcase: str | list[str] | None = None,
         test_dir=built.directory, testcase=testcase, seed=seed, extra_env=env, waves=waves,
         timescale=TIMESCALE, results_xml=str(built.directory / f"results-{name}.xml"))
     return get_results(results)
+
+
+def run_and_check(built: Build, test_module: str, testcase: str | None = None, **kwargs) -> None:
+    """Run cocotb tests and fail (for pytest) unless at least one ran and none failed."""
+    tests, failures = run(built, test_module, testcase=testcase, **kwargs)
+    what = f"{test_module}{'.' + testcase if testcase else ''} on {built.simulator}"
+    assert tests >= 1, f"{what} ran no test"
+    assert failures == 0, f"{what}: {failures} of {tests} failed; the log above has the seed"

@@ -6,9 +6,7 @@ contents another left behind.
 
 import pytest
 
-from rram_cim.sim.runner import run
-
-TEST_MODULE = "rram_cim.sim.cocotb_chip"
+from rram_cim.sim.runner import run_and_check
 
 
 @pytest.mark.parametrize("testcase", [
@@ -17,6 +15,4 @@ TEST_MODULE = "rram_cim.sim.cocotb_chip"
     "random_frames_never_corrupt_the_register_file",
 ])
 def test_chip_bench(chip_build, testcase):
-    tests, failures = run(chip_build, TEST_MODULE, testcase=testcase)
-    assert tests == 1, f"{testcase} did not run on {chip_build.simulator}"
-    assert failures == 0, f"{testcase} failed on {chip_build.simulator}; the log above has the seed"
+    run_and_check(chip_build, "rram_cim.sim.cocotb_chip", testcase)

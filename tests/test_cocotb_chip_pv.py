@@ -2,9 +2,7 @@
 
 import pytest
 
-from rram_cim.sim.runner import run
-
-TEST_MODULE = "rram_cim.sim.cocotb_chip_pv"
+from rram_cim.sim.runner import run_and_check
 
 
 @pytest.mark.parametrize("testcase", [
@@ -13,6 +11,4 @@ TEST_MODULE = "rram_cim.sim.cocotb_chip_pv"
     "reset_mid_programming_leaves_an_idle_chip",
 ])
 def test_chip_programming(chip_build, testcase):
-    tests, failures = run(chip_build, TEST_MODULE, testcase=testcase)
-    assert tests == 1, f"{testcase} did not run on {chip_build.simulator}"
-    assert failures == 0, f"{testcase} failed on {chip_build.simulator}; the log has the seed"
+    run_and_check(chip_build, "rram_cim.sim.cocotb_chip_pv", testcase)
