@@ -25,15 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
+from ..protocol import Algorithm
 from .device import ModelInputError, ReRAMArray, Shape
 from .pulses import relative_waveform
 
 __all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes"]
-
-
-class Algorithm(enum.IntEnum):
-    ISPVA = 0
-    IGVVA = 1
 
 
 class PulseKind(enum.IntEnum):

@@ -16,13 +16,19 @@ from dataclasses import dataclass, field
 
 from .config import ADDRESS_BITS
 
-__all__ = ["Command", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+__all__ = ["Algorithm", "Command", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
 #: One byte of turnaround between the address and the first read byte gives the target the time of
 #: eight SPI bits to fetch from a synchronous memory, at any SCK up to f_sys / 4.
 READ_DUMMY_BYTES = 1
+
+
+class Algorithm(enum.IntEnum):
+    """P&V algorithm, as `pv_mode.algorithm` encodes it (shared by the RTL engine and `models.pv`)."""
+    ISPVA = 0       # fixed gate, stepped top-electrode voltage
+    IGVVA = 1       # fixed top-electrode voltage, stepped gate
 
 
 class Command(enum.IntEnum):

@@ -15,17 +15,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
+from ..protocol import Algorithm
 from .analog_port import Op
 from .cell_driver import CellRequest, CellResponse, read_limit_code
 
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
 COUNTER_BITS = 32
-
-
-class Algorithm:
-    ISPVA = 0
-    IGVVA = 1
 
 
 class Scope:
