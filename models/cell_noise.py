@@ -15,10 +15,13 @@ import numpy as np
 
 __all__ = ["Stream", "CellNoise"]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_MASK64 = (1 << 64) - 1
 _TO_UNIT = 2.0 ** -53
+#: Below this many cells Python integers beat numpy's per-call overhead; both give the same bits.
+_SMALL = 8
 
 
 class Stream(enum.IntEnum):
@@ -32,10 +35,19 @@ class Stream(enum.IntEnum):
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    """SplitMix64's finalizer on uint64 arrays (array arithmetic wraps modulo 2**64 silently)."""
+    z = x + np.uint64(_GOLDEN)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
     return z ^ (z >> np.uint64(31))
+
+
+def _mix_int(x: int) -> int:
+    """The same finalizer on a Python integer."""
+    z = (x + _GOLDEN) & _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
 
 
 class CellNoise:
@@ -44,23 +56,32 @@ class CellNoise:
     def __init__(self, shape: tuple[int, int], rng: np.random.Generator):
         self.shape = shape
         self._key = np.uint64(rng.integers(0, 2 ** 63))
-        self._cell = np.arange(shape[0] * shape[1], dtype=np.uint64).reshape(shape)
         self._count = np.zeros((len(Stream),) + tuple(shape), dtype=np.uint64)
 
-    def _uniform(self, stream: Stream, cells: np.ndarray, count: np.ndarray, lane: int) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            x = _mix(self._key ^ _mix(cells * np.uint64(4 * len(Stream)) + np.uint64(4 * stream + lane)))
-            x = _mix(x ^ count)
-        return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
+    def _bits(self, stream: Stream, cells: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """53 random bits per cell for each of the two Box-Muller lanes: shape (2, cells)."""
+        base = 4 * len(Stream)
+        if cells.size <= _SMALL:
+            key = int(self._key)
+            return np.array([[_mix_int(_mix_int(key ^ _mix_int(int(c) * base + 4 * stream + lane)) ^ int(k)) >> 11
+                              for c, k in zip(cells.tolist(), count.tolist())] for lane in (0, 1)],
+                            dtype=np.float64).reshape(2, cells.size)
+        lanes = np.array([[4 * stream], [4 * stream + 1]], dtype=np.uint64)
+        x = _mix(self._key ^ _mix(cells.astype(np.uint64) * np.uint64(base) + lanes))
+        return (_mix(x ^ count) >> np.uint64(11)).astype(np.float64)
+
+    def draw(self, stream: Stream, cells: np.ndarray) -> np.ndarray:
+        """One standard normal for each flat cell index in `cells` (distinct); their counters advance."""
+        flat = self._count[stream].reshape(-1)
+        cells = np.asarray(cells, dtype=np.int64)
+        count = flat[cells]
+        u1, u2 = (self._bits(stream, cells, count) + 0.5) * _TO_UNIT
+        flat[cells] += np.uint64(1)
+        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)      # Box-Muller
 
     def normal(self, stream: Stream, mask: np.ndarray) -> np.ndarray:
         """One standard normal per cell where `mask` is true (zeros elsewhere); those cells' counters advance."""
-        where = np.nonzero(mask)
-        cells = self._cell[where]
-        count = self._count[stream][where]
-        u1 = self._uniform(stream, cells, count, 0)
-        u2 = self._uniform(stream, cells, count, 1)
+        cells = np.flatnonzero(mask)
         out = np.zeros(self.shape)
-        out[where] = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)      # Box-Muller
-        self._count[stream][where] += np.uint64(1)
+        out.reshape(-1)[cells] = self.draw(stream, cells)
         return out

@@ -150,7 +150,8 @@ HFO2_1T1R = DeviceParams()
 
 def _check_voltage(name: str, v, params: DeviceParams):
     v = np.asarray(v, dtype=float)
-    if np.any(v < 0) or np.any(v > params.v_abs_max) or not np.all(np.isfinite(v)):
+    low, high = (float(v), float(v)) if v.ndim == 0 else (v.min(), v.max())
+    if not 0 <= low <= high <= params.v_abs_max:       # NaN fails every comparison
         raise ModelInputError(f"{name} must be within 0..{params.v_abs_max} V, got {np.min(v):.3g}.."
                               f"{np.max(v):.3g} V")
     return v
@@ -197,114 +198,161 @@ class ReRAMArray:
         self.noise = CellNoise(self.shape, rng)
 
     # ---- helpers --------------------------------------------------------------------------------------
+    # Operations work on flat cell indices: a whole-array mask and a single cell go through the same
+    # arithmetic (so the one-cell path of the analog macro and the vectorized P&V reference agree bit for
+    # bit), and a single cell costs a few small numpy calls instead of whole-array ones.
     def _mask(self, select) -> np.ndarray:
         select = np.asarray(select, dtype=bool)
         if select.shape != self.shape:
             raise ModelInputError(f"select mask has shape {select.shape}, array is {self.shape}")
         return select
 
-    def _per_cell(self, name: str, value) -> np.ndarray:
+    def _index(self, select) -> np.ndarray:
+        """Flat indices of the selected cells: `select` is a boolean mask of the array's shape or a
+        (rows, columns) pair of integers or index arrays."""
+        if isinstance(select, tuple):
+            row, column = select
+            if isinstance(row, (int, np.integer)) and isinstance(column, (int, np.integer)):   # one cell
+                if not (0 <= row < self.shape[0] and 0 <= column < self.shape[1]):
+                    raise ModelInputError(f"cell ({row}, {column}) lies outside the {self.shape[0]}x{self.shape[1]} array")
+                return np.array([row * self.shape[1] + column])
+            rows, columns = (np.atleast_1d(np.asarray(each, dtype=np.int64)) for each in select)
+            if rows.shape != columns.shape:
+                raise ModelInputError(f"row and column indices differ in shape: {rows.shape}, {columns.shape}")
+            if np.any((rows < 0) | (rows >= self.shape[0]) | (columns < 0) | (columns >= self.shape[1])):
+                raise ModelInputError(f"a selected cell lies outside the {self.shape[0]}x{self.shape[1]} array")
+            index = np.unique(rows * self.shape[1] + columns)
+            return index
+        return np.flatnonzero(self._mask(select))
+
+    def _flat(self, name: str) -> np.ndarray:
+        """A writable flat view of a state array (made contiguous first if someone replaced it)."""
+        value = getattr(self, name)
+        if not value.flags.c_contiguous or not value.flags.writeable:
+            value = np.array(value, order="C")
+            setattr(self, name, value)
+        return value.reshape(-1)
+
+    def _at(self, name: str, value, index: np.ndarray) -> np.ndarray:
+        """A voltage (scalar or per cell over the whole array), checked, at the selected cells."""
         value = _check_voltage(name, value, self.params)
-        if value.ndim and value.shape != self.shape:
+        if value.ndim == 0:
+            return value
+        if value.shape != self.shape:
             raise ModelInputError(f"{name} has shape {value.shape}; give a scalar or {self.shape}")
-        return np.broadcast_to(value, self.shape)
+        return value.reshape(-1)[index]
 
     @staticmethod
     def _waveform(samples) -> np.ndarray:
-        """Relative amplitudes of a pulse's samples (1.0 = the programmed amplitude)."""
+        """Relative amplitudes of a pulse's samples (1.0 = the programmed amplitude): one row shared by
+        every selected cell, or one row per selected cell (cells x samples)."""
         samples = np.asarray(samples, dtype=float)
-        if samples.ndim != 1 or samples.size == 0 or np.any(samples < 0) or np.any(samples > 1):
-            raise ModelInputError("pulse waveform must be a non-empty 1-D array of values in [0, 1]")
+        if samples.ndim not in (1, 2) or samples.size == 0 or not 0 <= samples.min() <= samples.max() <= 1:
+            raise ModelInputError("pulse waveform must be a non-empty 1-D (or cells x samples) array of "
+                                  "values in [0, 1]")
         return samples
 
-    def _live(self, select):
-        """Cells that respond: selected, not stuck, not worn out."""
-        return select & (self.stuck == Stuck.NONE)
-
     def _programmed(self, changed: np.ndarray, triangular: bool):
-        """Restart relaxation for the cells a pulse changed, drawing the drift they will show."""
+        """Restart relaxation for the cells (flat indices) a pulse changed, drawing their drift."""
         p = self.params
-        n = int(changed.sum())
-        if n == 0:
+        if changed.size == 0:
             return
-        g = self.g_us[changed]
+        g = self.g_us.reshape(-1)[changed]
         spread = p.relax_sigma_rel * g * (p.relax_triangular_factor if triangular else 1.0)
-        draw = self.noise.normal(Stream.RELAX, changed)[changed]
-        delta = p.relax_mean_rel * g + draw * np.hypot(spread, p.relax_sigma_abs_us)
-        self.g_programmed_us[changed] = g
-        self.relax_delta_us[changed] = delta
-        self.age_s[changed] = 0.0
+        draw = self.noise.draw(Stream.RELAX, changed)
+        self._flat("g_programmed_us")[changed] = g
+        self._flat("relax_delta_us")[changed] = p.relax_mean_rel * g + draw * np.hypot(spread, p.relax_sigma_abs_us)
+        self._flat("age_s")[changed] = 0.0
 
-    def _wear(self, select):
-        worn = select & (self.set_pulses + self.reset_pulses >= self.params.endurance_cycles) & (
-            self.stuck == Stuck.NONE)
+    def _wear(self, index: np.ndarray):
+        worn = index[(self.set_pulses.reshape(-1)[index] + self.reset_pulses.reshape(-1)[index]
+                      >= self.params.endurance_cycles) & (self.stuck.reshape(-1)[index] == Stuck.NONE)]
+        if worn.size == 0:
+            return
         # A worn-out cell keeps the state it had: stuck high if it was in LRS, low otherwise.
         mid = 0.5 * (self.params.g_min_us + self.params.g_max_us)
-        self.stuck[worn & (self.g_us >= mid)] = Stuck.HIGH
-        self.stuck[worn & (self.g_us < mid)] = Stuck.LOW
+        high = self.g_us.reshape(-1)[worn] >= mid
+        self._flat("stuck")[worn] = np.where(high, Stuck.HIGH, Stuck.LOW)
 
     # ---- operations -----------------------------------------------------------------------------------
+    # `select`: a boolean mask of the array's shape, or a (rows, columns) pair (see `_index`).
     def form(self, select, v_bl, v_wl, waveform=(1.0,), dt_s: float = 1e-6) -> np.ndarray:
         """Forming pulse: cells whose forming voltage is reached form a filament limited by compliance.
         Returns the mask of cells that formed."""
-        select = self._live(self._mask(select)) & ~self.formed
-        v_bl = self._per_cell("v_bl", v_bl)
-        v_wl = self._per_cell("v_wl", v_wl)
-        peak = v_bl * self._waveform(waveform).max()
-        formed = select & (peak >= self.v_form)
-        g_cc = self.params.compliance_us(v_wl, self.v_t)
-        jitter = np.exp(self.params.g_cc_sigma * self.noise.normal(Stream.FORM, select))
-        self.g_us[formed] = np.clip(g_cc * jitter, self.params.g_min_us, self.params.g_max_us)[formed]
-        self.formed |= formed
-        self.set_pulses[select] += 1
-        self._programmed(formed, triangular=False)
-        self._wear(select)
-        return formed
+        index = self._index(select)
+        v_bl = self._at("v_bl", v_bl, index)
+        v_wl = self._at("v_wl", v_wl, index)
+        samples = self._waveform(waveform)
+        keep = (self.stuck.reshape(-1)[index] == Stuck.NONE) & ~self.formed.reshape(-1)[index]
+        index, v_bl, v_wl = index[keep], _pick(v_bl, keep), _pick(v_wl, keep)
+        peak = v_bl * _pick_rows(samples, keep).max(axis=-1)
+        formed = peak >= self.v_form.reshape(-1)[index]
+        g_cc = self.params.compliance_us(v_wl, self.v_t.reshape(-1)[index])
+        jitter = np.exp(self.params.g_cc_sigma * self.noise.draw(Stream.FORM, index))
+        g_new = np.clip(g_cc * jitter, self.params.g_min_us, self.params.g_max_us)
+        done = index[formed]
+        self._flat("g_us")[done] = np.broadcast_to(g_new, index.shape)[formed]
+        self._flat("formed")[done] = True
+        self._flat("set_pulses")[index] += 1
+        self._programmed(done, triangular=False)
+        self._wear(index)
+        out = np.zeros(self.shape, bool)
+        out.reshape(-1)[done] = True
+        return out
+
+    def _responding(self, select, *voltages):
+        """Selected cells that are live and formed, with the given voltages at them."""
+        index = self._index(select)
+        values = [self._at(name, value, index) for name, value in voltages]
+        keep = (self.stuck.reshape(-1)[index] == Stuck.NONE) & self.formed.reshape(-1)[index]
+        return index[keep], [_pick(value, keep) for value in values], keep
 
     def set_pulse(self, select, v_bl, v_wl, waveform=(1.0,), dt_s: float = 1e-7) -> None:
         """SET pulse on the top electrode (bit line) with the gate (word line) setting the compliance.
 
         `waveform` are relative amplitudes per sample of `dt_s` (square: all ones; triangular: a ramp
-        up and down). Growth towards the compliance-limited conductance follows the rate law above.
+        up and down), shared or one row per selected cell. Growth towards the compliance-limited
+        conductance follows the rate law above.
         """
         p = self.params
-        select = self._live(self._mask(select)) & self.formed
-        v_bl = self._per_cell("v_bl", v_bl)
-        v_wl = self._per_cell("v_wl", v_wl)
         samples = self._waveform(waveform)
-        jitter = np.exp(p.g_cc_sigma * self.noise.normal(Stream.SET_COMPLIANCE, select))
-        g_cc = np.clip(p.compliance_us(v_wl, self.v_t) * jitter, p.g_min_us, p.g_max_us)
-        v_set = self.v_set + p.v_set_c2c_sigma * self.noise.normal(Stream.SET_THRESHOLD, select)
+        index, (v_bl, v_wl), keep = self._responding(select, ("v_bl", v_bl), ("v_wl", v_wl))
+        samples = _pick_rows(samples, keep)
+        g_now = self.g_us.reshape(-1)[index]
+        jitter = np.exp(p.g_cc_sigma * self.noise.draw(Stream.SET_COMPLIANCE, index))
+        g_cc = np.clip(p.compliance_us(v_wl, self.v_t.reshape(-1)[index]) * jitter, p.g_min_us, p.g_max_us)
+        v_set = self.v_set.reshape(-1)[index] + p.v_set_c2c_sigma * self.noise.draw(Stream.SET_THRESHOLD, index)
         # Fraction of the remaining way to g_cc left after the pulse: product over samples of exp(-dt/tau).
-        exponent = np.zeros(self.shape)
-        for relative in samples:
-            overdrive = v_bl * relative - v_set
+        exponent = np.zeros(index.shape)
+        for k in range(samples.shape[-1]):
+            overdrive = v_bl * samples[..., k] - v_set
             exponent += dt_s / p.set_tau0_s * np.exp(np.minimum(overdrive / p.set_v0, 50.0))
         remaining = np.exp(-exponent)
-        grow = select & (g_cc > self.g_us)
-        new_g = np.where(grow, g_cc - (g_cc - self.g_us) * remaining, self.g_us)
-        changed = grow & (np.abs(new_g - self.g_us) > 1e-9)
-        self.g_us = new_g
-        self.set_pulses[select] += 1
-        self._programmed(changed, triangular=len(samples) > 1 and samples[0] < samples.max())
-        self._wear(select)
+        grow = g_cc > g_now
+        new_g = np.where(grow, g_cc - (g_cc - g_now) * remaining, g_now)
+        changed = grow & (np.abs(new_g - g_now) > 1e-9)
+        self._flat("g_us")[index] = new_g
+        self._flat("set_pulses")[index] += 1
+        shaped = samples.shape[-1] > 1 and bool(np.any(samples[..., 0] < samples.max(axis=-1)))
+        self._programmed(index[changed], triangular=shaped)
+        self._wear(index)
 
     def reset_pulse(self, select, v_sl, v_wl, waveform=(1.0,), dt_s: float = 1e-7) -> None:
         """RESET pulse on the source line: the conductance falls with the overdrive above V_reset."""
         p = self.params
-        select = self._live(self._mask(select)) & self.formed
-        v_sl = self._per_cell("v_sl", v_sl)
-        self._per_cell("v_wl", v_wl)       # the gate must be on, and within limits
-        peak = v_sl * self._waveform(waveform).max()
+        samples = self._waveform(waveform)
+        index, (v_sl, _), keep = self._responding(select, ("v_sl", v_sl), ("v_wl", v_wl))  # gate checked too
+        peak = v_sl * _pick_rows(samples, keep).max(axis=-1)
         overdrive = np.maximum(peak - p.v_reset, 0.0)
-        factor = np.exp(-overdrive / p.reset_v0 + p.reset_sigma * self.noise.normal(Stream.RESET, select))
-        shrink = select & (overdrive > 0)
+        factor = np.exp(-overdrive / p.reset_v0 + p.reset_sigma * self.noise.draw(Stream.RESET, index))
+        shrink = np.broadcast_to(overdrive > 0, index.shape)
+        g_now = self.g_us.reshape(-1)[index]
         # Never below the HRS floor, and a RESET never raises a cell that was already below it.
-        floor = np.minimum(self.g_us, p.g_min_us)
-        self.g_us = np.where(shrink, floor + (self.g_us - floor) * np.minimum(factor, 1.0), self.g_us)
-        self.reset_pulses[select] += 1
-        self._programmed(shrink, triangular=False)
-        self._wear(select)
+        floor = np.minimum(g_now, p.g_min_us)
+        self._flat("g_us")[index] = np.where(shrink, floor + (g_now - floor) * np.minimum(factor, 1.0), g_now)
+        self._flat("reset_pulses")[index] += 1
+        self._programmed(index[shrink], triangular=False)
+        self._wear(index)
 
     def relax(self, elapsed_s: float) -> None:
         """Let `elapsed_s` seconds pass: each programmed cell moves along its drawn relaxation curve."""
@@ -322,14 +370,36 @@ class ReRAMArray:
     def read(self, v_read: float = 0.1, select=None) -> np.ndarray:
         """Conductances as a read at `v_read` sees them (with read noise); selected cells (all by default)
         are disturbed if `v_read` exceeds the disturb limit. Unselected cells read as NaN."""
+        index = np.arange(self.g_us.size) if select is None else self._index(select)
+        out = np.full(self.shape, np.nan)
+        out.reshape(-1)[index] = self.read_cells(v_read, index)
+        return out
+
+    def read_cells(self, v_read: float, index) -> np.ndarray:
+        """What a read sees at the flat cell indices `index` (distinct), as a 1-D array."""
         p = self.params
         v_read = float(_check_voltage("v_read", v_read, p))
-        select = np.ones(self.shape, bool) if select is None else self._mask(select)
+        index = np.asarray(index, dtype=np.int64)
+        g = self._flat("g_us")
         if v_read > p.v_read_disturb:
-            nudged = self._live(select) & self.formed
-            self.g_us = np.where(nudged, np.minimum(
-                self.g_us * (1 + p.read_disturb_rate_per_v * (v_read - p.v_read_disturb)), p.g_max_us),
-                self.g_us)
-        noise = self.noise.normal(Stream.READ, select) * np.hypot(p.read_noise_rel * self.g_us,
-                                                                   p.read_noise_abs_us)
-        return np.where(select, np.maximum(self.g_us + noise, 0.0), np.nan)
+            nudged = index[(self.stuck.reshape(-1)[index] == Stuck.NONE) & self.formed.reshape(-1)[index]]
+            g[nudged] = np.minimum(g[nudged] * (1 + p.read_disturb_rate_per_v * (v_read - p.v_read_disturb)),
+                                   p.g_max_us)
+        g_now = g[index]
+        noise = self.noise.draw(Stream.READ, index) * np.hypot(p.read_noise_rel * g_now, p.read_noise_abs_us)
+        return np.maximum(g_now + noise, 0.0)
+
+
+def _pick(value: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """A per-selected-cell voltage (1-D) narrowed to the cells `keep` keeps; a scalar passes through."""
+    value = np.asarray(value)
+    return value if value.ndim == 0 else value[keep]
+
+
+def _pick_rows(samples: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """A waveform narrowed like `_pick`: a shared 1-D waveform passes, a cells x samples one loses rows."""
+    if samples.ndim == 1:
+        return samples
+    if samples.shape[0] != keep.shape[0]:
+        raise ModelInputError(f"per-cell waveform has {samples.shape[0]} rows for {keep.shape[0]} selected cells")
+    return samples[keep]

@@ -30,24 +30,21 @@ class AnalogMacro:
         self.pulses = 0
 
     def _cell(self, core: int, row: int, column: int):
-        if not (0 <= core < self.config.cores and 0 <= row < self.config.rows
-                and 0 <= column < self.config.columns):
+        """The core's array and the (row, column) selection of one cell in it."""
+        config = self.config
+        if not (0 <= core < config.cores and 0 <= row < config.rows and 0 <= column < config.columns):
             raise ModelInputError(f"cell ({core}, {row}, {column}) is outside the "
-                                  f"{self.config.cores}x{self.config.rows}x{self.config.columns} macro")
-        array = self.cores[core]
-        select = np.zeros(array.shape, bool)
-        select[row, column] = True
-        return array, select
+                                  f"{config.cores}x{config.rows}x{config.columns} macro")
+        return self.cores[core], (row, column)
 
     def pulse(self, op: int, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
         """Apply one pulse given as the DAC codes of each of its cycles."""
         config = self.config
-        wl_codes, bl_codes, sl_codes = (np.asarray(c, dtype=float) for c in (wl_codes, bl_codes, sl_codes))
         array, select = self._cell(core, row, column)
-        driven = sl_codes if op == MacroOp.RESET else bl_codes
+        driven = np.asarray(sl_codes if op == MacroOp.RESET else bl_codes, dtype=float)
         amplitude = driven.max()
         waveform = driven / amplitude if amplitude > 0 else np.zeros_like(driven)
-        v_wl = wl_codes.max() * config.wl_volts_per_lsb
+        v_wl = max(wl_codes) * config.wl_volts_per_lsb
         if op == MacroOp.SET:
             array.set_pulse(select, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
         elif op == MacroOp.RESET:
@@ -60,6 +57,6 @@ class AnalogMacro:
 
     def sense(self, core: int, row: int, column: int, bl_code: int) -> int:
         """ADC code of one cell read with the bit line at `bl_code`."""
-        array, select = self._cell(core, row, column)
-        g = array.read(bl_code * self.config.bl_volts_per_lsb, select)
-        return int(adc_codes(g, self.config)[row, column])
+        array, cell = self._cell(core, row, column)
+        g = array.read_cells(bl_code * self.config.bl_volts_per_lsb, [row * self.config.columns + column])
+        return int(adc_codes(g, self.config)[0])
