@@ -30,7 +30,7 @@ TABLE = RegisterTable(
             Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
-            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, or a mode this engine lacks (triangular, form).'),
+            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, or an algorithm or scope code this engine lacks.'),
         )),
         Register('ctrl', 0x000006, 1, external=False, description='Control', fields=(
             Field('pv_start', lsb=0, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start the program-and-verify engine.'),
@@ -59,9 +59,9 @@ TABLE = RegisterTable(
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate).'),
             Field('cumulative', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Repeat the same pulse (cumulative) instead of stepping it (incremental).'),
-            Field('triangular', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Triangular pulses (DAC code ramps up and down) instead of square. Not in this engine yet: a start with it set is refused (ERROR.pv_config).'),
+            Field('triangular', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Triangular pulses (the driven DAC steps up to the amplitude and back down) instead of square.'),
             Field('reset_on_overshoot', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Apply a RESET pulse when a cell overshoots its window.'),
-            Field('form', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Form the selected cells instead of programming them. Not in this engine yet: a start with it set is refused (ERROR.pv_config).'),
+            Field('form', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Form the selected cells instead of programming them: FORM pulses, top electrode ramped from bl_start, gate at wl_start, until a cell reads at least target - window.'),
             Field('scope', lsb=6, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: one cell, 1: one row, 2: the whole core.'),
         )),
         Register('pv_core', 0x000101, 1, external=False, description='Selected core', fields=(

@@ -11,7 +11,7 @@ import numpy as np
 
 from .device import ModelInputError, Shape
 
-__all__ = ["pulse_codes", "relative_waveform"]
+__all__ = ["pulse_codes", "relative_waveform", "relative_codes"]
 
 
 def pulse_codes(amplitude_code: int, width_cycles: int, shape: Shape = Shape.SQUARE) -> np.ndarray:
@@ -33,3 +33,17 @@ def relative_waveform(width_cycles: int, shape: Shape) -> np.ndarray:
     k = np.arange(width_cycles)
     half = (width_cycles + 1) // 2
     return np.minimum(k + 1, width_cycles - k) / half
+
+
+def relative_codes(amplitude_codes: np.ndarray, width_cycles: int, shape: Shape) -> np.ndarray:
+    """Per-cell waveforms (cells x cycles) as the analog macro sees them: each cell's DAC codes divided
+    by its amplitude code (the flooring of `pulse_codes` included; zeros for a zero amplitude)."""
+    amplitude = np.asarray(amplitude_codes, dtype=np.int64).reshape(-1)
+    k = np.arange(width_cycles)
+    if shape is Shape.SQUARE:
+        multiplier, half = np.ones(width_cycles, dtype=np.int64), 1
+    else:
+        multiplier, half = np.minimum(k + 1, width_cycles - k), (width_cycles + 1) // 2
+    codes = (amplitude[:, None] * multiplier[None, :]) // half
+    scale = np.where(amplitude > 0, amplitude, 1).astype(float)[:, None]
+    return codes.astype(float) / scale

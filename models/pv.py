@@ -12,6 +12,9 @@ this one pulse for pulse:
 * RESET on overshoot: a cell verified above its window gets a RESET pulse and its ramp starts again;
   without it, an overshoot is a failure (SET cannot lower a conductance).
 * Square or triangular pulses, a maximum pulse count, a verify window in ADC codes.
+* Forming: FORM pulses with the top electrode ramped as in ISPVA (the gate at `wl_start` sets the
+  forming compliance) until the cell reads at least `target - window`; a formed cell above its window
+  passes too (levels are programmed afterwards).
 
 Each cell runs its own little state machine; all cells advance together one pulse per iteration, so
 the cost is (pulses of the slowest cell) x (numpy work on the whole array).
@@ -27,7 +30,7 @@ import numpy as np
 from ..config import REFERENCE, ChipConfig
 from ..protocol import Algorithm
 from .device import ModelInputError, ReRAMArray, Shape
-from .pulses import relative_waveform
+from .pulses import relative_codes, relative_waveform
 
 __all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes"]
 
@@ -35,6 +38,7 @@ __all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_veri
 class PulseKind(enum.IntEnum):
     SET = 1
     RESET = 2
+    FORM = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class PVSettings:
     cumulative: bool = False
     reset_on_overshoot: bool = True
     shape: Shape = Shape.SQUARE
+    form: bool = False           # a forming run instead of programming
     v_read: float = 0.1          # volts across the cell during verify (SPIRIT's 100 mV limit)
 
     def __post_init__(self):
@@ -107,7 +112,7 @@ def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
 
 PER_LEVEL_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
                     "max_pulses", "window")
-SHARED_FIELDS = ("algorithm", "pulse_width", "cumulative", "reset_on_overshoot", "shape", "v_read")
+SHARED_FIELDS = ("algorithm", "pulse_width", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
 
 
 class _CellSettings:
@@ -156,12 +161,22 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
         raise ModelInputError("settings must be a PVSettings or a dict {target code: PVSettings}")
     s = _CellSettings(settings, targets, config)
     dt_s = config.seconds_per_cycle
-    waveform = relative_waveform(s.pulse_width, s.shape)
     select_read = targets >= 0
+
+    def verified(code):
+        if s.form:
+            return code >= targets - s.window         # formed: any conductance from the window up
+        return np.abs(code - targets) <= s.window
+
+    def waveform(amplitudes):
+        """Each pulsed cell's waveform as the macro sees its DAC codes (shared when square)."""
+        if s.shape is Shape.SQUARE:
+            return relative_waveform(s.pulse_width, s.shape)
+        return relative_codes(amplitudes, s.pulse_width, s.shape)
 
     code = adc_codes(array.read(s.v_read, select_read), config)
     targeted = select_read
-    passed = targeted & (np.abs(code - targets) <= s.window)
+    passed = targeted & verified(code)
     active = targeted & ~passed
     pulses = np.zeros(array.shape, dtype=np.int64)
     ramp = np.zeros(array.shape, dtype=np.int64)      # steps taken on the current ramp
@@ -169,21 +184,22 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
     iteration = 0
     while active.any():
         low = active & (code < targets - s.window)
-        high = active & (code > targets + s.window)
+        high = active & ~low & ~verified(code)
         if not s.reset_on_overshoot:
             active &= ~high                              # an overshoot it cannot undo: give up on it
             high[:] = False
-        if s.algorithm is Algorithm.ISPVA:
+        if s.algorithm is Algorithm.ISPVA or s.form:
             bl = np.minimum(s.bl_start + ramp * s.bl_step, s.bl_stop)
             wl = s.wl_start
         else:
             bl = s.bl_start
             wl = np.minimum(s.wl_start + ramp * s.wl_step, s.wl_stop)
         if low.any():
-            array.set_pulse(low, bl * config.bl_volts_per_lsb, wl * config.wl_volts_per_lsb, waveform, dt_s)
+            pulse = array.form if s.form else array.set_pulse
+            pulse(low, bl * config.bl_volts_per_lsb, wl * config.wl_volts_per_lsb, waveform(bl[low]), dt_s)
         if high.any():
             array.reset_pulse(high, s.sl_reset * config.sl_volts_per_lsb, s.wl_stop * config.wl_volts_per_lsb,
-                              waveform, dt_s)
+                              waveform(s.sl_reset[high]), dt_s)
         pulsed = low | high
         logs.append(_log_rows(iteration, low, high, bl, wl, s))
         pulses += pulsed
@@ -191,7 +207,7 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
             ramp = np.where(low, ramp + 1, ramp)
         ramp = np.where(high, 0, ramp)                   # after a RESET the ramp starts over
         code = np.where(pulsed, adc_codes(array.read(s.v_read, pulsed), config), code)
-        passed |= pulsed & (np.abs(code - targets) <= s.window)
+        passed |= pulsed & verified(code)
         active &= ~passed & (pulses < s.max_pulses)
         iteration += 1
     log = np.concatenate(logs) if logs else np.zeros(0, LOG_DTYPE)
@@ -205,9 +221,9 @@ def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
     out["iteration"] = iteration
     out["row"], out["column"] = rows, columns
     is_set = low[rows, columns]
-    out["kind"] = np.where(is_set, PulseKind.SET, PulseKind.RESET)
-    out["bl"] = np.where(is_set, bl[rows, columns], 0)
-    out["wl"] = np.where(is_set, wl[rows, columns], s.wl_stop[rows, columns])
+    out["kind"] = np.where(is_set, PulseKind.FORM if s.form else PulseKind.SET, PulseKind.RESET)
+    out["bl"] = np.where(is_set, np.broadcast_to(bl, low.shape)[rows, columns], 0)
+    out["wl"] = np.where(is_set, np.broadcast_to(wl, low.shape)[rows, columns], s.wl_stop[rows, columns])
     out["sl"] = np.where(is_set, 0, s.sl_reset[rows, columns])
     out["width"] = s.pulse_width
     return out

@@ -93,6 +93,8 @@ class Chip(wiring.Component):
             settings.cumulative.eq(regs.pv_mode.cumulative),
             settings.reset_on_overshoot.eq(regs.pv_mode.reset_on_overshoot),
             settings.scope.eq(regs.pv_mode.scope),
+            settings.triangular.eq(regs.pv_mode.triangular),
+            settings.form.eq(regs.pv_mode.form),
             settings.core.eq(regs.pv_core.index),
             settings.row.eq(regs.pv_row.index),
             settings.column.eq(regs.pv_column.index),
@@ -109,7 +111,7 @@ class Chip(wiring.Component):
         mode = regs.pv_mode
         out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)
                         | (regs.pv_column.index >= config.columns))
-        unsupported = mode.triangular | mode.form | (mode.algorithm > 1) | (mode.scope > 2)
+        unsupported = (mode.algorithm > 1) | (mode.scope > 2)
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),

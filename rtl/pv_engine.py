@@ -7,7 +7,9 @@ and restart the ramp (or give up if RESET on overshoot is off); verify after eve
 never verifies (stuck) stops at the budget and is logged: the engine never hangs on it.
 
 Every pulse and sense goes through the row/column drivers (`CellDriver`), so their interlocks hold.
-Not yet: triangular pulses, forming runs and per-level recipes (one recipe for all levels for now).
+Triangular pulses are the drivers' (the engine only asks for them). A forming run (`form`) sends FORM
+pulses with the top electrode ramped as in ISPVA until the cell reads at least `target - window`.
+Not yet: per-level recipes (one recipe for all levels for now).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -34,7 +36,7 @@ def PVSettings(config: ChipConfig) -> data.StructLayout:
     """The engine's recipe, as the P&V registers hold it."""
     dac = config.dac_bits
     return data.StructLayout({
-        "algorithm": 2, "cumulative": 1, "reset_on_overshoot": 1, "scope": 2,
+        "algorithm": 2, "cumulative": 1, "reset_on_overshoot": 1, "scope": 2, "triangular": 1, "form": 1,
         "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
         "bl_start": dac, "bl_step": dac, "bl_stop": dac,
         "wl_start": dac, "wl_step": dac, "wl_stop": dac,
@@ -109,7 +111,10 @@ class PVEngine(wiring.Component):
 
         request = self.cell.payload
         m.d.comb += [request.core.eq(s.core), request.row.eq(row), request.column.eq(column),
-                     request.setup.eq(s.setup_cycles)]
+                     request.setup.eq(s.setup_cycles), request.triangular.eq(s.triangular)]
+        # A forming run ramps the top electrode (as ISPVA does) and accepts any level from the window up.
+        ramps_bl = (s.algorithm == Algorithm.ISPVA) | s.form
+        verified = ~below & (~above | s.form)
 
         with m.If(self.stop & self.busy):
             m.d.sync += aborting.eq(1)
@@ -155,7 +160,7 @@ class PVEngine(wiring.Component):
 
             with m.State("Decide"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~below & ~above):
+                with m.If(verified):
                     m.d.sync += passed.eq(1)
                     m.next = "Record"
                 with m.Elif(aborting):           # stopped by the host: this cell is neither passed nor failed
@@ -169,9 +174,9 @@ class PVEngine(wiring.Component):
             with m.State("Pulse"):
                 m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
                 with m.If(below):
-                    m.d.comb += [request.op.eq(Op.SET),
-                                 request.bl_code.eq(Mux(s.algorithm == Algorithm.ISPVA, bl_now, s.bl_start)),
-                                 request.wl_code.eq(Mux(s.algorithm == Algorithm.ISPVA, s.wl_start, wl_now))]
+                    m.d.comb += [request.op.eq(Mux(s.form, Op.FORM, Op.SET)),
+                                 request.bl_code.eq(Mux(ramps_bl, bl_now, s.bl_start)),
+                                 request.wl_code.eq(Mux(ramps_bl, s.wl_start, wl_now))]
                 with m.Else():
                     m.d.comb += [request.op.eq(Op.RESET), request.sl_code.eq(s.sl_reset),
                                  request.wl_code.eq(s.wl_stop)]

@@ -1,22 +1,49 @@
-"""The reference P&V recipe for a set of P&V register values, so RTL runs and `models.pv` runs are
-configured from the same numbers."""
+"""The reference side of RTL-vs-model P&V runs: the `models.pv` recipe for a set of P&V register
+values, and both sides' pulses in one comparable form (every cycle's DAC codes)."""
 
 from __future__ import annotations
 
 from ..config import ChipConfig
 from ..models import Algorithm, PVSettings
+from ..models.device import Shape
+from ..models.macro import MacroOp
+from ..models.pulses import pulse_codes
+from ..models.pv import PulseKind, PVResult
 from ..rtl.cell_driver import read_limit_code
 
-__all__ = ["reference_recipe"]
+__all__ = ["reference_recipe", "port_pulses", "reference_pulses"]
 
 SHARED = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset", "pulse_width",
           "max_pulses", "window")
+_KIND = {MacroOp.SET: PulseKind.SET, MacroOp.RESET: PulseKind.RESET, MacroOp.FORM: PulseKind.FORM}
 
 
 def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
     """`registers` holds the engine's recipe fields (algorithm, cumulative, reset_on_overshoot, DAC
-    ramps, ...); the verify read happens at the drivers' read code, as on chip."""
+    ramps, optionally triangular and form); the verify read happens at the drivers' read code, as on chip."""
     return PVSettings(algorithm=Algorithm(registers["algorithm"]), cumulative=bool(registers["cumulative"]),
                       reset_on_overshoot=bool(registers["reset_on_overshoot"]),
+                      shape=Shape.TRIANGULAR if registers.get("triangular") else Shape.SQUARE,
+                      form=bool(registers.get("form", 0)),
                       v_read=read_limit_code(config) * config.bl_volts_per_lsb,
                       **{name: registers[name] for name in SHARED})
+
+
+def port_pulses(log, row: int, column: int) -> list[tuple]:
+    """One cell's pulses as the port carried them: (kind, wl codes, bl codes, sl codes) per pulse, from
+    a log of (op, core, row, column, wl codes, bl codes, sl codes) entries (the bridge's `pulse_log`)."""
+    return [(int(_KIND[entry[0]]), *(tuple(int(c) for c in codes) for codes in entry[4:7]))
+            for entry in log if (entry[2], entry[3]) == (row, column)]
+
+
+def reference_pulses(outcome: PVResult, row: int, column: int, shape: Shape) -> list[tuple]:
+    """The same cell's pulses from the reference log, each DAC's codes expanded cycle by cycle: the
+    driven one (top electrode for SET/FORM, source line for RESET) shaped, the gate held."""
+    pulses = []
+    for entry in outcome.sequence(row, column):
+        width, kind = int(entry["width"]), int(entry["kind"])
+        driven = "sl" if kind == PulseKind.RESET else "bl"
+        codes = {name: (int(entry[name]),) * width for name in ("wl", "bl", "sl")}
+        codes[driven] = tuple(pulse_codes(int(entry[driven]), width, shape).tolist())
+        pulses.append((kind, codes["wl"], codes["bl"], codes["sl"]))
+    return pulses

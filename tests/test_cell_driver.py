@@ -10,9 +10,14 @@ from rram_cim.rtl.cell_driver import CellDriver, read_limit_code
 SENSE_LATENCY = 3
 
 
-def run(requests, sense_code=77):
+def run_wide(requests, sense_code=77):
+    """`run` on a driver that accepts the widest pulses (255 cycles)."""
+    return run(requests, sense_code, max_width=255)
+
+
+def run(requests, sense_code=77, max_width=32):
     """Send `requests` (dicts) through the driver; return (responses, per-cycle port trace)."""
-    dut = CellDriver(REFERENCE, max_width=32)
+    dut = CellDriver(REFERENCE, max_width=max_width)
     responses, trace = [], []
     sim = Simulator(dut)
     sim.add_clock(1e-6 / 12)
@@ -105,3 +110,49 @@ def test_interlocks_refuse_and_leave_the_port_idle(request_, why):
     assert responses[0] == (0, 1), why
     assert responses[1] == (0, 0)
     assert sum(t["pulse"] for t in trace) == SET["width"]       # only the valid request pulsed
+
+
+def pulses_of(trace):
+    """The pulses in a port trace, each as its list of per-cycle port entries."""
+    pulses, current = [], []
+    for entry in trace:
+        if entry["pulse"]:
+            current.append(entry)
+        elif current:
+            pulses.append(current)
+            current = []
+    return pulses
+
+
+@pytest.mark.parametrize("op,driven", [(Op.SET, "bl_code"), (Op.RESET, "sl_code"), (Op.FORM, "bl_code")])
+def test_triangular_pulses_step_through_the_reference_codes(op, driven):
+    import numpy as np
+    from rram_cim.models.device import Shape
+    from rram_cim.models.pulses import pulse_codes
+    rng = np.random.default_rng(7)
+    cases = [(amplitude, width) for width in (1, 2, 3, 4, 7, 8, 31, 32) for amplitude in (0, 1, 5, 255)]
+    cases += [(int(a), int(w)) for a, w in zip(rng.integers(0, 256, 12), rng.integers(1, 33, 12))]
+    requests = [dict(op=op, row=1, column=2, wl_code=150, bl_code=amplitude, sl_code=amplitude, width=width,
+                     setup=setup, triangular=1) for (amplitude, width), setup in zip(cases, [0, 1, 3] * 20)]
+    responses, trace = run(requests)
+    assert responses == [(0, 0)] * len(cases)
+    pulses = pulses_of(trace)
+    assert len(pulses) == len(cases)
+    other = "sl_code" if driven == "bl_code" else "bl_code"
+    for (amplitude, width), pulse in zip(cases, pulses):
+        codes = [entry[driven] for entry in pulse]
+        assert codes == pulse_codes(amplitude, width, Shape.TRIANGULAR).tolist(), (amplitude, width)
+        assert all(entry[other] == 0 and entry["wl_code"] == 150 for entry in pulse)
+
+
+def test_triangular_ramp_is_exact_at_the_widest_pulse():
+    import numpy as np
+    from rram_cim.models.device import Shape
+    from rram_cim.models.pulses import pulse_codes
+    dut_width = 255
+    requests = [dict(op=Op.SET, row=0, column=0, wl_code=90, bl_code=a, width=w, setup=1, triangular=1)
+                for a, w in ((255, dut_width), (133, 254), (17, 129))]
+    responses, trace = run_wide(requests)
+    for request, pulse in zip(requests, pulses_of(trace)):
+        expected = pulse_codes(request["bl_code"], request["width"], Shape.TRIANGULAR)
+        assert np.array_equal([entry["bl_code"] for entry in pulse], expected)

@@ -12,6 +12,7 @@ from rram_cim.models import program_and_verify
 from rram_cim.models.macro import AnalogMacro, MacroOp
 from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
+from rram_cim.sim.pv_reference import port_pulses, reference_pulses
 from rram_cim.sim.pv_reference import reference_recipe as shared_reference_recipe
 
 CONFIG = REFERENCE
@@ -114,8 +115,8 @@ def reference_recipe(settings):
     return shared_reference_recipe(settings, CONFIG)
 
 
-def reference(settings, targets_core, seed=SEED):
-    macro = AnalogMacro(CONFIG, seed)
+def reference(settings, targets_core, seed=SEED, formed=True):
+    macro = AnalogMacro(CONFIG, seed, formed=formed)
     rows = np.arange(CONFIG.rows)[:, None]
     columns = np.arange(CONFIG.columns)[None, :]
     scope = settings["scope"]
@@ -140,6 +141,8 @@ def targets(seed=0):
     dict(cumulative=1, max_pulses=6),
     dict(reset_on_overshoot=0, wl_step=8),
     dict(scope=Scope.CELL, column=17),
+    dict(triangular=1, pulse_width=7, wl_step=3),
+    dict(algorithm=Algorithm.ISPVA, triangular=1, bl_start=70, wl_start=150, wl_stop=150, pulse_width=8),
 ])
 def test_rtl_pulse_sequence_equals_the_reference(changes):
     settings = recipe(**changes)
@@ -149,19 +152,34 @@ def test_rtl_pulse_sequence_equals_the_reference(changes):
     ref_macro, outcome, chosen = reference(settings, core_targets)
 
     assert len(pulse_log) >= int(chosen.sum()) > 0          # the comparison is not vacuous
-    kinds = {MacroOp.SET: 1, MacroOp.RESET: 2}
+    shape = reference_recipe(settings).shape
     for row, column in zip(*np.nonzero(chosen)):
-        ours = [(kinds[p[0]], max(p[5]), max(p[4]), max(p[6]), len(p[4])) for p in pulse_log
-                if (p[2], p[3]) == (row, column)]
-        theirs = [(int(e["kind"]), int(e["bl"]), int(e["wl"]), int(e["sl"]), int(e["width"]))
-                  for e in outcome.sequence(row, column)]
-        assert ours == theirs, f"cell ({row}, {column})"
+        ours = port_pulses(pulse_log, row, column)
+        assert ours == reference_pulses(outcome, row, column, shape), f"cell ({row}, {column})"
         assert counts[row * CONFIG.columns + column] == outcome.pulses[row, column]
     assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
     assert counters["cells_done"] == int(outcome.passed[chosen].sum())
     assert counters["cells_failed"] == int(outcome.failed[chosen].sum())
     assert counters["pulses_total"] == len(pulse_log) == len(outcome.log)
     assert not counters["busy"]
+
+
+def test_forming_run_forms_every_cell_of_a_row_like_the_reference():
+    # Pristine cells: the top electrode ramps from below the forming voltage (~3 V) until each cell
+    # conducts at least target - window; the gate at wl_start limits the formed conductance.
+    settings = recipe(form=1, bl_start=180, bl_step=4, bl_stop=250, wl_start=100, max_pulses=30, window=4)
+    core_targets = np.full((CONFIG.rows, CONFIG.columns), 20)
+    macro = AnalogMacro(CONFIG, SEED, formed=False)
+    pulse_log, counts, _, counters = run_engine(core_targets, settings, macro)
+    ref_macro, outcome, chosen = reference(settings, core_targets, formed=False)
+    assert all(entry[0] == MacroOp.FORM for entry in pulse_log)
+    assert counters["cells_done"] == CONFIG.columns == int(outcome.passed[chosen].sum())
+    assert macro.cores[0].formed[settings["row"]].all() and not macro.cores[0].formed[0].any()
+    for column in range(CONFIG.columns):
+        assert port_pulses(pulse_log, settings["row"], column) == reference_pulses(
+            outcome, settings["row"], column, reference_recipe(settings).shape)
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
+    assert np.mean([counts[settings["row"] * CONFIG.columns + c] for c in range(CONFIG.columns)]) > 2
 
 
 def test_cells_that_never_verify_are_logged_and_skipped():
