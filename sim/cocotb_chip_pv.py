@@ -13,23 +13,35 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from ..models import program_and_verify
-from ..models.macro import AnalogMacro, MacroOp
+from ..models.macro import AnalogMacro
 from ..protocol import StatusBit
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
-from .pv_reference import reference_recipe
+from .pv_reference import port_pulses, reference_pulses, reference_recipe
 
 ROW = 3
 RECIPE = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, scope=1, bl_start=133, bl_step=1, bl_stop=160,
               wl_start=90, wl_step=2, wl_stop=165, sl_reset=110, pulse_width=4, setup_cycles=1,
               max_pulses=30, window=2)
+#: Every algorithm and option the engine has, each run on a row against the reference
+#: (RRAM_CIM_PV_RECIPE picks one; tests/test_cocotb_chip_pv.py runs them all on both simulators).
+RECIPES = {
+    "igvva": RECIPE,
+    "ispva": dict(RECIPE, algorithm=0, bl_start=70, wl_start=150, wl_stop=150),
+    "cumulative": dict(RECIPE, cumulative=1, max_pulses=8),
+    "no_reset_on_overshoot": dict(RECIPE, reset_on_overshoot=0, wl_step=8),
+    "triangular": dict(RECIPE, triangular=1, pulse_width=7, wl_step=3),
+    "form": dict(RECIPE, form=1, bl_start=180, bl_step=4, bl_stop=250, wl_start=100, window=4),
+}
+#: A forming run's target: conducting at least (20 - window) ADC codes, i.e. formed.
+FORM_TARGET = 20
 
 
 class ProgrammingBench(ChipBench):
-    def __init__(self, dut):
+    def __init__(self, dut, formed: bool = True):
         super().__init__(dut)
         self.seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
-        self.bridge = AnalogBridge(dut, AnalogMacro(self.config, self.seed))
+        self.bridge = AnalogBridge(dut, AnalogMacro(self.config, self.seed, formed=formed))
         self.table = self.model.table
 
     async def write(self, name: str, value: int):
@@ -42,7 +54,8 @@ class ProgrammingBench(ChipBench):
         return int.from_bytes(await self.spi.read(register.address, register.size), "little")
 
     async def configure(self, recipe: dict, core=0, row=ROW, column=0):
-        mode = recipe["algorithm"] | recipe["cumulative"] << 2 | recipe["reset_on_overshoot"] << 4 | recipe["scope"] << 6
+        mode = (recipe["algorithm"] | recipe["cumulative"] << 2 | recipe.get("triangular", 0) << 3
+                | recipe["reset_on_overshoot"] << 4 | recipe.get("form", 0) << 5 | recipe["scope"] << 6)
         await self.write("pv_mode", mode)
         await self.write("pv_core", core)
         await self.write("pv_row", row)
@@ -62,7 +75,7 @@ class ProgrammingBench(ChipBench):
 
 
 def reference(config, seed, targets_row, recipe, row=ROW):
-    macro = AnalogMacro(config, seed)
+    macro = AnalogMacro(config, seed, formed=not recipe.get("form"))
     targets = np.full((config.rows, config.columns), -1)
     targets[row] = targets_row
     settings = reference_recipe(recipe, config)
@@ -71,27 +84,29 @@ def reference(config, seed, targets_row, recipe, row=ROW):
 
 @cocotb.test()
 async def programming_a_row_through_spi_matches_the_reference(dut):
-    tb = ProgrammingBench(dut)
+    name = os.environ.get("RRAM_CIM_PV_RECIPE", "igvva")
+    recipe = RECIPES[name]
+    tb = ProgrammingBench(dut, formed=not recipe.get("form"))
     await tb.reset()
     tb.bridge.start()
     config = tb.config
     rng = np.random.default_rng(tb.seed)
     targets_row = rng.choice([20, 50, 80, 110, 140, 170, 200, 230], size=config.columns)
+    if recipe.get("form"):
+        targets_row[:] = FORM_TARGET
     window = tb.table.window("pv_target")
     await tb.spi.write(window.address + ROW * config.columns, bytes(int(t) for t in targets_row))
-    await tb.configure(RECIPE)
+    await tb.configure(recipe)
     await tb.write("ctrl", 1)                                   # pv_start
     polls = await tb.wait_done()
 
-    ref_macro, outcome = reference(config, tb.seed, targets_row, RECIPE)
-    kinds = {MacroOp.SET: 1, MacroOp.RESET: 2}
+    ref_macro, outcome = reference(config, tb.seed, targets_row, recipe)
+    shape = reference_recipe(recipe, config).shape
     log = tb.bridge.pulse_log
     assert len(log) == len(outcome.log) > config.columns, (len(log), len(outcome.log))
     for column in range(config.columns):
-        ours = [(kinds[p[0]], max(p[5]), max(p[4]), max(p[6]), len(p[4])) for p in log if p[3] == column]
-        theirs = [(int(e["kind"]), int(e["bl"]), int(e["wl"]), int(e["sl"]), int(e["width"]))
-                  for e in outcome.sequence(ROW, column)]
-        assert ours == theirs, f"column {column} (seed {tb.seed})"
+        assert port_pulses(log, ROW, column) == reference_pulses(outcome, ROW, column, shape), \
+            f"{name}: column {column} (seed {tb.seed})"
     assert np.array_equal(tb.bridge.macro.cores[0].g_us, ref_macro.cores[0].g_us)
 
     counts = await tb.spi.read(tb.table.window("pv_pulses").address + ROW * config.columns, config.columns)
@@ -100,8 +115,8 @@ async def programming_a_row_through_spi_matches_the_reference(dut):
     assert await tb.read("pv_cells_failed") == int(outcome.failed[ROW].sum())
     assert await tb.read("pv_pulses_total") == len(outcome.log)
     assert await tb.read("error") == 0
-    dut._log.info("row programmed: %d pulses, %d passed, %d failed, %d status polls during the run",
-                  len(log), outcome.passed[ROW].sum(), outcome.failed[ROW].sum(), polls)
+    dut._log.info("%s: row programmed, %d pulses, %d passed, %d failed, %d status polls during the run",
+                  name, len(log), outcome.passed[ROW].sum(), outcome.failed[ROW].sum(), polls)
 
 
 @cocotb.test()

@@ -2,11 +2,17 @@
 
 import pytest
 
+from rram_cim.sim.cocotb_chip_pv import RECIPES
 from rram_cim.sim.runner import run_and_check
 
 
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_programming_a_row_matches_the_reference(chip_build, recipe):
+    run_and_check(chip_build, "rram_cim.sim.cocotb_chip_pv", "programming_a_row_through_spi_matches_the_reference",
+                  extra_env={"RRAM_CIM_PV_RECIPE": recipe})
+
+
 @pytest.mark.parametrize("testcase", [
-    "programming_a_row_through_spi_matches_the_reference",
     "bad_selection_is_refused_and_abort_stops_the_engine",
     "reset_mid_programming_leaves_an_idle_chip",
 ])
