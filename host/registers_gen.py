@@ -115,6 +115,9 @@ TABLE = RegisterTable(
         Register('pv_pulses_total', 0x000120, 4, external=False, description='Pulses applied', fields=(
             Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('pv_per_level', 0x000124, 1, external=False, description='Per-level recipes', fields=(
+            Field('enable', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Program with the per-level recipe table (pv_levels): each target buffer byte is then a level index, and its entry gives the target code, DAC ramps, RESET code, pulse width, pulse budget and window. The algorithm, shape, mode bits and setup cycles still come from this register file. A cell whose level index is past the table fails with no pulse.'),
+        )),
         Register('neuron_thresh_pos', 0x000200, 2, external=False, description='Positive threshold, ADC codes', fields=(
             Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
@@ -151,6 +154,7 @@ TABLE = RegisterTable(
         Window('pv_pulses', 0x200000, 8192, sw_readable=True, sw_writable=False, description='P&V pulse counts'),
         Window('failed_log', 0x300000, 256, sw_readable=True, sw_writable=False, description='Failed-cell log'),
         Window('routing', 0x400000, 512, sw_readable=True, sw_writable=True, description='Routing table'),
+        Window('pv_levels', 0x500000, 512, sw_readable=True, sw_writable=True, description='P&V per-level recipes'),
     ),
 )
 
@@ -187,6 +191,7 @@ class ADDR:
     pv_cells_done = 0x000118
     pv_cells_failed = 0x00011c
     pv_pulses_total = 0x000120
+    pv_per_level = 0x000124
     neuron_thresh_pos = 0x000200
     neuron_thresh_neg = 0x000202
     neuron_leak = 0x000204
@@ -201,3 +206,4 @@ class ADDR:
     pv_pulses = 0x200000
     failed_log = 0x300000
     routing = 0x400000
+    pv_levels = 0x500000

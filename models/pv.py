@@ -111,8 +111,8 @@ def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
 
 
 PER_LEVEL_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
-                    "max_pulses", "window")
-SHARED_FIELDS = ("algorithm", "pulse_width", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
+                    "pulse_width", "max_pulses", "window")
+SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
 
 
 class _CellSettings:
@@ -168,11 +168,13 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
             return code >= targets - s.window         # formed: any conductance from the window up
         return np.abs(code - targets) <= s.window
 
-    def waveform(amplitudes):
-        """Each pulsed cell's waveform as the macro sees its DAC codes (shared when square)."""
-        if s.shape is Shape.SQUARE:
-            return relative_waveform(s.pulse_width, s.shape)
-        return relative_codes(amplitudes, s.pulse_width, s.shape)
+    def apply(pulse, cells, v_driven, amplitude_codes, v_wl):
+        """Pulse `cells`, each with its level's width and the waveform the macro sees from its DAC codes."""
+        for width in np.unique(s.pulse_width[cells]):
+            group = cells & (s.pulse_width == width)
+            waveform = (relative_waveform(int(width), s.shape) if s.shape is Shape.SQUARE
+                        else relative_codes(amplitude_codes[group], int(width), s.shape))
+            pulse(group, v_driven, v_wl, waveform, dt_s)
 
     code = adc_codes(array.read(s.v_read, select_read), config)
     targeted = select_read
@@ -194,12 +196,13 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
         else:
             bl = s.bl_start
             wl = np.minimum(s.wl_start + ramp * s.wl_step, s.wl_stop)
+        bl, wl = (np.broadcast_to(codes, array.shape) for codes in (bl, wl))
         if low.any():
-            pulse = array.form if s.form else array.set_pulse
-            pulse(low, bl * config.bl_volts_per_lsb, wl * config.wl_volts_per_lsb, waveform(bl[low]), dt_s)
+            apply(array.form if s.form else array.set_pulse, low, bl * config.bl_volts_per_lsb, bl,
+                  wl * config.wl_volts_per_lsb)
         if high.any():
-            array.reset_pulse(high, s.sl_reset * config.sl_volts_per_lsb, s.wl_stop * config.wl_volts_per_lsb,
-                              waveform(s.sl_reset[high]), dt_s)
+            apply(array.reset_pulse, high, s.sl_reset * config.sl_volts_per_lsb, s.sl_reset,
+                  s.wl_stop * config.wl_volts_per_lsb)
         pulsed = low | high
         logs.append(_log_rows(iteration, low, high, bl, wl, s))
         pulses += pulsed
@@ -222,8 +225,8 @@ def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
     out["row"], out["column"] = rows, columns
     is_set = low[rows, columns]
     out["kind"] = np.where(is_set, PulseKind.FORM if s.form else PulseKind.SET, PulseKind.RESET)
-    out["bl"] = np.where(is_set, np.broadcast_to(bl, low.shape)[rows, columns], 0)
-    out["wl"] = np.where(is_set, np.broadcast_to(wl, low.shape)[rows, columns], s.wl_stop[rows, columns])
+    out["bl"] = np.where(is_set, bl[rows, columns], 0)
+    out["wl"] = np.where(is_set, wl[rows, columns], s.wl_stop[rows, columns])
     out["sl"] = np.where(is_set, 0, s.sl_reset[rows, columns])
-    out["width"] = s.pulse_width
+    out["width"] = s.pulse_width[rows, columns]
     return out

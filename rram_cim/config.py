@@ -48,6 +48,9 @@ class ChipConfig:
     output_fifo_depth: int = 64
     #: Entries of the log of cells that failed to verify.
     failed_log_depth: int = 64
+    #: Entries of the per-level P&V recipe table (EMBER-style: each target level its own DAC ramps,
+    #: pulse width, budget and window); a level index is one byte of the target buffer.
+    pv_levels: int = 16
     #: System clock and SPI clock, in hertz. iCEBreaker's oscillator is 12 MHz.
     sys_clk_hz: float = 12e6
     spi_clk_hz: float = 1e6
@@ -70,7 +73,7 @@ class ChipConfig:
 
         need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
-                     "input_fifo_depth", "output_fifo_depth", "failed_log_depth"):
+                     "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
                  "must be a positive integer")
@@ -79,6 +82,7 @@ class ChipConfig:
         need(self.columns <= 1024, "columns", "at most 1024 columns per core")
         need(self.neurons <= self.columns, "neurons", f"cannot exceed columns ({self.columns})")
         need(self.dac_bits <= 16, "dac_bits", "DAC codes are at most 16 bits")
+        need(self.pv_levels <= 256, "pv_levels", "a level index is one byte of the target buffer")
         need(self.adc_bits <= 8, "adc_bits", "ADC codes are at most 8 bits (one byte per P&V target)")
         for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth"):
             value = getattr(self, name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .config import ADDRESS_BITS
 
-__all__ = ["Algorithm", "Command", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+__all__ = ["Algorithm", "Command", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
@@ -29,6 +29,32 @@ class Algorithm(enum.IntEnum):
     """P&V algorithm, as `pv_mode.algorithm` encodes it (shared by the RTL engine and `models.pv`)."""
     ISPVA = 0       # fixed gate, stepped top-electrode voltage
     IGVVA = 1       # fixed top-electrode voltage, stepped gate
+
+
+#: The per-level recipe table (window `pv_levels`): one entry of LEVEL_ENTRY_BYTES per level, each field at
+#: (byte offset, bytes), little-endian. The same layout is described in rtl/regmap/rram_cim.rdl.
+LEVEL_ENTRY_BYTES = 32
+LEVEL_FIELDS = {
+    "target": (0, 1), "pulse_width": (1, 1), "max_pulses": (2, 1), "window": (3, 1),
+    "bl_start": (4, 2), "bl_step": (6, 2), "bl_stop": (8, 2),
+    "wl_start": (10, 2), "wl_step": (12, 2), "wl_stop": (14, 2), "sl_reset": (16, 2),
+}
+#: Bytes of an entry the engine fetches (the rest are reserved).
+LEVEL_USED_BYTES = max(offset + size for offset, size in LEVEL_FIELDS.values())
+
+
+def pack_level(entry: dict) -> bytes:
+    """One level's recipe (every LEVEL_FIELDS key) as its LEVEL_ENTRY_BYTES bytes."""
+    missing = set(LEVEL_FIELDS) - set(entry)
+    if missing:
+        raise ValueError(f"level entry lacks {', '.join(sorted(missing))}")
+    out = bytearray(LEVEL_ENTRY_BYTES)
+    for name, (offset, size) in LEVEL_FIELDS.items():
+        value = entry[name]
+        if not 0 <= value < 1 << (8 * size):
+            raise ValueError(f"level entry {name} = {value} does not fit in {size} byte(s)")
+        out[offset:offset + size] = int(value).to_bytes(size, "little")
+    return bytes(out)
 
 
 class Command(enum.IntEnum):

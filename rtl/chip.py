@@ -10,6 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
+from ..protocol import LEVEL_ENTRY_BYTES
 from .analog_port import AnalogPort
 from .cell_driver import CellDriver
 from .memory_window import MemoryWindow
@@ -43,6 +44,8 @@ class Chip(wiring.Component):
             "pv_target":  MemoryWindow(config.cells_total, host_writable=True, engine_writable=False),
             "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True),
             "failed_log": MemoryWindow(config.failed_log_depth * 4, host_writable=False, engine_writable=True),
+            "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
+                                       engine_writable=False),
             "routing":    MemoryWindow(config.cores * config.neurons * 2 * 4, host_writable=True,
                                        engine_writable=False),
         }
@@ -95,6 +98,7 @@ class Chip(wiring.Component):
             settings.scope.eq(regs.pv_mode.scope),
             settings.triangular.eq(regs.pv_mode.triangular),
             settings.form.eq(regs.pv_mode.form),
+            settings.per_level.eq(regs.pv_per_level.enable),
             settings.core.eq(regs.pv_core.index),
             settings.row.eq(regs.pv_row.index),
             settings.column.eq(regs.pv_column.index),
@@ -124,6 +128,8 @@ class Chip(wiring.Component):
             regs.pv_pulses_total.count.eq(pv.pulses_total),
             windows["pv_target"].engine_addr.eq(pv.target_addr),
             pv.target_data.eq(windows["pv_target"].engine_r_data),
+            windows["pv_levels"].engine_addr.eq(pv.level_addr),
+            pv.level_data.eq(windows["pv_levels"].engine_r_data),
             windows["pv_pulses"].engine_addr.eq(pv.count_addr),
             windows["pv_pulses"].engine_w_en.eq(pv.count_w_en),
             windows["pv_pulses"].engine_w_data.eq(pv.count_data),

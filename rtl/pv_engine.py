@@ -9,7 +9,9 @@ never verifies (stuck) stops at the budget and is logged: the engine never hangs
 Every pulse and sense goes through the row/column drivers (`CellDriver`), so their interlocks hold.
 Triangular pulses are the drivers' (the engine only asks for them). A forming run (`form`) sends FORM
 pulses with the top electrode ramped as in ISPVA until the cell reads at least `target - window`.
-Not yet: per-level recipes (one recipe for all levels for now).
+Per-level recipes (EMBER's controller does this): with `per_level`, each target-buffer byte is a level
+index; before programming the cell the engine fetches that level's entry from the level table (layout in
+`protocol.LEVEL_FIELDS`) over the target code, DAC ramps, RESET code, pulse width, budget and window.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -17,7 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import Algorithm
+from ..protocol import LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES, Algorithm
 from .analog_port import Op
 from .cell_driver import CellRequest, CellResponse, read_limit_code
 
@@ -37,6 +39,7 @@ def PVSettings(config: ChipConfig) -> data.StructLayout:
     dac = config.dac_bits
     return data.StructLayout({
         "algorithm": 2, "cumulative": 1, "reset_on_overshoot": 1, "scope": 2, "triangular": 1, "form": 1,
+        "per_level": 1,
         "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
         "bl_start": dac, "bl_step": dac, "bl_stop": dac,
         "wl_start": dac, "wl_step": dac, "wl_stop": dac,
@@ -60,6 +63,9 @@ class PVEngine(wiring.Component):
             # The target buffer: a synchronous read port (data the cycle after the address).
             "target_addr":   Out(range(cells)),
             "target_data":   In(8),
+            # The per-level recipe table: a synchronous read port, LEVEL_ENTRY_BYTES per level.
+            "level_addr":    Out(range(config.pv_levels * LEVEL_ENTRY_BYTES)),
+            "level_data":    In(8),
             # Per-cell pulse counts, written when a cell is finished (same addressing as the targets).
             "count_addr":    Out(range(cells)),
             "count_w_en":    Out(1),
@@ -93,6 +99,10 @@ class PVEngine(wiring.Component):
         word = Signal(32)
         entry_core = Signal(4)
         entry_row = Signal(10)
+
+        fetch = Signal(range(LEVEL_USED_BYTES + 1))
+        level = Signal(8)
+        m.d.comb += self.level_addr.eq(level * LEVEL_ENTRY_BYTES + fetch)
 
         cell_index = (s.core * config.rows + row) * config.columns + column
         m.d.comb += [self.target_addr.eq(cell_index), self.count_addr.eq(cell_index),
@@ -140,8 +150,36 @@ class PVEngine(wiring.Component):
 
             with m.State("Latch-Target"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [target.eq(self.target_data), pulses.eq(0),
-                             bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
+                m.d.sync += [target.eq(self.target_data), level.eq(self.target_data), fetch.eq(0),
+                             pulses.eq(0)]
+                with m.If(~s.per_level):
+                    m.next = "Start-Cell"
+                with m.Elif(self.target_data < config.pv_levels):
+                    m.next = "Fetch-Level"
+                with m.Else():                   # no such level: the cell fails without a pulse
+                    m.d.sync += passed.eq(0)
+                    m.next = "Record"
+
+            # The level's entry, one byte per cycle: the byte addressed last cycle arrives now.
+            with m.State("Fetch-Level"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += fetch.eq(fetch + 1)
+                with m.Switch(fetch - 1):
+                    for name, (offset, size) in LEVEL_FIELDS.items():
+                        register = target if name == "target" else getattr(s, name)
+                        for byte in range(size):
+                            low = 8 * byte
+                            if low >= len(register):
+                                continue                 # a narrower DAC ignores the upper byte
+                            with m.Case(offset + byte):
+                                high = min(len(register), low + 8)
+                                m.d.sync += register[low:high].eq(self.level_data[:high - low])
+                with m.If(fetch == LEVEL_USED_BYTES):
+                    m.next = "Start-Cell"
+
+            with m.State("Start-Cell"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
                 m.next = "Verify"
 
             # Sense the cell with the gate fully on and the bit line at the read limit.

@@ -11,7 +11,7 @@ from ..models.pulses import pulse_codes
 from ..models.pv import PulseKind, PVResult
 from ..rtl.cell_driver import read_limit_code
 
-__all__ = ["reference_recipe", "port_pulses", "reference_pulses"]
+__all__ = ["reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
 
 SHARED = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset", "pulse_width",
           "max_pulses", "window")
@@ -27,6 +27,18 @@ def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
                       form=bool(registers.get("form", 0)),
                       v_read=read_limit_code(config) * config.bl_volts_per_lsb,
                       **{name: registers[name] for name in SHARED})
+
+
+def reference_levels(registers: dict, levels: list[dict], config: ChipConfig) -> dict[int, PVSettings]:
+    """The `models.pv` per-level settings {target code: recipe} for a level table (entries with the
+    `protocol.LEVEL_FIELDS` keys) and the shared mode registers."""
+    recipes = {}
+    for entry in levels:
+        if entry["target"] in recipes:
+            raise ValueError(f"two levels share target code {entry['target']}")
+        recipes[entry["target"]] = reference_recipe(registers | {k: v for k, v in entry.items() if k != "target"},
+                                                    config)
+    return recipes
 
 
 def port_pulses(log, row: int, column: int) -> list[tuple]:

@@ -34,7 +34,7 @@ class Harness(Elaboratable):
         return m
 
 
-def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None):
+def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None, level_table=b""):
     """Program with the RTL; return (pulse log from the port, counts memory, log bytes, counters)."""
     h = Harness()
     engine, port = h.engine, h.driver.port
@@ -43,10 +43,11 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
     result = {}
 
     async def memories(ctx):
-        async for _, _, addr, c_en, c_addr, c_data, l_en, l_addr, l_data in ctx.tick().sample(
-                engine.target_addr, engine.count_w_en, engine.count_addr, engine.count_data,
+        async for _, _, addr, level_addr, c_en, c_addr, c_data, l_en, l_addr, l_data in ctx.tick().sample(
+                engine.target_addr, engine.level_addr, engine.count_w_en, engine.count_addr, engine.count_data,
                 engine.log_w_en, engine.log_addr, engine.log_data):
             ctx.set(engine.target_data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
+            ctx.set(engine.level_data, level_table[level_addr] if level_addr < len(level_table) else 0)
             if c_en:
                 counts[c_addr] = c_data
             if l_en:
@@ -180,6 +181,51 @@ def test_forming_run_forms_every_cell_of_a_row_like_the_reference():
             outcome, settings["row"], column, reference_recipe(settings).shape)
     assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
     assert np.mean([counts[settings["row"] * CONFIG.columns + c] for c in range(CONFIG.columns)]) > 2
+
+
+def level_table():
+    """Eight levels, each its own recipe (EMBER-style): the gate ramp starts near the level's compliance,
+    higher levels get wider pulses, a bigger budget and a wider window."""
+    levels = []
+    for index, code in enumerate((20, 50, 80, 110, 140, 170, 200, 230)):
+        levels.append(dict(target=code, pulse_width=3 + index % 3, max_pulses=12 + 2 * index, window=1 + index // 3,
+                           bl_start=133, bl_step=0, bl_stop=133, wl_start=80 + 8 * index, wl_step=1 + index % 2,
+                           wl_stop=170, sl_reset=105 + index))
+    return levels
+
+
+def test_per_level_recipes_from_the_level_table_match_the_reference():
+    from rram_cim.protocol import pack_level
+    from rram_cim.sim.pv_reference import reference_levels
+    levels = level_table()
+    table = b"".join(pack_level(entry) for entry in levels)
+    settings = recipe(per_level=1, scope=Scope.ROW, row=9,
+                      # The per-level fields of the registers must not matter: make them useless.
+                      bl_start=0, bl_step=0, bl_stop=0, wl_start=0, wl_step=0, wl_stop=0, pulse_width=1,
+                      max_pulses=1, window=0)
+    rng = np.random.default_rng(4)
+    indices = rng.integers(0, len(levels), size=(CONFIG.rows, CONFIG.columns))
+    indices[9, 5] = CONFIG.pv_levels + 3                      # no such level: fails without a pulse
+    macro = AnalogMacro(CONFIG, SEED)
+    pulse_log, counts, log_bytes, counters = run_engine(indices, settings, macro, level_table=table)
+
+    codes = np.array([entry["target"] for entry in levels])[np.minimum(indices, len(levels) - 1)]
+    targets_core = np.full(indices.shape, -1)
+    targets_core[9] = codes[9]
+    targets_core[9, 5] = -1
+    ref_macro = AnalogMacro(CONFIG, SEED)
+    outcome = program_and_verify(ref_macro.cores[0], targets_core, reference_levels(settings, levels, CONFIG), CONFIG)
+    assert {len(p[4]) for p in pulse_log} == {3, 4, 5}       # the widths really differ per level
+    for column in range(CONFIG.columns):
+        assert port_pulses(pulse_log, 9, column) == reference_pulses(outcome, 9, column, reference_recipe(settings).shape)
+        expected = 0 if column == 5 else outcome.pulses[9, column]
+        assert counts[9 * CONFIG.columns + column] == expected
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
+    assert counters["cells_done"] == int(outcome.passed[9].sum())
+    assert counters["cells_failed"] == int(outcome.failed[9].sum()) + 1
+    first_entry = int.from_bytes(bytes(log_bytes[b] for b in range(4)), "little")
+    failed_columns = {c for c in range(CONFIG.columns) if outcome.failed[9, c]} | {5}
+    assert (first_entry >> 6 & 0x3FF, first_entry >> 16) == (9, min(failed_columns))
 
 
 def test_cells_that_never_verify_are_logged_and_skipped():

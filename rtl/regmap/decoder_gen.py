@@ -42,6 +42,7 @@ class RegisterDecoder(wiring.Component):
             "pv_cells_done": Out(wiring.Signature({"count": In(32)})),
             "pv_cells_failed": Out(wiring.Signature({"count": In(32)})),
             "pv_pulses_total": Out(wiring.Signature({"count": In(32)})),
+            "pv_per_level": Out(wiring.Signature({"enable": Out(1)})),
             "neuron_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
             "neuron_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
             "neuron_leak": Out(wiring.Signature({"code": Out(8)})),
@@ -56,6 +57,7 @@ class RegisterDecoder(wiring.Component):
             "pv_pulses": Out(WindowPort(13)),
             "failed_log": Out(WindowPort(8)),
             "routing": Out(WindowPort(9)),
+            "pv_levels": Out(WindowPort(9)),
         })
 
     def elaborate(self, platform):
@@ -94,6 +96,7 @@ class RegisterDecoder(wiring.Component):
         pv_setup_cycles_cycles = Signal(8, init=0)
         pv_max_pulses_count = Signal(8, init=0)
         pv_window_codes = Signal(8, init=0)
+        pv_per_level_enable = Signal(1, init=0)
         neuron_thresh_pos_code = Signal(16, init=0)
         neuron_thresh_neg_code = Signal(16, init=0)
         neuron_leak_code = Signal(8, init=0)
@@ -133,6 +136,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_setup_cycles.cycles.eq(pv_setup_cycles_cycles)
         m.d.comb += self.pv_max_pulses.count.eq(pv_max_pulses_count)
         m.d.comb += self.pv_window.codes.eq(pv_window_codes)
+        m.d.comb += self.pv_per_level.enable.eq(pv_per_level_enable)
         m.d.comb += self.neuron_thresh_pos.code.eq(neuron_thresh_pos_code)
         m.d.comb += self.neuron_thresh_neg.code.eq(neuron_thresh_neg_code)
         m.d.comb += self.neuron_leak.code.eq(neuron_leak_code)
@@ -386,6 +390,12 @@ class RegisterDecoder(wiring.Component):
             with m.Case(0x000123):  # pv_pulses_total[3]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[24:32]))
+            with m.Case(0x000124):  # pv_per_level[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
+                m.d.comb += read_data.eq(Cat(pv_per_level_enable[0:1], C(0, 7)))
+                with m.If(bus.w_stb):
+                    m.d.sync += pv_per_level_enable[0:1].eq(bus.w_data[0:1])
             with m.Case(0x000200):  # neuron_thresh_pos[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += bus.addr_writable.eq(1)
@@ -505,4 +515,5 @@ WINDOWS = (
     ("pv_pulses", 0x200000, 8192, 1, 0),
     ("failed_log", 0x300000, 256, 1, 0),
     ("routing", 0x400000, 512, 1, 1),
+    ("pv_levels", 0x500000, 512, 1, 1),
 )
