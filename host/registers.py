@@ -6,6 +6,7 @@ says `regs.write("pv_mode", algorithm=1)` and never spells an offset.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from ..protocol import RegisterTable, StatusBit
@@ -17,6 +18,9 @@ __all__ = ["FrameTransport", "RegisterClient", "ChipError"]
 class FrameTransport(Protocol):
     def exchange(self, frame: bytes) -> bytes:
         """Send one SPI frame, return what CIPO carried during it (same length)."""
+
+    # Optional: `idle(seconds)` lets the chip's time pass (a co-simulation advances simulated time);
+    # without it the host sleeps on the wall clock.
 
 
 class ChipError(RuntimeError):
@@ -73,6 +77,18 @@ class RegisterClient:
         if offset < 0 or length < 0 or offset + length > window.size:
             raise ValueError(f"bytes {offset}..{offset + length} do not fit window {window.name} "
                              f"({window.size} bytes)")
+
+    def status(self) -> int:
+        """The status byte (StatusBit flags), from one NOP frame."""
+        return self._frame(nop_frame()).status
+
+    def idle(self, seconds: float) -> None:
+        """Let `seconds` of the chip's time pass (simulated time in co-simulation) before the next frame."""
+        wait = getattr(self.transport, "idle", None)
+        if wait is not None:
+            wait(seconds)
+        else:
+            time.sleep(seconds)
 
     def errors(self) -> list[str]:
         value = self._read("error")

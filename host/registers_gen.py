@@ -155,6 +155,7 @@ TABLE = RegisterTable(
         Window('failed_log', 0x300000, 256, sw_readable=True, sw_writable=False, description='Failed-cell log'),
         Window('routing', 0x400000, 512, sw_readable=True, sw_writable=True, description='Routing table'),
         Window('pv_levels', 0x500000, 512, sw_readable=True, sw_writable=True, description='P&V per-level recipes'),
+        Window('pv_codes', 0x600000, 8192, sw_readable=True, sw_writable=False, description='P&V verify codes'),
     ),
 )
 
@@ -207,3 +208,4 @@ class ADDR:
     failed_log = 0x300000
     routing = 0x400000
     pv_levels = 0x500000
+    pv_codes = 0x600000

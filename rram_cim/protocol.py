@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .config import ADDRESS_BITS
 
-__all__ = ["Algorithm", "Command", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+__all__ = ["Algorithm", "Scope", "Command", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
@@ -55,6 +55,13 @@ def pack_level(entry: dict) -> bytes:
             raise ValueError(f"level entry {name} = {value} does not fit in {size} byte(s)")
         out[offset:offset + size] = int(value).to_bytes(size, "little")
     return bytes(out)
+
+
+class Scope(enum.IntEnum):
+    """What one P&V run covers, as `pv_mode.scope` encodes it."""
+    CELL = 0
+    ROW = 1
+    CORE = 2
 
 
 class Command(enum.IntEnum):

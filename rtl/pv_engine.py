@@ -19,19 +19,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES, Algorithm
+from ..protocol import LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES, Algorithm, Scope
 from .analog_port import Op
 from .cell_driver import CellRequest, CellResponse, read_limit_code
 
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
 COUNTER_BITS = 32
-
-
-class Scope:
-    CELL = 0
-    ROW = 1
-    CORE = 2
 
 
 def PVSettings(config: ChipConfig) -> data.StructLayout:
@@ -66,10 +60,12 @@ class PVEngine(wiring.Component):
             # The per-level recipe table: a synchronous read port, LEVEL_ENTRY_BYTES per level.
             "level_addr":    Out(range(config.pv_levels * LEVEL_ENTRY_BYTES)),
             "level_data":    In(8),
-            # Per-cell pulse counts, written when a cell is finished (same addressing as the targets).
+            # Per-cell pulse counts and last verify codes, written when a cell is finished (same
+            # addressing as the targets; one strobe for both memories).
             "count_addr":    Out(range(cells)),
             "count_w_en":    Out(1),
             "count_data":    Out(8),
+            "code_data":     Out(8),
             # The failed-cell log, one byte at a time, 4 bytes per entry.
             "log_addr":      Out(range(config.failed_log_depth * 4)),
             "log_w_en":      Out(1),
@@ -106,7 +102,7 @@ class PVEngine(wiring.Component):
 
         cell_index = (s.core * config.rows + row) * config.columns + column
         m.d.comb += [self.target_addr.eq(cell_index), self.count_addr.eq(cell_index),
-                     self.count_data.eq(pulses)]
+                     self.count_data.eq(pulses), self.code_data.eq(code)]
 
         # Window tests on codes widened by one bit so target +- window cannot wrap.
         low_edge = Signal(range(-256, 512))

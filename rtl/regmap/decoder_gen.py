@@ -58,6 +58,7 @@ class RegisterDecoder(wiring.Component):
             "failed_log": Out(WindowPort(8)),
             "routing": Out(WindowPort(9)),
             "pv_levels": Out(WindowPort(9)),
+            "pv_codes": Out(WindowPort(13)),
         })
 
     def elaborate(self, platform):
@@ -516,4 +517,5 @@ WINDOWS = (
     ("failed_log", 0x300000, 256, 1, 0),
     ("routing", 0x400000, 512, 1, 1),
     ("pv_levels", 0x500000, 512, 1, 1),
+    ("pv_codes", 0x600000, 8192, 1, 0),
 )

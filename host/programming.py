@@ -1,0 +1,246 @@
+"""Programming a core's conductances through the chip's own P&V engine, over any SPI frame transport.
+
+    programmer = Programmer(RegisterClient(transport, TABLE), config)
+    result = programmer.program(core=0, targets=codes, recipes=settings)   # one PVSettings or {code: PVSettings}
+    result.pulses, result.codes, result.failed_cells, result.conductance_us
+
+The host writes the targets (and, for per-level recipes, the level table), sets the recipe registers,
+starts the engine, polls the status byte until it is done, and reads back per-cell pulse counts, the
+failed-cell log and the counters; then a verify-only run (max_pulses = 0) reads every cell through the
+sense path, so the conductances reported are what the chip's ADC sees. Bad input raises before anything
+is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..config import ChipConfig
+from ..models.device import Shape
+from ..models.pv import PER_LEVEL_FIELDS, SHARED_FIELDS, PVSettings
+from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
+from .registers import ChipError, RegisterClient
+
+__all__ = ["Programmer", "ProgramResult", "ProgrammingError"]
+
+#: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
+#: co-simulated SPI frame under a second of wall time.
+CHUNK = 1024
+#: Failed-log entry layout: {column[15:0], row[9:0], core[3:0], valid, 0}.
+LOG_ENTRY_BYTES = 4
+
+
+class ProgrammingError(ValueError):
+    """A programming request the chip cannot carry out (wrong shape, codes out of range, too many levels)."""
+
+
+@dataclass
+class ProgramResult:
+    core: int
+    targets: np.ndarray                 # ADC codes asked for (rows x columns)
+    pulses: np.ndarray                  # pulses each cell received
+    codes: np.ndarray                   # ADC code of each cell read back after programming
+    window: np.ndarray                  # each cell's accepted half-width, ADC codes
+    cells_done: int                     # the engine's counters for the programming run
+    cells_failed: int
+    pulses_total: int
+    failed_cells: list[tuple[int, int, int]] = field(default_factory=list)   # (core, row, column), logged
+    us_per_code: float = 0.5
+
+    @property
+    def conductance_us(self) -> np.ndarray:
+        return self.codes * self.us_per_code
+
+    @property
+    def in_window(self) -> np.ndarray:
+        """Cells whose read-back code lies within their window (relaxation or read noise can move a cell
+        that verified during programming just outside it)."""
+        return np.abs(self.codes.astype(int) - self.targets) <= self.window
+
+
+class Programmer:
+    def __init__(self, regs: RegisterClient, config: ChipConfig, setup_cycles: int = 1,
+                 poll_seconds: float = 1e-3, timeout_seconds: float = 60.0,
+                 progress: Callable[[int, int], None] | None = None):
+        self.regs = regs
+        self.config = config
+        self.setup_cycles = setup_cycles
+        self.poll_seconds = poll_seconds
+        #: In the chip's time (simulated seconds in co-simulation): the engine must finish by then.
+        self.timeout_seconds = timeout_seconds
+        self.progress = progress
+
+    # ---- public -------------------------------------------------------------------------------------------
+    def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True) -> ProgramResult:
+        """Program rows `first_row`.. of `core` (as many as `targets` has, all columns) to their target ADC
+        codes, with one recipe or per-level recipes {target code: PVSettings}."""
+        config = self.config
+        targets = self._check_targets(core, targets, first_row)
+        rows = range(first_row, first_row + targets.shape[0])
+        per_level = isinstance(recipes, dict)
+        shared = self._check_recipes(recipes, targets)
+        if per_level:
+            codes = sorted(recipes)
+            buffer = np.searchsorted(codes, targets).astype(np.uint8)      # each cell's level index
+            table = b"".join(pack_level(self._level_entry(code, recipes[code])) for code in codes)
+            self.regs.write_window("pv_levels", 0, table)
+            windows = np.vectorize(lambda code: recipes[code].window)(targets)
+        else:
+            buffer = targets.astype(np.uint8)
+            windows = np.full(targets.shape, shared.window)
+        self._write_rows("pv_target", core, rows, buffer.tobytes())
+        self._configure(core, shared, per_level)
+        totals = {"pv_cells_done": 0, "pv_cells_failed": 0, "pv_pulses_total": 0}
+        failed = []
+        for scope, row in self._runs(rows):
+            counters = self._run(scope, row)
+            totals = {name: totals[name] + counters[name] for name in totals}
+            failed += self._failed_cells(counters["pv_cells_failed"])
+        pulses = self._read_rows("pv_pulses", core, rows)
+        codes = self.read_codes(core, first_row, len(rows)) if read_back else self._read_rows("pv_codes", core, rows)
+        return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
+                             cells_done=totals["pv_cells_done"], cells_failed=totals["pv_cells_failed"],
+                             pulses_total=totals["pv_pulses_total"], failed_cells=failed,
+                             us_per_code=config.us_per_adc_lsb)
+
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
+        """Rows `first_row`.. of `core` (`count` of them, all by default) read once each through the
+        sense path, by a verify-only run (no pulse). Returns ADC codes, rows x columns."""
+        self._check_core(core)
+        count = self.config.rows - first_row if count is None else count
+        self._check_rows(first_row, count)
+        rows = range(first_row, first_row + count)
+        self.regs.write("pv_per_level", 0)
+        self.regs.write("pv_max_pulses", 0)
+        self.regs.write("pv_mode", 0)
+        self.regs.write("pv_core", core)
+        for scope, row in self._runs(rows):
+            self._run(scope, row)
+        return self._read_rows("pv_codes", core, rows)
+
+    # ---- checks -------------------------------------------------------------------------------------------
+    def _check_core(self, core: int):
+        if not 0 <= core < self.config.cores:
+            raise ProgrammingError(f"core {core} does not exist: the chip has {self.config.cores} cores")
+
+    def _check_rows(self, first_row: int, count: int):
+        if count < 1 or first_row < 0 or first_row + count > self.config.rows:
+            raise ProgrammingError(f"rows {first_row}..{first_row + count - 1} do not fit a core of "
+                                   f"{self.config.rows} rows")
+
+    def _check_targets(self, core: int, targets, first_row: int) -> np.ndarray:
+        self._check_core(core)
+        config = self.config
+        targets = np.asarray(targets)
+        if targets.ndim != 2 or targets.shape[1] != config.columns:
+            raise ProgrammingError(f"targets have shape {targets.shape}; give rows x {config.columns} columns")
+        self._check_rows(first_row, targets.shape[0])
+        if not np.issubdtype(targets.dtype, np.integer):
+            raise ProgrammingError("targets must be integer ADC codes")
+        top = (1 << config.adc_bits) - 1
+        if targets.min() < 0 or targets.max() > top:
+            raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {targets.min()}..{targets.max()}")
+        return targets.astype(np.int64)
+
+    def _check_recipes(self, recipes, targets) -> PVSettings:
+        """Validate; return the recipe whose shared fields (algorithm, shape, modes) the registers get."""
+        config = self.config
+        if isinstance(recipes, PVSettings):
+            recipes.check_codes(config)
+            return recipes
+        if not isinstance(recipes, dict) or not recipes:
+            raise ProgrammingError("recipes must be a PVSettings or a non-empty dict {target code: PVSettings}")
+        if len(recipes) > config.pv_levels:
+            raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
+        missing = sorted(set(np.unique(targets).tolist()) - set(recipes))
+        if missing:
+            raise ProgrammingError(f"no recipe for target code(s) {missing}")
+        first = next(iter(recipes.values()))
+        for name in SHARED_FIELDS:
+            values = {getattr(each, name) for each in recipes.values()}
+            if len(values) > 1 and name != "v_read":
+                raise ProgrammingError(f"levels disagree on {name} ({values}); only "
+                                       f"{', '.join(PER_LEVEL_FIELDS)} may differ between levels")
+        for each in recipes.values():
+            each.check_codes(config)
+        return first
+
+    @staticmethod
+    def _level_entry(code: int, recipe: PVSettings) -> dict:
+        return {"target": code} | {name: getattr(recipe, name) for name in LEVEL_FIELDS if name != "target"}
+
+    # ---- register traffic -----------------------------------------------------------------------------------
+    def _configure(self, core: int, recipe: PVSettings, per_level: bool):
+        regs = self.regs
+        regs.write("pv_mode", algorithm=int(recipe.algorithm), cumulative=int(recipe.cumulative),
+                   triangular=int(recipe.shape is Shape.TRIANGULAR),
+                   reset_on_overshoot=int(recipe.reset_on_overshoot), form=int(recipe.form), scope=Scope.CORE)
+        regs.write("pv_core", core)
+        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset"):
+            regs.write(f"pv_{name}", getattr(recipe, name))
+        regs.write("pv_pulse_width", recipe.pulse_width)
+        regs.write("pv_setup_cycles", self.setup_cycles)
+        regs.write("pv_max_pulses", recipe.max_pulses)
+        regs.write("pv_window", recipe.window)
+        regs.write("pv_per_level", int(per_level))
+
+    def _runs(self, rows: range) -> list[tuple[int, int]]:
+        """(scope, row) of the engine runs that cover `rows`: one run for a whole core, else one per row."""
+        if len(rows) == self.config.rows:
+            return [(Scope.CORE, 0)]
+        return [(Scope.ROW, row) for row in rows]
+
+    def _run(self, scope: int, row: int) -> dict[str, int]:
+        """Start the engine on one row or the whole core and wait for it; return its counters."""
+        regs = self.regs
+        regs.write("pv_mode", scope=scope)
+        regs.write("pv_row", row)
+        regs.write("ctrl", regs.table.register("ctrl").field("pv_start").mask)
+        cells = self.config.columns * (self.config.rows if scope == Scope.CORE else 1)
+        waited = 0.0
+        while True:
+            status = regs.status()
+            if status & StatusBit.PV_DONE and not status & StatusBit.BUSY:
+                break
+            if waited > self.timeout_seconds:
+                regs.write("ctrl", regs.table.register("ctrl").field("pv_abort").mask)
+                raise ChipError(f"the P&V engine did not finish within {self.timeout_seconds} s; aborted")
+            if self.progress:
+                self.progress(regs.read("pv_cells_done") + regs.read("pv_cells_failed"), cells)
+            regs.idle(self.poll_seconds)
+            waited += self.poll_seconds
+        counters = {name: regs.read(name) for name in ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")}
+        if self.progress:
+            self.progress(counters["pv_cells_done"] + counters["pv_cells_failed"], cells)
+        return counters
+
+    def _base(self, core: int, rows: range) -> int:
+        """Byte offset of the first row's first cell in a per-cell window."""
+        return (core * self.config.rows + rows.start) * self.config.columns
+
+    def _write_rows(self, window: str, core: int, rows: range, data: bytes):
+        base = self._base(core, rows)
+        for offset in range(0, len(data), CHUNK):
+            self.regs.write_window(window, base + offset, data[offset:offset + CHUNK])
+
+    def _read_rows(self, window: str, core: int, rows: range) -> np.ndarray:
+        base, size = self._base(core, rows), len(rows) * self.config.columns
+        raw = b"".join(self.regs.read_window(window, base + offset, min(CHUNK, size - offset))
+                       for offset in range(0, size, CHUNK))
+        return np.frombuffer(raw, np.uint8).reshape(len(rows), self.config.columns).astype(np.int64)
+
+    def _failed_cells(self, failed: int) -> list[tuple[int, int, int]]:
+        entries = min(failed, self.config.failed_log_depth)
+        if entries == 0:
+            return []
+        raw = self.regs.read_window("failed_log", 0, entries * LOG_ENTRY_BYTES)
+        cells = []
+        for i in range(entries):
+            word = int.from_bytes(raw[i * LOG_ENTRY_BYTES:(i + 1) * LOG_ENTRY_BYTES], "little")
+            if word & 0b10:
+                cells.append((word >> 2 & 0xF, word >> 6 & 0x3FF, word >> 16))
+        return cells
+

@@ -1,0 +1,35 @@
+"""The co-simulation transport: host code (blocking, as on a real host) drives the simulated chip's SPI
+pins. The host code runs in a cocotb bridge thread; each frame or idle period resumes the simulator
+until it is done, so the same `RegisterClient` and `Programmer` serve a board and the RTL alike.
+
+    transport = CocotbTransport(spi_master)
+    result = await bridge(lambda: Programmer(RegisterClient(transport, TABLE), config).program(...))()
+"""
+
+from __future__ import annotations
+
+from cocotb.task import resume
+from cocotb.triggers import Timer
+
+from .spi_master import SPIMaster
+
+__all__ = ["CocotbTransport"]
+
+PS_PER_SECOND = 10 ** 12
+
+
+class CocotbTransport:
+    def __init__(self, spi: SPIMaster):
+        self.spi = spi
+        self.frames = 0
+
+    def exchange(self, frame: bytes) -> bytes:
+        self.frames += 1
+        return resume(self.spi.transfer)(frame)
+
+    def idle(self, seconds: float) -> None:
+        resume(self._wait)(seconds)
+
+    @staticmethod
+    async def _wait(seconds: float) -> None:
+        await Timer(max(1, round(seconds * PS_PER_SECOND)), unit="ps")
