@@ -1,9 +1,11 @@
 """On-chip program-and-verify of a whole 64x64 core in co-simulation, per algorithm, Icarus vs Verilator.
 
-    rram-cim bench pv_cosim [--algorithms ispva igvva] [--simulators icarus verilator] [--out DIR]
+    rram-cim bench pv_cosim [--algorithms ispva igvva igvva_levels] [--simulators icarus verilator] [--out DIR]
     python bench/pv_cosim.py ...
 
-The chip is programmed through SPI. The engine drives the Python analog macro through the cocotb bridge.
+The chip is programmed through SPI by the host's `Programmer` (the same code that drives a board), with
+one recipe for all levels (ISPVA, IGVVA) or a recipe per level from the level table (igvva_levels,
+EMBER-style: each gate ramp starts just below its level). The engine drives the Python analog macro through the cocotb bridge.
 Reported per algorithm and simulator: mean and max pulses per cell, cells failed, the sigma of the final
 conductance per level, the programming time in simulated seconds (at ChipConfig's clock) and in
 wall-clock seconds, and Verilator's speed as a ratio to Icarus's. Plot: P&V convergence (share of cells
@@ -20,12 +22,13 @@ import tempfile
 
 import numpy as np
 
+from rram_cim.sim.cocotb_pv_bench import RECIPES
 from rram_cim.sim.runner import build, run
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algorithms", nargs="+", default=["ispva", "igvva"])
+    parser.add_argument("--algorithms", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"])
     parser.add_argument("--out", default="out/bench")
     args = parser.parse_args(argv)
@@ -46,13 +49,13 @@ def main(argv=None) -> int:
                 results[simulator, algorithm] = json.loads(out.read_text())
 
     print("\nOn-chip P&V of a 64x64 core, 8 levels (10-115 uS), window +-1 uS, budget 60 pulses")
-    header = (f"{'simulator':<10} {'alg':<6} {'mean p':>7} {'max':>4} {'failed':>7} {'sim s':>7} "
+    header = (f"{'simulator':<10} {'recipe':<13} {'mean p':>7} {'max':>4} {'failed':>7} {'sim s':>7} "
               f"{'wall s':>8}   sigma per level (uS)")
     print(header)
     print("-" * len(header))
     for (simulator, algorithm), r in results.items():
         pulses = np.array(r["pulses"])
-        print(f"{simulator:<10} {algorithm:<6} {pulses.mean():>7.1f} {pulses.max():>4d} {r['cells_failed']:>7d} "
+        print(f"{simulator:<10} {algorithm:<13} {pulses.mean():>7.1f} {pulses.max():>4d} {r['cells_failed']:>7d} "
               f"{r['sim_seconds']:>7.3f} {r['wall_seconds']:>8.1f}   " + " ".join(f"{s:5.2f}" for s in r["sigma_us"]))
     for algorithm in args.algorithms:
         if ("icarus", algorithm) in results and ("verilator", algorithm) in results:

@@ -23,16 +23,17 @@ the cost is (pulses of the slowest cell) x (numpy work on the whole array).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
 from ..protocol import Algorithm
-from .device import ModelInputError, ReRAMArray, Shape
+from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape
 from .pulses import relative_codes, relative_waveform
 
-__all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes"]
+__all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes",
+           "igvva_level_recipes"]
 
 
 class PulseKind(enum.IntEnum):
@@ -113,6 +114,28 @@ def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
 PER_LEVEL_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
                     "pulse_width", "max_pulses", "window")
 SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
+
+
+def igvva_level_recipes(codes, base: PVSettings, config: ChipConfig = REFERENCE,
+                        params: DeviceParams = HFO2_1T1R, sigmas: float = 3.0) -> dict[int, PVSettings]:
+    """Per-level IGVVA recipes from the device model, in the spirit of EMBER's per-level controller
+    settings: each level's gate ramp starts where the compliance (I_C = k (V_G - V_T)^2, R = V_C / I_C)
+    sits `sigmas` cycle-to-cycle spreads below the level, and stops as far above it, so a cell climbs
+    only the last few steps instead of the whole range. `base` gives everything else (top-electrode code,
+    RESET code, width, budget, window)."""
+    recipes = {}
+    top = (1 << config.dac_bits) - 1
+    lsb = config.wl_volts_per_lsb
+    for code in sorted(set(int(c) for c in codes)):
+        g_us = code * config.us_per_adc_lsb
+        spread = sigmas * params.g_cc_sigma
+        def gate(g):
+            return params.v_t + np.sqrt(max(g, 0.0) * params.v_c / params.k_ua_per_v2)
+        start = int(np.floor(gate(g_us * (1 - spread)) / lsb))
+        stop = int(np.ceil(gate(g_us * (1 + spread)) / lsb)) + int(np.ceil(sigmas * params.v_t_sigma / lsb))
+        recipes[code] = replace(base, algorithm=Algorithm.IGVVA, wl_start=min(start, top),
+                                wl_stop=min(max(stop, start), top), wl_step=max(base.wl_step, 1))
+    return recipes
 
 
 class _CellSettings:

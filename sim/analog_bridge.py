@@ -36,7 +36,8 @@ class AnalogBridge:
         return cocotb.start_soon(self._run())
 
     def _read(self, name: str) -> int:
-        return int(self._pin[name].value) if self._pin[name].value.is_resolvable else 0
+        value = self._pin[name].value              # one handle access: each builds a LogicArray
+        return int(value) if value.is_resolvable else 0
 
     async def _run(self):
         clk = self.dut.clk

@@ -6,7 +6,7 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, Timer
 
 from ..config import CONFIGS, REFERENCE
 from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, Command
@@ -46,6 +46,11 @@ class ChipBench:
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 4)
+
+    async def cycles(self, count: int):
+        """Let `count` system clock cycles pass with one timer (cocotb's ClockCycles wakes Python on every
+        edge, which dominates a long Verilator run)."""
+        await Timer(count * self.clk_period_ps, unit="ps")
 
     async def checked_frame(self, frame: bytes, bits: int | None = None, context: str = "") -> bytes:
         """Send a frame and compare what came back with the model's answer; return the raw CIPO bytes."""

@@ -10,7 +10,6 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 
 from ..models import program_and_verify
 from ..models.macro import AnalogMacro
@@ -70,7 +69,7 @@ class ProgrammingBench(ChipBench):
             status = await self.spi.status()
             if status & StatusBit.PV_DONE and not status & StatusBit.BUSY:
                 return polls
-            await ClockCycles(self.dut.clk, 200)
+            await self.cycles(200)
         raise AssertionError("P&V never finished")
 
 
@@ -126,7 +125,7 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     tb.bridge.start()
     await tb.configure(RECIPE, row=tb.config.rows)              # one past the last row
     await tb.write("ctrl", 1)
-    await ClockCycles(dut.clk, 10)
+    await tb.cycles(10)
     error = await tb.read("error")
     assert error == tb.table.register("error").field("pv_config").mask
     assert not tb.bridge.pulse_log and not (await tb.spi.status()) & StatusBit.BUSY
@@ -134,13 +133,13 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
 
     await tb.configure(dict(RECIPE, scope=2))                   # the whole core: long enough to abort
     await tb.write("ctrl", 1)
-    await ClockCycles(dut.clk, 3000)
+    await tb.cycles(3000)
     await tb.write("ctrl", 2)                                   # pv_abort
     await tb.wait_done()
     finished = await tb.read("pv_cells_done") + await tb.read("pv_cells_failed")
     assert 0 < finished < tb.config.cells_per_core
     pulses = len(tb.bridge.pulse_log)
-    await ClockCycles(dut.clk, 2000)
+    await tb.cycles(2000)
     assert len(tb.bridge.pulse_log) == pulses, "the engine kept pulsing after the abort"
 
 
@@ -151,14 +150,14 @@ async def reset_mid_programming_leaves_an_idle_chip(dut):
     tb.bridge.start()
     await tb.configure(dict(RECIPE, scope=2))
     await tb.write("ctrl", 1)
-    await ClockCycles(dut.clk, 4000)
+    await tb.cycles(4000)
     assert (await tb.spi.status()) & StatusBit.BUSY
     dut.rst.value = 1
-    await ClockCycles(dut.clk, 4)
+    await tb.cycles(4)
     dut.rst.value = 0
-    await ClockCycles(dut.clk, 4)
+    await tb.cycles(4)
     pulses = len(tb.bridge.pulse_log)
-    await ClockCycles(dut.clk, 3000)
+    await tb.cycles(3000)
     assert len(tb.bridge.pulse_log) == pulses, "pulses after reset"
     status = await tb.spi.status()
     assert not status & (StatusBit.BUSY | StatusBit.PV_DONE | StatusBit.ERROR)
