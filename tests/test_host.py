@@ -53,3 +53,50 @@ def test_client_refuses_values_that_do_not_fit(client):
         client.write("pv_mode", algorithm=4)
     with pytest.raises(ValueError, match="do not fit window routing"):
         client.write_window("routing", TABLE.window("routing").size - 1, b"\x00\x00")
+
+
+class CountingTransport:
+    """The register-file model, counting the frames a host call sends."""
+
+    def __init__(self):
+        self.model = RegisterFileModel()
+        self.frames = 0
+
+    def exchange(self, frame: bytes) -> bytes:
+        self.frames += 1
+        return self.model.exchange(frame)
+
+
+@pytest.mark.parametrize("targets,recipes,first_row,message", [
+    ("shape", "one", 0, "give rows x 64 columns"),
+    ("high", "one", 0, "ADC codes 0..255"),
+    ("float", "one", 0, "integer ADC codes"),
+    ("ok", "one", 63, "do not fit a core of 64 rows"),
+    ("ok", "missing", 0, "no recipe for target code"),
+    ("ok", "too_many", 0, "level table holds 16"),
+    ("ok", "disagree", 0, "levels disagree on algorithm"),
+    ("ok", "dac", 0, "exceeds the 8-bit DAC"),
+])
+def test_programmer_refuses_bad_requests_before_sending_a_frame(targets, recipes, first_row, message):
+    import numpy as np
+
+    from rram_cim.config import REFERENCE
+    from rram_cim.host.programming import Programmer, ProgrammingError
+    from rram_cim.models import Algorithm, PVSettings
+    from rram_cim.models.device import ModelInputError
+    base = PVSettings()
+    arrays = {"shape": np.zeros((2, 63), int), "high": np.full((2, 64), 256), "float": np.full((2, 64), 1.5),
+              "ok": np.full((2, 64), 20)}
+    recipe_sets = {
+        "one": base, "missing": {50: base}, "too_many": {code: base for code in range(17)},
+        "disagree": {20: base, 50: PVSettings(algorithm=Algorithm.ISPVA)},
+        "dac": PVSettings(bl_stop=300),
+    }
+    transport = CountingTransport()
+    programmer = Programmer(RegisterClient(transport, TABLE), REFERENCE)
+    with pytest.raises((ProgrammingError, ModelInputError), match=message):
+        programmer.program(0, arrays[targets], recipe_sets[recipes], first_row=first_row)
+    assert transport.frames == 0
+    with pytest.raises(ProgrammingError, match="core 2 does not exist"):
+        programmer.read_codes(2)
+    assert transport.frames == 0
