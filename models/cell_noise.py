@@ -50,6 +50,11 @@ def _mix_int(x: int) -> int:
     return z ^ (z >> 31)
 
 
+def _box_muller(u1, u2):
+    """A standard normal from two uniforms in (0, 1), for arrays or floats alike."""
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
 class CellNoise:
     """Standard normal draws per cell and stream, each cell with its own counter per stream."""
 
@@ -70,6 +75,17 @@ class CellNoise:
         x = _mix(self._key ^ _mix(cells.astype(np.uint64) * np.uint64(base) + lanes))
         return (_mix(x ^ count) >> np.uint64(11)).astype(np.float64)
 
+    def draw_one(self, stream: Stream, cell: int) -> float:
+        """`draw` for one flat cell index, in Python integers and floats (the same bits)."""
+        flat = self._count[stream].reshape(-1)
+        count = int(flat[cell])
+        base = 4 * len(Stream)
+        key = int(self._key)
+        u1, u2 = ((float(_mix_int(_mix_int(key ^ _mix_int(cell * base + 4 * stream + lane)) ^ count) >> 11) + 0.5)
+                  * _TO_UNIT for lane in (0, 1))
+        flat[cell] += np.uint64(1)
+        return float(_box_muller(u1, u2))
+
     def draw(self, stream: Stream, cells: np.ndarray) -> np.ndarray:
         """One standard normal for each flat cell index in `cells` (distinct); their counters advance."""
         flat = self._count[stream].reshape(-1)
@@ -77,7 +93,7 @@ class CellNoise:
         count = flat[cells]
         u1, u2 = (self._bits(stream, cells, count) + 0.5) * _TO_UNIT
         flat[cells] += np.uint64(1)
-        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)      # Box-Muller
+        return _box_muller(u1, u2)
 
     def normal(self, stream: Stream, mask: np.ndarray) -> np.ndarray:
         """One standard normal per cell where `mask` is true (zeros elsewhere); those cells' counters advance."""

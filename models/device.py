@@ -157,6 +157,49 @@ def _check_voltage(name: str, v, params: DeviceParams):
     return v
 
 
+# ---- the physics of one pulse or read ------------------------------------------------------------------
+# Written once, applied to numpy arrays (many cells) or Python floats (one cell): the same operations in
+# the same order, so a cell programmed alone ends bit for bit where it ends programmed with the array.
+def _compliance_jittered(p: DeviceParams, v_wl, v_t, draw):
+    """Conductance a SET or forming pulse is limited to, with its cycle-to-cycle jitter."""
+    return np.clip(p.compliance_us(v_wl, v_t) * np.exp(p.g_cc_sigma * draw), p.g_min_us, p.g_max_us)
+
+
+def _set_threshold(p: DeviceParams, v_set, draw):
+    return v_set + p.v_set_c2c_sigma * draw
+
+
+def _set_remaining(p: DeviceParams, v_bl, v_set, columns, dt_s: float):
+    """Fraction of the way to the compliance level left after a pulse: the product over its samples of
+    exp(-dt / tau), tau = tau0 exp(-(V - V_set) / V0). `columns` yields each sample's relative amplitude."""
+    exponent = 0.0
+    for relative in columns:
+        overdrive = v_bl * relative - v_set
+        exponent = exponent + dt_s / p.set_tau0_s * np.exp(np.minimum(overdrive / p.set_v0, 50.0))
+    return np.exp(-exponent)
+
+
+def _reset_result(p: DeviceParams, g_now, overdrive, draw):
+    """Conductance after a RESET with `overdrive` volts above the threshold: never below the HRS floor,
+    and never raising a cell that was already below it."""
+    factor = np.exp(-overdrive / p.reset_v0 + p.reset_sigma * draw)
+    floor = np.minimum(g_now, p.g_min_us)
+    return floor + (g_now - floor) * np.minimum(factor, 1.0)
+
+
+def _relax_delta(p: DeviceParams, g, draw, triangular: bool):
+    spread = p.relax_sigma_rel * g * (p.relax_triangular_factor if triangular else 1.0)
+    return p.relax_mean_rel * g + draw * np.hypot(spread, p.relax_sigma_abs_us)
+
+
+def _disturbed(p: DeviceParams, g, v_read: float):
+    return np.minimum(g * (1 + p.read_disturb_rate_per_v * (v_read - p.v_read_disturb)), p.g_max_us)
+
+
+def _read_value(p: DeviceParams, g, draw):
+    return np.maximum(g + draw * np.hypot(p.read_noise_rel * g, p.read_noise_abs_us), 0.0)
+
+
 class ReRAMArray:
     """A rows x columns array of 1T1R cells. All state is numpy arrays; randomness only through `rng`
     (device-to-device draws at construction, then a key for the per-cell cycle-to-cycle streams).
@@ -258,10 +301,8 @@ class ReRAMArray:
         if changed.size == 0:
             return
         g = self.g_us.reshape(-1)[changed]
-        spread = p.relax_sigma_rel * g * (p.relax_triangular_factor if triangular else 1.0)
-        draw = self.noise.draw(Stream.RELAX, changed)
         self._flat("g_programmed_us")[changed] = g
-        self._flat("relax_delta_us")[changed] = p.relax_mean_rel * g + draw * np.hypot(spread, p.relax_sigma_abs_us)
+        self._flat("relax_delta_us")[changed] = _relax_delta(p, g, self.noise.draw(Stream.RELAX, changed), triangular)
         self._flat("age_s")[changed] = 0.0
 
     def _wear(self, index: np.ndarray):
@@ -287,9 +328,8 @@ class ReRAMArray:
         index, v_bl, v_wl = index[keep], _pick(v_bl, keep), _pick(v_wl, keep)
         peak = v_bl * _pick_rows(samples, keep).max(axis=-1)
         formed = peak >= self.v_form.reshape(-1)[index]
-        g_cc = self.params.compliance_us(v_wl, self.v_t.reshape(-1)[index])
-        jitter = np.exp(self.params.g_cc_sigma * self.noise.draw(Stream.FORM, index))
-        g_new = np.clip(g_cc * jitter, self.params.g_min_us, self.params.g_max_us)
+        g_new = _compliance_jittered(self.params, v_wl, self.v_t.reshape(-1)[index],
+                                     self.noise.draw(Stream.FORM, index))
         done = index[formed]
         self._flat("g_us")[done] = np.broadcast_to(g_new, index.shape)[formed]
         self._flat("formed")[done] = True
@@ -319,15 +359,9 @@ class ReRAMArray:
         index, (v_bl, v_wl), keep = self._responding(select, ("v_bl", v_bl), ("v_wl", v_wl))
         samples = _pick_rows(samples, keep)
         g_now = self.g_us.reshape(-1)[index]
-        jitter = np.exp(p.g_cc_sigma * self.noise.draw(Stream.SET_COMPLIANCE, index))
-        g_cc = np.clip(p.compliance_us(v_wl, self.v_t.reshape(-1)[index]) * jitter, p.g_min_us, p.g_max_us)
-        v_set = self.v_set.reshape(-1)[index] + p.v_set_c2c_sigma * self.noise.draw(Stream.SET_THRESHOLD, index)
-        # Fraction of the remaining way to g_cc left after the pulse: product over samples of exp(-dt/tau).
-        exponent = np.zeros(index.shape)
-        for k in range(samples.shape[-1]):
-            overdrive = v_bl * samples[..., k] - v_set
-            exponent += dt_s / p.set_tau0_s * np.exp(np.minimum(overdrive / p.set_v0, 50.0))
-        remaining = np.exp(-exponent)
+        g_cc = _compliance_jittered(p, v_wl, self.v_t.reshape(-1)[index], self.noise.draw(Stream.SET_COMPLIANCE, index))
+        v_set = _set_threshold(p, self.v_set.reshape(-1)[index], self.noise.draw(Stream.SET_THRESHOLD, index))
+        remaining = _set_remaining(p, v_bl, v_set, (samples[..., k] for k in range(samples.shape[-1])), dt_s)
         grow = g_cc > g_now
         new_g = np.where(grow, g_cc - (g_cc - g_now) * remaining, g_now)
         changed = grow & (np.abs(new_g - g_now) > 1e-9)
@@ -344,12 +378,10 @@ class ReRAMArray:
         index, (v_sl, _), keep = self._responding(select, ("v_sl", v_sl), ("v_wl", v_wl))  # gate checked too
         peak = v_sl * _pick_rows(samples, keep).max(axis=-1)
         overdrive = np.maximum(peak - p.v_reset, 0.0)
-        factor = np.exp(-overdrive / p.reset_v0 + p.reset_sigma * self.noise.draw(Stream.RESET, index))
         shrink = np.broadcast_to(overdrive > 0, index.shape)
         g_now = self.g_us.reshape(-1)[index]
-        # Never below the HRS floor, and a RESET never raises a cell that was already below it.
-        floor = np.minimum(g_now, p.g_min_us)
-        self._flat("g_us")[index] = np.where(shrink, floor + (g_now - floor) * np.minimum(factor, 1.0), g_now)
+        after = _reset_result(p, g_now, overdrive, self.noise.draw(Stream.RESET, index))
+        self._flat("g_us")[index] = np.where(shrink, after, g_now)
         self._flat("reset_pulses")[index] += 1
         self._programmed(index[shrink], triangular=False)
         self._wear(index)
@@ -383,11 +415,107 @@ class ReRAMArray:
         g = self._flat("g_us")
         if v_read > p.v_read_disturb:
             nudged = index[(self.stuck.reshape(-1)[index] == Stuck.NONE) & self.formed.reshape(-1)[index]]
-            g[nudged] = np.minimum(g[nudged] * (1 + p.read_disturb_rate_per_v * (v_read - p.v_read_disturb)),
-                                   p.g_max_us)
-        g_now = g[index]
-        noise = self.noise.draw(Stream.READ, index) * np.hypot(p.read_noise_rel * g_now, p.read_noise_abs_us)
-        return np.maximum(g_now + noise, 0.0)
+            g[nudged] = _disturbed(p, g[nudged], v_read)
+        return _read_value(p, g[index], self.noise.draw(Stream.READ, index))
+
+
+    # ---- one cell at a time --------------------------------------------------------------------------
+    # The analog macro's traffic: one pulse or read of one cell per call. The same kernels as the
+    # whole-array methods, on Python floats, without masks or index arrays (~10x faster per call).
+    def _one(self, row: int, column: int) -> int:
+        if not (0 <= row < self.shape[0] and 0 <= column < self.shape[1]):
+            raise ModelInputError(f"cell ({row}, {column}) lies outside the {self.shape[0]}x{self.shape[1]} array")
+        return row * self.shape[1] + column
+
+    def _samples(self, waveform) -> list[float]:
+        samples = [float(x) for x in waveform]
+        if not samples or not 0 <= min(samples) <= max(samples) <= 1:
+            raise ModelInputError("pulse waveform must be a non-empty sequence of values in [0, 1]")
+        return samples
+
+    def _responds(self, i: int) -> bool:
+        return self.stuck.reshape(-1)[i] == Stuck.NONE and bool(self.formed.reshape(-1)[i])
+
+    def _programmed_one(self, i: int, triangular: bool):
+        g = float(self.g_us.reshape(-1)[i])
+        self._flat("g_programmed_us")[i] = g
+        self._flat("relax_delta_us")[i] = _relax_delta(self.params, g, self.noise.draw_one(Stream.RELAX, i),
+                                                       triangular)
+        self._flat("age_s")[i] = 0.0
+
+    def _wear_one(self, i: int):
+        if (self.set_pulses.reshape(-1)[i] + self.reset_pulses.reshape(-1)[i] >= self.params.endurance_cycles
+                and self.stuck.reshape(-1)[i] == Stuck.NONE):
+            mid = 0.5 * (self.params.g_min_us + self.params.g_max_us)
+            self._flat("stuck")[i] = Stuck.HIGH if self.g_us.reshape(-1)[i] >= mid else Stuck.LOW
+
+    def set_one(self, row: int, column: int, v_bl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-7):
+        """`set_pulse` on one cell."""
+        p = self.params
+        i = self._one(row, column)
+        v_bl, v_wl = float(_check_voltage("v_bl", v_bl, p)), float(_check_voltage("v_wl", v_wl, p))
+        samples = self._samples(waveform)
+        if not self._responds(i):
+            return
+        g_now = float(self.g_us.reshape(-1)[i])
+        g_cc = float(_compliance_jittered(p, v_wl, float(self.v_t.reshape(-1)[i]),
+                                          self.noise.draw_one(Stream.SET_COMPLIANCE, i)))
+        v_set = _set_threshold(p, float(self.v_set.reshape(-1)[i]), self.noise.draw_one(Stream.SET_THRESHOLD, i))
+        if g_cc > g_now:
+            new_g = g_cc - (g_cc - g_now) * float(_set_remaining(p, v_bl, v_set, samples, dt_s))
+            self._flat("g_us")[i] = new_g
+            if abs(new_g - g_now) > 1e-9:
+                self._programmed_one(i, triangular=len(samples) > 1 and samples[0] < max(samples))
+        self._flat("set_pulses")[i] += 1
+        self._wear_one(i)
+
+    def reset_one(self, row: int, column: int, v_sl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-7):
+        """`reset_pulse` on one cell."""
+        p = self.params
+        i = self._one(row, column)
+        v_sl = float(_check_voltage("v_sl", v_sl, p))
+        _check_voltage("v_wl", v_wl, p)
+        peak = v_sl * max(self._samples(waveform))
+        if not self._responds(i):
+            return
+        overdrive = max(peak - p.v_reset, 0.0)
+        g_now = float(self.g_us.reshape(-1)[i])
+        after = float(_reset_result(p, g_now, overdrive, self.noise.draw_one(Stream.RESET, i)))
+        if overdrive > 0:
+            self._flat("g_us")[i] = after
+        self._flat("reset_pulses")[i] += 1
+        if overdrive > 0:
+            self._programmed_one(i, triangular=False)
+        self._wear_one(i)
+
+    def form_one(self, row: int, column: int, v_bl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-6) -> bool:
+        """`form` on one cell; True if it formed."""
+        p = self.params
+        i = self._one(row, column)
+        v_bl, v_wl = float(_check_voltage("v_bl", v_bl, p)), float(_check_voltage("v_wl", v_wl, p))
+        peak = v_bl * max(self._samples(waveform))
+        if self.stuck.reshape(-1)[i] != Stuck.NONE or self.formed.reshape(-1)[i]:
+            return False
+        formed = peak >= self.v_form.reshape(-1)[i]
+        g_new = float(_compliance_jittered(p, v_wl, float(self.v_t.reshape(-1)[i]), self.noise.draw_one(Stream.FORM, i)))
+        if formed:
+            self._flat("g_us")[i] = g_new
+            self._flat("formed")[i] = True
+        self._flat("set_pulses")[i] += 1
+        if formed:
+            self._programmed_one(i, triangular=False)
+        self._wear_one(i)
+        return bool(formed)
+
+    def read_one(self, v_read: float, row: int, column: int) -> float:
+        """`read_cells` of one cell."""
+        p = self.params
+        i = self._one(row, column)
+        v_read = float(_check_voltage("v_read", v_read, p))
+        g = self._flat("g_us")
+        if v_read > p.v_read_disturb and self._responds(i):
+            g[i] = _disturbed(p, float(g[i]), v_read)
+        return float(_read_value(p, float(g[i]), self.noise.draw_one(Stream.READ, i)))
 
 
 def _pick(value: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..config import REFERENCE, ChipConfig
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
-from .pv import adc_codes
 
 __all__ = ["AnalogMacro", "MacroOp"]
 
@@ -29,34 +28,34 @@ class AnalogMacro:
                       for _ in range(config.cores)]
         self.pulses = 0
 
-    def _cell(self, core: int, row: int, column: int):
-        """The core's array and the (row, column) selection of one cell in it."""
+    def _array(self, core: int, row: int, column: int) -> ReRAMArray:
         config = self.config
         if not (0 <= core < config.cores and 0 <= row < config.rows and 0 <= column < config.columns):
             raise ModelInputError(f"cell ({core}, {row}, {column}) is outside the "
                                   f"{config.cores}x{config.rows}x{config.columns} macro")
-        return self.cores[core], (row, column)
+        return self.cores[core]
 
     def pulse(self, op: int, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
         """Apply one pulse given as the DAC codes of each of its cycles."""
         config = self.config
-        array, select = self._cell(core, row, column)
-        driven = np.asarray(sl_codes if op == MacroOp.RESET else bl_codes, dtype=float)
-        amplitude = driven.max()
-        waveform = driven / amplitude if amplitude > 0 else np.zeros_like(driven)
+        array = self._array(core, row, column)
+        driven = [float(code) for code in (sl_codes if op == MacroOp.RESET else bl_codes)]
+        amplitude = max(driven)
+        waveform = [code / amplitude for code in driven] if amplitude > 0 else [0.0] * len(driven)
         v_wl = max(wl_codes) * config.wl_volts_per_lsb
         if op == MacroOp.SET:
-            array.set_pulse(select, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
+            array.set_one(row, column, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
         elif op == MacroOp.RESET:
-            array.reset_pulse(select, amplitude * config.sl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
+            array.reset_one(row, column, amplitude * config.sl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
         elif op == MacroOp.FORM:
-            array.form(select, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
+            array.form_one(row, column, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
         else:
             raise ModelInputError(f"operation {op} is not a pulse")
         self.pulses += 1
 
     def sense(self, core: int, row: int, column: int, bl_code: int) -> int:
         """ADC code of one cell read with the bit line at `bl_code`."""
-        array, cell = self._cell(core, row, column)
-        g = array.read_cells(bl_code * self.config.bl_volts_per_lsb, [row * self.config.columns + column])
-        return int(adc_codes(g, self.config)[0])
+        array = self._array(core, row, column)
+        g = array.read_one(bl_code * self.config.bl_volts_per_lsb, row, column)
+        top = (1 << self.config.adc_bits) - 1
+        return min(max(int(np.rint(g / self.config.us_per_adc_lsb)), 0), top)

@@ -1,20 +1,44 @@
 """The cocotb bridge: the Python analog macro answers the RTL's analog port pins, cycle by cycle.
 
-A pulse is recorded as the DAC codes of each of its cycles (the bridge wakes when a code steps and
-when the strobe drops, and counts cycles by simulated time); when the strobe drops the whole pulse is
-applied to `models.AnalogMacro`. A sense request is answered `sense_latency` cycles later with the ADC
-code for one cycle, as the macro's bit line settles and its converter runs.
+Between operations the bridge sleeps until the port's operation leaves IDLE. During one it samples the
+port at every falling clock edge (the middle of a cycle, where the RTL's outputs are settled): a pulse
+is recorded as the DAC codes of each cycle its strobe is high, and when the strobe drops the whole pulse
+is applied to `models.AnalogMacro`. A sense request is answered `sense_latency` cycles after it is first
+seen, with the ADC code for one cycle, as the macro's bit line settles and its converter runs.
+
+Speed matters here: every Python wake-up costs more than Verilator needs to simulate a cycle. So the
+bridge waits on one reused trigger at a time (cocotb's `First` starts a task per trigger), reads pins
+through the simulator's bit string (building a `LogicArray` per read costs ~10 us), and lets a timer,
+not clock edges, run out a sense latency.
 """
 
 from __future__ import annotations
 
-import cocotb
-from cocotb.triggers import Edge, FallingEdge, First, RisingEdge, Timer
-from cocotb.utils import get_sim_time
+from typing import Callable
 
-from ..models.macro import AnalogMacro
+import cocotb
+from cocotb.triggers import FallingEdge, Timer
+
+from ..models.macro import AnalogMacro, MacroOp
 
 __all__ = ["AnalogBridge"]
+
+
+def _reader(handle) -> Callable[[], int]:
+    """A fast integer read of a pin (X or Z bits read as 0)."""
+    raw = getattr(handle, "_handle", None)
+    if raw is not None and hasattr(raw, "get_signal_val_binstr"):
+        def read() -> int:
+            try:
+                return int(raw.get_signal_val_binstr(), 2)
+            except ValueError:                       # X or Z somewhere
+                return 0
+        return read
+
+    def read_public() -> int:                        # a cocotb without the GPI string accessor
+        value = handle.value
+        return int(value) if value.is_resolvable else 0
+    return read_public
 
 
 class AnalogBridge:
@@ -23,11 +47,13 @@ class AnalogBridge:
         self.clock_period_ps = 2 * round(1e12 / macro.config.sys_clk_hz / 2)
         self.macro = macro
         self.sense_latency = sense_latency
-        self._pin = {name: getattr(dut, f"{prefix}{name}") for name in (
-            "op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req",
-            "sense_valid", "sense_code")}
-        self._pin["sense_valid"].value = 0
-        self._pin["sense_code"].value = 0
+        names = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
+        self._handle = {name: getattr(dut, f"{prefix}{name}") for name in names}
+        self._read = {name: _reader(handle) for name, handle in self._handle.items()}
+        self._sense_valid = getattr(dut, f"{prefix}sense_valid")
+        self._sense_code = getattr(dut, f"{prefix}sense_code")
+        self._sense_valid.value = 0
+        self._sense_code.value = 0
         #: Every pulse applied, as (op, core, row, column, wl codes, bl codes, sl codes).
         self.pulse_log: list[tuple] = []
         self.sense_log: list[tuple] = []
@@ -35,65 +61,43 @@ class AnalogBridge:
     def start(self):
         return cocotb.start_soon(self._run())
 
-    def _read(self, name: str) -> int:
-        value = self._pin[name].value              # one handle access: each builds a LogicArray
-        return int(value) if value.is_resolvable else 0
-
     async def _run(self):
-        clk = self.dut.clk
+        read = self._read
+        op_changed = self._handle["op"].value_change
+        mid_cycle = FallingEdge(self.dut.clk)
         while True:
-            # Between operations there is nothing to do: sleep until a pulse or a sense begins. During
-            # one, wake only when something changes (a DAC step, the end of the pulse), not every cycle:
-            # Python per cycle would dominate a Verilator co-simulation.
-            if not (self._read("pulse") or self._read("sense_req")):
-                await First(RisingEdge(self._pin["pulse"]), RisingEdge(self._pin["sense_req"]))
-            await FallingEdge(clk)
-            if self._read("pulse"):
-                await self._pulse()
-            elif self._read("sense_req"):
+            if read["op"]() == MacroOp.IDLE:
+                await op_changed
+                continue
+            await mid_cycle                            # selection settling (setup cycles), then act
+            if read["pulse"]():
+                await self._pulse(mid_cycle)
+            elif read["sense_req"]():
                 await self._sense()
 
-    def _codes(self) -> tuple[int, int, int]:
-        return tuple(self._read(name) for name in ("wl_code", "bl_code", "sl_code"))
-
-    async def _pulse(self):
-        """Record a pulse as its code segments and their lengths in cycles, then apply it."""
-        period = self.clock_period_ps
-        where = tuple(self._read(name) for name in ("op", "core", "row", "column"))
-        # The pulse rose at the rising edge half a period before this falling edge.
-        segment_start = get_sim_time("ps") - period // 2
-        codes = self._codes()
-        cycles = {"wl": [], "bl": [], "sl": []}
-
-        def close(until):
-            n = round((until - segment_start) / period)
-            for key, code in zip(("wl", "bl", "sl"), codes):
-                cycles[key] += [code] * n
-
-        pins = self._pin
-        while True:
-            await First(FallingEdge(pins["pulse"]), Edge(pins["wl_code"]), Edge(pins["bl_code"]),
-                        Edge(pins["sl_code"]))
-            now = get_sim_time("ps")
-            if not self._read("pulse"):
-                close(now)
-                break
-            if self._codes() != codes:
-                close(now)
-                segment_start, codes = now, self._codes()
-        samples = (*where, cycles["wl"], cycles["bl"], cycles["sl"])
+    async def _pulse(self, mid_cycle):
+        """Record the pulse's codes cycle by cycle until its strobe drops, then apply it."""
+        read = self._read
+        where = (read["op"](), read["core"](), read["row"](), read["column"]())
+        wl, bl, sl = [], [], []
+        while read["pulse"]():
+            wl.append(read["wl_code"]())
+            bl.append(read["bl_code"]())
+            sl.append(read["sl_code"]())
+            await mid_cycle
+        samples = (*where, wl, bl, sl)
         self.pulse_log.append(samples)
         self.macro.pulse(*samples)
 
     async def _sense(self):
         """Answer `sense_latency` cycles after the request with the ADC code, for one cycle."""
-        # One timer, not `sense_latency` clock edges: each wake costs more Python than the wait itself.
-        # It starts and ends on a falling edge, where the RTL's registered outputs are stable.
+        read = self._read
+        # A timer from one falling edge lands on another, where the RTL's registered outputs are stable.
         await Timer(self.sense_latency * self.clock_period_ps, unit="ps")
-        where = (self._read("core"), self._read("row"), self._read("column"))
-        code = self.macro.sense(*where, self._read("bl_code"))
+        where = (read["core"](), read["row"](), read["column"]())
+        code = self.macro.sense(*where, read["bl_code"]())
         self.sense_log.append((*where, code))
-        self._pin["sense_code"].value = code
-        self._pin["sense_valid"].value = 1
+        self._sense_code.value = code
+        self._sense_valid.value = 1
         await Timer(self.clock_period_ps, unit="ps")
-        self._pin["sense_valid"].value = 0
+        self._sense_valid.value = 0
