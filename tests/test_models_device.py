@@ -202,3 +202,46 @@ def test_cell_noise_is_standard_normal_and_independent_of_visit_order():
     assert np.allclose(sequence, draws[:, 3, 7])
     other_stream = CellNoise((64, 64), np.random.default_rng(5)).normal(Stream.SET_THRESHOLD, mask)[3, 7]
     assert other_stream != sequence[0]
+
+
+def test_one_cell_methods_equal_the_array_methods_bit_for_bit():
+    # The analog macro's fast path (set_one, reset_one, form_one, read_one) and the whole-array methods
+    # share their physics kernels: the same random history must leave identical arrays.
+    from rram_cim.models import DeviceParams
+    params = DeviceParams(stuck_high_rate=0.05, stuck_low_rate=0.05, endurance_cycles=40)
+    ones = ReRAMArray(8, 8, np.random.default_rng(9), params)
+    arrays = ReRAMArray(8, 8, np.random.default_rng(9), params)
+    rng = np.random.default_rng(10)
+    triangle = [0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25]
+    reads = []
+    for _ in range(3000):
+        row, column = (int(x) for x in rng.integers(0, 8, 2))
+        mask = np.zeros((8, 8), bool)
+        mask[row, column] = True
+        kind = rng.integers(0, 4)
+        shape = triangle if rng.random() < 0.5 else [1.0] * 4
+        if kind == 0:
+            v = float(rng.uniform(2.5, 3.6))
+            assert ones.form_one(row, column, v, 1.2, shape) == arrays.form(mask, v, 1.2, shape)[row, column]
+        elif kind == 1:
+            v_bl, v_wl = float(rng.uniform(1.0, 2.2)), float(rng.uniform(0.7, 1.8))
+            ones.set_one(row, column, v_bl, v_wl, shape)
+            arrays.set_pulse(mask, v_bl, v_wl, shape)
+        elif kind == 2:
+            v_sl = float(rng.uniform(0.8, 2.0))
+            ones.reset_one(row, column, v_sl, 1.5, shape)
+            arrays.reset_pulse(mask, v_sl, 1.5, shape)
+        else:
+            v = float(rng.choice([0.05, 0.09, 0.2]))
+            reads.append((ones.read_one(v, row, column), arrays.read(v, mask)[row, column]))
+    for name in ("g_us", "formed", "stuck", "set_pulses", "reset_pulses", "g_programmed_us", "relax_delta_us"):
+        assert np.array_equal(getattr(ones, name), getattr(arrays, name)), name
+    assert np.array_equal(ones.noise._count, arrays.noise._count)
+    assert [a for a, _ in reads] == [b for _, b in reads]
+    assert ones.formed.any() and (ones.stuck != 0).any() and ones.reset_pulses.sum() > 0
+    with pytest.raises(ModelInputError, match="outside"):
+        ones.set_one(8, 0, 1.0, 1.0)
+    with pytest.raises(ModelInputError, match="waveform"):
+        ones.reset_one(0, 0, 1.0, 1.0, [1.5])
+    with pytest.raises(ModelInputError, match="v_bl"):
+        ones.form_one(0, 0, 9.0, 1.0)
