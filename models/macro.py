@@ -6,27 +6,60 @@ calls directly to predict the silicon: both go through the same two methods, so 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
+from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "MacroOp"]
+__all__ = ["AnalogMacro", "MacroOp", "NeuronCodes"]
 
 
 class MacroOp:
     """Operation codes of the port (the same values as `rtl.analog_port.Op`)."""
-    IDLE, READ, SET, RESET, FORM = range(5)
+    IDLE, READ, SET, RESET, FORM, INFER = range(6)
+
+
+@dataclass(frozen=True)
+class NeuronCodes:
+    """The neuron bank's parameters as the NEURON registers (and the port) carry them."""
+    thresh_pos: int
+    thresh_neg: int
+    leak: int = 0               # membrane fraction lost per step, in 1/256 (LIF)
+    refractory: int = 0         # time steps
+    mode: int = NeuronMode.IF
+
+    def params(self, config: ChipConfig, base: NeuronParams) -> NeuronParams:
+        if self.thresh_pos <= 0 or self.thresh_neg <= 0:
+            raise ModelInputError("neuron thresholds must be at least one code")
+        if self.mode not in tuple(NeuronMode):
+            raise ModelInputError(f"neuron mode {self.mode} is not one of {[int(m) for m in NeuronMode]}")
+        return replace(base, v_threshold_pos=self.thresh_pos * config.threshold_volts_per_lsb,
+                       v_threshold_neg=self.thresh_neg * config.threshold_volts_per_lsb,
+                       leak=self.leak / LEAK_SCALE, refractory_steps=self.refractory, mode=NeuronMode(self.mode))
+
+
+#: Leak codes are fractions of 256.
+LEAK_SCALE = 256
 
 
 class AnalogMacro:
     def __init__(self, config: ChipConfig = REFERENCE, seed: int = 0, params: DeviceParams = HFO2_1T1R,
-                 formed: bool = True):
+                 formed: bool = True, neuron_noise: bool = False):
         self.config = config
         rng = np.random.default_rng(seed)
         self.cores = [ReRAMArray(config.rows, config.columns, rng, params, formed=formed)
                       for _ in range(config.cores)]
         self.pulses = 0
+        # The neuron banks draw from their own generator, so programming history does not move them.
+        neuron_rng = np.random.default_rng([seed, 1])
+        base = NeuronParams(noise=neuron_noise)
+        self.banks = [NeuronBank(config.neurons, base, neuron_rng) for _ in range(config.cores)]
+        self._driven = [set() for _ in range(config.cores)]
+        if 2 * config.neurons > config.columns:
+            raise ModelInputError(f"{config.neurons} differential neurons need {2 * config.neurons} columns")
 
     def _array(self, core: int, row: int, column: int) -> ReRAMArray:
         config = self.config
@@ -59,3 +92,42 @@ class AnalogMacro:
         g = array.read_one(bl_code * self.config.bl_volts_per_lsb, row, column)
         top = (1 << self.config.adc_bits) - 1
         return min(max(int(np.rint(g / self.config.us_per_adc_lsb)), 0), top)
+
+    # ---- inference -------------------------------------------------------------------------------------
+    def drive_row(self, core: int, row: int) -> None:
+        """Put `row` of `core` at the input read voltage for the current time step."""
+        self._array(core, row, 0)
+        self._driven[core].add(row)
+
+    def driven_count(self) -> int:
+        return sum(len(rows) for rows in self._driven)
+
+    def integrate(self, v_read_code: int, codes: NeuronCodes) -> None:
+        """Every neuron takes one sample of its differential column voltage (the driven rows at the
+        read voltage, the others at 0 V); the driven rows are released for the next step."""
+        config = self.config
+        v_read = v_read_code * config.bl_volts_per_lsb
+        for array, bank, driven in zip(self.cores, self.banks, self._driven):
+            bank.params = codes.params(config, bank.params)
+            if driven:
+                v_rows = np.zeros(config.rows)
+                v_rows[sorted(driven)] = v_read
+                v_in = differential_inputs(column_voltages(array.g_us, v_rows)[:2 * config.neurons])
+            else:
+                v_in = np.zeros(config.neurons)
+            bank.integrate(v_in)
+            driven.clear()
+
+    def fire(self, codes: NeuronCodes) -> tuple[np.ndarray, np.ndarray]:
+        """Positive and negative spike flags, cores x neurons."""
+        spikes = []
+        for bank in self.banks:
+            bank.params = codes.params(self.config, bank.params)
+            spikes.append(bank.fire())
+        spikes = np.stack(spikes)
+        return spikes > 0, spikes < 0
+
+    def reset_neurons(self) -> None:
+        for bank, driven in zip(self.banks, self._driven):
+            bank.reset()
+            driven.clear()

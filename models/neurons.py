@@ -110,6 +110,11 @@ class NeuronBank:
 
     def step(self, v_in: np.ndarray) -> np.ndarray:
         """Integrate one sample per neuron; return spikes in {-1, 0, +1}."""
+        self.integrate(v_in)
+        return self.fire()
+
+    def integrate(self, v_in: np.ndarray) -> None:
+        """Leak (LIF), then take one sample per neuron onto the membrane (the chip's integrate strobe)."""
         p = self.params
         v_in = np.asarray(v_in, dtype=float)
         if v_in.shape != (self.n,):
@@ -119,6 +124,10 @@ class NeuronBank:
         self.v_mem += p.gain * v_in
         if p.noise:
             self.v_mem += self.rng.normal(0.0, p.noise_sigma_v, self.n)
+
+    def fire(self) -> np.ndarray:
+        """Compare against the thresholds (the chip's fire strobe); return spikes in {-1, 0, +1}."""
+        p = self.params
         compared = self.v_mem + self.offset_v
         may_fire = self.refractory == 0
         up = may_fire & (compared >= p.v_threshold_pos)

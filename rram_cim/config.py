@@ -51,6 +51,11 @@ class ChipConfig:
     #: Entries of the per-level P&V recipe table (EMBER-style: each target level its own DAC ramps,
     #: pulse width, budget and window); a level index is one byte of the target buffer.
     pv_levels: int = 16
+    #: Depth, in events, of the router's FIFO of spikes bound for rows in the next time step.
+    route_fifo_depth: int = 64
+    #: Volts per LSB of the neuron threshold codes: 0.1 mV, finer than the ~0.14 mV kT/C noise of
+    #: SPIRIT's 200 fF integration capacitor would make useful.
+    threshold_volts_per_lsb: float = 1e-4
     #: System clock and SPI clock, in hertz. iCEBreaker's oscillator is 12 MHz.
     sys_clk_hz: float = 12e6
     spi_clk_hz: float = 1e6
@@ -73,7 +78,8 @@ class ChipConfig:
 
         need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
-                     "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels"):
+                     "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
+                     "route_fifo_depth"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
                  "must be a positive integer")
@@ -84,11 +90,11 @@ class ChipConfig:
         need(self.dac_bits <= 16, "dac_bits", "DAC codes are at most 16 bits")
         need(self.pv_levels <= 256, "pv_levels", "a level index is one byte of the target buffer")
         need(self.adc_bits <= 8, "adc_bits", "ADC codes are at most 8 bits (one byte per P&V target)")
-        for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth"):
+        for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth", "route_fifo_depth"):
             value = getattr(self, name)
             need(value & (value - 1) == 0, name, "must be a power of two")
         for name in ("sys_clk_hz", "spi_clk_hz", "wl_volts_per_lsb", "bl_volts_per_lsb",
-                     "sl_volts_per_lsb", "us_per_adc_lsb"):
+                     "sl_volts_per_lsb", "us_per_adc_lsb", "threshold_volts_per_lsb"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, name,
                  "must be a positive number")

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from .config import ADDRESS_BITS
 
-__all__ = ["Algorithm", "Scope", "Command", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+__all__ = ["Algorithm", "Scope", "Command", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
+           "decode_event", "ROUTE_ENTRY_BYTES", "ROUTE_TO_HOST", "ROUTE_TO_ROW", "pack_route", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
@@ -81,6 +82,51 @@ class StatusBit(enum.IntFlag):
     BUSY = 1 << 1
     PV_DONE = 1 << 2
     OUT_READY = 1 << 3
+    INFER_DONE = 1 << 4
+
+
+# ---- spike events (16 bits, through the spike FIFOs and the router) ------------------------------------
+#: Input event: {tick[15], 0[14], core[13:10], row[9:0]}. A tick ends the host's input for a time step.
+#: Output event: {tick[15], negative[14], core[13:10], neuron[9:0]}. A tick ends a time step's spikes.
+EVENT_TICK = 1 << 15
+EVENT_NEGATIVE = 1 << 14
+EVENT_CORE_SHIFT = 10
+EVENT_INDEX_MASK = (1 << EVENT_CORE_SHIFT) - 1
+EVENT_CORE_MASK = 0xF
+
+
+def input_event(core: int, row: int) -> int:
+    """The input event that pulses `row` of `core` in the current time step."""
+    if not (0 <= core <= EVENT_CORE_MASK and 0 <= row <= EVENT_INDEX_MASK):
+        raise ValueError(f"input event core {core} row {row} does not fit the 16-bit event")
+    return core << EVENT_CORE_SHIFT | row
+
+
+def output_event(core: int, neuron: int, negative: bool) -> int:
+    if not (0 <= core <= EVENT_CORE_MASK and 0 <= neuron <= EVENT_INDEX_MASK):
+        raise ValueError(f"output event core {core} neuron {neuron} does not fit the 16-bit event")
+    return (EVENT_NEGATIVE if negative else 0) | core << EVENT_CORE_SHIFT | neuron
+
+
+def decode_event(word: int) -> tuple[bool, bool, int, int]:
+    """(tick, negative, core, index) of an event word."""
+    return (bool(word & EVENT_TICK), bool(word & EVENT_NEGATIVE), word >> EVENT_CORE_SHIFT & EVENT_CORE_MASK,
+            word & EVENT_INDEX_MASK)
+
+
+# ---- routing table (window `routing`) -------------------------------------------------------------------
+#: One entry per (core, neuron, sign), sign 0 for positive spikes, at byte ((core * NEURONS + neuron) * 2 +
+#: sign) * ROUTE_ENTRY_BYTES: {flags, destination core, destination row (16-bit little-endian)}.
+ROUTE_ENTRY_BYTES = 4
+ROUTE_TO_HOST = 1 << 0
+ROUTE_TO_ROW = 1 << 1
+
+
+def pack_route(to_host: bool, to_row: bool = False, core: int = 0, row: int = 0) -> bytes:
+    if not (0 <= core <= EVENT_CORE_MASK and 0 <= row <= EVENT_INDEX_MASK):
+        raise ValueError(f"route destination core {core} row {row} does not fit")
+    flags = (ROUTE_TO_HOST if to_host else 0) | (ROUTE_TO_ROW if to_row else 0)
+    return bytes([flags, core]) + row.to_bytes(2, "little")
 
 
 @dataclass(frozen=True)

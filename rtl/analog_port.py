@@ -9,8 +9,14 @@ the FPGA emulated macro, and silicon. Every cycle it carries:
 * sensing: `sense_req` asks for the ADC code of the selected cell; the macro answers with `sense_valid`
   and `sense_code` some cycles later (its settling and conversion time).
 
-The inference members (input rows, integrate/fire strobes, neuron parameters, spike flags) join with
-the inference sequencer.
+* inference: row events (`row_strobe` with the core and row to put at the input read voltage
+  `v_read_code` this time step), the neuron bank's strobes (`neuron_reset`, `integrate`, `fire`, each
+  held until the macro answers `neuron_ack` for one cycle) and parameter codes (thresholds, leak,
+  refractory period, mode), answered by positive and negative spike flags per neuron, held from a
+  fire's acknowledge to the next. `op` reads INFER while the inference sequencer owns the macro.
+
+The row/column drivers drive the cell members (`CellPort`), the inference sequencer the neuron
+members (`NeuronPort`); the chip joins them into one `AnalogPort`.
 """
 
 from amaranth.lib import enum, wiring
@@ -18,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
 
-__all__ = ["Op", "AnalogPort"]
+__all__ = ["Op", "AnalogPort", "CellPort", "NeuronPort"]
 
 
 class Op(enum.Enum, shape=3):
@@ -27,6 +33,68 @@ class Op(enum.Enum, shape=3):
     SET = 2        # top electrode pulsed, gate sets the compliance
     RESET = 3      # source line pulsed, gate on
     FORM = 4       # first SET of a pristine cell, at forming voltage
+    INFER = 5      # the inference sequencer drives rows and neurons
+
+
+#: Bits of the neuron parameter codes on the port (the NEURON registers' widths).
+THRESHOLD_BITS = 16
+LEAK_BITS = 8
+REFRACTORY_BITS = 8
+MODE_BITS = 2
+
+
+def _cell_members(config: ChipConfig) -> dict:
+    return {
+        "op":          Out(Op),
+        "core":        Out(range(config.cores)),
+        "row":         Out(range(config.rows)),
+        "column":      Out(range(config.columns)),
+        "wl_code":     Out(config.dac_bits),
+        "bl_code":     Out(config.dac_bits),
+        "sl_code":     Out(config.dac_bits),
+        "pulse":       Out(1),
+        "sense_req":   Out(1),
+        "sense_valid": In(1),
+        "sense_code":  In(config.adc_bits),
+    }
+
+
+def _neuron_members(config: ChipConfig) -> dict:
+    neurons = config.cores * config.neurons
+    return {
+        "row_strobe":   Out(1),
+        "row_core":     Out(range(config.cores)),
+        "row_index":    Out(range(config.rows)),
+        "v_read_code":  Out(config.dac_bits),
+        "neuron_reset": Out(1),
+        "integrate":    Out(1),
+        "fire":         Out(1),
+        "thresh_pos":   Out(THRESHOLD_BITS),
+        "thresh_neg":   Out(THRESHOLD_BITS),
+        "leak":         Out(LEAK_BITS),
+        "refractory":   Out(REFRACTORY_BITS),
+        "neuron_mode":  Out(MODE_BITS),
+        "neuron_ack":   In(1),
+        # Neuron n of core c is bit c * NEURONS + n.
+        "spike_pos":    In(neurons),
+        "spike_neg":    In(neurons),
+    }
+
+
+class CellPort(wiring.Signature):
+    """The programming and sensing members, as the row/column drivers drive them."""
+
+    def __init__(self, config: ChipConfig):
+        self.config = config
+        super().__init__(_cell_members(config))
+
+
+class NeuronPort(wiring.Signature):
+    """The inference members, as the inference sequencer drives them."""
+
+    def __init__(self, config: ChipConfig):
+        self.config = config
+        super().__init__(_neuron_members(config))
 
 
 class AnalogPort(wiring.Signature):
@@ -34,16 +102,4 @@ class AnalogPort(wiring.Signature):
 
     def __init__(self, config: ChipConfig):
         self.config = config
-        super().__init__({
-            "op":          Out(Op),
-            "core":        Out(range(config.cores)),
-            "row":         Out(range(config.rows)),
-            "column":      Out(range(config.columns)),
-            "wl_code":     Out(config.dac_bits),
-            "bl_code":     Out(config.dac_bits),
-            "sl_code":     Out(config.dac_bits),
-            "pulse":       Out(1),
-            "sense_req":   Out(1),
-            "sense_valid": In(1),
-            "sense_code":  In(config.adc_bits),
-        })
+        super().__init__(_cell_members(config) | _neuron_members(config))

@@ -20,7 +20,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from .analog_port import AnalogPort, Op
+from .analog_port import CellPort, Op
 
 __all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code"]
 
@@ -66,7 +66,7 @@ class CellDriver(wiring.Component):
         super().__init__({
             "request":  In(stream.Signature(self.request_layout)),
             "response": Out(stream.Signature(self.response_layout)),
-            "port":     Out(AnalogPort(config)),
+            "port":     Out(CellPort(config)),
         })
 
     def elaborate(self, platform):

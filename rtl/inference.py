@@ -1,0 +1,216 @@
+"""The inference sequencer and spike router: time steps of address-event spiking inference.
+
+Each time step (the golden model `models.inference` states the same rules):
+
+1. Rows: the events the router queued in the last step, then the host's input events up to its tick,
+   each strobed onto the port (`row_strobe`, one cycle per event). Events naming a core or row outside
+   the chip are dropped and counted.
+2. Integrate, then fire: strobes on the neuron bank, each held until the macro acknowledges.
+3. Route: the spike flags are latched, and a priority encoder walks them core by core (positive before
+   negative, lowest neuron first); each spike's routing-table entry sends it to the host output FIFO
+   (with back-pressure: the step waits for room) and/or queues an input event for a row in the next
+   step (a full queue drops the event and counts it, never silently).
+4. A tick on the output FIFO ends the step.
+
+So a step costs a few cycles per event and per spike plus a constant per core, never a scan of the
+array. `stop` ends the run at the end of the current step (or at once while waiting for host input).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..config import ChipConfig
+from ..protocol import (EVENT_CORE_SHIFT, EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW)
+from .analog_port import LEAK_BITS, MODE_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
+from .spike_fifos import EVENT_BITS
+
+__all__ = ["InferenceSequencer", "NeuronSettings"]
+
+COUNTER_BITS = 32
+STEP_BITS = 16
+
+
+def NeuronSettings(config: ChipConfig) -> data.StructLayout:
+    """The run's parameters, as the NEURON registers hold them."""
+    return data.StructLayout({
+        "thresh_pos": THRESHOLD_BITS, "thresh_neg": THRESHOLD_BITS, "leak": LEAK_BITS,
+        "refractory": REFRACTORY_BITS, "mode": MODE_BITS, "timesteps": STEP_BITS, "v_read_code": config.dac_bits,
+    })
+
+
+class InferenceSequencer(wiring.Component):
+    def __init__(self, config: ChipConfig):
+        self._config = config
+        super().__init__({
+            "settings":   In(NeuronSettings(config)),
+            "start":      In(1),
+            "stop":       In(1),
+            "busy":       Out(1),
+            "done":       Out(1),
+            "host_in":    In(stream.Signature(EVENT_BITS)),
+            "host_out":   Out(stream.Signature(EVENT_BITS)),
+            # The routing table: a synchronous read port, ROUTE_ENTRY_BYTES per (core, neuron, sign).
+            "route_addr": Out(range(config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES)),
+            "route_data": In(8),
+            "step":       Out(STEP_BITS),
+            "row_events": Out(COUNTER_BITS),
+            "spikes":     Out(COUNTER_BITS),
+            "dropped":    Out(COUNTER_BITS),
+            "drop":       Out(1),                    # strobes with each dropped event (the ERROR bit)
+            "port":       Out(NeuronPort(config)),
+        })
+
+    def elaborate(self, platform):
+        config = self._config
+        m = Module()
+        s = Signal(NeuronSettings(config))
+        port = self.port
+        per_core = 2 * config.neurons                 # flags of one core: {neg, pos} per neuron
+
+        # Row events bound for the next step: {core, row} in the input-event format.
+        m.submodules.queue = queue = SyncFIFOBuffered(width=EVENT_BITS, depth=config.route_fifo_depth)
+
+        stopping = Signal()
+        flags = Signal(config.cores * per_core)       # latched at fire: bit (core, neuron, sign)
+        core = Signal(range(config.cores))
+        pending = Signal(per_core)                    # this core's spikes still to route
+        index = Signal(range(per_core))               # neuron * 2 + sign of the spike being routed
+        fetch = Signal(range(ROUTE_ENTRY_BYTES + 1))
+        entry = Signal(8 * ROUTE_ENTRY_BYTES)
+
+        m.d.comb += [port.thresh_pos.eq(s.thresh_pos), port.thresh_neg.eq(s.thresh_neg), port.leak.eq(s.leak),
+                     port.refractory.eq(s.refractory), port.neuron_mode.eq(s.mode),
+                     port.v_read_code.eq(s.v_read_code)]
+
+        def strobe_row(event, valid):
+            """Put an input event's row on the port this cycle, or drop it if it names no row of the chip."""
+            event_core = event[EVENT_CORE_SHIFT:EVENT_CORE_SHIFT + 4]
+            event_row = event[:EVENT_CORE_SHIFT]
+            inside = (event_core < config.cores) & (event_row < config.rows)
+            m.d.comb += [port.row_core.eq(event_core), port.row_index.eq(event_row),
+                         port.row_strobe.eq(valid & inside)]
+            with m.If(valid & inside):
+                m.d.sync += self.row_events.eq(self.row_events + 1)
+            with m.If(valid & ~inside):
+                m.d.comb += self.drop.eq(1)
+
+        with m.If(self.drop):
+            m.d.sync += self.dropped.eq(self.dropped + 1)
+        with m.If(self.stop & self.busy):
+            m.d.sync += stopping.eq(1)
+
+        # The lowest pending flag of the current core: later assignments win, so walk down from the top.
+        lowest = Signal(range(per_core))
+        for bit in reversed(range(per_core)):
+            with m.If(pending[bit]):
+                m.d.comb += lowest.eq(bit)
+        neuron = index >> 1
+        negative = index[0]
+        m.d.comb += self.route_addr.eq(((core * config.neurons + neuron) * 2 + negative) * ROUTE_ENTRY_BYTES + fetch)
+        route_flags = entry[:8]
+        route_core = entry[8:16]
+        route_row = entry[16:32]
+
+        with m.FSM():
+            with m.State("Idle"):
+                with m.If(self.start):
+                    m.d.sync += [s.eq(self.settings), stopping.eq(0), self.done.eq(0), self.step.eq(0),
+                                 self.row_events.eq(0), self.spikes.eq(0), self.dropped.eq(0)]
+                    m.next = "Reset"
+
+            with m.State("Reset"):
+                m.d.comb += [self.busy.eq(1), port.neuron_reset.eq(1)]
+                with m.If(port.neuron_ack):
+                    m.next = "Queued-Rows"
+
+            # Last step's routed events, all of them: nothing is queued while they drain.
+            with m.State("Queued-Rows"):
+                m.d.comb += [self.busy.eq(1), queue.r_en.eq(1)]
+                strobe_row(queue.r_data, queue.r_rdy)
+                with m.If(~queue.r_rdy):
+                    m.next = "Host-Rows"
+
+            with m.State("Host-Rows"):
+                m.d.comb += [self.busy.eq(1), self.host_in.ready.eq(1)]
+                tick = self.host_in.payload[15]
+                strobe_row(self.host_in.payload, self.host_in.valid & ~tick)
+                with m.If(self.host_in.valid & tick):
+                    m.next = "Integrate"
+                with m.Elif(stopping & ~self.host_in.valid):
+                    m.next = "Finished"              # the host stopped feeding: do not wait for its tick
+
+            with m.State("Integrate"):
+                m.d.comb += [self.busy.eq(1), port.integrate.eq(1)]
+                with m.If(port.neuron_ack):
+                    m.next = "Fire"
+
+            with m.State("Fire"):
+                m.d.comb += [self.busy.eq(1), port.fire.eq(1)]
+                with m.If(port.neuron_ack):
+                    # Interleave the macro's flags as {neg, pos} per neuron, cores one after another.
+                    interleaved = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i])
+                                        for i in range(config.cores * config.neurons)))
+                    m.d.sync += [flags.eq(interleaved), core.eq(0),
+                                 pending.eq(interleaved[:per_core])]
+                    m.next = "Scan"
+
+            with m.State("Scan"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(pending.any()):
+                    m.d.sync += [index.eq(lowest), fetch.eq(0)]
+                    m.next = "Fetch"
+                with m.Elif(core == config.cores - 1):
+                    m.next = "Tick"
+                with m.Else():
+                    m.d.sync += [core.eq(core + 1), pending.eq(flags.word_select(core + 1, per_core))]
+
+            # The entry, one byte per cycle: the byte addressed last cycle arrives now.
+            with m.State("Fetch"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += fetch.eq(fetch + 1)
+                with m.If(fetch != 0):
+                    m.d.sync += entry.word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(self.route_data)
+                with m.If(fetch == ROUTE_ENTRY_BYTES):
+                    m.d.sync += self.spikes.eq(self.spikes + 1)
+                    m.next = "To-Host"
+
+            with m.State("To-Host"):
+                m.d.comb += self.busy.eq(1)
+                event_neuron = Signal(EVENT_CORE_SHIFT)
+                event_core = Signal(4)
+                m.d.comb += [event_neuron.eq(neuron), event_core.eq(core)]
+                with m.If(route_flags & ROUTE_TO_HOST):
+                    m.d.comb += [self.host_out.valid.eq(1),
+                                 self.host_out.payload.eq(Cat(event_neuron, event_core, negative, Const(0, 1)))]
+                    with m.If(self.host_out.ready):
+                        m.next = "To-Row"
+                with m.Else():
+                    m.next = "To-Row"
+
+            with m.State("To-Row"):
+                m.d.comb += self.busy.eq(1)
+                inside = (route_core < config.cores) & (route_row < config.rows)
+                with m.If(route_flags & ROUTE_TO_ROW):
+                    with m.If(inside & queue.w_rdy):
+                        m.d.comb += [queue.w_en.eq(1),
+                                     queue.w_data.eq(Cat(route_row[:EVENT_CORE_SHIFT], route_core[:4]))]
+                    with m.Else():
+                        m.d.comb += self.drop.eq(1)
+                m.d.sync += pending.eq(pending & ~(Const(1, per_core) << index))
+                m.next = "Scan"
+
+            with m.State("Tick"):
+                m.d.comb += [self.busy.eq(1), self.host_out.valid.eq(1), self.host_out.payload.eq(EVENT_TICK)]
+                with m.If(self.host_out.ready):
+                    m.d.sync += self.step.eq(self.step + 1)
+                    with m.If(stopping | (self.step + 1 >= s.timesteps)):
+                        m.next = "Finished"
+                    with m.Else():
+                        m.next = "Queued-Rows"
+
+            with m.State("Finished"):
+                m.d.sync += self.done.eq(1)
+                m.next = "Idle"
+        return m

@@ -1,0 +1,169 @@
+"""The inference sequencer and router in Amaranth's simulator, the Python macro's neurons on its port,
+scored spike for spike against the golden model of `models.inference`."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from rram_cim.config import REFERENCE
+from rram_cim.models.inference import InferenceModel
+from rram_cim.models.macro import AnalogMacro, NeuronCodes
+from rram_cim.protocol import EVENT_TICK, input_event, pack_route
+from rram_cim.rtl.inference import InferenceSequencer
+
+CONFIG = REFERENCE
+ACK_LATENCY = 2
+V_READ = 6
+
+
+def macro_with_weights(seed: int, config=CONFIG) -> AnalogMacro:
+    """A macro whose conductances are random levels (as if programmed), so neurons see signed inputs."""
+    macro = AnalogMacro(config, seed)
+    rng = np.random.default_rng(seed)
+    for array in macro.cores:
+        array.g_us[:] = rng.choice([2.0, 20.0, 60.0, 110.0], size=array.shape)
+    return macro
+
+
+def run_rtl(macro, routing: bytes, codes: NeuronCodes, host_steps, steps=None, out_stall=0, stop_at_cycle=None):
+    """Run the sequencer; return (output events, counters, row strobes per step)."""
+    dut = InferenceSequencer(macro.config)
+    port = dut.port
+    words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
+    out, strobes, result = [], [[]], {}
+
+    async def neurons(ctx):
+        wait = 0
+        async for _, _, strobe, core, row, reset, integrate, fire in ctx.tick().sample(
+                port.row_strobe, port.row_core, port.row_index, port.neuron_reset, port.integrate, port.fire):
+            ctx.set(port.neuron_ack, 0)
+            if strobe:
+                macro.drive_row(core, row)
+                strobes[-1].append((core, row))
+            if reset or integrate or fire:
+                wait += 1
+                if wait == ACK_LATENCY:
+                    wait = 0
+                    if reset:
+                        macro.reset_neurons()
+                    elif integrate:
+                        macro.integrate(V_READ, codes)
+                        strobes.append([])
+                    else:
+                        positive, negative = macro.fire(codes)
+                        ctx.set(port.spike_pos, int("".join("1" if b else "0" for b in positive.ravel()[::-1]), 2))
+                        ctx.set(port.spike_neg, int("".join("1" if b else "0" for b in negative.ravel()[::-1]), 2))
+                    ctx.set(port.neuron_ack, 1)
+
+    async def memories(ctx):
+        async for _, _, addr in ctx.tick().sample(dut.route_addr):
+            ctx.set(dut.route_data, routing[addr] if addr < len(routing) else 0)
+
+    async def host(ctx):
+        for word in words:
+            ctx.set(dut.host_in.payload, word)
+            ctx.set(dut.host_in.valid, 1)
+            await ctx.tick().until(dut.host_in.ready)
+        ctx.set(dut.host_in.valid, 0)
+
+    async def bench(ctx):
+        for name, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
+                                refractory=codes.refractory, mode=codes.mode, v_read_code=V_READ,
+                                timesteps=steps or len(host_steps)).items():
+            ctx.set(getattr(dut.settings, name), value)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        cycles = 0
+        while not ctx.get(dut.done):
+            ready = out_stall == 0 or cycles % (out_stall + 1) == 0
+            ctx.set(dut.host_out.ready, ready)
+            if ready and ctx.get(dut.host_out.valid):          # a transfer at this clock edge
+                out.append(ctx.get(dut.host_out.payload))
+            await ctx.tick()
+            cycles += 1
+            if stop_at_cycle is not None and cycles == stop_at_cycle:
+                ctx.set(dut.stop, 1)
+            assert cycles < 200_000, "sequencer hung"
+        result.update(step=ctx.get(dut.step), row_events=ctx.get(dut.row_events), spikes=ctx.get(dut.spikes),
+                      dropped=ctx.get(dut.dropped), busy=ctx.get(dut.busy), cycles=cycles)
+
+    sim = Simulator(dut)
+    sim.add_clock(1 / macro.config.sys_clk_hz)
+    sim.add_process(neurons)
+    sim.add_process(memories)
+    sim.add_process(host)
+    sim.add_testbench(bench)
+    sim.run()
+    return out, result, strobes
+
+
+def two_layer_routing(to_host_layer1=False) -> bytes:
+    """Core 0's neuron n sends + spikes to row n and - spikes to row 32 + n of core 1 (a second layer);
+    core 1's spikes go to the host."""
+    entries = []
+    for core in range(CONFIG.cores):
+        for neuron in range(CONFIG.neurons):
+            for negative in (False, True):
+                if core == 0:
+                    entries.append(pack_route(to_host_layer1, True, 1, neuron + (32 if negative else 0)))
+                else:
+                    entries.append(pack_route(True))
+    return b"".join(entries)
+
+
+def random_input(seed, steps=12, per_step=24):
+    rng = np.random.default_rng(seed)
+    return [[(0, int(r)) for r in rng.choice(CONFIG.rows, per_step, replace=False)] for _ in range(steps)]
+
+
+@pytest.mark.parametrize("codes", [
+    NeuronCodes(thresh_pos=7, thresh_neg=7),
+    NeuronCodes(thresh_pos=5, thresh_neg=12, refractory=2),
+    NeuronCodes(thresh_pos=6, thresh_neg=6, leak=40, mode=1),
+    NeuronCodes(thresh_pos=8, thresh_neg=8, mode=2),
+])
+def test_two_layer_network_spikes_exactly_like_the_golden_model(codes):
+    routing = two_layer_routing(to_host_layer1=True)
+    host_steps = random_input(1)
+    out, counters, strobes = run_rtl(macro_with_weights(5), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(5), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events
+    assert np.abs(golden.spikes[:, 1]).sum() > 0 and np.abs(golden.spikes[:, 0]).sum() > 0   # both layers spike
+    assert counters["step"] == len(host_steps) and not counters["busy"]
+    assert counters["spikes"] == int(np.abs(golden.spikes).sum())
+    assert counters["row_events"] == golden.row_events and counters["dropped"] == golden.dropped == 0
+    assert [sorted(set(s)) for s in strobes[:-1]] == [sorted(set(s)) for s in golden.routed]
+
+
+def test_a_full_route_queue_drops_and_counts_and_back_pressure_loses_nothing():
+    # Every neuron of both cores fires often and routes to rows: more events than the queue holds.
+    codes = NeuronCodes(thresh_pos=1, thresh_neg=1)
+    entries = [pack_route(True, True, (core + 1) % 2, neuron) for core in range(CONFIG.cores)
+               for neuron in range(CONFIG.neurons) for _ in (0, 1)]
+    routing = b"".join(entries)
+    host_steps = random_input(2, steps=4, per_step=30)
+    config = CONFIG.replace(route_fifo_depth=16)
+    out, counters, _ = run_rtl(macro_with_weights(6, config), routing, codes, host_steps, out_stall=3)
+    golden = InferenceModel(macro_with_weights(6, config), routing, codes, V_READ).run(host_steps)
+    assert golden.dropped > 0
+    assert out == golden.events
+    assert counters["dropped"] == golden.dropped
+
+
+def test_events_outside_the_chip_are_dropped_and_counted():
+    codes = NeuronCodes(thresh_pos=15, thresh_neg=15)
+    routing = two_layer_routing()
+    host_steps = [[(0, 3), (5, 1), (1, 200)], [(0, 4)]]     # core 5 and row 200 do not exist
+    out, counters, _ = run_rtl(macro_with_weights(7), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(7), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events and counters["dropped"] == golden.dropped == 2
+    assert counters["row_events"] == 2
+
+
+def test_stop_ends_the_run_at_the_end_of_a_step():
+    codes = NeuronCodes(thresh_pos=15, thresh_neg=15)
+    host_steps = random_input(3, steps=40)
+    out, counters, _ = run_rtl(macro_with_weights(8), two_layer_routing(), codes, host_steps, stop_at_cycle=300)
+    assert 0 < counters["step"] < 40
+    assert out.count(EVENT_TICK) == counters["step"] and out[-1] == EVENT_TICK
