@@ -16,7 +16,7 @@ So a step costs a few cycles per event and per spike plus a constant per core, n
 array. `stop` ends the run at the end of the current step (or at once while waiting for host input).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
