@@ -95,7 +95,8 @@ class RegisterClient:
         return [f.name for f in self.table.register("error").fields if value & f.mask]
 
     def clear_errors(self) -> None:
-        self._frame(write_frame(self.table.register("error").address, b"\xff"))
+        register = self.table.register("error")
+        self._frame(write_frame(register.address, b"\xff" * register.size))
 
     def _check(self) -> None:
         # The status byte is sampled at the start of a frame, so an error this frame caused shows in the

@@ -22,21 +22,24 @@ TABLE = RegisterTable(
             Field('busy', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The P&V engine or the inference sequencer is running.'),
             Field('pv_done', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The last P&V run has finished.'),
             Field('out_ready', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The host output spike FIFO holds at least one event.'),
-        )),
-        Register('error', 0x000005, 1, external=False, description='Sticky errors', fields=(
-            Field('bad_command', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Unknown command byte.'),
-            Field('bad_address', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Address outside every register and window, or a burst ran off one.'),
-            Field('read_only', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Write to a read-only register or window.'),
-            Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
-            Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
-            Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
-            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, or an algorithm or scope code this engine lacks.'),
+            Field('infer_done', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The last inference run has finished.'),
         )),
         Register('ctrl', 0x000006, 1, external=False, description='Control', fields=(
             Field('pv_start', lsb=0, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start the program-and-verify engine.'),
             Field('pv_abort', lsb=1, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Abort the program-and-verify engine after the current pulse.'),
             Field('inf_start', lsb=2, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start spiking inference.'),
             Field('inf_abort', lsb=3, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Stop spiking inference at the end of the time step.'),
+        )),
+        Register('error', 0x000008, 2, external=False, description='Sticky errors', fields=(
+            Field('bad_command', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Unknown command byte.'),
+            Field('bad_address', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Address outside every register and window, or a burst ran off one.'),
+            Field('read_only', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Write to a read-only register or window.'),
+            Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
+            Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
+            Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
+            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, or inference running.'),
+            Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a zero threshold or time-step count, neuron mode 3, or an input read code above the read-disturb limit.'),
+            Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
         )),
         Register('geometry_cores', 0x000010, 1, external=False, description='cores', fields=(
             Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -136,6 +139,21 @@ TABLE = RegisterTable(
         Register('neuron_timesteps', 0x000208, 2, external=False, description='Time steps per inference', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('neuron_v_read', 0x00020a, 2, external=False, description='Input pulse read code', fields=(
+            Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('neuron_step', 0x00020c, 2, external=False, description='Time steps run', fields=(
+            Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('neuron_row_events', 0x000210, 4, external=False, description='Row events applied', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('neuron_spikes', 0x000214, 4, external=False, description='Spikes routed', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('neuron_dropped', 0x000218, 4, external=False, description='Events dropped', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
         Register('fifo_spike_in', 0x000300, 2, external=True, description='Input spike event', fields=(
             Field('event', lsb=0, width=16, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
@@ -166,8 +184,8 @@ class ADDR:
     version = 0x000002
     scratch = 0x000003
     status = 0x000004
-    error = 0x000005
     ctrl = 0x000006
+    error = 0x000008
     geometry_cores = 0x000010
     geometry_rows = 0x000012
     geometry_columns = 0x000014
@@ -199,6 +217,11 @@ class ADDR:
     neuron_refractory = 0x000205
     neuron_mode = 0x000206
     neuron_timesteps = 0x000208
+    neuron_v_read = 0x00020a
+    neuron_step = 0x00020c
+    neuron_row_events = 0x000210
+    neuron_spikes = 0x000214
+    neuron_dropped = 0x000218
     fifo_spike_in = 0x000300
     fifo_spike_out = 0x000302
     fifo_in_level = 0x000304

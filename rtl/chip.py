@@ -1,8 +1,8 @@
 """The chip top: SPI target, register decoder, memory windows, spike FIFOs, the program-and-verify
-engine with its row/column drivers, and the analog macro port.
+engine with its row/column drivers, the inference sequencer with its spike router, and the analog
+macro port, whose cell members the drivers drive and whose neuron members the sequencer drives.
 
-The inference sequencer and the spike router join here with their issue; until then the spike FIFOs
-only face the host.
+The two engines never share the macro: a start while the other one runs is refused with an error.
 """
 
 from amaranth.hdl import Cat, Module, Signal
@@ -11,8 +11,9 @@ from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
 from ..protocol import LEVEL_ENTRY_BYTES
-from .analog_port import AnalogPort
-from .cell_driver import CellDriver
+from .analog_port import AnalogPort, CellPort, NeuronPort, Op
+from .cell_driver import CellDriver, read_limit_code
+from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
 from .pv_engine import PVEngine
 from .regmap.generate import load_generated
@@ -65,8 +66,12 @@ class Chip(wiring.Component):
         m.submodules.driver = driver = CellDriver(config)
         connect(m, pv.cell, driver.request)
         connect(m, driver.response, pv.answer)
-        connect(m, driver.port, wiring.flipped(self.port))
-        pv_refused = self._wire_pv(m, config, regs, pv, windows)
+        m.submodules.sequencer = sequencer = InferenceSequencer(config)
+        connect(m, spike_in.events, sequencer.host_in)
+        connect(m, sequencer.host_out, spike_out.events)
+        self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
+        pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
+        infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
         errors = regs.error
         m.d.comb += [
@@ -77,18 +82,68 @@ class Chip(wiring.Component):
             errors.in_overflow_set.eq(spike_in.overflow),
             errors.out_underflow_set.eq(spike_out.underflow),
             errors.pv_config_set.eq(pv_refused),
+            errors.infer_config_set.eq(infer_refused),
+            errors.route_drop_set.eq(sequencer.drop),
         ]
         any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
-                        errors.in_overflow, errors.out_underflow, errors.pv_config).any()
+                        errors.in_overflow, errors.out_underflow, errors.pv_config, errors.infer_config,
+                        errors.route_drop).any()
         m.d.comb += [
             regs.status.error.eq(any_error),
             regs.status.out_ready.eq(spike_out.level != 0),
+            regs.status.busy.eq(pv.busy | sequencer.busy),
         ]
         status = regs.status
-        m.d.comb += spi.status.eq(Cat(status.error, status.busy, status.pv_done, status.out_ready))
+        m.d.comb += spi.status.eq(Cat(status.error, status.busy, status.pv_done, status.out_ready,
+                                      status.infer_done))
         return m
 
-    def _wire_pv(self, m, config, regs, pv, windows):
+    def _join_port(self, m, config, cell_port, neuron_port, inferring):
+        """The drivers' and the sequencer's members make up the chip's analog port; `op` reads INFER
+        while the sequencer owns the macro."""
+        for signature, inner in ((CellPort(config), cell_port), (NeuronPort(config), neuron_port)):
+            for name, member in signature.members.items():
+                outer, theirs = getattr(self.port, name), getattr(inner, name)
+                if member.flow == Out:
+                    m.d.comb += outer.eq(theirs)
+                else:
+                    m.d.comb += theirs.eq(outer)
+        with m.If(inferring):
+            m.d.comb += self.port.op.eq(Op.INFER)
+
+    def _wire_inference(self, m, config, regs, sequencer, windows, other_busy):
+        """NEURON registers to the sequencer, its counters back, the routing window to its router.
+        Returns the strobe of a refused start."""
+        settings = sequencer.settings
+        neuron = regs
+        m.d.comb += [
+            settings.thresh_pos.eq(neuron.neuron_thresh_pos.code),
+            settings.thresh_neg.eq(neuron.neuron_thresh_neg.code),
+            settings.leak.eq(neuron.neuron_leak.code),
+            settings.refractory.eq(neuron.neuron_refractory.steps),
+            settings.mode.eq(neuron.neuron_mode.kind),
+            settings.timesteps.eq(neuron.neuron_timesteps.count),
+            settings.v_read_code.eq(neuron.neuron_v_read.code),
+        ]
+        bad = ((neuron.neuron_thresh_pos.code == 0) | (neuron.neuron_thresh_neg.code == 0)
+               | (neuron.neuron_timesteps.count == 0) | (neuron.neuron_mode.kind == 3)
+               | (neuron.neuron_v_read.code > read_limit_code(config)) | other_busy)
+        refused = Signal()
+        m.d.comb += [
+            refused.eq(regs.ctrl.inf_start & bad),
+            sequencer.start.eq(regs.ctrl.inf_start & ~bad),
+            sequencer.stop.eq(regs.ctrl.inf_abort),
+            regs.status.infer_done.eq(sequencer.done),
+            regs.neuron_step.count.eq(sequencer.step),
+            regs.neuron_row_events.count.eq(sequencer.row_events),
+            regs.neuron_spikes.count.eq(sequencer.spikes),
+            regs.neuron_dropped.count.eq(sequencer.dropped),
+            windows["routing"].engine_addr.eq(sequencer.route_addr),
+            sequencer.route_data.eq(windows["routing"].engine_r_data),
+        ]
+        return refused
+
+    def _wire_pv(self, m, config, regs, pv, windows, other_busy):
         """P&V registers to the engine's recipe, its counters and flags back, its memories to the windows.
         Returns the strobe of a refused start (for the ERROR register)."""
         settings = pv.settings
@@ -116,13 +171,12 @@ class Chip(wiring.Component):
         mode = regs.pv_mode
         out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)
                         | (regs.pv_column.index >= config.columns))
-        unsupported = (mode.algorithm > 1) | (mode.scope > 2)
+        unsupported = (mode.algorithm > 1) | (mode.scope > 2) | other_busy
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),
             pv.start.eq(regs.ctrl.pv_start & ~refused),
             pv.stop.eq(regs.ctrl.pv_abort),
-            regs.status.busy.eq(pv.busy),
             regs.status.pv_done.eq(pv.done),
             regs.pv_cells_done.count.eq(pv.cells_done),
             regs.pv_cells_failed.count.eq(pv.cells_failed),

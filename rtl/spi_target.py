@@ -41,12 +41,12 @@ class SPIPins(wiring.Signature):
 class SPITarget(wiring.Component):
     """SPI mode 0 target: pins in, register-bus transfers and error strobes out.
 
-    `status` is the low nibble of the status byte sent while the host sends command and address.
+    `status` is the low six bits of the status byte sent while the host sends command and address.
     """
 
     spi: In(SPIPins())
     bus: Out(RegisterBus())
-    status: In(4)
+    status: In(6)
     # One-cycle strobes to the sticky ERROR register.
     bad_command: Out(1)
     bad_address: Out(1)

@@ -6,6 +6,11 @@ is recorded as the DAC codes of each cycle its strobe is high, and when the stro
 is applied to `models.AnalogMacro`. A sense request is answered `sense_latency` cycles after it is first
 seen, with the ADC code for one cycle, as the macro's bit line settles and its converter runs.
 
+While the port reads INFER (the chip's inference sequencer owns the macro), the bridge follows it cycle
+by cycle: each row strobe puts a row at the read voltage for the step; a neuron reset, integrate or fire
+strobe is carried out on the macro's neuron banks `neuron_latency` cycles after it is first seen and
+acknowledged for one cycle, a fire's spike flags set with the acknowledge and held until the next fire.
+
 Speed matters here: every Python wake-up costs more than Verilator needs to simulate a cycle. So the
 bridge waits on one reused trigger at a time (cocotb's `First` starts a task per trigger), reads pins
 through the simulator's bit string (building a `LogicArray` per read costs ~10 us), and lets a timer,
@@ -19,7 +24,7 @@ from typing import Callable
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
-from ..models.macro import AnalogMacro, MacroOp
+from ..models.macro import AnalogMacro, MacroOp, NeuronCodes
 
 __all__ = ["AnalogBridge"]
 
@@ -42,12 +47,24 @@ def _reader(handle) -> Callable[[], int]:
 
 
 class AnalogBridge:
-    def __init__(self, dut, macro: AnalogMacro, prefix: str = "port__", sense_latency: int = 4):
+    def __init__(self, dut, macro: AnalogMacro, prefix: str = "port__", sense_latency: int = 4,
+                 neuron_latency: int = 2):
         self.dut = dut
         self.clock_period_ps = 2 * round(1e12 / macro.config.sys_clk_hz / 2)
         self.macro = macro
         self.sense_latency = sense_latency
-        names = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
+        self.neuron_latency = neuron_latency
+        names = ["op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req"]
+        # The inference members, where the DUT has them (the whole chip; the drivers alone do not).
+        self.has_neurons = hasattr(dut, f"{prefix}row_strobe")
+        if self.has_neurons:
+            names += ["row_strobe", "row_core", "row_index", "v_read_code", "neuron_reset", "integrate", "fire",
+                      "thresh_pos", "thresh_neg", "leak", "refractory", "neuron_mode"]
+            self._neuron_ack = getattr(dut, f"{prefix}neuron_ack")
+            self._spike_pos = getattr(dut, f"{prefix}spike_pos")
+            self._spike_neg = getattr(dut, f"{prefix}spike_neg")
+            for pin in (self._neuron_ack, self._spike_pos, self._spike_neg):
+                pin.value = 0
         self._handle = {name: getattr(dut, f"{prefix}{name}") for name in names}
         self._read = {name: _reader(handle) for name, handle in self._handle.items()}
         self._sense_valid = getattr(dut, f"{prefix}sense_valid")
@@ -57,6 +74,8 @@ class AnalogBridge:
         #: Every pulse applied, as (op, core, row, column, wl codes, bl codes, sl codes).
         self.pulse_log: list[tuple] = []
         self.sense_log: list[tuple] = []
+        #: Every neuron action, as (name, detail): row events, integrate, fire (with its spikes), reset.
+        self.neuron_log: list[tuple] = []
 
     def start(self):
         return cocotb.start_soon(self._run())
@@ -68,6 +87,9 @@ class AnalogBridge:
         while True:
             if read["op"]() == MacroOp.IDLE:
                 await op_changed
+                continue
+            if read["op"]() == MacroOp.INFER:
+                await self._infer(mid_cycle)
                 continue
             await mid_cycle                            # selection settling (setup cycles), then act
             if read["pulse"]():
@@ -101,3 +123,53 @@ class AnalogBridge:
         self._sense_valid.value = 1
         await Timer(self.clock_period_ps, unit="ps")
         self._sense_valid.value = 0
+
+    def _codes(self) -> NeuronCodes:
+        read = self._read
+        return NeuronCodes(thresh_pos=read["thresh_pos"](), thresh_neg=read["thresh_neg"](), leak=read["leak"](),
+                           refractory=read["refractory"](), mode=read["neuron_mode"]())
+
+    async def _infer(self, mid_cycle):
+        """Follow the inference sequencer cycle by cycle while it owns the macro."""
+        read, macro = self._read, self.macro
+        waited, acknowledging = 0, False
+        while read["op"]() == MacroOp.INFER:
+            await mid_cycle
+            if read["row_strobe"]():
+                where = (read["row_core"](), read["row_index"]())
+                macro.drive_row(*where)
+                self.neuron_log.append(("row", where))
+            if acknowledging:                          # the strobe drops at the next rising edge
+                self._neuron_ack.value = 0
+                acknowledging = False
+                continue
+            action = next((name for name in ("neuron_reset", "integrate", "fire") if read[name]()), None)
+            if action is None:
+                continue
+            waited += 1
+            if waited < self.neuron_latency:
+                continue
+            waited = 0
+            codes = self._codes()
+            if action == "neuron_reset":
+                macro.reset_neurons()
+                self.neuron_log.append(("reset", None))
+            elif action == "integrate":
+                macro.integrate(read["v_read_code"](), codes)
+                self.neuron_log.append(("integrate", None))
+            else:
+                positive, negative = macro.fire(codes)
+                self._spike_pos.value = _flags(positive)
+                self._spike_neg.value = _flags(negative)
+                self.neuron_log.append(("fire", positive.astype(int) - negative.astype(int)))
+            self._neuron_ack.value = 1
+            acknowledging = True
+
+
+def _flags(spikes) -> int:
+    """Spike flags (cores x neurons) as the port's bit vector: neuron n of core c is bit c * NEURONS + n."""
+    value = 0
+    for bit, flag in enumerate(spikes.ravel()):
+        if flag:
+            value |= 1 << bit
+    return value

@@ -84,5 +84,6 @@ async def status_byte_reports_sticky_error_until_cleared(dut):
     await tb.reset()
     await tb.checked_frame(bytes([0x42]))
     assert (await tb.checked_frame(bytes([0x00])))[0] & StatusBit.ERROR
-    await tb.checked_frame(bytes([0x02, 0x00, 0x00, 0x05, 0xFF]))
+    error = tb.model.table.register("error")
+    await tb.checked_frame(bytes([0x02, *error.address.to_bytes(3, "big"), 0xFF, 0xFF]))
     assert not (await tb.checked_frame(bytes([0x00])))[0] & StatusBit.ERROR

@@ -21,9 +21,9 @@ class RegisterDecoder(wiring.Component):
         super().__init__({
             "bus": In(RegisterBus()),
             "scratch": Out(wiring.Signature({"value": Out(8)})),
-            "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1)})),
-            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1)})),
+            "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1)})),
             "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
+            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
             "pv_row": Out(wiring.Signature({"index": Out(16)})),
@@ -49,6 +49,11 @@ class RegisterDecoder(wiring.Component):
             "neuron_refractory": Out(wiring.Signature({"steps": Out(8)})),
             "neuron_mode": Out(wiring.Signature({"kind": Out(2)})),
             "neuron_timesteps": Out(wiring.Signature({"count": Out(16)})),
+            "neuron_v_read": Out(wiring.Signature({"code": Out(8)})),
+            "neuron_step": Out(wiring.Signature({"count": In(16)})),
+            "neuron_row_events": Out(wiring.Signature({"count": In(32)})),
+            "neuron_spikes": Out(wiring.Signature({"count": In(32)})),
+            "neuron_dropped": Out(wiring.Signature({"count": In(32)})),
             "fifo_in_level": Out(wiring.Signature({"count": In(16)})),
             "fifo_out_level": Out(wiring.Signature({"count": In(16)})),
             "fifo_spike_in": Out(WindowPort(1)),
@@ -66,6 +71,10 @@ class RegisterDecoder(wiring.Component):
         bus = self.bus
 
         scratch_value = Signal(8, init=0)
+        ctrl_pv_start = Signal(1, init=0)
+        ctrl_pv_abort = Signal(1, init=0)
+        ctrl_inf_start = Signal(1, init=0)
+        ctrl_inf_abort = Signal(1, init=0)
         error_bad_command = Signal(1, init=0)
         error_bad_address = Signal(1, init=0)
         error_read_only = Signal(1, init=0)
@@ -73,10 +82,8 @@ class RegisterDecoder(wiring.Component):
         error_in_overflow = Signal(1, init=0)
         error_out_underflow = Signal(1, init=0)
         error_pv_config = Signal(1, init=0)
-        ctrl_pv_start = Signal(1, init=0)
-        ctrl_pv_abort = Signal(1, init=0)
-        ctrl_inf_start = Signal(1, init=0)
-        ctrl_inf_abort = Signal(1, init=0)
+        error_infer_config = Signal(1, init=0)
+        error_route_drop = Signal(1, init=0)
         pv_mode_algorithm = Signal(2, init=0)
         pv_mode_cumulative = Signal(1, init=0)
         pv_mode_triangular = Signal(1, init=0)
@@ -104,8 +111,13 @@ class RegisterDecoder(wiring.Component):
         neuron_refractory_steps = Signal(8, init=0)
         neuron_mode_kind = Signal(2, init=0)
         neuron_timesteps_count = Signal(16, init=0)
+        neuron_v_read_code = Signal(8, init=0)
 
         m.d.comb += self.scratch.value.eq(scratch_value)
+        m.d.comb += self.ctrl.pv_start.eq(ctrl_pv_start)
+        m.d.comb += self.ctrl.pv_abort.eq(ctrl_pv_abort)
+        m.d.comb += self.ctrl.inf_start.eq(ctrl_inf_start)
+        m.d.comb += self.ctrl.inf_abort.eq(ctrl_inf_abort)
         m.d.comb += self.error.bad_command.eq(error_bad_command)
         m.d.comb += self.error.bad_address.eq(error_bad_address)
         m.d.comb += self.error.read_only.eq(error_read_only)
@@ -113,10 +125,8 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.error.in_overflow.eq(error_in_overflow)
         m.d.comb += self.error.out_underflow.eq(error_out_underflow)
         m.d.comb += self.error.pv_config.eq(error_pv_config)
-        m.d.comb += self.ctrl.pv_start.eq(ctrl_pv_start)
-        m.d.comb += self.ctrl.pv_abort.eq(ctrl_pv_abort)
-        m.d.comb += self.ctrl.inf_start.eq(ctrl_inf_start)
-        m.d.comb += self.ctrl.inf_abort.eq(ctrl_inf_abort)
+        m.d.comb += self.error.infer_config.eq(error_infer_config)
+        m.d.comb += self.error.route_drop.eq(error_route_drop)
         m.d.comb += self.pv_mode.algorithm.eq(pv_mode_algorithm)
         m.d.comb += self.pv_mode.cumulative.eq(pv_mode_cumulative)
         m.d.comb += self.pv_mode.triangular.eq(pv_mode_triangular)
@@ -144,6 +154,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.neuron_refractory.steps.eq(neuron_refractory_steps)
         m.d.comb += self.neuron_mode.kind.eq(neuron_mode_kind)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
+        m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
         # Single-pulse fields fall back to 0 the cycle after a write.
         m.d.sync += ctrl_pv_start.eq(0)
         m.d.sync += ctrl_pv_abort.eq(0)
@@ -171,19 +182,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += scratch_value[0:8].eq(bus.w_data[0:8])
             with m.Case(0x000004):  # status[0]
                 m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], C(0, 4)))
-            with m.Case(0x000005):  # error[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], error_pv_config[0:1], C(0, 1)))
-                with m.If(bus.w_stb):
-                    m.d.sync += error_bad_command[0:1].eq(error_bad_command[0:1] & ~bus.w_data[0:1])
-                    m.d.sync += error_bad_address[0:1].eq(error_bad_address[0:1] & ~bus.w_data[1:2])
-                    m.d.sync += error_read_only[0:1].eq(error_read_only[0:1] & ~bus.w_data[2:3])
-                    m.d.sync += error_truncated[0:1].eq(error_truncated[0:1] & ~bus.w_data[3:4])
-                    m.d.sync += error_in_overflow[0:1].eq(error_in_overflow[0:1] & ~bus.w_data[4:5])
-                    m.d.sync += error_out_underflow[0:1].eq(error_out_underflow[0:1] & ~bus.w_data[5:6])
-                    m.d.sync += error_pv_config[0:1].eq(error_pv_config[0:1] & ~bus.w_data[6:7])
+                m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], self.status.infer_done[0:1], C(0, 3)))
             with m.Case(0x000006):  # ctrl[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += bus.addr_writable.eq(1)
@@ -193,6 +192,25 @@ class RegisterDecoder(wiring.Component):
                     m.d.sync += ctrl_pv_abort[0:1].eq(bus.w_data[1:2])
                     m.d.sync += ctrl_inf_start[0:1].eq(bus.w_data[2:3])
                     m.d.sync += ctrl_inf_abort[0:1].eq(bus.w_data[3:4])
+            with m.Case(0x000008):  # error[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
+                m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], error_pv_config[0:1], error_infer_config[0:1]))
+                with m.If(bus.w_stb):
+                    m.d.sync += error_bad_command[0:1].eq(error_bad_command[0:1] & ~bus.w_data[0:1])
+                    m.d.sync += error_bad_address[0:1].eq(error_bad_address[0:1] & ~bus.w_data[1:2])
+                    m.d.sync += error_read_only[0:1].eq(error_read_only[0:1] & ~bus.w_data[2:3])
+                    m.d.sync += error_truncated[0:1].eq(error_truncated[0:1] & ~bus.w_data[3:4])
+                    m.d.sync += error_in_overflow[0:1].eq(error_in_overflow[0:1] & ~bus.w_data[4:5])
+                    m.d.sync += error_out_underflow[0:1].eq(error_out_underflow[0:1] & ~bus.w_data[5:6])
+                    m.d.sync += error_pv_config[0:1].eq(error_pv_config[0:1] & ~bus.w_data[6:7])
+                    m.d.sync += error_infer_config[0:1].eq(error_infer_config[0:1] & ~bus.w_data[7:8])
+            with m.Case(0x000009):  # error[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
+                m.d.comb += read_data.eq(Cat(error_route_drop[0:1], C(0, 7)))
+                with m.If(bus.w_stb):
+                    m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
             with m.Case(0x000010):  # geometry_cores[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
@@ -451,6 +469,58 @@ class RegisterDecoder(wiring.Component):
                 m.d.comb += read_data.eq(Cat(neuron_timesteps_count[8:16]))
                 with m.If(bus.w_stb):
                     m.d.sync += neuron_timesteps_count[8:16].eq(bus.w_data[0:8])
+            with m.Case(0x00020a):  # neuron_v_read[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
+                m.d.comb += read_data.eq(Cat(neuron_v_read_code[0:8]))
+                with m.If(bus.w_stb):
+                    m.d.sync += neuron_v_read_code[0:8].eq(bus.w_data[0:8])
+            with m.Case(0x00020b):  # neuron_v_read[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += bus.addr_writable.eq(1)
+                m.d.comb += read_data.eq(Cat(C(0, 8)))
+            with m.Case(0x00020c):  # neuron_step[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_step.count[0:8]))
+            with m.Case(0x00020d):  # neuron_step[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_step.count[8:16]))
+            with m.Case(0x000210):  # neuron_row_events[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[0:8]))
+            with m.Case(0x000211):  # neuron_row_events[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[8:16]))
+            with m.Case(0x000212):  # neuron_row_events[2]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[16:24]))
+            with m.Case(0x000213):  # neuron_row_events[3]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[24:32]))
+            with m.Case(0x000214):  # neuron_spikes[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[0:8]))
+            with m.Case(0x000215):  # neuron_spikes[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[8:16]))
+            with m.Case(0x000216):  # neuron_spikes[2]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[16:24]))
+            with m.Case(0x000217):  # neuron_spikes[3]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[24:32]))
+            with m.Case(0x000218):  # neuron_dropped[0]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[0:8]))
+            with m.Case(0x000219):  # neuron_dropped[1]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[8:16]))
+            with m.Case(0x00021a):  # neuron_dropped[2]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[16:24]))
+            with m.Case(0x00021b):  # neuron_dropped[3]
+                m.d.comb += bus.addr_ok.eq(1)
+                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[24:32]))
             with m.Case(0x000304):  # fifo_in_level[0]
                 m.d.comb += bus.addr_ok.eq(1)
                 m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[0:8]))
@@ -504,6 +574,10 @@ class RegisterDecoder(wiring.Component):
             m.d.sync += error_out_underflow.eq(1)
         with m.If(self.error.pv_config_set):
             m.d.sync += error_pv_config.eq(1)
+        with m.If(self.error.infer_config_set):
+            m.d.sync += error_infer_config.eq(1)
+        with m.If(self.error.route_drop_set):
+            m.d.sync += error_route_drop.eq(1)
 
         return m
 

@@ -1,0 +1,83 @@
+"""Running spiking inference on the chip over any SPI frame transport.
+
+    runner = InferenceRunner(RegisterClient(transport, TABLE), config)
+    runner.configure(NeuronCodes(thresh_pos=7, thresh_neg=7), v_read_code=6, routing=table_bytes)
+    result = runner.run([[(core, row), ...] for each time step])      # output events, ticks included
+
+The input events of all steps (each step closed by a tick) are streamed into the input FIFO as it has
+room, and the output FIFO is drained as the chip fills it, so runs longer than either FIFO work; the
+chip waits for the host (back-pressure) rather than losing a spike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ChipConfig
+from ..models.macro import NeuronCodes
+from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, StatusBit, input_event
+from .registers import ChipError, RegisterClient
+
+__all__ = ["InferenceRunner", "InferenceRun"]
+
+
+@dataclass
+class InferenceRun:
+    events: list[int]               # the output FIFO's events, ticks included
+    steps: int
+    row_events: int
+    spikes: int
+    dropped: int
+
+
+class InferenceRunner:
+    def __init__(self, regs: RegisterClient, config: ChipConfig, poll_seconds: float = 50e-6,
+                 timeout_seconds: float = 10.0):
+        self.regs = regs
+        self.config = config
+        self.poll_seconds = poll_seconds
+        #: In the chip's time (simulated seconds in co-simulation).
+        self.timeout_seconds = timeout_seconds
+
+    def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
+        config = self.config
+        size = config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+        if len(routing) != size:
+            raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")
+        regs = self.regs
+        regs.write_window("routing", 0, routing)
+        regs.write("neuron_thresh_pos", codes.thresh_pos)
+        regs.write("neuron_thresh_neg", codes.thresh_neg)
+        regs.write("neuron_leak", codes.leak)
+        regs.write("neuron_refractory", codes.refractory)
+        regs.write("neuron_mode", int(codes.mode))
+        regs.write("neuron_v_read", v_read_code)
+
+    def run(self, host_steps: list[list[tuple[int, int]]]) -> InferenceRun:
+        regs = self.regs
+        if not host_steps:
+            raise ValueError("an inference needs at least one time step")
+        words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
+        regs.write("neuron_timesteps", len(host_steps))
+        regs.write("ctrl", regs.table.register("ctrl").field("inf_start").mask)
+        events: list[int] = []
+        sent, waited = 0, 0.0
+        while True:
+            room = self.config.input_fifo_depth - regs.read("fifo_in_level")
+            for word in words[sent:sent + room]:
+                regs.write("fifo_spike_in", word)
+            sent += min(room, len(words) - sent)
+            for _ in range(regs.read("fifo_out_level")):
+                events.append(regs.read("fifo_spike_out"))
+            status = regs.status()
+            if status & StatusBit.INFER_DONE and not status & StatusBit.BUSY:
+                for _ in range(regs.read("fifo_out_level")):
+                    events.append(regs.read("fifo_spike_out"))
+                break
+            if waited > self.timeout_seconds:
+                regs.write("ctrl", regs.table.register("ctrl").field("inf_abort").mask)
+                raise ChipError(f"inference did not finish within {self.timeout_seconds} s; stopped")
+            regs.idle(self.poll_seconds)
+            waited += self.poll_seconds
+        return InferenceRun(events=events, steps=regs.read("neuron_step"), row_events=regs.read("neuron_row_events"),
+                            spikes=regs.read("neuron_spikes"), dropped=regs.read("neuron_dropped"))

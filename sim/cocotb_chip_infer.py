@@ -1,0 +1,157 @@
+"""cocotb tests of spiking inference on the whole chip, driven through SPI by the host's runner, the
+Python macro's crossbar and neurons on the analog port through the bridge, scored spike for spike
+against the golden model of `models.inference`.
+
+Run by tests/test_cocotb_chip_infer.py on Icarus and Verilator.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.task import bridge
+
+from ..host.inference import InferenceRunner
+from ..host.registers import ChipError, RegisterClient
+from ..models.inference import InferenceModel
+from ..models.macro import AnalogMacro, NeuronCodes
+from ..protocol import StatusBit, pack_route
+from .analog_bridge import AnalogBridge
+from .chip_bench import ChipBench
+from .cosim_transport import CocotbTransport
+
+V_READ = 6
+LEVELS_US = (2.0, 20.0, 60.0, 110.0)
+
+
+def macro_with_weights(config, seed: int) -> AnalogMacro:
+    """Conductances at random levels, as a programmed array would hold them."""
+    macro = AnalogMacro(config, seed)
+    rng = np.random.default_rng(seed)
+    for array in macro.cores:
+        array.g_us[:] = rng.choice(LEVELS_US, size=array.shape)
+    return macro
+
+
+def two_layer_routing(config) -> bytes:
+    """Core 0's neuron n: + spikes to row n of core 1, - spikes to row NEURONS + n (a second layer that
+    sees signed inputs on separate rows), and both to the host; core 1's spikes to the host."""
+    entries = []
+    for core in range(config.cores):
+        for neuron in range(config.neurons):
+            for negative in (False, True):
+                if core == 0:
+                    entries.append(pack_route(True, True, 1, neuron + (config.neurons if negative else 0)))
+                else:
+                    entries.append(pack_route(True))
+    return b"".join(entries)
+
+
+class InferenceBench(ChipBench):
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+        self.bridge = AnalogBridge(dut, macro_with_weights(self.config, self.seed))
+        self.regs = RegisterClient(CocotbTransport(self.spi), self.model.table)
+        self.runner = InferenceRunner(self.regs, self.config)
+
+    async def start(self):
+        await self.reset()
+        self.bridge.start()
+
+
+@cocotb.test()
+async def two_layer_network_across_two_cores_matches_the_golden_model(dut):
+    tb = InferenceBench(dut)
+    await tb.start()
+    config = tb.config
+    rng = np.random.default_rng(tb.seed)
+    host_steps = [[(0, int(r)) for r in rng.choice(config.rows, 24, replace=False)] for _ in range(10)]
+    codes = NeuronCodes(thresh_pos=7, thresh_neg=7, refractory=1)
+    routing = two_layer_routing(config)
+    await bridge(tb.runner.configure)(codes, V_READ, routing)
+    run = await bridge(tb.runner.run)(host_steps)
+
+    golden = InferenceModel(macro_with_weights(config, tb.seed), routing, codes, V_READ).run(host_steps)
+    assert run.events == golden.events, f"seed {tb.seed}"
+    assert np.abs(golden.spikes[:, 1]).sum() > 0, "the second layer never spiked: the test would be vacuous"
+    assert (run.steps, run.spikes, run.row_events, run.dropped) == (
+        len(host_steps), int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped)
+    assert await bridge(tb.regs.read)("error") == 0
+    dut._log.info("%d steps, %d spikes (%d in layer 2), %d row events", run.steps, run.spikes,
+                  int(np.abs(golden.spikes[:, 1]).sum()), run.row_events)
+
+
+@cocotb.test()
+async def bad_starts_are_refused_and_the_engines_exclude_each_other(dut):
+    tb = InferenceBench(dut)
+    await tb.start()
+    regs = tb.regs
+    routing = two_layer_routing(tb.config)
+
+    def scenario():
+        ctrl = regs.table.register("ctrl")
+        # A zero threshold: refused, nothing runs.
+        tb.runner.configure(NeuronCodes(thresh_pos=0, thresh_neg=5), V_READ, routing)
+        regs.write("neuron_timesteps", 3)
+        try:
+            regs.write("ctrl", ctrl.field("inf_start").mask)
+            raise AssertionError("a start with a zero threshold was accepted")
+        except ChipError as error:
+            assert "infer_config" in str(error)
+        # A read code above the disturb limit: refused too.
+        tb.runner.configure(NeuronCodes(thresh_pos=5, thresh_neg=5), 40, routing)
+        try:
+            regs.write("ctrl", ctrl.field("inf_start").mask)
+            raise AssertionError("a start above the read limit was accepted")
+        except ChipError as error:
+            assert "infer_config" in str(error)
+        assert not regs.status() & StatusBit.BUSY
+        # Inference waiting for host input holds the macro: a P&V start is refused meanwhile.
+        tb.runner.configure(NeuronCodes(thresh_pos=5, thresh_neg=5), V_READ, routing)
+        regs.write("ctrl", ctrl.field("inf_start").mask)
+        assert regs.status() & StatusBit.BUSY
+        try:
+            regs.write("ctrl", ctrl.field("pv_start").mask)
+            raise AssertionError("P&V started while inference ran")
+        except ChipError as error:
+            assert "pv_config" in str(error)
+        # Stop while it waits for input: it ends without its tick.
+        regs.write("ctrl", ctrl.field("inf_abort").mask)
+        regs.idle(20e-6)
+        status = regs.status()
+        assert status & StatusBit.INFER_DONE and not status & StatusBit.BUSY
+        return regs.read("neuron_step")
+
+    assert await bridge(scenario)() == 0
+    assert not tb.bridge.pulse_log
+
+
+@cocotb.test()
+async def reset_mid_inference_leaves_an_idle_chip(dut):
+    tb = InferenceBench(dut)
+    await tb.start()
+    routing = two_layer_routing(tb.config)
+    regs = tb.regs
+
+    def start():
+        tb.runner.configure(NeuronCodes(thresh_pos=5, thresh_neg=5), V_READ, routing)
+        regs.write("neuron_timesteps", 50)
+        regs.write("ctrl", regs.table.register("ctrl").field("inf_start").mask)
+        for row in range(20):
+            regs.write("fifo_spike_in", row)
+        return regs.status()
+
+    assert await bridge(start)() & StatusBit.BUSY
+    dut.rst.value = 1
+    await tb.cycles(4)
+    dut.rst.value = 0
+    await tb.cycles(4)
+    strobes = len(tb.bridge.neuron_log)
+    await tb.cycles(2000)
+    assert len(tb.bridge.neuron_log) == strobes, "the macro saw activity after reset"
+    status = await tb.spi.status()
+    assert not status & (StatusBit.BUSY | StatusBit.INFER_DONE | StatusBit.ERROR)
+    assert await bridge(regs.read)("neuron_step") == 0 and await bridge(regs.read)("fifo_in_level") == 0
