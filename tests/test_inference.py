@@ -3,16 +3,14 @@ scored spike for spike against the golden model of `models.inference`."""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from rram_cim.config import REFERENCE
 from rram_cim.models.inference import InferenceModel
 from rram_cim.models.macro import AnalogMacro, NeuronCodes
-from rram_cim.protocol import EVENT_TICK, input_event, pack_route
-from rram_cim.rtl.inference import InferenceSequencer
+from rram_cim.protocol import EVENT_TICK, pack_route
+from rram_cim.sim.inference_harness import run_sequencer
 
 CONFIG = REFERENCE
-ACK_LATENCY = 2
 V_READ = 6
 
 
@@ -25,77 +23,8 @@ def macro_with_weights(seed: int, config=CONFIG) -> AnalogMacro:
     return macro
 
 
-def run_rtl(macro, routing: bytes, codes: NeuronCodes, host_steps, steps=None, out_stall=0, stop_at_cycle=None):
-    """Run the sequencer; return (output events, counters, row strobes per step)."""
-    dut = InferenceSequencer(macro.config)
-    port = dut.port
-    words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
-    out, strobes, result = [], [[]], {}
-
-    async def neurons(ctx):
-        wait = 0
-        async for _, _, strobe, core, row, reset, integrate, fire in ctx.tick().sample(
-                port.row_strobe, port.row_core, port.row_index, port.neuron_reset, port.integrate, port.fire):
-            ctx.set(port.neuron_ack, 0)
-            if strobe:
-                macro.drive_row(core, row)
-                strobes[-1].append((core, row))
-            if reset or integrate or fire:
-                wait += 1
-                if wait == ACK_LATENCY:
-                    wait = 0
-                    if reset:
-                        macro.reset_neurons()
-                    elif integrate:
-                        macro.integrate(V_READ, codes)
-                        strobes.append([])
-                    else:
-                        positive, negative = macro.fire(codes)
-                        ctx.set(port.spike_pos, int("".join("1" if b else "0" for b in positive.ravel()[::-1]), 2))
-                        ctx.set(port.spike_neg, int("".join("1" if b else "0" for b in negative.ravel()[::-1]), 2))
-                    ctx.set(port.neuron_ack, 1)
-
-    async def memories(ctx):
-        async for _, _, addr in ctx.tick().sample(dut.route_addr):
-            ctx.set(dut.route_data, routing[addr] if addr < len(routing) else 0)
-
-    async def host(ctx):
-        for word in words:
-            ctx.set(dut.host_in.payload, word)
-            ctx.set(dut.host_in.valid, 1)
-            await ctx.tick().until(dut.host_in.ready)
-        ctx.set(dut.host_in.valid, 0)
-
-    async def bench(ctx):
-        for name, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
-                                refractory=codes.refractory, mode=codes.mode, v_read_code=V_READ,
-                                timesteps=steps or len(host_steps)).items():
-            ctx.set(getattr(dut.settings, name), value)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        cycles = 0
-        while not ctx.get(dut.done):
-            ready = out_stall == 0 or cycles % (out_stall + 1) == 0
-            ctx.set(dut.host_out.ready, ready)
-            if ready and ctx.get(dut.host_out.valid):          # a transfer at this clock edge
-                out.append(ctx.get(dut.host_out.payload))
-            await ctx.tick()
-            cycles += 1
-            if stop_at_cycle is not None and cycles == stop_at_cycle:
-                ctx.set(dut.stop, 1)
-            assert cycles < 200_000, "sequencer hung"
-        result.update(step=ctx.get(dut.step), row_events=ctx.get(dut.row_events), spikes=ctx.get(dut.spikes),
-                      dropped=ctx.get(dut.dropped), busy=ctx.get(dut.busy), cycles=cycles)
-
-    sim = Simulator(dut)
-    sim.add_clock(1 / macro.config.sys_clk_hz)
-    sim.add_process(neurons)
-    sim.add_process(memories)
-    sim.add_process(host)
-    sim.add_testbench(bench)
-    sim.run()
-    return out, result, strobes
+def run_rtl(macro, routing, codes, host_steps, **kwargs):
+    return run_sequencer(macro, routing, codes, host_steps, V_READ, **kwargs)
 
 
 def two_layer_routing(to_host_layer1=False) -> bytes:
