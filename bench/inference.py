@@ -1,0 +1,129 @@
+"""Spiking inference: cycles per time step against events and against array size, and inferences in
+co-simulation, Icarus vs Verilator.
+
+    rram-cim bench inference [--simulators icarus verilator] [--inferences N] [--out DIR]
+    python bench/inference.py ...
+
+1. The sequencer in Amaranth's simulator (the Python macro's neurons on its port): cycles per time step
+   as input events grow, with no spikes and with spikes; then at fixed events for arrays of 64 to 512
+   rows and columns. The cost follows events and spikes, not the array.
+2. The whole chip in co-simulation: a two-layer network across two cores (10 time steps of 24 input
+   events each) driven through SPI by the host runner. Simulated time per inference (what the chip
+   would take at ChipConfig's clocks, SPI traffic included), inferences per simulated second, and wall
+   time per inference per simulator, Verilator as a ratio to Icarus.
+Plot: out/bench/inference_cycles.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import tempfile
+
+import numpy as np
+
+from rram_cim.config import REFERENCE
+from rram_cim.models.macro import AnalogMacro, NeuronCodes
+from rram_cim.protocol import pack_route
+from rram_cim.sim.inference_harness import run_sequencer
+from rram_cim.sim.runner import build, run
+
+V_READ = 6
+STEPS = 8
+QUIET = NeuronCodes(thresh_pos=65535, thresh_neg=65535)      # no neuron reaches it: no spikes
+LIVELY = NeuronCodes(thresh_pos=2, thresh_neg=2)              # most neurons fire every step
+
+
+def cycles_per_step(config, events: int, codes: NeuronCodes, seed=0) -> tuple[float, float]:
+    """(cycles per time step, spikes per time step) for `events` random input rows on core 0."""
+    macro = AnalogMacro(config, seed)
+    rng = np.random.default_rng(seed)
+    for array in macro.cores:
+        array.g_us[:] = rng.choice([2.0, 20.0, 60.0, 110.0], size=array.shape)
+    routing = b"".join(pack_route(True) for _ in range(config.cores * config.neurons * 2))
+    host = [[(0, int(r)) for r in rng.choice(config.rows, events, replace=False)] for _ in range(STEPS)]
+    _, counters, _ = run_sequencer(macro, routing, codes, host, V_READ)
+    return counters["cycles"] / STEPS, counters["spikes"] / STEPS
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"])
+    parser.add_argument("--inferences", type=int, default=5)
+    parser.add_argument("--out", default="out/bench")
+    args = parser.parse_args(argv)
+
+    print("Cycles per time step vs input events (reference config, 2 cores of 64x64, Amaranth simulator)")
+    print(f"{'events':>7} {'cycles (no spikes)':>19} {'cycles (spiking)':>17} {'spikes':>7}")
+    events_axis = [0, 4, 8, 16, 32, 64]
+    quiet, lively, spikes = [], [], []
+    for events in events_axis:
+        quiet.append(cycles_per_step(REFERENCE, events, QUIET)[0])
+        cycles, fired = cycles_per_step(REFERENCE, events, LIVELY)
+        lively.append(cycles)
+        spikes.append(fired)
+        print(f"{events:>7} {quiet[-1]:>19.1f} {lively[-1]:>17.1f} {fired:>7.1f}")
+    slope = np.polyfit(events_axis, quiet, 1)
+    print(f"no spikes: {slope[0]:.2f} cycles per event + {slope[1]:.1f} per step")
+
+    print("\nCycles per time step vs array size (16 input events, no spikes)")
+    print(f"{'rows x cols':>12} {'cycles':>7}")
+    sizes = [64, 128, 256, 512]
+    by_size = []
+    for size in sizes:
+        config = REFERENCE.replace(name=f"bench-{size}", rows=size, columns=size, neurons=size // 2)
+        by_size.append(cycles_per_step(config, 16, QUIET)[0])
+        print(f"{size:>5} x {size:<5} {by_size[-1]:>7.1f}")
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="rram-cim-infer-") as scratch:
+        for simulator in args.simulators:
+            print(f"\n[{simulator}] building the chip...", flush=True)
+            built = build(simulator, pathlib.Path(scratch))
+            out = pathlib.Path(scratch, f"{simulator}.json")
+            print(f"[{simulator}] {args.inferences} inferences of the two-layer network...", flush=True)
+            tests, failures = run(built, "rram_cim.sim.cocotb_infer_bench", extra_env={
+                "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_INFERENCES": str(args.inferences)})
+            if tests != 1 or failures:
+                raise SystemExit(f"{simulator}: the bench run failed (log above)")
+            results[simulator] = json.loads(out.read_text())
+    print("\nTwo-layer network across two cores, 10 steps x 24 input events, through SPI")
+    print(f"{'simulator':<10} {'sim ms/inf':>10} {'inf/s (sim)':>12} {'wall s/inf':>11}")
+    for simulator, r in results.items():
+        sim = np.mean(r["sim_seconds"])
+        print(f"{simulator:<10} {sim * 1e3:>10.2f} {1 / sim:>12.1f} {np.mean(r['wall_seconds']):>11.2f}")
+    if {"icarus", "verilator"} <= set(results):
+        ratio = np.mean(results["icarus"]["wall_seconds"]) / np.mean(results["verilator"]["wall_seconds"])
+        print(f"Verilator / Icarus wall-clock speed: {ratio:.2f}x")
+    plot(events_axis, quiet, lively, sizes, by_size, pathlib.Path(args.out) / "inference_cycles.png")
+    return 0
+
+
+def plot(events_axis, quiet, lively, sizes, by_size, path: pathlib.Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    left.plot(events_axis, quiet, "o-", label="no spikes")
+    left.plot(events_axis, lively, "s-", label="spiking")
+    left.set_xlabel("input events per time step")
+    left.set_ylabel("cycles per time step")
+    left.legend()
+    left.grid(alpha=0.3)
+    right.plot(sizes, by_size, "o-")
+    right.set_xscale("log", base=2)
+    right.set_ylim(0, max(by_size) * 1.5)
+    right.set_xlabel("rows = columns per core")
+    right.set_ylabel("cycles per time step (16 events)")
+    right.grid(alpha=0.3)
+    figure.suptitle("Inference sequencer: cost follows events, not array size")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
