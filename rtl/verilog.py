@@ -38,12 +38,18 @@ def _pv_engine(config):
 
 
 #: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
+def _inference(config):
+    from .inference import InferenceSequencer
+    return InferenceSequencer(config)
+
+
 BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "chip": _chip,
     "spi_target": _spi_target,
     "register_decoder": _register_decoder,
     "cell_driver": _cell_driver,
     "pv_engine": _pv_engine,
+    "inference": _inference,
 }
 
 
