@@ -31,6 +31,10 @@ class RegisterClient:
     def __init__(self, transport: FrameTransport, table: RegisterTable):
         self.transport = transport
         self.table = table
+        #: ERROR bits that do not raise: a caller that expects them (the inference runner expects dropped
+        #: events, which it counts) sets this; each one seen is cleared and recorded in `noticed`.
+        self.tolerate: frozenset[str] = frozenset()
+        self.noticed: set[str] = set()
 
     def _frame(self, frame: bytes) -> Reply:
         return parse_reply(frame, self.transport.exchange(frame))
@@ -104,5 +108,11 @@ class RegisterClient:
         status = self._frame(nop_frame()).status
         if status & StatusBit.ERROR:
             errors = self.errors()
-            self.clear_errors()
-            raise ChipError(f"chip flagged {', '.join(errors)}")
+            fatal = [name for name in errors if name not in self.tolerate]
+            if fatal:
+                self.clear_errors()
+                raise ChipError(f"chip flagged {', '.join(errors)}")
+            register = self.table.register("error")
+            bits = sum(register.field(name).mask for name in errors)
+            self._frame(write_frame(register.address, bits.to_bytes(register.size, "little")))
+            self.noticed.update(errors)

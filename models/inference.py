@@ -10,8 +10,8 @@ Semantics, one time step after another (the same as `rtl/inference.py`):
 3. fire: the comparators decide +1 / -1 / 0 spikes (`AnalogMacro.fire`);
 4. route: spikes in order of (core, neuron, positive before negative) look up the routing table; a
    spike goes to the host output FIFO and/or becomes an input event of a row for the next step; the
-   row queue holds `route_fifo_depth` events and drops (and counts) the rest, and events naming a core
-   or row outside the chip are dropped and counted too;
+   row queue holds `route_fifo_depth` events and drops (and counts) the rest; a destination outside
+   the chip is dropped and counted as it is routed, and so is a host input event naming one;
 5. a tick on the output FIFO ends the step.
 
 The analog work goes through the same `AnalogMacro` methods the cocotb bridge calls, so with the neuron
@@ -87,7 +87,8 @@ class InferenceModel:
                 if flags & ROUTE_TO_HOST:
                     result.events.append(output_event(core, neuron, sign))
                 if flags & ROUTE_TO_ROW:
-                    if len(queued) < config.route_fifo_depth:
+                    inside = to_core < config.cores and to_row < config.rows
+                    if inside and len(queued) < config.route_fifo_depth:
                         queued.append((to_core, to_row))
                     else:
                         result.dropped += 1

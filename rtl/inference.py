@@ -118,6 +118,12 @@ class InferenceSequencer(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [s.eq(self.settings), stopping.eq(0), self.done.eq(0), self.step.eq(0),
                                  self.row_events.eq(0), self.spikes.eq(0), self.dropped.eq(0)]
+                    m.next = "Flush"
+
+            # Row events the last run routed into a step that never came belong to no step of this one.
+            with m.State("Flush"):
+                m.d.comb += [self.busy.eq(1), queue.r_en.eq(1)]
+                with m.If(~queue.r_rdy):
                     m.next = "Reset"
 
             with m.State("Reset"):

@@ -155,3 +155,43 @@ async def reset_mid_inference_leaves_an_idle_chip(dut):
     status = await tb.spi.status()
     assert not status & (StatusBit.BUSY | StatusBit.INFER_DONE | StatusBit.ERROR)
     assert await bridge(regs.read)("neuron_step") == 0 and await bridge(regs.read)("fifo_in_level") == 0
+
+
+@cocotb.test()
+async def directed_runs_match_the_golden_model(dut):
+    """A single event with a refractory period, negative spikes to the host, routing to the same and to the
+    other core, and events outside the chip (dropped, counted, flagged): one chip, run after run."""
+    tb = InferenceBench(dut)
+    await tb.start()
+    config = tb.config
+    to_host = b"".join(pack_route(True) for _ in range(config.cores * config.neurons * 2))
+    # Every spike of core 1 goes back to row (neuron) of core 1 and to the host; core 0's to core 1.
+    loops = b"".join(pack_route(True, True, 1, neuron) for _ in range(config.cores)
+                     for neuron in range(config.neurons) for _ in (0, 1))
+    scenarios = [
+        ("single event, refractory", NeuronCodes(thresh_pos=1, thresh_neg=1, refractory=2), to_host,
+         [[(0, 5)] for _ in range(8)]),
+        ("negative spikes, ADC mode", NeuronCodes(thresh_pos=40, thresh_neg=3, mode=2), to_host,
+         [[(1, r) for r in range(0, 40, 3)] for _ in range(6)]),
+        ("routing to the same and the other core", NeuronCodes(thresh_pos=4, thresh_neg=4), loops,
+         [[(0, r) for r in range(10)], [], [], [(1, 3)], []]),
+        ("events outside the chip", NeuronCodes(thresh_pos=7, thresh_neg=7), to_host,
+         [[(0, 1), (2, 3), (0, 70)], [(3, 0)]]),
+    ]
+    for name, codes, routing, host_steps in scenarios:
+        await bridge(tb.runner.configure)(codes, V_READ, routing)
+        run = await bridge(tb.runner.run)(host_steps)
+        golden = InferenceModel(macro_with_weights(config, tb.seed), routing, codes, V_READ).run(host_steps)
+        assert run.events == golden.events, f"{name} (seed {tb.seed})"
+        assert (run.spikes, run.row_events, run.dropped) == (
+            int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped), name
+        assert run.warnings == (["route_drop"] if golden.dropped else []), f"{name}: {run.warnings}"
+        assert await bridge(tb.regs.errors)() == []
+        dut._log.info("%s: %d spikes (%d negative), %d dropped", name, run.spikes,
+                      int((golden.spikes < 0).sum()), run.dropped)
+        if name.startswith("negative"):
+            assert (golden.spikes < 0).any()
+        if name.startswith("events outside"):
+            assert golden.dropped == 3
+        if name.startswith("routing"):
+            assert golden.spikes[3:, 1].any()                  # the loop on core 1 kept itself going

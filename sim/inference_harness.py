@@ -20,12 +20,12 @@ def _flags(spikes) -> int:
 
 
 def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read: int, steps=None, out_stall=0,
-                  stop_at_cycle=None):
-    """Run the sequencer; return (output events, counters, row strobes per step). The counters include
-    `cycles`, from start to done."""
+                  stop_at_cycle=None, runs=1):
+    """Run the sequencer (`runs` times back to back, the same input each time); return (output events,
+    counters of the last run, row strobes per step). The counters include `cycles`, from start to done."""
     dut = InferenceSequencer(macro.config)
     port = dut.port
-    words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
+    words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])] * runs
     out, strobes, result = [], [[]], {}
 
     async def neurons(ctx):
@@ -67,20 +67,21 @@ def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read:
                                 refractory=codes.refractory, mode=codes.mode, v_read_code=v_read,
                                 timesteps=steps or len(host_steps)).items():
             ctx.set(getattr(dut.settings, name), value)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        cycles = 0
-        while not ctx.get(dut.done):
-            ready = out_stall == 0 or cycles % (out_stall + 1) == 0
-            ctx.set(dut.host_out.ready, ready)
-            if ready and ctx.get(dut.host_out.valid):          # a transfer at this clock edge
-                out.append(ctx.get(dut.host_out.payload))
+        for _ in range(runs):
+            ctx.set(dut.start, 1)
             await ctx.tick()
-            cycles += 1
-            if stop_at_cycle is not None and cycles == stop_at_cycle:
-                ctx.set(dut.stop, 1)
-            assert cycles < 200_000, "sequencer hung"
+            ctx.set(dut.start, 0)
+            cycles = 0
+            while not ctx.get(dut.done):
+                ready = out_stall == 0 or cycles % (out_stall + 1) == 0
+                ctx.set(dut.host_out.ready, ready)
+                if ready and ctx.get(dut.host_out.valid):          # a transfer at this clock edge
+                    out.append(ctx.get(dut.host_out.payload))
+                await ctx.tick()
+                cycles += 1
+                if stop_at_cycle is not None and cycles == stop_at_cycle:
+                    ctx.set(dut.stop, 1)
+                assert cycles < 200_000, "sequencer hung"
         result.update(step=ctx.get(dut.step), row_events=ctx.get(dut.row_events), spikes=ctx.get(dut.spikes),
                       dropped=ctx.get(dut.dropped), busy=ctx.get(dut.busy), cycles=cycles)
 

@@ -9,6 +9,7 @@ from rram_cim.sim.runner import run_and_check
     "two_layer_network_across_two_cores_matches_the_golden_model",
     "bad_starts_are_refused_and_the_engines_exclude_each_other",
     "reset_mid_inference_leaves_an_idle_chip",
+    "directed_runs_match_the_golden_model",
 ])
 def test_chip_inference(chip_build, testcase):
     run_and_check(chip_build, "rram_cim.sim.cocotb_chip_infer", testcase)

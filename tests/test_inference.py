@@ -96,3 +96,69 @@ def test_stop_ends_the_run_at_the_end_of_a_step():
     out, counters, _ = run_rtl(macro_with_weights(8), two_layer_routing(), codes, host_steps, stop_at_cycle=300)
     assert 0 < counters["step"] < 40
     assert out.count(EVENT_TICK) == counters["step"] and out[-1] == EVENT_TICK
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_networks_and_spike_trains_match_the_golden_model(seed):
+    # Random routing (host and/or any row of any core, some destinations outside the chip), random
+    # inputs on both cores, random neuron settings.
+    rng = np.random.default_rng(100 + seed)
+    entries = [pack_route(bool(rng.random() < 0.5), bool(rng.random() < 0.7), int(rng.integers(0, 3)),
+                          int(rng.integers(0, CONFIG.rows + 8)))
+               for _ in range(CONFIG.cores * CONFIG.neurons * 2)]
+    routing = b"".join(entries)
+    codes = NeuronCodes(thresh_pos=int(rng.integers(3, 12)), thresh_neg=int(rng.integers(3, 12)),
+                        leak=int(rng.integers(0, 60)), refractory=int(rng.integers(0, 3)), mode=int(rng.integers(0, 3)))
+    host_steps = [[(int(rng.integers(0, 2)), int(r)) for r in rng.choice(CONFIG.rows, int(rng.integers(0, 30)),
+                                                                          replace=False)] for _ in range(10)]
+    out, counters, _ = run_rtl(macro_with_weights(seed), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(seed), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events
+    assert (counters["spikes"], counters["row_events"], counters["dropped"]) == (
+        int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped)
+
+
+def test_with_neuron_noise_the_same_draws_give_the_same_spikes():
+    # kT/C noise and comparator offsets on: the macro draws them in the same order in both runs, so the
+    # RTL still reproduces the golden model exactly; and the noise does change the spikes.
+    routing = two_layer_routing(to_host_layer1=True)
+    codes = NeuronCodes(thresh_pos=7, thresh_neg=7)
+    host_steps = random_input(11)
+
+    def noisy(seed):
+        macro = AnalogMacro(CONFIG, seed, neuron_noise=True)
+        macro.cores = macro_with_weights(seed).cores
+        return macro
+    out, _, _ = run_rtl(noisy(12), routing, codes, host_steps)
+    golden = InferenceModel(noisy(12), routing, codes, V_READ).run(host_steps)
+    quiet = InferenceModel(macro_with_weights(12), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events
+    assert golden.events != quiet.events
+
+
+def test_a_single_event_and_the_refractory_period():
+    # One row, every step, with a low threshold: the neurons it drives fire, then rest for the
+    # refractory period before they may fire again.
+    routing = b"".join(pack_route(True) for _ in range(CONFIG.cores * CONFIG.neurons * 2))
+    codes = NeuronCodes(thresh_pos=1, thresh_neg=1, refractory=2)
+    host_steps = [[(0, 5)] for _ in range(9)]
+    out, counters, _ = run_rtl(macro_with_weights(13), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(13), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events and counters["row_events"] == 9
+    active = np.abs(golden.spikes[:, 0]).sum(axis=0) > 0
+    assert active.any() and (golden.spikes[:, 0] < 0).any()          # negative spikes too
+    # With a 2-step refractory period a neuron fires at most every third step.
+    for neuron in np.nonzero(active)[0]:
+        steps = np.nonzero(golden.spikes[:, 0, neuron])[0]
+        assert np.all(np.diff(steps) >= 3), steps
+
+
+def test_events_routed_into_the_step_after_the_last_do_not_leak_into_the_next_run():
+    routing = b"".join(pack_route(True, True, 1, neuron) for _ in range(CONFIG.cores)
+                       for neuron in range(CONFIG.neurons) for _ in (0, 1))
+    codes = NeuronCodes(thresh_pos=4, thresh_neg=4)
+    host_steps = [[(0, r) for r in range(10)], [], [(1, 3)]]
+    macro = macro_with_weights(14)
+    first, _, _ = run_rtl(macro, routing, codes, host_steps, runs=2)
+    golden = InferenceModel(macro_with_weights(14), routing, codes, V_READ).run(host_steps)
+    assert first == golden.events + golden.events
