@@ -13,3 +13,8 @@ from rram_cim.sim.runner import run_and_check
 ])
 def test_chip_inference(chip_build, testcase):
     run_and_check(chip_build, "rram_cim.sim.cocotb_chip_infer", testcase)
+
+
+def test_chip_inference_with_neuron_noise(chip_build):
+    run_and_check(chip_build, "rram_cim.sim.cocotb_chip_infer", "two_layer_network_across_two_cores_matches_the_golden_model",
+                  extra_env={"RRAM_CIM_NEURON_NOISE": "1"})
