@@ -5,8 +5,8 @@ co-simulation, Icarus vs Verilator.
     python bench/inference.py ...
 
 1. The sequencer in Amaranth's simulator (the Python macro's neurons on its port): cycles per time step
-   as input events grow, with no spikes and with spikes; then at fixed events for arrays of 64 to 512
-   rows and columns. The cost follows events and spikes, not the array.
+   as input events grow (no spikes), as spikes grow (fixed events, thresholds lowered), and at fixed
+   events for arrays of 64 to 512 rows and columns. The cost follows events and spikes, not the array.
 2. The whole chip in co-simulation: a two-layer network across two cores (10 time steps of 24 input
    events each) driven through SPI by the host runner. Simulated time per inference (what the chip
    would take at ChipConfig's clocks, SPI traffic included), inferences per simulated second, and wall
@@ -33,7 +33,6 @@ from rram_cim.sim.runner import build, run
 V_READ = 6
 STEPS = 8
 QUIET = NeuronCodes(thresh_pos=65535, thresh_neg=65535)      # no neuron reaches it: no spikes
-LIVELY = NeuronCodes(thresh_pos=2, thresh_neg=2)              # most neurons fire every step
 
 
 def cycles_per_step(config, events: int, codes: NeuronCodes, seed=0) -> tuple[float, float]:
@@ -55,18 +54,26 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/bench")
     args = parser.parse_args(argv)
 
-    print("Cycles per time step vs input events (reference config, 2 cores of 64x64, Amaranth simulator)")
-    print(f"{'events':>7} {'cycles (no spikes)':>19} {'cycles (spiking)':>17} {'spikes':>7}")
+    print("Cycles per time step vs input events (reference config, 2 cores of 64x64, no spikes, Amaranth simulator)")
+    print(f"{'events':>7} {'cycles':>7}")
     events_axis = [0, 4, 8, 16, 32, 64]
-    quiet, lively, spikes = [], [], []
+    quiet = []
     for events in events_axis:
         quiet.append(cycles_per_step(REFERENCE, events, QUIET)[0])
-        cycles, fired = cycles_per_step(REFERENCE, events, LIVELY)
-        lively.append(cycles)
-        spikes.append(fired)
-        print(f"{events:>7} {quiet[-1]:>19.1f} {lively[-1]:>17.1f} {fired:>7.1f}")
+        print(f"{events:>7} {quiet[-1]:>7.1f}")
     slope = np.polyfit(events_axis, quiet, 1)
-    print(f"no spikes: {slope[0]:.2f} cycles per event + {slope[1]:.1f} per step")
+    print(f"fit: {slope[0]:.2f} cycles per event + {slope[1]:.1f} per step")
+
+    print("\nCycles per time step vs spikes (8 input events, thresholds from 64 down to 1 code)")
+    print(f"{'threshold':>9} {'spikes':>7} {'cycles':>7}")
+    fired, lively = [], []
+    for threshold in (64, 16, 8, 4, 2, 1):
+        cycles, spikes = cycles_per_step(REFERENCE, 8, NeuronCodes(thresh_pos=threshold, thresh_neg=threshold))
+        fired.append(spikes)
+        lively.append(cycles)
+        print(f"{threshold:>9} {spikes:>7.1f} {cycles:>7.1f}")
+    per_spike = np.polyfit(fired, lively, 1)
+    print(f"fit: {per_spike[0]:.2f} cycles per spike + {per_spike[1]:.1f}")
 
     print("\nCycles per time step vs array size (16 input events, no spikes)")
     print(f"{'rows x cols':>12} {'cycles':>7}")
@@ -85,40 +92,42 @@ def main(argv=None) -> int:
             out = pathlib.Path(scratch, f"{simulator}.json")
             print(f"[{simulator}] {args.inferences} inferences of the two-layer network...", flush=True)
             tests, failures = run(built, "rram_cim.sim.cocotb_infer_bench", extra_env={
-                "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_INFERENCES": str(args.inferences)})
+                "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_INFERENCES": str(args.inferences),
+                # The same devices on every simulator, so both run the same spikes.
+                "RRAM_CIM_SEED": "1"})
             if tests != 1 or failures:
                 raise SystemExit(f"{simulator}: the bench run failed (log above)")
             results[simulator] = json.loads(out.read_text())
     print("\nTwo-layer network across two cores, 10 steps x 24 input events, through SPI")
-    print(f"{'simulator':<10} {'sim ms/inf':>10} {'inf/s (sim)':>12} {'wall s/inf':>11}")
+    print(f"{'simulator':<10} {'spikes/inf':>10} {'sim ms/inf':>10} {'inf/s (sim)':>12} {'wall s/inf':>11}")
     for simulator, r in results.items():
         sim = np.mean(r["sim_seconds"])
-        print(f"{simulator:<10} {sim * 1e3:>10.2f} {1 / sim:>12.1f} {np.mean(r['wall_seconds']):>11.2f}")
+        print(f"{simulator:<10} {r['spikes'] / r['inferences']:>10.1f} {sim * 1e3:>10.2f} {1 / sim:>12.1f} "
+              f"{np.mean(r['wall_seconds']):>11.2f}")
     if {"icarus", "verilator"} <= set(results):
         ratio = np.mean(results["icarus"]["wall_seconds"]) / np.mean(results["verilator"]["wall_seconds"])
         print(f"Verilator / Icarus wall-clock speed: {ratio:.2f}x")
-    plot(events_axis, quiet, lively, sizes, by_size, pathlib.Path(args.out) / "inference_cycles.png")
+    plot(events_axis, quiet, fired, lively, sizes, by_size, pathlib.Path(args.out) / "inference_cycles.png")
     return 0
 
 
-def plot(events_axis, quiet, lively, sizes, by_size, path: pathlib.Path):
+def plot(events_axis, quiet, fired, lively, sizes, by_size, path: pathlib.Path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    left.plot(events_axis, quiet, "o-", label="no spikes")
-    left.plot(events_axis, lively, "s-", label="spiking")
-    left.set_xlabel("input events per time step")
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(12, 3.6))
+    left.plot(events_axis, quiet, "o-")
+    left.set_xlabel("input events per time step (no spikes)")
     left.set_ylabel("cycles per time step")
-    left.legend()
-    left.grid(alpha=0.3)
-    right.plot(sizes, by_size, "o-")
+    middle.plot(fired, lively, "s-", color="tab:orange")
+    middle.set_xlabel("spikes per time step (8 input events)")
+    right.plot(sizes, by_size, "o-", color="tab:green")
     right.set_xscale("log", base=2)
     right.set_ylim(0, max(by_size) * 1.5)
-    right.set_xlabel("rows = columns per core")
-    right.set_ylabel("cycles per time step (16 events)")
-    right.grid(alpha=0.3)
-    figure.suptitle("Inference sequencer: cost follows events, not array size")
+    right.set_xlabel("rows = columns per core (16 events)")
+    for axis in (left, middle, right):
+        axis.grid(alpha=0.3)
+    figure.suptitle("Inference sequencer: cost follows events and spikes, not array size")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
