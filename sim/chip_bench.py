@@ -45,7 +45,14 @@ class ChipBench:
         self.dut.rst.value = 1
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
-        await ClockCycles(self.dut.clk, 4)
+        await ClockCycles(self.dut.clk, 4)            # the bench continues just after a rising edge
+
+    async def pulse_reset(self, cycles: int = 4):
+        """Reset the running chip: hold `rst` for `cycles`, then let it run for as many."""
+        self.dut.rst.value = 1
+        await self.cycles(cycles)
+        self.dut.rst.value = 0
+        await self.cycles(cycles)
 
     async def cycles(self, count: int):
         """Let `count` system clock cycles pass with one timer (cocotb's ClockCycles wakes Python on every

@@ -148,10 +148,7 @@ async def reset_mid_inference_leaves_an_idle_chip(dut):
         return regs.status()
 
     assert await bridge(start)() & StatusBit.BUSY
-    dut.rst.value = 1
-    await tb.cycles(4)
-    dut.rst.value = 0
-    await tb.cycles(4)
+    await tb.pulse_reset()
     strobes = len(tb.bridge.neuron_log)
     await tb.cycles(2000)
     assert len(tb.bridge.neuron_log) == strobes, "the macro saw activity after reset"

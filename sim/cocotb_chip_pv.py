@@ -152,10 +152,7 @@ async def reset_mid_programming_leaves_an_idle_chip(dut):
     await tb.write("ctrl", 1)
     await tb.cycles(4000)
     assert (await tb.spi.status()) & StatusBit.BUSY
-    dut.rst.value = 1
-    await tb.cycles(4)
-    dut.rst.value = 0
-    await tb.cycles(4)
+    await tb.pulse_reset()
     pulses = len(tb.bridge.pulse_log)
     await tb.cycles(3000)
     assert len(tb.bridge.pulse_log) == pulses, "pulses after reset"
