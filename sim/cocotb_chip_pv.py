@@ -199,8 +199,9 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     assert result.failed_cells == [(core, int(r), int(c)) for r, c in zip(*np.nonzero(outcome.failed))]
     assert result.pulses_total == len(outcome.log) > 2 * config.columns
     # A re-read lands within read noise of the verified level: 2 % of G, up to ~2.3 uS (4-5 codes) at the
-    # top level, wider than the +-1 uS window, so only some re-reads fall inside it. A cell mix-up would
-    # be off by tens of codes.
-    assert np.abs(result.codes - targets).mean() < 8 and np.corrcoef(result.codes.ravel(), targets.ravel())[0, 1] > 0.98
+    # top level, wider than the +-1 uS window, so only some re-reads fall inside it; a cell that ran out
+    # of pulses may sit anywhere. A mix-up of cells would be off by tens of codes for most of them.
+    error = np.abs(result.codes - targets)
+    assert np.median(error) <= 4 and np.corrcoef(result.codes.ravel(), targets.ravel())[0, 1] > 0.9, error
     dut._log.info("host programmed 2 rows: %d pulses, %d failed, %.0f %% in window on read-back",
                   result.pulses_total, result.cells_failed, 100 * result.in_window.mean())
