@@ -76,10 +76,11 @@ def cmd_demo(args) -> int:
           f"{config.neurons} neurons each, SPI at f_sys/{config.spi_divider}")
     _print_register_map(config)
     status = cmd_lint(argparse.Namespace(block="chip", config=config.name))
-    print("\nThe end-to-end demo (train on digits, program through the P&V engine, spiking inference in "
-          "co-simulation) is not implemented yet: it lands with the P&V, inference and host issues.\n"
-          "What runs today: `rram-cim sim` (SPI and on-chip programming benches on Icarus and Verilator),\n"
-          "`rram-cim bench pv_cosim` (a 64x64 core programmed through the RTL P&V engine) and the test suite.")
+    print("\nThe end-to-end demo (train on digits, compile, program every cell through the P&V engine, "
+          "spiking inference in co-simulation) is not implemented yet: it lands with the host issue.\n"
+          "What runs today: `rram-cim sim --bench spi|pv|infer|driver` (cocotb benches on Icarus and Verilator),\n"
+          "`rram-cim bench pv_cosim` (a 64x64 core programmed through the RTL P&V engine by the host Programmer),\n"
+          "`rram-cim bench inference` (a two-layer spiking network across two cores) and the test suite.")
     return status
 
 
@@ -87,6 +88,7 @@ def cmd_demo(args) -> int:
 SIM_BENCHES = {
     "spi": ("chip", "rram_cim.sim.cocotb_chip"),
     "pv": ("chip", "rram_cim.sim.cocotb_chip_pv"),
+    "infer": ("chip", "rram_cim.sim.cocotb_chip_infer"),
     "driver": ("cell_driver", "rram_cim.sim.cocotb_driver"),
 }
 
