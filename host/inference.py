@@ -5,7 +5,8 @@
     result = runner.run([[(core, row), ...] for each time step])      # output events, ticks included
 
 The input events of all steps (each step closed by a tick) are streamed into the input FIFO as it has
-room, and the output FIFO is drained as the chip fills it, so runs longer than either FIFO work; the
+room, as many per SPI frame as fit (the `spike_in_burst` window), and the output FIFO is drained as the
+chip fills it, so runs longer than either FIFO work; the
 chip waits for the host (back-pressure) rather than losing a spike.
 """
 
@@ -79,9 +80,10 @@ class InferenceRunner:
         sent, waited = 0, 0.0
         while True:
             room = self.config.input_fifo_depth - regs.read("fifo_in_level")
-            for word in words[sent:sent + room]:
-                regs.write("fifo_spike_in", word)
-            sent += min(room, len(words) - sent)
+            batch = words[sent:sent + room]
+            if batch:                                  # one frame through the burst window
+                regs.write_window("spike_in_burst", 0, b"".join(w.to_bytes(2, "little") for w in batch))
+                sent += len(batch)
             for _ in range(regs.read("fifo_out_level")):
                 events.append(regs.read("fifo_spike_out"))
             status = regs.status()

@@ -174,6 +174,7 @@ TABLE = RegisterTable(
         Window('routing', 0x400000, 512, sw_readable=True, sw_writable=True, description='Routing table'),
         Window('pv_levels', 0x500000, 512, sw_readable=True, sw_writable=True, description='P&V per-level recipes'),
         Window('pv_codes', 0x600000, 8192, sw_readable=True, sw_writable=False, description='P&V verify codes'),
+        Window('spike_in_burst', 0x700000, 128, sw_readable=False, sw_writable=True, description='Input spike events, burst'),
     ),
 )
 
@@ -232,3 +233,4 @@ class ADDR:
     routing = 0x400000
     pv_levels = 0x500000
     pv_codes = 0x600000
+    spike_in_burst = 0x700000

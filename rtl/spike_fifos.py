@@ -1,6 +1,6 @@
 """The host's spike FIFO ports: 16-bit events written and read one byte at a time over the register bus."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -13,7 +13,9 @@ EVENT_BITS = 16
 
 
 class SpikeInPort(wiring.Component):
-    """Host-to-chip events: writing the low byte then the high byte pushes one event.
+    """Host-to-chip events: writing the low byte then the high byte pushes one event, through the
+    `host` register or anywhere in the `burst` window (even offsets low, odd offsets high), so one frame
+    can push many events.
 
     A push into a full FIFO drops the event and strobes `overflow` (the sticky ERROR bit), never silent.
     """
@@ -22,6 +24,7 @@ class SpikeInPort(wiring.Component):
         self._depth = depth
         super().__init__({
             "host": In(WindowPort(1)),
+            "burst": In(WindowPort(max(1, (2 * depth - 1).bit_length()))),
             "events": Out(stream.Signature(EVENT_BITS)),
             "level": Out(range(depth + 1)),
             "overflow": Out(1),
@@ -32,11 +35,15 @@ class SpikeInPort(wiring.Component):
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=EVENT_BITS, depth=self._depth)
 
         low = Signal(8)
-        push = self.host.w_stb & (self.host.addr == 1)
-        with m.If(self.host.w_stb & (self.host.addr == 0)):
-            m.d.sync += low.eq(self.host.w_data)
+        # One byte per bus transfer: from the register or from the burst window, never both at once.
+        w_stb = self.host.w_stb | self.burst.w_stb
+        high_byte = Mux(self.burst.w_stb, self.burst.addr[0], self.host.addr[0])
+        w_data = Mux(self.burst.w_stb, self.burst.w_data, self.host.w_data)
+        push = w_stb & high_byte
+        with m.If(w_stb & ~high_byte):
+            m.d.sync += low.eq(w_data)
         m.d.comb += [
-            fifo.w_data.eq(Cat(low, self.host.w_data)),
+            fifo.w_data.eq(Cat(low, w_data)),
             fifo.w_en.eq(push),
             self.overflow.eq(push & ~fifo.w_rdy),
             self.events.payload.eq(fifo.r_data),

@@ -15,6 +15,8 @@ from ..rtl.regmap.generate import load_generated
 __all__ = ["RegisterFileModel", "FrameResult"]
 
 ERROR_REGISTER = "error"
+#: The input FIFO's burst window: byte pairs push events like the FIFO.spike_in register.
+BURST_IN = "spike_in_burst"
 HEADER_BYTES = 1 + ADDRESS_BYTES
 
 
@@ -78,6 +80,8 @@ class RegisterFileModel:
 
     def _readable_byte(self, address: int) -> int:
         item, offset = self._locate(address)
+        if item.name == BURST_IN:
+            return 0                                   # the FIFO's write side has nothing to read
         if isinstance(item, Window):
             return self._windows[item.name][offset]
         if item.name == "fifo_spike_out":
@@ -102,16 +106,16 @@ class RegisterFileModel:
         return item.sw_writable            # reserved bytes of a writable register ignore writes
 
     def _write_byte(self, item: Register | Window, offset: int, data: int):
-        if isinstance(item, Window):
-            self._windows[item.name][offset] = data
-            return
-        if item.name == "fifo_spike_in":
-            if offset == 0:
+        if item.name in ("fifo_spike_in", BURST_IN):
+            if offset % 2 == 0:
                 self._spike_in_low = data
             elif len(self.spike_in) < self.config.input_fifo_depth:
                 self.spike_in.append(self._spike_in_low | data << 8)
             else:
                 self._set_error("in_overflow")
+            return
+        if isinstance(item, Window):
+            self._windows[item.name][offset] = data
             return
         byte_mask = 0xFF << (8 * offset)
         value = self._values[item.name]

@@ -1,5 +1,7 @@
 """SPI target and register decoder in Amaranth's simulator: directed cases, every error path."""
 
+from collections import deque
+
 import pytest
 from amaranth.sim import Simulator
 
@@ -161,4 +163,19 @@ def test_read_past_the_end_of_a_window_is_flagged_at_the_first_extra_bit():
     async def scenario(spi, ctx, model):
         await spi.frame(ctx, read_frame(window.address + window.size - 1, 2))
         assert model.register("error") == ERROR.field("bad_address").mask
+    run(scenario)
+
+
+def test_burst_window_pushes_many_input_events_in_one_frame():
+    async def scenario(spi, ctx, model):
+        window = TABLE.window("spike_in_burst")
+        events = [0x0102, 0x2304, 0x0005]
+        await spi.write(ctx, window.address, b"".join(e.to_bytes(2, "little") for e in events))
+        assert model.spike_in == deque(events)
+        assert await spi.read(ctx, ADDR.fifo_in_level, 2) == (3).to_bytes(2, "little")
+        # A dangling low byte waits for its high byte, in the register or the window.
+        await spi.write(ctx, window.address + 2 * len(events), b"\x07")
+        await spi.write(ctx, ADDR.fifo_spike_in + 1, b"\x08")
+        assert model.spike_in[-1] == 0x0807
+        assert await spi.read(ctx, ADDR.fifo_in_level, 2) == (4).to_bytes(2, "little")
     run(scenario)

@@ -64,6 +64,7 @@ class RegisterDecoder(wiring.Component):
             "routing": Out(WindowPort(9)),
             "pv_levels": Out(WindowPort(9)),
             "pv_codes": Out(WindowPort(13)),
+            "spike_in_burst": Out(WindowPort(7)),
         })
 
     def elaborate(self, platform):
@@ -592,4 +593,5 @@ WINDOWS = (
     ("routing", 0x400000, 512, 1, 1),
     ("pv_levels", 0x500000, 512, 1, 1),
     ("pv_codes", 0x600000, 8192, 1, 0),
+    ("spike_in_burst", 0x700000, 128, 0, 1),
 )

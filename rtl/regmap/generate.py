@@ -39,7 +39,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
     return {
         "CORES": config.cores, "ROWS": config.rows, "COLUMNS": config.columns, "NEURONS": config.neurons,
         "DAC_BITS": config.dac_bits, "ADC_BITS": config.adc_bits, "FAILED_LOG_DEPTH": config.failed_log_depth,
-        "PV_LEVELS": config.pv_levels,
+        "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
     }
 
 
