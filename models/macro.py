@@ -99,9 +99,6 @@ class AnalogMacro:
         self._array(core, row, 0)
         self._driven[core].add(row)
 
-    def driven_count(self) -> int:
-        return sum(len(rows) for rows in self._driven)
-
     def integrate(self, v_read_code: int, codes: NeuronCodes) -> None:
         """Every neuron takes one sample of its differential column voltage (the driven rows at the
         read voltage, the others at 0 V); the driven rows are released for the next step."""

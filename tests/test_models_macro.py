@@ -52,3 +52,26 @@ def test_stream_payload_packing_round_trips_and_refuses_overflow():
         pack(layout, row=64)
     with pytest.raises(KeyError, match="no field"):
         pack(layout, colour=1)
+
+
+def test_neuron_side_integrates_driven_rows_and_refuses_bad_settings():
+    from rram_cim.models.macro import NeuronCodes
+    macro = AnalogMacro(REFERENCE, 3)
+    # Voltage-mode columns average their rows: rows 0-9 strong on the positive columns only.
+    macro.cores[0].g_us[:] = 2.0
+    macro.cores[0].g_us[:10, 0::2] = 100.0
+    codes = NeuronCodes(thresh_pos=5, thresh_neg=5)
+    macro.integrate(6, codes)                      # no row driven: nothing moves
+    positive, negative = macro.fire(codes)
+    assert not positive.any() and not negative.any()
+    for row in range(10):
+        macro.drive_row(0, row)
+    macro.integrate(6, codes)
+    positive, negative = macro.fire(codes)
+    assert positive[0].all() and not negative.any() and not positive[1].any()
+    with pytest.raises(ModelInputError, match="outside"):
+        macro.drive_row(0, REFERENCE.rows)
+    with pytest.raises(ModelInputError, match="thresholds"):
+        macro.fire(NeuronCodes(thresh_pos=0, thresh_neg=5))
+    with pytest.raises(ModelInputError, match="mode"):
+        macro.integrate(6, NeuronCodes(thresh_pos=5, thresh_neg=5, mode=3))
