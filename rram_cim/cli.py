@@ -61,13 +61,9 @@ def _print_register_map(config) -> None:
     from .rtl.regmap.generate import load_generated
     table = load_generated(config)[1].TABLE
     print(f"Register map of configuration {config.name!r} (docs/registers.md has every field):")
-    for register in table.registers:
-        access = ("rw" if register.sw_readable else "w") if register.sw_writable else "r"
-        print(f"  {register.address:#08x}  {register.name:<22} {register.size} B  {access:<2}  "
-              f"{register.description}")
-    for window in table.windows:
-        access = "rw" if window.sw_writable else "r"
-        print(f"  {window.address:#08x}  {window.name:<22} {window.size} B  {access:<2}  {window.description}")
+    for item in (*table.registers, *table.windows):
+        access = ("rw" if item.sw_readable else "w") if item.sw_writable else "r"
+        print(f"  {item.address:#08x}  {item.name:<22} {item.size} B  {access:<2}  {item.description}")
 
 
 def cmd_demo(args) -> int:

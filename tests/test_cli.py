@@ -34,3 +34,10 @@ def test_demo_prints_map_and_lint_and_says_what_is_missing(capsys):
 def test_console_script_is_installed():
     done = subprocess.run([sys.executable, "-m", "rram_cim.cli", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "verilog" in done.stdout
+
+
+def test_demo_map_shows_each_window_access(capsys):
+    assert main(["demo"]) == 0
+    lines = {line.split()[1]: line.split()[4] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  0x")}
+    assert (lines["spike_in_burst"], lines["pv_target"], lines["pv_pulses"]) == ("w", "rw", "r")
