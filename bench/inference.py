@@ -25,9 +25,9 @@ import tempfile
 import numpy as np
 
 from rram_cim.config import REFERENCE
-from rram_cim.models.macro import AnalogMacro, NeuronCodes
+from rram_cim.models.macro import NeuronCodes
 from rram_cim.protocol import pack_route
-from rram_cim.sim.inference_harness import run_sequencer
+from rram_cim.sim.inference_harness import macro_with_weights, run_sequencer
 from rram_cim.sim.runner import build, run
 
 V_READ = 6
@@ -37,10 +37,8 @@ QUIET = NeuronCodes(thresh_pos=65535, thresh_neg=65535)      # no neuron reaches
 
 def cycles_per_step(config, events: int, codes: NeuronCodes, seed=0) -> tuple[float, float]:
     """(cycles per time step, spikes per time step) for `events` random input rows on core 0."""
-    macro = AnalogMacro(config, seed)
     rng = np.random.default_rng(seed)
-    for array in macro.cores:
-        array.g_us[:] = rng.choice([2.0, 20.0, 60.0, 110.0], size=array.shape)
+    macro = macro_with_weights(config, seed, rng=rng)
     routing = b"".join(pack_route(True) for _ in range(config.cores * config.neurons * 2))
     host = [[(0, int(r)) for r in rng.choice(config.rows, events, replace=False)] for _ in range(STEPS)]
     _, counters, _ = run_sequencer(macro, routing, codes, host, V_READ)

@@ -63,14 +63,16 @@ class CellNoise:
         self._key = np.uint64(rng.integers(0, 2 ** 63))
         self._count = np.zeros((len(Stream),) + tuple(shape), dtype=np.uint64)
 
+    def _bits_one(self, stream: Stream, cell: int, count: int, lane: int) -> int:
+        """The same 53 bits as `_bits` for one cell and lane, in Python integers."""
+        return _mix_int(_mix_int(int(self._key) ^ _mix_int(cell * 4 * len(Stream) + 4 * stream + lane)) ^ count) >> 11
+
     def _bits(self, stream: Stream, cells: np.ndarray, count: np.ndarray) -> np.ndarray:
         """53 random bits per cell for each of the two Box-Muller lanes: shape (2, cells)."""
         base = 4 * len(Stream)
         if cells.size <= _SMALL:
-            key = int(self._key)
-            return np.array([[_mix_int(_mix_int(key ^ _mix_int(int(c) * base + 4 * stream + lane)) ^ int(k)) >> 11
-                              for c, k in zip(cells.tolist(), count.tolist())] for lane in (0, 1)],
-                            dtype=np.float64).reshape(2, cells.size)
+            return np.array([[self._bits_one(stream, c, k, lane) for c, k in zip(cells.tolist(), count.tolist())]
+                             for lane in (0, 1)], dtype=np.float64).reshape(2, cells.size)
         lanes = np.array([[4 * stream], [4 * stream + 1]], dtype=np.uint64)
         x = _mix(self._key ^ _mix(cells.astype(np.uint64) * np.uint64(base) + lanes))
         return (_mix(x ^ count) >> np.uint64(11)).astype(np.float64)
@@ -79,10 +81,7 @@ class CellNoise:
         """`draw` for one flat cell index, in Python integers and floats (the same bits)."""
         flat = self._count[stream].reshape(-1)
         count = int(flat[cell])
-        base = 4 * len(Stream)
-        key = int(self._key)
-        u1, u2 = ((float(_mix_int(_mix_int(key ^ _mix_int(cell * base + 4 * stream + lane)) ^ count) >> 11) + 0.5)
-                  * _TO_UNIT for lane in (0, 1))
+        u1, u2 = ((float(self._bits_one(stream, cell, count, lane)) + 0.5) * _TO_UNIT for lane in (0, 1))
         flat[cell] += np.uint64(1)
         return float(_box_muller(u1, u2))
 

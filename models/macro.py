@@ -14,7 +14,7 @@ from ..config import REFERENCE, ChipConfig
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "MacroOp", "NeuronCodes"]
+__all__ = ["AnalogMacro", "MacroOp", "NeuronCodes", "flags_word"]
 
 
 class MacroOp:
@@ -39,6 +39,11 @@ class NeuronCodes:
         return replace(base, v_threshold_pos=self.thresh_pos * config.threshold_volts_per_lsb,
                        v_threshold_neg=self.thresh_neg * config.threshold_volts_per_lsb,
                        leak=self.leak / LEAK_SCALE, refractory_steps=self.refractory, mode=NeuronMode(self.mode))
+
+
+def flags_word(flags: np.ndarray) -> int:
+    """Spike flags (cores x neurons) as the port's bit vector: neuron n of core c is bit c * NEURONS + n."""
+    return sum(1 << int(bit) for bit in np.flatnonzero(flags))
 
 
 #: Leak codes are fractions of 256.

@@ -24,7 +24,7 @@ from typing import Callable
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
-from ..models.macro import AnalogMacro, MacroOp, NeuronCodes
+from ..models.macro import AnalogMacro, MacroOp, NeuronCodes, flags_word
 
 __all__ = ["AnalogBridge"]
 
@@ -159,17 +159,8 @@ class AnalogBridge:
                 self.neuron_log.append(("integrate", None))
             else:
                 positive, negative = macro.fire(codes)
-                self._spike_pos.value = _flags(positive)
-                self._spike_neg.value = _flags(negative)
+                self._spike_pos.value = flags_word(positive)
+                self._spike_neg.value = flags_word(negative)
                 self.neuron_log.append(("fire", positive.astype(int) - negative.astype(int)))
             self._neuron_ack.value = 1
             acknowledging = True
-
-
-def _flags(spikes) -> int:
-    """Spike flags (cores x neurons) as the port's bit vector: neuron n of core c is bit c * NEURONS + n."""
-    value = 0
-    for bit, flag in enumerate(spikes.ravel()):
-        if flag:
-            value |= 1 << bit
-    return value

@@ -16,39 +16,14 @@ from cocotb.task import bridge
 from ..host.inference import InferenceRunner
 from ..host.registers import ChipError, RegisterClient
 from ..models.inference import InferenceModel
-from ..models.macro import AnalogMacro, NeuronCodes
+from ..models.macro import NeuronCodes
 from ..protocol import StatusBit, pack_route
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
 from .cosim_transport import CocotbTransport
+from .inference_harness import macro_with_weights, two_layer_routing
 
 V_READ = 6
-LEVELS_US = (2.0, 20.0, 60.0, 110.0)
-
-
-def macro_with_weights(config, seed: int, neuron_noise: bool = False) -> AnalogMacro:
-    """Conductances at random levels, as a programmed array would hold them."""
-    macro = AnalogMacro(config, seed, neuron_noise=neuron_noise)
-    rng = np.random.default_rng(seed)
-    for array in macro.cores:
-        array.g_us[:] = rng.choice(LEVELS_US, size=array.shape)
-    return macro
-
-
-def two_layer_routing(config) -> bytes:
-    """Core 0's neuron n: + spikes to row n of core 1, - spikes to row NEURONS + n (a second layer that
-    sees signed inputs on separate rows), and both to the host; core 1's spikes to the host."""
-    entries = []
-    for core in range(config.cores):
-        for neuron in range(config.neurons):
-            for negative in (False, True):
-                if core == 0:
-                    entries.append(pack_route(True, True, 1, neuron + (config.neurons if negative else 0)))
-                else:
-                    entries.append(pack_route(True))
-    return b"".join(entries)
-
-
 class InferenceBench(ChipBench):
     def __init__(self, dut):
         super().__init__(dut)

@@ -3,20 +3,48 @@ port: the fast loop for tests/test_inference.py and the cycle counts of bench/in
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.sim import Simulator
 
-from ..models.macro import NeuronCodes
-from ..protocol import EVENT_TICK, input_event
+from ..config import ChipConfig
+from ..models.macro import AnalogMacro, NeuronCodes, flags_word
+from ..protocol import EVENT_TICK, input_event, pack_route
 from ..rtl.inference import InferenceSequencer
 
-__all__ = ["run_sequencer"]
+__all__ = ["run_sequencer", "macro_with_weights", "two_layer_routing", "LEVELS_US"]
+
+#: Conductance levels of the test networks, uS: a programmed array's spread of weights.
+LEVELS_US = (2.0, 20.0, 60.0, 110.0)
+
+
+def macro_with_weights(config: ChipConfig, seed: int, neuron_noise: bool = False,
+                       rng: np.random.Generator | None = None) -> AnalogMacro:
+    """A macro whose conductances sit at random levels, as a programmed array would hold them (drawn
+    from `rng`, or from a generator seeded with `seed`)."""
+    macro = AnalogMacro(config, seed, neuron_noise=neuron_noise)
+    rng = np.random.default_rng(seed) if rng is None else rng
+    for array in macro.cores:
+        array.g_us[:] = rng.choice(LEVELS_US, size=array.shape)
+    return macro
+
+
+def two_layer_routing(config: ChipConfig, layer1_to_host: bool = True) -> bytes:
+    """Core 0's neuron n: + spikes to row n of core 1, - spikes to row NEURONS + n (a second layer that
+    sees signed inputs on separate rows), and, with `layer1_to_host`, to the host; core 1's spikes to
+    the host."""
+    entries = []
+    for core in range(config.cores):
+        for neuron in range(config.neurons):
+            for negative in (False, True):
+                if core == 0:
+                    entries.append(pack_route(layer1_to_host, True, 1,
+                                              neuron + (config.neurons if negative else 0)))
+                else:
+                    entries.append(pack_route(True))
+    return b"".join(entries)
 
 #: Cycles the macro takes to acknowledge a neuron strobe (as the cocotb bridge's default).
 ACK_LATENCY = 2
-
-
-def _flags(spikes) -> int:
-    return int("".join("1" if flag else "0" for flag in spikes.ravel()[::-1]), 2)
 
 
 def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read: int, steps=None, out_stall=0,
@@ -47,8 +75,8 @@ def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read:
                         strobes.append([])
                     else:
                         positive, negative = macro.fire(codes)
-                        ctx.set(port.spike_pos, _flags(positive))
-                        ctx.set(port.spike_neg, _flags(negative))
+                        ctx.set(port.spike_pos, flags_word(positive))
+                        ctx.set(port.spike_neg, flags_word(negative))
                     ctx.set(port.neuron_ack, 1)
 
     async def memories(ctx):

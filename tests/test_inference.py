@@ -6,39 +6,16 @@ import pytest
 
 from rram_cim.config import REFERENCE
 from rram_cim.models.inference import InferenceModel
-from rram_cim.models.macro import AnalogMacro, NeuronCodes
+from rram_cim.models.macro import NeuronCodes
 from rram_cim.protocol import EVENT_TICK, pack_route
-from rram_cim.sim.inference_harness import run_sequencer
+from rram_cim.sim.inference_harness import macro_with_weights, run_sequencer, two_layer_routing
 
 CONFIG = REFERENCE
 V_READ = 6
 
 
-def macro_with_weights(seed: int, config=CONFIG) -> AnalogMacro:
-    """A macro whose conductances are random levels (as if programmed), so neurons see signed inputs."""
-    macro = AnalogMacro(config, seed)
-    rng = np.random.default_rng(seed)
-    for array in macro.cores:
-        array.g_us[:] = rng.choice([2.0, 20.0, 60.0, 110.0], size=array.shape)
-    return macro
-
-
 def run_rtl(macro, routing, codes, host_steps, **kwargs):
     return run_sequencer(macro, routing, codes, host_steps, V_READ, **kwargs)
-
-
-def two_layer_routing(to_host_layer1=False) -> bytes:
-    """Core 0's neuron n sends + spikes to row n and - spikes to row 32 + n of core 1 (a second layer);
-    core 1's spikes go to the host."""
-    entries = []
-    for core in range(CONFIG.cores):
-        for neuron in range(CONFIG.neurons):
-            for negative in (False, True):
-                if core == 0:
-                    entries.append(pack_route(to_host_layer1, True, 1, neuron + (32 if negative else 0)))
-                else:
-                    entries.append(pack_route(True))
-    return b"".join(entries)
 
 
 def random_input(seed, steps=12, per_step=24):
@@ -53,10 +30,10 @@ def random_input(seed, steps=12, per_step=24):
     NeuronCodes(thresh_pos=8, thresh_neg=8, mode=2),
 ])
 def test_two_layer_network_spikes_exactly_like_the_golden_model(codes):
-    routing = two_layer_routing(to_host_layer1=True)
+    routing = two_layer_routing(CONFIG)
     host_steps = random_input(1)
-    out, counters, strobes = run_rtl(macro_with_weights(5), routing, codes, host_steps)
-    golden = InferenceModel(macro_with_weights(5), routing, codes, V_READ).run(host_steps)
+    out, counters, strobes = run_rtl(macro_with_weights(CONFIG, 5), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 5), routing, codes, V_READ).run(host_steps)
     assert out == golden.events
     assert np.abs(golden.spikes[:, 1]).sum() > 0 and np.abs(golden.spikes[:, 0]).sum() > 0   # both layers spike
     assert counters["step"] == len(host_steps) and not counters["busy"]
@@ -73,8 +50,8 @@ def test_a_full_route_queue_drops_and_counts_and_back_pressure_loses_nothing():
     routing = b"".join(entries)
     host_steps = random_input(2, steps=4, per_step=30)
     config = CONFIG.replace(route_fifo_depth=16)
-    out, counters, _ = run_rtl(macro_with_weights(6, config), routing, codes, host_steps, out_stall=3)
-    golden = InferenceModel(macro_with_weights(6, config), routing, codes, V_READ).run(host_steps)
+    out, counters, _ = run_rtl(macro_with_weights(config, 6), routing, codes, host_steps, out_stall=3)
+    golden = InferenceModel(macro_with_weights(config, 6), routing, codes, V_READ).run(host_steps)
     assert golden.dropped > 0
     assert out == golden.events
     assert counters["dropped"] == golden.dropped
@@ -82,10 +59,10 @@ def test_a_full_route_queue_drops_and_counts_and_back_pressure_loses_nothing():
 
 def test_events_outside_the_chip_are_dropped_and_counted():
     codes = NeuronCodes(thresh_pos=15, thresh_neg=15)
-    routing = two_layer_routing()
+    routing = two_layer_routing(CONFIG, layer1_to_host=False)
     host_steps = [[(0, 3), (5, 1), (1, 200)], [(0, 4)]]     # core 5 and row 200 do not exist
-    out, counters, _ = run_rtl(macro_with_weights(7), routing, codes, host_steps)
-    golden = InferenceModel(macro_with_weights(7), routing, codes, V_READ).run(host_steps)
+    out, counters, _ = run_rtl(macro_with_weights(CONFIG, 7), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 7), routing, codes, V_READ).run(host_steps)
     assert out == golden.events and counters["dropped"] == golden.dropped == 2
     assert counters["row_events"] == 2
 
@@ -93,7 +70,8 @@ def test_events_outside_the_chip_are_dropped_and_counted():
 def test_stop_ends_the_run_at_the_end_of_a_step():
     codes = NeuronCodes(thresh_pos=15, thresh_neg=15)
     host_steps = random_input(3, steps=40)
-    out, counters, _ = run_rtl(macro_with_weights(8), two_layer_routing(), codes, host_steps, stop_at_cycle=300)
+    out, counters, _ = run_rtl(macro_with_weights(CONFIG, 8), two_layer_routing(CONFIG, layer1_to_host=False), codes,
+                               host_steps, stop_at_cycle=300)
     assert 0 < counters["step"] < 40
     assert out.count(EVENT_TICK) == counters["step"] and out[-1] == EVENT_TICK
 
@@ -111,8 +89,8 @@ def test_random_networks_and_spike_trains_match_the_golden_model(seed):
                         leak=int(rng.integers(0, 60)), refractory=int(rng.integers(0, 3)), mode=int(rng.integers(0, 3)))
     host_steps = [[(int(rng.integers(0, 2)), int(r)) for r in rng.choice(CONFIG.rows, int(rng.integers(0, 30)),
                                                                           replace=False)] for _ in range(10)]
-    out, counters, _ = run_rtl(macro_with_weights(seed), routing, codes, host_steps)
-    golden = InferenceModel(macro_with_weights(seed), routing, codes, V_READ).run(host_steps)
+    out, counters, _ = run_rtl(macro_with_weights(CONFIG, seed), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, seed), routing, codes, V_READ).run(host_steps)
     assert out == golden.events
     assert (counters["spikes"], counters["row_events"], counters["dropped"]) == (
         int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped)
@@ -121,17 +99,13 @@ def test_random_networks_and_spike_trains_match_the_golden_model(seed):
 def test_with_neuron_noise_the_same_draws_give_the_same_spikes():
     # kT/C noise and comparator offsets on: the macro draws them in the same order in both runs, so the
     # RTL still reproduces the golden model exactly; and the noise does change the spikes.
-    routing = two_layer_routing(to_host_layer1=True)
+    routing = two_layer_routing(CONFIG)
     codes = NeuronCodes(thresh_pos=7, thresh_neg=7)
     host_steps = random_input(11)
 
-    def noisy(seed):
-        macro = AnalogMacro(CONFIG, seed, neuron_noise=True)
-        macro.cores = macro_with_weights(seed).cores
-        return macro
-    out, _, _ = run_rtl(noisy(12), routing, codes, host_steps)
-    golden = InferenceModel(noisy(12), routing, codes, V_READ).run(host_steps)
-    quiet = InferenceModel(macro_with_weights(12), routing, codes, V_READ).run(host_steps)
+    out, _, _ = run_rtl(macro_with_weights(CONFIG, 12, neuron_noise=True), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 12, neuron_noise=True), routing, codes, V_READ).run(host_steps)
+    quiet = InferenceModel(macro_with_weights(CONFIG, 12), routing, codes, V_READ).run(host_steps)
     assert out == golden.events
     assert golden.events != quiet.events
 
@@ -142,8 +116,8 @@ def test_a_single_event_and_the_refractory_period():
     routing = b"".join(pack_route(True) for _ in range(CONFIG.cores * CONFIG.neurons * 2))
     codes = NeuronCodes(thresh_pos=1, thresh_neg=1, refractory=2)
     host_steps = [[(0, 5)] for _ in range(9)]
-    out, counters, _ = run_rtl(macro_with_weights(13), routing, codes, host_steps)
-    golden = InferenceModel(macro_with_weights(13), routing, codes, V_READ).run(host_steps)
+    out, counters, _ = run_rtl(macro_with_weights(CONFIG, 13), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 13), routing, codes, V_READ).run(host_steps)
     assert out == golden.events and counters["row_events"] == 9
     active = np.abs(golden.spikes[:, 0]).sum(axis=0) > 0
     assert active.any() and (golden.spikes[:, 0] < 0).any()          # negative spikes too
@@ -158,7 +132,7 @@ def test_events_routed_into_the_step_after_the_last_do_not_leak_into_the_next_ru
                        for neuron in range(CONFIG.neurons) for _ in (0, 1))
     codes = NeuronCodes(thresh_pos=4, thresh_neg=4)
     host_steps = [[(0, r) for r in range(10)], [], [(1, 3)]]
-    macro = macro_with_weights(14)
+    macro = macro_with_weights(CONFIG, 14)
     first, _, _ = run_rtl(macro, routing, codes, host_steps, runs=2)
-    golden = InferenceModel(macro_with_weights(14), routing, codes, V_READ).run(host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 14), routing, codes, V_READ).run(host_steps)
     assert first == golden.events + golden.events
