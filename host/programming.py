@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import ChipConfig
 from ..models.device import Shape
-from ..models.pv import PER_LEVEL_FIELDS, SHARED_FIELDS, PVSettings
+from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
 from .registers import ChipError, RegisterClient
 
@@ -155,18 +155,8 @@ class Programmer:
             raise ProgrammingError("recipes must be a PVSettings or a non-empty dict {target code: PVSettings}")
         if len(recipes) > config.pv_levels:
             raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
-        missing = sorted(set(np.unique(targets).tolist()) - set(recipes))
-        if missing:
-            raise ProgrammingError(f"no recipe for target code(s) {missing}")
-        first = next(iter(recipes.values()))
-        for name in SHARED_FIELDS:
-            values = {getattr(each, name) for each in recipes.values()}
-            if len(values) > 1 and name != "v_read":
-                raise ProgrammingError(f"levels disagree on {name} ({values}); only "
-                                       f"{', '.join(PER_LEVEL_FIELDS)} may differ between levels")
-        for each in recipes.values():
-            each.check_codes(config)
-        return first
+        # The chip verifies at its drivers' read code, whatever v_read a recipe names.
+        return check_level_recipes(recipes, targets, config, ignore=("v_read",))
 
     @staticmethod
     def _level_entry(code: int, recipe: PVSettings) -> dict:

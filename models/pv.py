@@ -33,7 +33,7 @@ from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape
 from .pulses import relative_codes, relative_waveform
 
 __all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes",
-           "igvva_level_recipes"]
+           "igvva_level_recipes", "check_level_recipes"]
 
 
 class PulseKind(enum.IntEnum):
@@ -138,24 +138,30 @@ def igvva_level_recipes(codes, base: PVSettings, config: ChipConfig = REFERENCE,
     return recipes
 
 
+def check_level_recipes(recipes: dict, codes, config: ChipConfig, ignore: tuple[str, ...] = ()) -> PVSettings:
+    """Check per-level recipes {target code: PVSettings} for target `codes`: every code has one, they
+    agree on the shared fields (but those in `ignore`), their DAC codes fit. Returns one of them, whose
+    shared fields stand for all."""
+    for name in SHARED_FIELDS:
+        values = {getattr(each, name) for each in recipes.values()}
+        if len(values) > 1 and name not in ignore:
+            raise ModelInputError(f"levels disagree on {name} ({values}); only "
+                                  f"{', '.join(PER_LEVEL_FIELDS)} may differ between levels")
+    missing = sorted(set(np.unique(codes).tolist()) - set(recipes))
+    if missing:
+        raise ModelInputError(f"no recipe for target codes of level(s) {missing}")
+    for each in recipes.values():
+        each.check_codes(config)
+    return next(iter(recipes.values()))
+
+
 class _CellSettings:
     """Settings as per-cell arrays, so cells of different target levels run their own recipe."""
 
     def __init__(self, settings, targets: np.ndarray, config: ChipConfig):
         if isinstance(settings, PVSettings):
             settings = {int(level): settings for level in np.unique(targets[targets >= 0])}
-        shared = {name: {getattr(each, name) for each in settings.values()} for name in SHARED_FIELDS}
-        for name, values in shared.items():
-            if len(values) > 1:
-                raise ModelInputError(f"per-level settings disagree on {name} ({values}); only "
-                                      f"{', '.join(PER_LEVEL_FIELDS)} may differ between levels")
-        wanted = set(np.unique(targets[targets >= 0]).tolist())
-        missing = wanted - set(settings)
-        if missing:
-            raise ModelInputError(f"no P&V settings for target level(s) {sorted(missing)}")
-        for each in settings.values():
-            each.check_codes(config)
-        first = next(iter(settings.values()))
+        first = check_level_recipes(settings, targets[targets >= 0], config)
         for name in SHARED_FIELDS:
             setattr(self, name, getattr(first, name))
         for name in PER_LEVEL_FIELDS:
