@@ -16,7 +16,7 @@ from ..models.macro import AnalogMacro
 from ..protocol import StatusBit
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
-from .pv_reference import port_pulses, reference_pulses, reference_recipe
+from .pv_reference import LEVELS, port_pulses, reference_pulses, reference_recipe
 
 ROW = 3
 RECIPE = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, scope=1, bl_start=133, bl_step=1, bl_stop=160,
@@ -90,7 +90,7 @@ async def programming_a_row_through_spi_matches_the_reference(dut):
     tb.bridge.start()
     config = tb.config
     rng = np.random.default_rng(tb.seed)
-    targets_row = rng.choice([20, 50, 80, 110, 140, 170, 200, 230], size=config.columns)
+    targets_row = rng.choice(LEVELS, size=config.columns)
     if recipe.get("form"):
         targets_row[:] = FORM_TARGET
     window = tb.table.window("pv_target")
@@ -178,9 +178,8 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     tb.bridge.start()
     config = tb.config
     core, first_row = 1, 10
-    levels = (20, 50, 80, 110, 140, 170, 200, 230)
-    targets = np.random.default_rng(tb.seed).choice(levels, size=(2, config.columns))
-    recipes = igvva_level_recipes(levels, reference_recipe(dict(RECIPE, max_pulses=40), config), config)
+    targets = np.random.default_rng(tb.seed).choice(LEVELS, size=(2, config.columns))
+    recipes = igvva_level_recipes(LEVELS, reference_recipe(dict(RECIPE, max_pulses=40), config), config)
     programmer = Programmer(RegisterClient(CocotbTransport(tb.spi), tb.table), config,
                             poll_seconds=2000 / config.sys_clk_hz)
     result = await bridge(programmer.program)(core, targets, recipes, first_row)
@@ -190,7 +189,7 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     full[first_row:first_row + 2] = targets
     outcome = program_and_verify(macro.cores[core], full, recipes, config)
     chosen = full >= 0
-    codes = adc_codes(macro.cores[core].read(recipes[levels[0]].v_read, chosen), config)
+    codes = adc_codes(macro.cores[core].read(recipes[LEVELS[0]].v_read, chosen), config)
     rows = slice(first_row, first_row + 2)
     assert np.array_equal(result.pulses, outcome.pulses[rows])
     assert np.array_equal(result.codes, codes[rows])

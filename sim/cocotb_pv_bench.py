@@ -21,9 +21,8 @@ from ..host.registers import RegisterClient
 from ..models.pv import igvva_level_recipes
 from .cocotb_chip_pv import ProgrammingBench
 from .cosim_transport import CocotbTransport
-from .pv_reference import reference_recipe
+from .pv_reference import LEVELS, reference_recipe
 
-LEVELS = (20, 50, 80, 110, 140, 170, 200, 230)       # ADC codes: 10 ... 115 uS at 0.5 uS per code
 BUDGET = 60
 _IGVVA = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, bl_start=133, bl_step=0, bl_stop=133,
               wl_start=90, wl_step=2, wl_stop=170, sl_reset=110, pulse_width=4, max_pulses=BUDGET, window=2)

@@ -11,7 +11,10 @@ from ..models.pulses import pulse_codes
 from ..models.pv import PulseKind, PVResult
 from ..rtl.cell_driver import read_limit_code
 
-__all__ = ["reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
+__all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
+
+#: The eight target levels the benches and tests program, in ADC codes: 10 ... 115 uS at 0.5 uS per code.
+LEVELS = (20, 50, 80, 110, 140, 170, 200, 230)
 
 SHARED = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset", "pulse_width",
           "max_pulses", "window")

@@ -7,8 +7,9 @@ import pytest
 from rram_cim.config import REFERENCE
 from rram_cim.host.compiler import CompileError, compile_layer
 from rram_cim.models.neurons import column_voltages, differential_inputs
+from rram_cim.sim.pv_reference import LEVELS as PV_LEVELS
 
-LEVELS = np.arange(20, 20 + 8 * 30, 30)          # 8 evenly spaced levels, 10 to 115 uS
+LEVELS = np.array(PV_LEVELS)                      # 8 evenly spaced levels, 10 to 115 uS
 
 
 @pytest.mark.parametrize("seed", range(3))

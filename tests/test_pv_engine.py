@@ -12,7 +12,7 @@ from rram_cim.models import program_and_verify
 from rram_cim.models.macro import AnalogMacro, MacroOp
 from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
-from rram_cim.sim.pv_reference import port_pulses, reference_pulses
+from rram_cim.sim.pv_reference import LEVELS, port_pulses, reference_pulses
 from rram_cim.sim.pv_reference import reference_recipe as shared_reference_recipe
 
 CONFIG = REFERENCE
@@ -133,7 +133,7 @@ def reference(settings, targets_core, seed=SEED, formed=True):
 
 def targets(seed=0):
     rng = np.random.default_rng(seed)
-    return rng.choice([20, 50, 80, 110, 140, 170, 200, 230], size=(CONFIG.rows, CONFIG.columns))
+    return rng.choice(LEVELS, size=(CONFIG.rows, CONFIG.columns))
 
 
 @pytest.mark.parametrize("changes", [
@@ -187,7 +187,7 @@ def level_table():
     """Eight levels, each its own recipe (EMBER-style): the gate ramp starts near the level's compliance,
     higher levels get wider pulses, a bigger budget and a wider window."""
     levels = []
-    for index, code in enumerate((20, 50, 80, 110, 140, 170, 200, 230)):
+    for index, code in enumerate(LEVELS):
         levels.append(dict(target=code, pulse_width=3 + index % 3, max_pulses=12 + 2 * index, window=1 + index // 3,
                            bl_start=133, bl_step=0, bl_stop=133, wl_start=80 + 8 * index, wl_step=1 + index % 2,
                            wl_stop=170, sl_reset=105 + index))
