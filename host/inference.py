@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import ChipConfig
 from ..models.macro import NeuronCodes
 from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, StatusBit, input_event
-from .registers import ChipError, RegisterClient
+from .registers import RegisterClient
 
 __all__ = ["InferenceRunner", "InferenceRun"]
 
@@ -77,23 +77,21 @@ class InferenceRunner:
         """Feed the input FIFO and drain the output FIFO until the run is done."""
         regs = self.regs
         events: list[int] = []
-        sent, waited = 0, 0.0
-        while True:
+        sent = 0
+
+        def drain():
+            for _ in range(regs.read("fifo_out_level")):
+                events.append(regs.read("fifo_spike_out"))
+
+        def feed_and_drain():
+            nonlocal sent
             room = self.config.input_fifo_depth - regs.read("fifo_in_level")
             batch = words[sent:sent + room]
             if batch:                                  # one frame through the burst window
                 regs.write_window("spike_in_burst", 0, b"".join(w.to_bytes(2, "little") for w in batch))
                 sent += len(batch)
-            for _ in range(regs.read("fifo_out_level")):
-                events.append(regs.read("fifo_spike_out"))
-            status = regs.status()
-            if status & StatusBit.INFER_DONE and not status & StatusBit.BUSY:
-                for _ in range(regs.read("fifo_out_level")):
-                    events.append(regs.read("fifo_spike_out"))
-                break
-            if waited > self.timeout_seconds:
-                regs.write("ctrl", regs.table.register("ctrl").field("inf_abort").mask)
-                raise ChipError(f"inference did not finish within {self.timeout_seconds} s; stopped")
-            regs.idle(self.poll_seconds)
-            waited += self.poll_seconds
+            drain()
+        regs.wait_done(StatusBit.INFER_DONE, "inf_abort", self.timeout_seconds, self.poll_seconds,
+                       between=feed_and_drain, what="inference")
+        drain()
         return events

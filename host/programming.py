@@ -22,7 +22,7 @@ from ..config import ChipConfig
 from ..models.device import Shape
 from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
-from .registers import ChipError, RegisterClient
+from .registers import RegisterClient
 
 __all__ = ["Programmer", "ProgramResult", "ProgrammingError"]
 
@@ -190,18 +190,11 @@ class Programmer:
         regs.write("pv_row", row)
         regs.write("ctrl", regs.table.register("ctrl").field("pv_start").mask)
         cells = self.config.columns * (self.config.rows if scope == Scope.CORE else 1)
-        waited = 0.0
-        while True:
-            status = regs.status()
-            if status & StatusBit.PV_DONE and not status & StatusBit.BUSY:
-                break
-            if waited > self.timeout_seconds:
-                regs.write("ctrl", regs.table.register("ctrl").field("pv_abort").mask)
-                raise ChipError(f"the P&V engine did not finish within {self.timeout_seconds} s; aborted")
-            if self.progress:
-                self.progress(regs.read("pv_cells_done") + regs.read("pv_cells_failed"), cells)
-            regs.idle(self.poll_seconds)
-            waited += self.poll_seconds
+
+        def report():
+            self.progress(regs.read("pv_cells_done") + regs.read("pv_cells_failed"), cells)
+        regs.wait_done(StatusBit.PV_DONE, "pv_abort", self.timeout_seconds, self.poll_seconds,
+                       between=report if self.progress else None, what="the P&V engine")
         counters = {name: regs.read(name) for name in ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")}
         if self.progress:
             self.progress(counters["pv_cells_done"] + counters["pv_cells_failed"], cells)

@@ -7,7 +7,7 @@ says `regs.write("pv_mode", algorithm=1)` and never spells an offset.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..protocol import RegisterTable, StatusBit
 from .frames import Reply, nop_frame, parse_reply, read_frame, write_frame
@@ -93,6 +93,24 @@ class RegisterClient:
             wait(seconds)
         else:
             time.sleep(seconds)
+
+    def wait_done(self, done: StatusBit, abort: str, timeout_seconds: float, poll_seconds: float,
+                  between: Callable[[], None] | None = None, what: str = "the engine") -> None:
+        """Poll the status byte until `done` is set and BUSY clear, calling `between` (host work such as
+        feeding a FIFO) after each check that finds it still running. Past `timeout_seconds` of the
+        chip's time, write CTRL.`abort` and raise ChipError."""
+        waited = 0.0
+        while True:
+            status = self.status()
+            if status & done and not status & StatusBit.BUSY:
+                return
+            if waited > timeout_seconds:
+                self.write("ctrl", self.table.register("ctrl").field(abort).mask)
+                raise ChipError(f"{what} did not finish within {timeout_seconds} s; stopped")
+            if between is not None:
+                between()
+            self.idle(poll_seconds)
+            waited += poll_seconds
 
     def errors(self) -> list[str]:
         value = self._read("error")

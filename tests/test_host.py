@@ -100,3 +100,19 @@ def test_programmer_refuses_bad_requests_before_sending_a_frame(targets, recipes
     with pytest.raises(ProgrammingError, match="core 2 does not exist"):
         programmer.read_codes(2)
     assert transport.frames == 0
+
+
+def test_waiting_for_an_engine_that_never_finishes_aborts_it_and_raises():
+    from rram_cim.protocol import StatusBit
+    transport = CountingTransport()
+    frames = []
+    exchange = transport.exchange
+    transport.exchange = lambda frame: frames.append(frame) or exchange(frame)
+    regs = RegisterClient(transport, TABLE)
+    polls = []
+    with pytest.raises(ChipError, match="inference did not finish within 0.001 s"):
+        regs.wait_done(StatusBit.INFER_DONE, "inf_abort", 1e-3, 2e-4, between=lambda: polls.append(1),
+                       what="inference")
+    ctrl = TABLE.register("ctrl")
+    abort = write_frame(ctrl.address, bytes([ctrl.field("inf_abort").mask]))
+    assert abort in frames and len(polls) >= 5
