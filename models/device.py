@@ -288,7 +288,7 @@ class ReRAMArray:
     @staticmethod
     def _waveform(samples) -> np.ndarray:
         """Relative amplitudes of a pulse's samples (1.0 = the programmed amplitude): one row shared by
-        every selected cell, or one row per selected cell (cells x samples)."""
+        every selected cell, or one row per selected cell (cells x samples, cells in row-major order)."""
         samples = np.asarray(samples, dtype=float)
         if samples.ndim not in (1, 2) or samples.size == 0 or not 0 <= samples.min() <= samples.max() <= 1:
             raise ModelInputError("pulse waveform must be a non-empty 1-D (or cells x samples) array of "

@@ -116,19 +116,18 @@ class Chip(wiring.Component):
         """NEURON registers to the sequencer, its counters back, the routing window to its router.
         Returns the strobe of a refused start."""
         settings = sequencer.settings
-        neuron = regs
         m.d.comb += [
-            settings.thresh_pos.eq(neuron.neuron_thresh_pos.code),
-            settings.thresh_neg.eq(neuron.neuron_thresh_neg.code),
-            settings.leak.eq(neuron.neuron_leak.code),
-            settings.refractory.eq(neuron.neuron_refractory.steps),
-            settings.mode.eq(neuron.neuron_mode.kind),
-            settings.timesteps.eq(neuron.neuron_timesteps.count),
-            settings.v_read_code.eq(neuron.neuron_v_read.code),
+            settings.thresh_pos.eq(regs.neuron_thresh_pos.code),
+            settings.thresh_neg.eq(regs.neuron_thresh_neg.code),
+            settings.leak.eq(regs.neuron_leak.code),
+            settings.refractory.eq(regs.neuron_refractory.steps),
+            settings.mode.eq(regs.neuron_mode.kind),
+            settings.timesteps.eq(regs.neuron_timesteps.count),
+            settings.v_read_code.eq(regs.neuron_v_read.code),
         ]
-        bad = ((neuron.neuron_thresh_pos.code == 0) | (neuron.neuron_thresh_neg.code == 0)
-               | (neuron.neuron_timesteps.count == 0) | (neuron.neuron_mode.kind == 3)
-               | (neuron.neuron_v_read.code > read_limit_code(config)) | other_busy)
+        bad = ((regs.neuron_thresh_pos.code == 0) | (regs.neuron_thresh_neg.code == 0)
+               | (regs.neuron_timesteps.count == 0) | (regs.neuron_mode.kind == 3)
+               | (regs.neuron_v_read.code > read_limit_code(config)) | other_busy)
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.inf_start & bad),
