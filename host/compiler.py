@@ -1,5 +1,14 @@
-"""Network compiler, first piece: one layer of signed integer weights onto one core's differential
-column pairs, balanced for voltage-mode neurons.
+"""Network compiler: layers onto cores, conductance targets, neuron thresholds and the routing table.
+
+`compile_network` takes layers of conductance levels, as `host.training` trains them (every cell of a
+core, free rows included), or of signed integer weights, which `compile_layer` first balances (below),
+and places layer k on core k: its inputs on rows 0.., its neurons on column pairs (2n, 2n+1), the cells
+no layer uses at the lowest level. A hidden neuron's positive spike is routed to row n of the next core
+(its negative spikes go nowhere: a ReLU), the last layer's spikes of both signs to the host. Whatever
+does not fit (layers, rows, neurons, levels, threshold or read-voltage codes) is refused with the limit.
+
+Balancing integer weights (`compile_layer`): one layer of signed integer weights onto one core's
+differential column pairs, for voltage-mode neurons.
 
 A voltage-mode neuron sees V_read · (Σ_driven G+ / ΣG+ − Σ_driven G− / ΣG−): each column settles to the
 conductance-weighted average of its rows (NeuRRAM's sensing). Only when a pair's two column totals are
@@ -19,8 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ChipConfig
+from ..models.macro import NeuronCodes
+from ..models.neurons import NeuronMode
+from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route
 
-__all__ = ["CompileError", "LayerMapping", "compile_layer"]
+__all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
+
+#: Highest read voltage a row may take during inference (the chip refuses more: read disturb).
+V_READ_LIMIT = 0.1
+#: The neuron threshold registers are 16 bits wide.
+THRESHOLD_CODE_MAX = 0xFFFF
 
 
 class CompileError(ValueError):
@@ -102,3 +119,126 @@ def compile_layer(weights, level_codes, config: ChipConfig, core: int = 0,
             levels[rows, 2 * neuron + side] = fill
     return LayerMapping(core=core, targets=codes[levels], levels=levels, input_rows=tuple(range(inputs)),
                         balance_rows=tuple(rows), column_total=total)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer as conductance levels: (rows, neurons) level indices of the + and - column of each
+    neuron; rows 0..inputs-1 are driven by the layer's inputs, the others only set the column totals."""
+    plus: np.ndarray
+    minus: np.ndarray
+    inputs: int
+
+    @classmethod
+    def from_weights(cls, weights, level_codes, config: ChipConfig) -> "Layer":
+        """Signed integer weights (inputs x neurons), balanced by `compile_layer` on spare rows."""
+        mapping = compile_layer(weights, level_codes, config)
+        neurons = np.asarray(weights).shape[1]
+        return cls(mapping.levels[:, 0:2 * neurons:2], mapping.levels[:, 1:2 * neurons:2], len(mapping.input_rows))
+
+    @property
+    def neurons(self) -> int:
+        return self.plus.shape[1]
+
+
+@dataclass(frozen=True)
+class NetworkMapping:
+    config: ChipConfig
+    #: ADC-code targets of every cell of each core the network uses (core k holds layer k).
+    targets: list[np.ndarray]
+    levels: list[np.ndarray]
+    level_codes: tuple[int, ...]
+    routing: bytes
+    codes: NeuronCodes
+    v_read_code: int
+    #: Row (on core 0) of each network input, and (core, neuron) of each output.
+    input_rows: tuple[int, ...]
+    outputs: tuple[tuple[int, int], ...]
+    #: Steps a hidden spike needs to reach the last layer: appended to every run with no input.
+    flush_steps: int
+
+    def host_steps(self, spikes: np.ndarray) -> list[list[tuple[int, int]]]:
+        """The input events of one inference from a (steps, inputs) boolean spike raster, flush steps
+        appended."""
+        spikes = np.asarray(spikes, dtype=bool)
+        if spikes.ndim != 2 or spikes.shape[1] != len(self.input_rows):
+            raise CompileError(f"input raster has shape {spikes.shape}; the network takes (steps, "
+                               f"{len(self.input_rows)})")
+        rows = np.asarray(self.input_rows)
+        steps = [[(0, int(row)) for row in rows[step]] for step in spikes]
+        return steps + [[] for _ in range(self.flush_steps)]
+
+    def scores(self, events) -> np.ndarray:
+        """Each output's signed spike count (positive minus negative spikes) from the host's events."""
+        index = {where: n for n, where in enumerate(self.outputs)}
+        scores = np.zeros(len(self.outputs), dtype=np.int64)
+        for word in events:
+            tick, negative, core, neuron = decode_event(word)
+            if not tick and (core, neuron) in index:
+                scores[index[core, neuron]] += -1 if negative else 1
+        return scores
+
+
+def compile_network(layers: list[Layer], level_codes, config: ChipConfig, threshold_code: int,
+                    v_read_code: int) -> NetworkMapping:
+    """Place `layers` on cores 0.. (see the module docstring); neurons run in ADC mode with the threshold
+    `threshold_code` (both signs) and rows read at `v_read_code`."""
+    codes = np.asarray(level_codes)
+    if not layers:
+        raise CompileError("a network needs at least one layer")
+    if len(layers) > config.cores:
+        raise CompileError(f"{len(layers)} layers: the chip has {config.cores} cores, one per layer")
+    if codes.ndim != 1 or len(codes) < 2 or np.any(np.diff(codes) <= 0):
+        raise CompileError("level_codes must list at least two increasing ADC codes")
+    if len(codes) > config.pv_levels:
+        raise CompileError(f"{len(codes)} levels: the P&V level table holds {config.pv_levels}")
+    if codes[0] < 1 or codes[-1] > (1 << config.adc_bits) - 1:
+        raise CompileError(f"level codes must be ADC codes 1..{(1 << config.adc_bits) - 1} (a column needs "
+                           "conductance to settle)")
+    if not 1 <= threshold_code <= THRESHOLD_CODE_MAX:
+        raise CompileError(f"threshold code {threshold_code} is outside 1..{THRESHOLD_CODE_MAX}")
+    limit = int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
+    if not 1 <= v_read_code <= limit:
+        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({V_READ_LIMIT} V read-disturb limit)")
+    targets, all_levels = [], []
+    for k, layer in enumerate(layers):
+        plus, minus = np.asarray(layer.plus), np.asarray(layer.minus)
+        name = f"layer {k}"
+        if plus.shape != minus.shape or plus.ndim != 2:
+            raise CompileError(f"{name}: plus {plus.shape} and minus {minus.shape} must be equal 2-D arrays")
+        if not (np.issubdtype(plus.dtype, np.integer) and np.issubdtype(minus.dtype, np.integer)):
+            raise CompileError(f"{name}: levels must be integers (quantize the network first)")
+        rows, neurons = plus.shape
+        if rows > config.rows:
+            raise CompileError(f"{name} has {rows} rows: a core has {config.rows}")
+        if neurons > config.neurons:
+            raise CompileError(f"{name} has {neurons} neurons: a core has {config.neurons}")
+        if not 1 <= layer.inputs <= rows:
+            raise CompileError(f"{name} has {layer.inputs} inputs on {rows} rows")
+        if k and layer.inputs != layers[k - 1].neurons:
+            raise CompileError(f"{name} takes {layer.inputs} inputs but layer {k - 1} has {layers[k - 1].neurons} neurons")
+        low, high = min(plus.min(), minus.min()), max(plus.max(), minus.max())
+        if low < 0 or high >= len(codes):
+            raise CompileError(f"{name} uses levels {low}..{high}; the table has 0..{len(codes) - 1}")
+        levels = np.zeros((config.rows, config.columns), dtype=np.int64)
+        levels[:rows, 0:2 * neurons:2] = plus
+        levels[:rows, 1:2 * neurons:2] = minus
+        all_levels.append(levels)
+        targets.append(codes[levels])
+    routes = [pack_route(False)] * (config.cores * config.neurons * 2)
+    for k, layer in enumerate(layers):
+        for neuron in range(layer.neurons):
+            at = (k * config.neurons + neuron) * 2
+            if k + 1 < len(layers):
+                routes[at] = pack_route(False, True, k + 1, neuron)        # positive spike: next layer's row
+            else:
+                routes[at] = routes[at + 1] = pack_route(True)             # both signs to the host
+    routing = b"".join(routes)
+    assert len(routing) == config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+    last = len(layers) - 1
+    return NetworkMapping(config=config, targets=targets, levels=all_levels,
+                          level_codes=tuple(int(c) for c in codes), routing=routing,
+                          codes=NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code,
+                                            mode=NeuronMode.ADC),
+                          v_read_code=v_read_code, input_rows=tuple(range(layers[0].inputs)),
+                          outputs=tuple((last, n) for n in range(layers[-1].neurons)), flush_steps=last)

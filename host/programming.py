@@ -24,7 +24,7 @@ from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
 from .registers import RegisterClient
 
-__all__ = ["Programmer", "ProgramResult", "ProgrammingError"]
+__all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request"]
 
 #: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
 #: co-simulated SPI frame under a second of wall time.
@@ -78,10 +78,9 @@ class Programmer:
         """Program rows `first_row`.. of `core` (as many as `targets` has, all columns) to their target ADC
         codes, with one recipe or per-level recipes {target code: PVSettings}."""
         config = self.config
-        targets = self._check_targets(core, targets, first_row)
+        targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
         rows = range(first_row, first_row + targets.shape[0])
         per_level = isinstance(recipes, dict)
-        shared = self._check_recipes(recipes, targets)
         if per_level:
             codes = sorted(recipes)
             buffer = np.searchsorted(codes, targets).astype(np.uint8)      # each cell's level index
@@ -123,40 +122,10 @@ class Programmer:
 
     # ---- checks -------------------------------------------------------------------------------------------
     def _check_core(self, core: int):
-        if not 0 <= core < self.config.cores:
-            raise ProgrammingError(f"core {core} does not exist: the chip has {self.config.cores} cores")
+        _check_core(self.config, core)
 
     def _check_rows(self, first_row: int, count: int):
-        if count < 1 or first_row < 0 or first_row + count > self.config.rows:
-            raise ProgrammingError(f"rows {first_row}..{first_row + count - 1} do not fit a core of "
-                                   f"{self.config.rows} rows")
-
-    def _check_targets(self, core: int, targets, first_row: int) -> np.ndarray:
-        self._check_core(core)
-        config = self.config
-        targets = np.asarray(targets)
-        if targets.ndim != 2 or targets.shape[1] != config.columns:
-            raise ProgrammingError(f"targets have shape {targets.shape}; give rows x {config.columns} columns")
-        self._check_rows(first_row, targets.shape[0])
-        if not np.issubdtype(targets.dtype, np.integer):
-            raise ProgrammingError("targets must be integer ADC codes")
-        top = (1 << config.adc_bits) - 1
-        if targets.min() < 0 or targets.max() > top:
-            raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {targets.min()}..{targets.max()}")
-        return targets.astype(np.int64)
-
-    def _check_recipes(self, recipes, targets) -> PVSettings:
-        """Validate; return the recipe whose shared fields (algorithm, shape, modes) the registers get."""
-        config = self.config
-        if isinstance(recipes, PVSettings):
-            recipes.check_codes(config)
-            return recipes
-        if not isinstance(recipes, dict) or not recipes:
-            raise ProgrammingError("recipes must be a PVSettings or a non-empty dict {target code: PVSettings}")
-        if len(recipes) > config.pv_levels:
-            raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
-        # The chip verifies at its drivers' read code, whatever v_read a recipe names.
-        return check_level_recipes(recipes, targets, config, ignore=("v_read",))
+        _check_rows(self.config, first_row, count)
 
     @staticmethod
     def _level_entry(code: int, recipe: PVSettings) -> dict:
@@ -227,3 +196,42 @@ class Programmer:
                 cells.append((word >> 2 & 0xF, word >> 6 & 0x3FF, word >> 16))
         return cells
 
+
+
+# ---- checks shared by the Programmer and the model transport ----------------------------------------------
+def _check_core(config: ChipConfig, core: int):
+    if not 0 <= core < config.cores:
+        raise ProgrammingError(f"core {core} does not exist: the chip has {config.cores} cores")
+
+
+def _check_rows(config: ChipConfig, first_row: int, count: int):
+    if count < 1 or first_row < 0 or first_row + count > config.rows:
+        raise ProgrammingError(f"rows {first_row}..{first_row + count - 1} do not fit a core of "
+                               f"{config.rows} rows")
+
+
+def check_request(config: ChipConfig, core: int, targets, recipes, first_row: int = 0):
+    """Check a programming request before anything reaches the chip; return (targets as int64, recipes,
+    the recipe whose shared fields the registers get, or None when `recipes` is None)."""
+    _check_core(config, core)
+    targets = np.asarray(targets)
+    if targets.ndim != 2 or targets.shape[1] != config.columns:
+        raise ProgrammingError(f"targets have shape {targets.shape}; give rows x {config.columns} columns")
+    _check_rows(config, first_row, targets.shape[0])
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise ProgrammingError("targets must be integer ADC codes")
+    top = (1 << config.adc_bits) - 1
+    if targets.min() < 0 or targets.max() > top:
+        raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {targets.min()}..{targets.max()}")
+    targets = targets.astype(np.int64)
+    if recipes is None:
+        return targets, None, None
+    if isinstance(recipes, PVSettings):
+        recipes.check_codes(config)
+        return targets, recipes, recipes
+    if not isinstance(recipes, dict) or not recipes:
+        raise ProgrammingError("recipes must be a PVSettings or a non-empty dict {target code: PVSettings}")
+    if len(recipes) > config.pv_levels:
+        raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
+    # The chip verifies at its drivers' read code, whatever v_read a recipe names.
+    return targets, recipes, check_level_recipes(recipes, targets, config, ignore=("v_read",))

@@ -1,0 +1,227 @@
+"""The chip from the host: one `Chip` class over interchangeable transports.
+
+    chip = Chip(ModelTransport(seed=1))                     # the golden models, no simulator
+    chip = Chip(CosimTransport("verilator", seed=1))        # the generated Verilog in co-simulation (sim/)
+    results = chip.load(mapping)                            # program every cell through P&V, read back
+    run = chip.infer(mapping.host_steps(raster))            # spiking inference: events and counters
+    chip.classify(mapping, raster)                          # the output neurons' signed spike counts
+
+A transport that moves SPI frames (`exchange`, optionally `idle`) is driven through the register map by
+the same host code that drives a board (`Programmer`, `InferenceRunner`). `ModelTransport` answers at
+the transaction level instead, with the models the RTL is verified against (`models.pv`'s P&V, the
+inference golden model on the same `AnalogMacro`), so with equal seeds and the neuron noise off a model
+run and a co-simulated run give the same pulses, codes and spikes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from ..config import REFERENCE, ChipConfig
+from ..models.device import ModelInputError
+from ..models.inference import InferenceModel, InferenceResult
+from ..models.macro import AnalogMacro, NeuronCodes
+from ..models.pv import PVSettings, adc_codes, program_and_verify
+from ..protocol import ROUTE_ENTRY_BYTES
+from .compiler import NetworkMapping
+from .inference import InferenceRun, InferenceRunner
+from .programming import Programmer, ProgrammingError, ProgramResult, check_request
+from .recipes import level_recipes
+from .registers import ChipError, RegisterClient
+from .registers_gen import TABLE
+
+__all__ = ["Chip", "ModelTransport"]
+
+Progress = Callable[[int, int], None]
+
+
+class ModelTransport:
+    """The chip as its golden models: P&V by `models.pv.program_and_verify` on the cells of an
+    `AnalogMacro`, inference by `models.inference.InferenceModel` on the same macro.
+
+    `ideal=True` programs every cell exactly to its target (no device physics): the quantized software
+    model through the chip's own inference rules."""
+
+    def __init__(self, config: ChipConfig = REFERENCE, seed: int = 0, neuron_noise: bool = False,
+                 ideal: bool = False):
+        self.config = config
+        self.macro = AnalogMacro(config, seed, neuron_noise=neuron_noise)
+        self.ideal = ideal
+        self._inference: tuple[NeuronCodes, int, bytes] | None = None
+        #: The last inference's full result (every neuron's spikes, routed rows), which a chip cannot show.
+        self.last: InferenceResult | None = None
+
+    def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
+                progress: Progress | None = None) -> ProgramResult:
+        config = self.config
+        targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
+        rows = slice(first_row, first_row + targets.shape[0])
+        array = self.macro.cores[core]
+        # The chip verifies at its drivers' read code, whatever v_read a recipe names.
+        v_read = _chip_read_voltage(config)
+        per_level = isinstance(recipes, dict)
+        settings = ({code: replace(r, v_read=v_read) for code, r in recipes.items()} if per_level
+                    else replace(recipes, v_read=v_read))
+        full = np.full(array.shape, -1, dtype=np.int64)
+        full[rows] = targets
+        if self.ideal:
+            array.g_us[rows] = targets * config.us_per_adc_lsb
+            pulses, passed, failed, total = np.zeros(targets.shape, np.int64), targets.size, np.zeros(full.shape, bool), 0
+        else:
+            outcome = program_and_verify(array, full, settings, config)
+            pulses, passed, failed, total = (outcome.pulses[rows], int(outcome.passed.sum()), outcome.failed,
+                                             len(outcome.log))
+        if progress:
+            progress(targets.size, targets.size)
+        windows = (np.vectorize(lambda code: recipes[code].window)(targets) if per_level
+                   else np.full(targets.shape, shared.window))
+        logged = [(core, int(r), int(c)) for r, c in zip(*np.nonzero(failed))][:config.failed_log_depth]
+        codes = self.read_codes(core, first_row, targets.shape[0]) if read_back else targets.copy()
+        return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
+                             cells_done=passed, cells_failed=int(failed.sum()), pulses_total=total,
+                             failed_cells=logged, us_per_code=config.us_per_adc_lsb)
+
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
+        config = self.config
+        count = config.rows - first_row if count is None else count
+        check_request(config, core, np.zeros((count, config.columns), np.int64), None, first_row)
+        chosen = np.zeros((config.rows, config.columns), bool)
+        chosen[first_row:first_row + count] = True
+        g = self.macro.cores[core].read(_chip_read_voltage(config), chosen)
+        return adc_codes(g, config)[first_row:first_row + count]
+
+    def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
+        size = self.config.cores * self.config.neurons * 2 * ROUTE_ENTRY_BYTES
+        if len(routing) != size:
+            raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")
+        self._inference = (codes, v_read_code, bytes(routing))
+
+    def run(self, host_steps) -> InferenceRun:
+        if self._inference is None:
+            raise ChipError("inference is not configured: call configure() first")
+        if not host_steps:
+            raise ValueError("an inference needs at least one time step")
+        codes, v_read_code, routing = self._inference
+        self.last = InferenceModel(self.macro, routing, codes, v_read_code).run(host_steps)
+        return InferenceRun(events=self.last.events, steps=len(host_steps), row_events=self.last.row_events,
+                            spikes=int(np.abs(self.last.spikes).sum()), dropped=self.last.dropped,
+                            warnings=["route_drop"] if self.last.dropped else [])
+
+    def set_conductances(self, core: int, g_us: np.ndarray) -> None:
+        """Put conductances straight onto a core's cells (the float model; no chip can do this)."""
+        g_us = np.asarray(g_us, dtype=float)
+        array = self.macro.cores[core]
+        if g_us.shape != array.shape or np.any(g_us <= 0):
+            raise ModelInputError(f"conductances must be positive, shaped {array.shape}")
+        array.g_us[:] = g_us
+
+    def relax(self, seconds: float) -> None:
+        for array in self.macro.cores:
+            array.relax(seconds)
+
+
+def _chip_read_voltage(config: ChipConfig) -> float:
+    from ..rtl.cell_driver import read_limit_code
+    return read_limit_code(config) * config.bl_volts_per_lsb
+
+
+class _FrameLink:
+    """The register-level host code over a transport that moves SPI frames."""
+
+    def __init__(self, transport, config: ChipConfig, poll_seconds: float):
+        self.transport = transport
+        self.regs = RegisterClient(transport, TABLE)
+        self.config = config
+        self.poll_seconds = poll_seconds
+        self.runner = InferenceRunner(self.regs, config)
+
+    def _programmer(self, progress: Progress | None) -> Programmer:
+        return Programmer(self.regs, self.config, poll_seconds=self.poll_seconds, progress=progress)
+
+    def program(self, core, targets, recipes, first_row=0, read_back=True, progress=None) -> ProgramResult:
+        return self._programmer(progress).program(core, targets, recipes, first_row, read_back)
+
+    def read_codes(self, core, first_row=0, count=None) -> np.ndarray:
+        return self._programmer(None).read_codes(core, first_row, count)
+
+    def configure(self, codes, v_read_code, routing) -> None:
+        self.runner.configure(codes, v_read_code, routing)
+
+    def run(self, host_steps) -> InferenceRun:
+        return self.runner.run(host_steps)
+
+    def relax(self, seconds: float) -> None:
+        relax = getattr(self.transport, "relax", None)
+        if relax is None:
+            raise ChipError("this transport is real silicon (or its emulation): time cannot be skipped")
+        relax(seconds)
+
+
+class Chip:
+    """Program, read back, run inference and read counters, whatever the chip is behind `transport`."""
+
+    def __init__(self, transport, config: ChipConfig = REFERENCE, poll_seconds: float = 2000 / 12e6):
+        self.config = config
+        self.transport = transport
+        if isinstance(transport, ModelTransport):
+            if transport.config != config:
+                raise ValueError(f"the model is a {transport.config.name} chip, not {config.name}")
+            self._link = transport
+        elif callable(getattr(transport, "exchange", None)):
+            self._link = _FrameLink(transport, config, poll_seconds)
+        else:
+            raise TypeError("a transport is a ModelTransport or moves SPI frames (has exchange(frame))")
+
+    # ---- programming ------------------------------------------------------------------------------------
+    def program(self, core: int, targets, recipes: PVSettings | dict | None = None, first_row: int = 0,
+                progress: Progress | None = None) -> ProgramResult:
+        """Program rows `first_row`.. of `core` to ADC-code `targets` (rows x columns) through the P&V
+        engine, then read every cell back through the sense path. `recipes` defaults to the host's
+        per-level IGVVA table (`host.recipes`)."""
+        if recipes is None:
+            recipes = level_recipes(self.config, np.unique(np.asarray(targets)))
+        return self._link.program(core, targets, recipes, first_row, True, progress)
+
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
+        """ADC codes of rows `first_row`.. of `core`, each cell read once through the sense path."""
+        return self._link.read_codes(core, first_row, count)
+
+    def read_conductances(self, core: int) -> np.ndarray:
+        """Every cell of `core` as the ADC sees it, in uS."""
+        return self.read_codes(core) * self.config.us_per_adc_lsb
+
+    def load(self, mapping: NetworkMapping, recipes: dict | None = None,
+             progress: Callable[[int, int, int], None] | None = None) -> list[ProgramResult]:
+        """Program every core of a compiled network and configure its neurons and routing."""
+        if mapping.config != self.config:
+            raise ProgrammingError(f"the network was compiled for {mapping.config.name}, not {self.config.name}")
+        recipes = recipes or level_recipes(self.config, mapping.level_codes)
+        results = []
+        for core, targets in enumerate(mapping.targets):
+            report = (lambda done, total, core=core: progress(core, done, total)) if progress else None
+            results.append(self._link.program(core, targets, recipes, 0, True, report))
+        self.configure(mapping)
+        return results
+
+    # ---- inference --------------------------------------------------------------------------------------
+    def configure(self, mapping: NetworkMapping) -> None:
+        self._link.configure(mapping.codes, mapping.v_read_code, mapping.routing)
+
+    def infer(self, host_steps: list[list[tuple[int, int]]]) -> InferenceRun:
+        """One inference: the input events of each time step in, the output events and counters out."""
+        return self._link.run(host_steps)
+
+    def classify(self, mapping: NetworkMapping, raster: np.ndarray) -> tuple[np.ndarray, InferenceRun]:
+        """Run one input raster (steps x inputs) and return the outputs' signed spike counts."""
+        run = self.infer(mapping.host_steps(raster))
+        return mapping.scores(run.events), run
+
+    # ---- simulation only ----------------------------------------------------------------------------------
+    def relax(self, seconds: float) -> None:
+        """Let `seconds` pass for the cells (models and co-simulation only: a board lives in real time)."""
+        if seconds < 0:
+            raise ValueError("time runs forward")
+        self._link.relax(seconds)
