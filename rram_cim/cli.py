@@ -66,18 +66,17 @@ def _print_register_map(config) -> None:
         print(f"  {item.address:#08x}  {item.name:<22} {item.size} B  {access:<2}  {item.description}")
 
 
-def cmd_demo(args) -> int:
+def cmd_map(args) -> int:
     config = _config(args.config)
     print(f"rram-cim: chip {config.name}: {config.cores} cores of {config.rows}x{config.columns} cells, "
           f"{config.neurons} neurons each, SPI at f_sys/{config.spi_divider}")
     _print_register_map(config)
-    status = cmd_lint(argparse.Namespace(block="chip", config=config.name))
-    print("\nThe end-to-end demo (train on digits, compile, program every cell through the P&V engine, "
-          "spiking inference in co-simulation) is not implemented yet: it lands with the host issue.\n"
-          "What runs today: `rram-cim sim --bench spi|pv|infer|driver` (cocotb benches on Icarus and Verilator),\n"
-          "`rram-cim bench pv_cosim` (a 64x64 core programmed through the RTL P&V engine by the host Programmer),\n"
-          "`rram-cim bench inference` (a two-layer spiking network across two cores) and the test suite.")
-    return status
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+    return run(args)
 
 
 #: cocotb benches `rram-cim sim --bench NAME` runs: (block to build, test module).
@@ -141,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block", default="chip")
     p.set_defaults(func=cmd_lint)
 
-    p = with_config(commands.add_parser("demo", help="the main job (for now: register map and lint)"))
+    p = with_config(commands.add_parser("map", help="print the register map"))
+    p.set_defaults(func=cmd_map)
+
+    p = with_config(commands.add_parser(
+        "demo", help="the main job: digits trained, compiled, programmed through P&V and run, in co-simulation"))
+    from .demo import add_arguments
+    add_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = with_config(commands.add_parser("sim", help="run the cocotb benches on the generated Verilog"))

