@@ -64,18 +64,23 @@ class CosimTransport:
     call `close()`, which ends the simulation."""
 
     def __init__(self, simulator: str | None = None, config: ChipConfig = REFERENCE, seed: int = 0,
-                 neuron_noise: bool = False, build_dir: str | os.PathLike | None = None, log=print):
+                 neuron_noise: bool = False, build_dir: str | os.PathLike | None = None, built=None, log=print):
         from .runner import build
         from .toolchain import default_simulator
-        self.simulator = simulator or default_simulator()
-        self.config = config
         self.frames = 0
         self.bytes = 0
         self._scratch = tempfile.TemporaryDirectory(prefix="rram-cim-cosim-")
-        root = pathlib.Path(build_dir) if build_dir else pathlib.Path(self._scratch.name)
-        log(f"co-simulation: building the chip for {self.simulator}...")
-        self.built = build(self.simulator, root, config)
-        log(f"co-simulation: built in {self.built.seconds:.1f} s")
+        if built is None:               # else a `runner.Build` of the chip to reuse
+            simulator = simulator or default_simulator()
+            root = pathlib.Path(build_dir) if build_dir else pathlib.Path(self._scratch.name)
+            log(f"co-simulation: building the chip for {simulator}...")
+            built = build(simulator, root, config)
+            log(f"co-simulation: built in {built.seconds:.1f} s")
+        elif built.config != config or built.toplevel != "rram_cim_chip":
+            raise CosimError(f"the build is {built.toplevel} for {built.config.name}, not the {config.name} chip")
+        self.built = built
+        self.simulator = built.simulator
+        self.config = config
         path = os.path.join(self._scratch.name, "chip.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)

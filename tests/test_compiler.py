@@ -48,3 +48,83 @@ def test_what_does_not_fit_is_refused_naming_the_limit(weights, levels, message)
 def test_a_core_that_does_not_exist_is_refused():
     with pytest.raises(CompileError, match="core 2 does not exist"):
         compile_layer(np.zeros((4, 2), int), LEVELS, REFERENCE, core=2)
+
+
+# ---- whole networks ----------------------------------------------------------------------------------------
+from rram_cim.host.compiler import Layer, compile_network  # noqa: E402
+from rram_cim.protocol import ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW, output_event, EVENT_TICK  # noqa: E402
+
+
+def _network(rng, rows=(64, 64), sizes=((64, 32), (32, 10))):
+    return [Layer(rng.integers(0, 8, (r, n)), rng.integers(0, 8, (r, n)), i) for r, (i, n) in zip(rows, sizes)]
+
+
+def _route(mapping, core, neuron, negative):
+    at = ((core * REFERENCE.neurons + neuron) * 2 + negative) * ROUTE_ENTRY_BYTES
+    entry = mapping.routing[at:at + ROUTE_ENTRY_BYTES]
+    return entry[0], entry[1], int.from_bytes(entry[2:], "little")
+
+
+def test_network_places_layers_on_cores_and_routes_hidden_spikes_to_the_next_core():
+    layers = _network(np.random.default_rng(0))
+    mapping = compile_network(layers, LEVELS, REFERENCE, threshold_code=8, v_read_code=6)
+    for core, layer in enumerate(layers):
+        levels = mapping.levels[core]
+        assert np.array_equal(levels[:, 0:2 * layer.neurons:2], layer.plus)
+        assert np.array_equal(levels[:, 1:2 * layer.neurons:2], layer.minus)
+        assert not levels[:, 2 * layer.neurons:].any()                 # unused columns at the lowest level
+        assert np.array_equal(mapping.targets[core], LEVELS[levels])
+    for neuron in range(32):
+        assert _route(mapping, 0, neuron, 0) == (ROUTE_TO_ROW, 1, neuron)
+        assert _route(mapping, 0, neuron, 1)[0] == 0                   # negative hidden spikes: nowhere
+    for neuron in range(10):
+        assert _route(mapping, 1, neuron, 0)[0] == _route(mapping, 1, neuron, 1)[0] == ROUTE_TO_HOST
+    assert _route(mapping, 1, 10, 0)[0] == 0
+    assert (mapping.codes.thresh_pos, mapping.codes.thresh_neg, mapping.codes.mode) == (8, 8, 2)
+    raster = np.zeros((3, 64), bool)
+    raster[0, [1, 5]] = raster[2, 63] = True
+    assert mapping.host_steps(raster) == [[(0, 1), (0, 5)], [], [(0, 63)], []]     # one flush step
+    events = [output_event(1, 2, False), output_event(1, 2, False), output_event(1, 7, True), EVENT_TICK,
+              output_event(0, 3, False)]
+    assert mapping.scores(events).tolist() == [0, 0, 2, 0, 0, 0, 0, -1, 0, 0]
+    with pytest.raises(CompileError, match=r"\(steps, 64\)"):
+        mapping.host_steps(np.zeros((3, 10), bool))
+
+
+def test_integer_weights_compile_through_balancing():
+    weights = np.random.default_rng(1).integers(-3, 4, (40, 8))
+    layer = Layer.from_weights(weights, LEVELS, REFERENCE)
+    assert layer.inputs == 40 and layer.neurons == 8
+    assert np.array_equal((layer.plus - layer.minus)[:40], weights)
+    mapping = compile_network([layer], LEVELS, REFERENCE, 8, 6)
+    assert mapping.outputs == tuple((0, n) for n in range(8)) and mapping.flush_steps == 0
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda n: n + n[1:], "3 layers: the chip has 2 cores"),
+    (lambda n: [Layer(np.zeros((65, 4), int), np.zeros((65, 4), int), 10)], "65 rows: a core has 64"),
+    (lambda n: [Layer(np.zeros((64, 33), int), np.zeros((64, 33), int), 64)], "33 neurons: a core has 32"),
+    (lambda n: [Layer(np.full((64, 4), 8), np.zeros((64, 4), int), 64)], "levels 0..8; the table has 0..7"),
+    (lambda n: [Layer(np.zeros((64, 4)), np.zeros((64, 4)), 64)], "integers"),
+    (lambda n: [n[0], Layer(np.zeros((64, 4), int), np.zeros((64, 4), int), 31)], "takes 31 inputs but layer 0 has 32"),
+    (lambda n: [Layer(np.zeros((64, 4), int), np.zeros((64, 5), int), 64)], "must be equal"),
+    (lambda n: [Layer(np.zeros((64, 4), int), np.zeros((64, 4), int), 0)], "0 inputs"),
+    (lambda n: [], "at least one layer"),
+])
+def test_networks_that_do_not_fit_are_refused_naming_the_limit(change, message):
+    with pytest.raises(CompileError, match=message):
+        compile_network(change(_network(np.random.default_rng(2))), LEVELS, REFERENCE, 8, 6)
+
+
+@pytest.mark.parametrize("levels,threshold,v_read,message", [
+    (np.arange(1, 18) * 10, 8, 6, "17 levels: the P&V level table holds 16"),
+    (np.array([0, 30]), 8, 6, "ADC codes 1..255"),
+    (np.array([30, 20]), 8, 6, "increasing"),
+    (LEVELS, 0, 6, "threshold code 0"),
+    (LEVELS, 1 << 16, 6, "threshold code 65536"),
+    (LEVELS, 8, 7, "read code 7 is outside 1..6"),
+])
+def test_bad_levels_thresholds_and_read_codes_are_refused(levels, threshold, v_read, message):
+    layers = [Layer(np.zeros((64, 4), int), np.zeros((64, 4), int), 64)]
+    with pytest.raises(CompileError, match=message):
+        compile_network(layers, levels, REFERENCE, threshold, v_read)

@@ -1,0 +1,105 @@
+"""The host `Chip` over its transports: the golden model and the RTL co-simulation give the same pulses,
+codes and spikes for the same seed; bad requests are refused before anything changes."""
+
+import numpy as np
+import pytest
+
+from rram_cim.config import REFERENCE
+from rram_cim.host.chip import Chip, ModelTransport
+from rram_cim.host.compiler import Layer, compile_network
+from rram_cim.host.programming import ProgrammingError
+from rram_cim.host.registers import ChipError
+from rram_cim.sim.cosim_link import CosimError, CosimTransport
+from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.sim.regfile_model import RegisterFileModel
+
+ROWS = 2                    # rows programmed per core in the co-simulated comparison
+
+
+def small_network(seed: int):
+    """Two layers whose driven rows are rows 0..ROWS-1 of each core, so only those need programming."""
+    rng = np.random.default_rng(seed)
+    layers = [Layer(rng.integers(0, 8, (ROWS, 4)), rng.integers(0, 8, (ROWS, 4)), ROWS),
+              Layer(rng.integers(0, 8, (4, 3)), rng.integers(0, 8, (4, 3)), 4)]
+    return compile_network(layers, LEVELS, REFERENCE, threshold_code=2, v_read_code=6)
+
+
+def exercise(chip: Chip, mapping, rng) -> dict:
+    """Program the first rows of both cores, read them back, run three inferences, age the cells a day
+    and read again: everything a host sees."""
+    seen = {}
+    for core, targets in enumerate(mapping.targets):
+        rows = 4 if core else ROWS
+        result = chip.program(core, targets[:rows])
+        seen[f"program{core}"] = (result.pulses, result.codes, result.cells_done, result.cells_failed,
+                                  result.pulses_total, result.failed_cells)
+    chip.configure(mapping)
+    for i in range(3):
+        raster = rng.random((6, ROWS)) < 0.8
+        scores, run = chip.classify(mapping, raster)
+        seen[f"infer{i}"] = (run.events, run.steps, run.spikes, run.row_events, run.dropped, scores)
+    chip.relax(86400)
+    seen["relaxed"] = chip.read_codes(0, 0, ROWS)
+    return seen
+
+
+def same(a, b) -> bool:
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
+
+
+def test_model_and_cosimulation_agree_exactly(chip_build):
+    mapping = small_network(5)
+    model = exercise(Chip(ModelTransport(REFERENCE, seed=7)), mapping, np.random.default_rng(0))
+    with CosimTransport(config=REFERENCE, seed=7, built=chip_build, log=lambda *_: None) as transport:
+        cosim = exercise(Chip(transport), mapping, np.random.default_rng(0))
+        assert transport.sim_seconds() > 0 and transport.frames > 100
+    for key in model:
+        assert same(model[key], cosim[key]), f"{key} differs on {chip_build.simulator}"
+    spikes = sum(model[f"infer{i}"][2] for i in range(3))
+    assert spikes > 0 and any(model[f"infer{i}"][0][:-1] != [] for i in range(3))   # not vacuous
+    assert not np.array_equal(model["relaxed"], model["program0"][1])              # relaxation moved cells
+
+
+def test_bad_requests_change_nothing_on_the_model():
+    transport = ModelTransport(REFERENCE, seed=1)
+    chip = Chip(transport)
+    before = [array.g_us.copy() for array in transport.macro.cores]
+    good = np.full((2, REFERENCE.columns), LEVELS[3])
+    for call, message in [
+        (lambda: chip.program(2, good), "core 2 does not exist"),
+        (lambda: chip.program(0, good[:, :10]), "rows x 64 columns"),
+        (lambda: chip.program(0, good, first_row=63), "rows 63..64 do not fit"),
+        (lambda: chip.program(0, good + 200), "ADC codes 0..255"),
+        (lambda: chip.program(0, good * 1.0), "integer ADC codes"),
+        (lambda: chip.program(0, np.arange(2 * 64).reshape(2, 64) % 17 * 10 + 20), "17 levels"),
+    ]:
+        with pytest.raises(ProgrammingError, match=message):
+            call()
+    assert all(np.array_equal(b, a.g_us) for b, a in zip(before, transport.macro.cores))
+    with pytest.raises(ChipError, match="not configured"):
+        chip.infer([[(0, 1)]])
+    with pytest.raises(ValueError, match="time runs forward"):
+        chip.relax(-1)
+
+
+def test_transports_are_checked_and_a_board_cannot_skip_time():
+    with pytest.raises(TypeError, match="exchange"):
+        Chip(object())
+    with pytest.raises(ValueError, match="not neurram-like"):
+        from rram_cim.config import NEURRAM_LIKE
+        Chip(ModelTransport(REFERENCE), NEURRAM_LIKE)
+    frames = Chip(RegisterFileModel())
+    with pytest.raises(ChipError, match="cannot be skipped"):
+        frames.relax(10)
+    with pytest.raises(ProgrammingError, match="compiled for reference"):
+        from rram_cim.config import NEURRAM_LIKE
+        Chip(ModelTransport(NEURRAM_LIKE), NEURRAM_LIKE).load(small_network(0))
+
+
+def test_a_cosimulation_of_another_block_is_refused(tmp_path):
+    class Other:
+        config, toplevel, simulator = REFERENCE, "rram_cim_spi_target", "icarus"
+    with pytest.raises(CosimError, match="rram_cim_spi_target"):
+        CosimTransport(config=REFERENCE, built=Other())
