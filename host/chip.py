@@ -25,7 +25,7 @@ from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes
 from ..models.pv import PVSettings, adc_codes, program_and_verify
-from ..protocol import ROUTE_ENTRY_BYTES
+from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
 from .compiler import NetworkMapping
 from .inference import InferenceRun, InferenceRunner
 from .programming import Programmer, ProgrammingError, ProgramResult, check_request
@@ -33,9 +33,13 @@ from .recipes import level_recipes
 from .registers import ChipError, RegisterClient
 from .registers_gen import TABLE
 
-__all__ = ["Chip", "ModelTransport"]
+__all__ = ["Chip", "ModelTransport", "INFERENCE_COUNTERS"]
 
 Progress = Callable[[int, int], None]
+#: The inference counters (NEURON registers) of the last run, as `Chip.counters()` names them.
+INFERENCE_COUNTERS = ("neuron_step", "neuron_row_events", "neuron_spikes", "neuron_dropped")
+#: Status polls while an engine runs, in system clock cycles (~170 us at 12 MHz): a poll costs a frame.
+POLL_CYCLES = 2000
 
 
 class ModelTransport:
@@ -53,6 +57,8 @@ class ModelTransport:
         self._inference: tuple[NeuronCodes, int, bytes] | None = None
         #: The last inference's full result (every neuron's spikes, routed rows), which a chip cannot show.
         self.last: InferenceResult | None = None
+        self._status = StatusBit(0)
+        self._counters = dict.fromkeys(INFERENCE_COUNTERS, 0)
 
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
                 progress: Progress | None = None) -> ProgramResult:
@@ -80,6 +86,7 @@ class ModelTransport:
                    else np.full(targets.shape, shared.window))
         logged = [(core, int(r), int(c)) for r, c in zip(*np.nonzero(failed))][:config.failed_log_depth]
         codes = self.read_codes(core, first_row, targets.shape[0]) if read_back else targets.copy()
+        self._status |= StatusBit.PV_DONE
         return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
                              cells_done=passed, cells_failed=int(failed.sum()), pulses_total=total,
                              failed_cells=logged, us_per_code=config.us_per_adc_lsb)
@@ -106,9 +113,22 @@ class ModelTransport:
             raise ValueError("an inference needs at least one time step")
         codes, v_read_code, routing = self._inference
         self.last = InferenceModel(self.macro, routing, codes, v_read_code).run(host_steps)
-        return InferenceRun(events=self.last.events, steps=len(host_steps), row_events=self.last.row_events,
-                            spikes=int(np.abs(self.last.spikes).sum()), dropped=self.last.dropped,
-                            warnings=["route_drop"] if self.last.dropped else [])
+        run = InferenceRun(events=self.last.events, steps=len(host_steps), row_events=self.last.row_events,
+                           spikes=int(np.abs(self.last.spikes).sum()), dropped=self.last.dropped,
+                           warnings=["route_drop"] if self.last.dropped else [])
+        self._counters = dict(zip(INFERENCE_COUNTERS, (run.steps, run.row_events, run.spikes, run.dropped)))
+        self._status |= StatusBit.INFER_DONE
+        return run
+
+    def status(self) -> StatusBit:
+        """The model is never busy and raises instead of flagging errors."""
+        return self._status
+
+    def errors(self) -> list[str]:
+        return []
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
 
     def set_conductances(self, core: int, g_us: np.ndarray) -> None:
         """Put conductances straight onto a core's cells (the float model; no chip can do this)."""
@@ -153,6 +173,15 @@ class _FrameLink:
     def run(self, host_steps) -> InferenceRun:
         return self.runner.run(host_steps)
 
+    def status(self) -> StatusBit:
+        return StatusBit(self.regs.status() & sum(bit.value for bit in StatusBit))
+
+    def errors(self) -> list[str]:
+        return self.regs.errors()
+
+    def counters(self) -> dict[str, int]:
+        return {name: self.regs.read(name) for name in INFERENCE_COUNTERS}
+
     def relax(self, seconds: float) -> None:
         relax = getattr(self.transport, "relax", None)
         if relax is None:
@@ -163,7 +192,7 @@ class _FrameLink:
 class Chip:
     """Program, read back, run inference and read counters, whatever the chip is behind `transport`."""
 
-    def __init__(self, transport, config: ChipConfig = REFERENCE, poll_seconds: float = 2000 / 12e6):
+    def __init__(self, transport, config: ChipConfig = REFERENCE, poll_seconds: float | None = None):
         self.config = config
         self.transport = transport
         if isinstance(transport, ModelTransport):
@@ -171,7 +200,7 @@ class Chip:
                 raise ValueError(f"the model is a {transport.config.name} chip, not {config.name}")
             self._link = transport
         elif callable(getattr(transport, "exchange", None)):
-            self._link = _FrameLink(transport, config, poll_seconds)
+            self._link = _FrameLink(transport, config, poll_seconds or POLL_CYCLES / config.sys_clk_hz)
         else:
             raise TypeError("a transport is a ModelTransport or moves SPI frames (has exchange(frame))")
 
@@ -218,6 +247,19 @@ class Chip:
         """Run one input raster (steps x inputs) and return the outputs' signed spike counts."""
         run = self.infer(mapping.host_steps(raster))
         return mapping.scores(run.events), run
+
+    # ---- status and counters --------------------------------------------------------------------------------
+    def status(self) -> StatusBit:
+        """The status flags (BUSY, PV_DONE, INFER_DONE, ERROR, OUT_READY)."""
+        return self._link.status()
+
+    def errors(self) -> list[str]:
+        """The ERROR register's set bits, by name."""
+        return self._link.errors()
+
+    def counters(self) -> dict[str, int]:
+        """The last inference's counters: steps run, row events, spikes, events dropped."""
+        return self._link.counters()
 
     # ---- simulation only ----------------------------------------------------------------------------------
     def relax(self, seconds: float) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ChipConfig
-from ..models.macro import NeuronCodes
+from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route
 
@@ -180,10 +180,19 @@ class NetworkMapping:
 
 
 def compile_network(layers: list[Layer], level_codes, config: ChipConfig, threshold_code: int,
-                    v_read_code: int) -> NetworkMapping:
-    """Place `layers` on cores 0.. (see the module docstring); neurons run in ADC mode with the threshold
-    `threshold_code` (both signs) and rows read at `v_read_code`."""
+                    v_read_code: int, mode: NeuronMode = NeuronMode.ADC,
+                    negative_threshold_code: int | None = None, leak_code: int = 0) -> NetworkMapping:
+    """Place `layers` on cores 0.. (see the module docstring); neurons run in `mode` (ADC: reset by
+    subtracting the threshold; IF and LIF: reset to zero) with the threshold `threshold_code` (and
+    `negative_threshold_code`, the same by default), LIF's `leak_code` (1/256 per step), and rows read at
+    `v_read_code`."""
     codes = np.asarray(level_codes)
+    negative = threshold_code if negative_threshold_code is None else negative_threshold_code
+    mode = NeuronMode(mode)
+    if not 0 <= leak_code < LEAK_SCALE or (leak_code and mode is not NeuronMode.LIF):
+        raise CompileError(f"leak code {leak_code}: a leak is 1..{LEAK_SCALE - 1} (/{LEAK_SCALE}) and only in LIF mode")
+    if not 1 <= negative <= THRESHOLD_CODE_MAX:
+        raise CompileError(f"negative threshold code {negative} is outside 1..{THRESHOLD_CODE_MAX}")
     if not layers:
         raise CompileError("a network needs at least one layer")
     if len(layers) > config.cores:
@@ -238,7 +247,7 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
     last = len(layers) - 1
     return NetworkMapping(config=config, targets=targets, levels=all_levels,
                           level_codes=tuple(int(c) for c in codes), routing=routing,
-                          codes=NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code,
-                                            mode=NeuronMode.ADC),
+                          codes=NeuronCodes(thresh_pos=threshold_code, thresh_neg=negative, leak=leak_code,
+                                            mode=mode),
                           v_read_code=v_read_code, input_rows=tuple(range(layers[0].inputs)),
                           outputs=tuple((last, n) for n in range(layers[-1].neurons)), flush_steps=last)

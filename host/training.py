@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 
 from ..config import ChipConfig
@@ -35,7 +38,7 @@ from ..models.pv import program_and_verify
 from .compiler import Layer
 
 __all__ = ["Digits", "load_digits", "rate_code", "TrainSettings", "TrainedNetwork", "train",
-           "device_spread_us", "layer_inputs"]
+           "device_spread_us", "layer_inputs", "save_networks", "load_networks"]
 
 #: Largest pixel value of scikit-learn's digits (4x4 blocks of a 32x32 bitmap counted: 0..16).
 PIXEL_MAX = 16
@@ -267,3 +270,35 @@ def _gradients(params, layers, x, y, gain, steps, level_us, step_us, quantize, s
             active = (gain * u_before > 0) & (gain * u_before < 1)
             d_u = d_x * gain * active
     return grads, float(loss)
+
+
+def save_networks(path, floating: TrainedNetwork, quantized: TrainedNetwork) -> None:
+    """Both networks of a training run in one .npz file (`load_networks` reads it back)."""
+    arrays = {}
+    for name, network in (("float", floating), ("quantized", quantized)):
+        for k, (p, m) in enumerate(zip(network.plus, network.minus)):
+            arrays[f"{name}_plus_{k}"], arrays[f"{name}_minus_{k}"] = p, m
+        arrays[f"{name}_history"] = np.array(network.history)
+    np.savez(path, level_us=quantized.level_us, gain=quantized.gain, inputs=quantized.inputs,
+             layers=len(quantized.plus), settings=json.dumps(asdict(quantized.settings)), **arrays)
+
+
+def load_networks(path) -> tuple[TrainedNetwork, TrainedNetwork]:
+    """(float, quantized) networks saved by `save_networks`; a file that is not one raises ValueError."""
+    try:
+        with np.load(path) as data:
+            settings = TrainSettings(**json.loads(str(data["settings"])))
+            layers, level_us = int(data["layers"]), data["level_us"]
+            networks = []
+            for name in ("float", "quantized"):
+                plus = [data[f"{name}_plus_{k}"] for k in range(layers)]
+                minus = [data[f"{name}_minus_{k}"] for k in range(layers)]
+                networks.append(TrainedNetwork(plus, minus, level_us, settings, float(data["gain"]),
+                                               int(data["inputs"]), data[f"{name}_history"].tolist()))
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is not a network saved by rram-cim: {error}") from None
+    top = len(level_us) - 1
+    for levels in (*networks[1].plus, *networks[1].minus):
+        if not np.issubdtype(levels.dtype, np.integer) or levels.min() < 0 or levels.max() > top:
+            raise ValueError(f"{path}: quantized levels must be integers 0..{top}")
+    return networks[0], networks[1]

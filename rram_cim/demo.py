@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=60, help="float training epochs (then half as many QAT)")
     parser.add_argument("--neuron-noise", action="store_true",
                         help="neurons with kT/C noise and comparator offsets (default off)")
-    parser.add_argument("--out", default="out/demo", help="folder for the plots and report.json")
+    parser.add_argument("--network", default=None,
+                        help="load a trained network (.npz, as the demo saves it) instead of training")
+    parser.add_argument("--out", default="out/demo", help="folder for the plots, report.json and network.npz")
 
 
 @dataclass
@@ -85,9 +87,10 @@ def _evaluate(name: str, chip, mapping, rasters, labels, keep_events: bool = Fal
 
 def run(args: argparse.Namespace) -> int:
     from .host.chip import Chip, ModelTransport
-    from .host.compiler import compile_network
+    from .host.compiler import CompileError, compile_network
     from .host.recipes import level_recipes
-    from .host.training import TrainSettings, device_spread_us, load_digits, rate_code, train
+    from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, rate_code,
+                                save_networks, train)
     from .models.energy import EnergyMeter
     from .models.neurons import NeuronParams
     from .sim.pv_reference import LEVELS
@@ -118,10 +121,25 @@ def run(args: argparse.Namespace) -> int:
         bar = bars.setdefault(phase, Bar(f"training: {phase}", epochs))
         bar.update(epoch, f"loss {loss:.4f}")
     t = time.perf_counter()
-    floating, quantized = train(config, data, level_us, settings, spread, progress=trained)
+    if args.network:
+        try:
+            floating, quantized = load_networks(args.network)
+        except ValueError as error:
+            raise SystemExit(f"rram-cim demo: {error}") from None
+        if not np.allclose(quantized.level_us, level_us):
+            raise SystemExit(f"rram-cim demo: {args.network} was trained for other conductance levels")
+        settings = quantized.settings
+        print(f"network: loaded {args.network} (trained with seed {settings.seed}, {settings.steps} steps)")
+    else:
+        floating, quantized = train(config, data, level_us, settings, spread, progress=trained)
+        save_networks(out / "network.npz", floating, quantized)
+        print(f"network: saved {out / 'network.npz'} (reuse with --network)")
     timings["train_s"] = time.perf_counter() - t
-    mapping = compile_network(quantized.layers(), level_codes, config, settings.threshold_code,
-                              settings.v_read_code)
+    try:
+        mapping = compile_network(quantized.layers(), level_codes, config, settings.threshold_code,
+                                  settings.v_read_code)
+    except CompileError as error:
+        raise SystemExit(f"rram-cim demo: the network does not fit the {config.name} chip: {error}") from None
     print(f"compiled: layer 0 on core 0 (64 inputs -> {settings.hidden}), layer 1 on core 1 "
           f"({settings.hidden} -> 10); {len(level_codes)} levels {level_us[0]:.0f}-{level_us[-1]:.0f} uS; "
           f"threshold {settings.threshold_code} codes, read {settings.v_read_code * config.bl_volts_per_lsb:.3f} V, "

@@ -9,6 +9,7 @@ from rram_cim.host.chip import Chip, ModelTransport
 from rram_cim.host.compiler import Layer, compile_network
 from rram_cim.host.programming import ProgrammingError
 from rram_cim.host.registers import ChipError
+from rram_cim.protocol import StatusBit
 from rram_cim.sim.cosim_link import CosimError, CosimTransport
 from rram_cim.sim.pv_reference import LEVELS
 from rram_cim.sim.regfile_model import RegisterFileModel
@@ -38,6 +39,9 @@ def exercise(chip: Chip, mapping, rng) -> dict:
         raster = rng.random((6, ROWS)) < 0.8
         scores, run = chip.classify(mapping, raster)
         seen[f"infer{i}"] = (run.events, run.steps, run.spikes, run.row_events, run.dropped, scores)
+    seen["counters"] = chip.counters()
+    seen["status"] = chip.status() & (StatusBit.INFER_DONE | StatusBit.BUSY | StatusBit.ERROR)
+    seen["errors"] = chip.errors()
     chip.relax(86400)
     seen["relaxed"] = chip.read_codes(0, 0, ROWS)
     return seen
@@ -60,6 +64,8 @@ def test_model_and_cosimulation_agree_exactly(chip_build):
     spikes = sum(model[f"infer{i}"][2] for i in range(3))
     assert spikes > 0 and any(model[f"infer{i}"][0][:-1] != [] for i in range(3))   # not vacuous
     assert not np.array_equal(model["relaxed"], model["program0"][1])              # relaxation moved cells
+    assert model["status"] == StatusBit.INFER_DONE and model["errors"] == []
+    assert model["counters"]["neuron_step"] == 6 + 1 and model["counters"]["neuron_spikes"] == model["infer2"][2]
 
 
 def test_bad_requests_change_nothing_on_the_model():

@@ -32,6 +32,11 @@ def test_demo_on_the_golden_models(tmp_path, capsys):
     assert 0 < energy["array_pj"] < energy["total_pj"]
     out = capsys.readouterr().out
     assert "chip, golden model, 1 day later" in out and "no SPI: model transport only" in out
+    # The saved network runs again without training, to the same figures.
+    again = tmp_path / "again"
+    assert main(["demo", "--transport", "model", "--network", str(tmp_path / "network.npz"), "--out", str(again)]) == 0
+    assert _report(again)["accuracy"] == accuracy
+    assert "network: loaded" in capsys.readouterr().out
 
 
 def test_demo_in_cosimulation_matches_the_golden_model(tmp_path, capsys):
@@ -47,3 +52,10 @@ def test_demo_in_cosimulation_matches_the_golden_model(tmp_path, capsys):
 def test_demo_refuses_a_test_set_of_nothing(tmp_path):
     with pytest.raises(SystemExit, match="--samples must be at least 1"):
         main(["demo", "--samples", "0", "--out", str(tmp_path)])
+
+
+def test_demo_refuses_a_file_that_is_not_a_network(tmp_path):
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_bytes(b"not a zip file")
+    with pytest.raises(SystemExit, match="is not a network saved by rram-cim"):
+        main(["demo", "--transport", "model", "--network", str(bogus), "--out", str(tmp_path)])

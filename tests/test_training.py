@@ -8,8 +8,8 @@ from rram_cim.config import REFERENCE
 from rram_cim.host.chip import Chip, ModelTransport
 from rram_cim.host.compiler import compile_network
 from rram_cim.host.recipes import level_recipes
-from rram_cim.host.training import (Digits, TrainSettings, _gradients, device_spread_us,
-                                    load_digits, neuron_gain, rate_code, train)
+from rram_cim.host.training import (Digits, TrainSettings, _gradients, device_spread_us, load_digits,
+                                    load_networks, neuron_gain, rate_code, save_networks, train)
 from rram_cim.sim.pv_reference import LEVELS
 
 LEVEL_US = np.array(LEVELS) * REFERENCE.us_per_adc_lsb
@@ -98,3 +98,16 @@ def test_training_refuses_what_no_core_holds(digits):
         train(REFERENCE, wide, LEVEL_US, TrainSettings(epochs=1))
     with pytest.raises(ValueError, match="increasing"):
         train(REFERENCE, digits, LEVEL_US[::-1], TrainSettings(epochs=1))
+
+
+def test_networks_save_and_load_exactly(trained, tmp_path):
+    floating, quantized = trained
+    save_networks(tmp_path / "net.npz", floating, quantized)
+    loaded = load_networks(tmp_path / "net.npz")
+    for before, after in zip(trained, loaded):
+        assert all(np.array_equal(a, b) for a, b in zip(before.plus + before.minus, after.plus + after.minus))
+        assert (after.settings, after.gain, after.inputs, after.history) == (
+            before.settings, before.gain, before.inputs, before.history)
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a network saved by rram-cim"):
+        load_networks(tmp_path / "other.npz")
