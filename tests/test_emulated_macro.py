@@ -1,0 +1,226 @@
+"""The FPGA's emulated macro (fpga/emulated_macro.py) in Amaranth's simulator, driven through the analog
+port as the drivers and the inference sequencer drive it, answer for answer equal to its Python
+reference (fpga/emulation.py); and that reference close to the analog models it stands in for."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from rram_cim.config import REFERENCE
+from rram_cim.fpga.emulated_macro import EmulatedMacro
+from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr
+from rram_cim.models.macro import AnalogMacro, MacroOp, NeuronCodes
+from rram_cim.models.neurons import NeuronMode
+from rram_cim.rtl.analog_port import Op
+
+CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
+
+
+def test_lfsr_has_the_full_period():
+    lfsr, seen = Lfsr(), set()
+    for _ in range((1 << 16) - 1):
+        seen.add(lfsr.step())
+    assert len(seen) == (1 << 16) - 1 and 0 not in seen
+
+
+def test_compliance_table_follows_the_device_model():
+    p = EmulationParams.derive(REFERENCE)
+    assert p.set_code == 80 and p.reset_code == 67 and p.floor_code == 2       # 1.2 V, 1.0 V, 1 uS
+    assert list(p.compliance) == sorted(p.compliance)                           # rises with the gate
+    # At V_G = 1.3 V: I_C = 50 uA/V^2 x 0.7^2 = 24.5 uA over 0.4 V = 61.25 uS = 122.5 codes.
+    assert p.compliance[130] in (122, 123)
+
+
+def test_model_neurons_match_the_voltage_mode_analog_neurons():
+    """With the same conductances, rows and codes, the emulation's membrane equals the analog model's
+    noise-free voltage-mode neuron to the fixed point's precision."""
+    rng = np.random.default_rng(0)
+    model = EmulatedMacroModel(REFERENCE)
+    analog = AnalogMacro(REFERENCE, 0, neuron_noise=False)
+    model.codes[:] = rng.integers(20, 230, model.codes.shape)
+    for array, codes in zip(analog.cores, model.codes):
+        array.g_us[:] = codes * REFERENCE.us_per_adc_lsb
+    codes = NeuronCodes(thresh_pos=60000, thresh_neg=60000, mode=NeuronMode.IF)
+    for _ in range(5):
+        for core in range(2):
+            for row in rng.choice(64, 20, replace=False):
+                model.drive_row(core, int(row))
+                analog.drive_row(core, int(row))
+        model.integrate(6, codes)
+        analog.integrate(6, codes)
+    emulated = model.membrane / (1 << MEMBRANE_FRACTION) * REFERENCE.threshold_volts_per_lsb
+    analog_v = np.stack([bank.v_mem for bank in analog.banks])
+    assert np.abs(emulated - analog_v).max() < 0.01 * np.abs(analog_v).max() + 2e-5
+
+
+class PortDriver:
+    """Drives the macro side of the port like the chip does and records every answer."""
+
+    def __init__(self, ctx, port):
+        self.ctx, self.port = ctx, port
+
+    async def idle(self, cycles=1):
+        for _ in range(cycles):
+            await self.ctx.tick()
+
+    async def pulse(self, op, core, row, column, wl, bl, sl):
+        ctx, port = self.ctx, self.port
+        for name, value in dict(op=op, core=core, row=row, column=column).items():
+            ctx.set(getattr(port, name), value)
+        await self.idle()
+        for w, b, s in zip(wl, bl, sl):
+            ctx.set(port.wl_code, w)
+            ctx.set(port.bl_code, b)
+            ctx.set(port.sl_code, s)
+            ctx.set(port.pulse, 1)
+            await self.idle()
+        ctx.set(port.pulse, 0)
+        await self.idle(2)
+
+    async def sense(self, core, row, column) -> int:
+        ctx, port = self.ctx, self.port
+        for name, value in dict(op=Op.READ, core=core, row=row, column=column, sense_req=1).items():
+            ctx.set(getattr(port, name), value)
+        for _ in range(20):
+            await self.idle()
+            if ctx.get(port.sense_valid):
+                code = ctx.get(port.sense_code)
+                ctx.set(port.sense_req, 0)
+                ctx.set(port.op, Op.IDLE)
+                await self.idle()
+                return code
+        raise AssertionError("no sense answer")
+
+    async def row(self, core, row):
+        ctx, port = self.ctx, self.port
+        ctx.set(port.op, Op.INFER)
+        ctx.set(port.row_core, core)
+        ctx.set(port.row_index, row)
+        ctx.set(port.row_strobe, 1)
+        await self.idle()
+        ctx.set(port.row_strobe, 0)
+
+    async def strobe(self, name, codes: NeuronCodes, v_read=6):
+        ctx, port = self.ctx, self.port
+        ctx.set(port.op, Op.INFER)
+        for field, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
+                                 refractory=codes.refractory, neuron_mode=codes.mode, v_read_code=v_read).items():
+            ctx.set(getattr(port, field), value)
+        ctx.set(getattr(port, name), 1)
+        for cycle in range(100_000):
+            await self.idle()
+            if ctx.get(port.neuron_ack):
+                flags = ctx.get(port.spike_pos), ctx.get(port.spike_neg)
+                ctx.set(getattr(port, name), 0)
+                await self.idle()
+                return flags, cycle
+        raise AssertionError(f"no acknowledge of {name}")
+
+
+def run_port(config, script):
+    """Run `script(driver)` against the emulated macro in Amaranth's simulator."""
+    dut = EmulatedMacro(config)
+    sim = Simulator(dut)
+    sim.add_clock(1 / config.sys_clk_hz)
+    out = {}
+
+    async def bench(ctx):
+        out["result"] = await script(PortDriver(ctx, dut.port))
+    sim.add_testbench(bench)
+    sim.run()
+    return out["result"]
+
+
+def _flags(word, config):
+    bits = np.array([(word >> i) & 1 for i in range(config.cores * config.neurons)], bool)
+    return bits.reshape(config.cores, config.neurons)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pulses_and_senses_equal_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    model = EmulatedMacroModel(CONFIG)
+    ops = []
+    cells = [(int(rng.integers(CONFIG.cores)), int(rng.integers(CONFIG.rows)), int(rng.integers(CONFIG.columns)))
+             for _ in range(6)]                            # few cells, so pulses pile up on them
+    for _ in range(150):
+        where = cells[rng.integers(len(cells))]
+        kind = rng.choice(["set", "reset", "form", "sense"], p=[0.4, 0.2, 0.1, 0.3])
+        if kind == "sense":
+            ops.append(("sense", where))
+            continue
+        width = int(rng.integers(1, 5))
+        wl = rng.integers(60, 200, width).tolist()
+        bl = rng.integers(40, 160, width).tolist()
+        sl = rng.integers(40, 140, width).tolist()
+        op = {"set": MacroOp.SET, "reset": MacroOp.RESET, "form": MacroOp.FORM}[kind]
+        ops.append(("pulse", (op, *where, wl, bl, sl)))
+
+    async def script(driver):
+        answers = []
+        for kind, args in ops:
+            if kind == "sense":
+                answers.append(await driver.sense(*args))
+            else:
+                await driver.pulse(*args)
+        return answers
+    answers = run_port(CONFIG, script)
+    expected = []
+    for kind, args in ops:
+        if kind == "sense":
+            expected.append(model.sense(*args))
+        else:
+            model.pulse(*args)
+    assert answers == expected
+    assert len(set(expected)) > 10                         # the cells really moved
+
+
+@pytest.mark.parametrize("mode,leak,refractory", [(NeuronMode.IF, 0, 0), (NeuronMode.IF, 0, 2),
+                                                  (NeuronMode.LIF, 40, 1), (NeuronMode.ADC, 0, 0)])
+def test_inference_steps_equal_the_reference(mode, leak, refractory):
+    rng = np.random.default_rng(int(mode) * 10 + leak + refractory)
+    model = EmulatedMacroModel(CONFIG)
+    model.codes[:] = rng.integers(2, 240, model.codes.shape)
+    codes = NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)
+    steps = [[(int(rng.integers(CONFIG.cores)), int(rng.integers(CONFIG.rows))) for _ in range(6)]
+             for _ in range(12)]
+    writes = [(c, r, k) for c in range(CONFIG.cores) for r in range(CONFIG.rows) for k in range(CONFIG.columns)]
+
+    async def script(driver):
+        flags = []
+        await driver.strobe("neuron_reset", codes)
+        for step in steps:
+            for core, row in step:
+                await driver.row(core, row)
+            await driver.strobe("integrate", codes)
+            (pos, neg), _ = await driver.strobe("fire", codes)
+            flags.append((pos, neg))
+        return flags
+
+    # The conductances as P&V would leave them, loaded straight into the RAMs.
+    dut_codes = model.codes.copy()
+    dut = EmulatedMacro(CONFIG)
+    sim = Simulator(dut)
+    sim.add_clock(1 / CONFIG.sys_clk_hz)
+    got = {}
+
+    async def bench(ctx):
+        for c, r, k in writes:
+            ctx.set(dut.cell_memory.data[(c * CONFIG.rows + r) * CONFIG.columns + k], int(dut_codes[c, r, k]))
+        for c in range(CONFIG.cores):
+            for k in range(CONFIG.columns):
+                ctx.set(dut.total_memory.data[c * CONFIG.columns + k], int(dut_codes[c, :, k].sum()))
+        got["flags"] = await script(PortDriver(ctx, dut.port))
+    sim.add_testbench(bench)
+    sim.run()
+
+    model.reset_neurons()
+    spikes = 0
+    for step, (pos, neg) in zip(steps, got["flags"]):
+        for core, row in step:
+            model.drive_row(core, row)
+        model.integrate(6, codes)
+        up, down = model.fire(codes)
+        assert np.array_equal(_flags(pos, CONFIG), up) and np.array_equal(_flags(neg, CONFIG), down)
+        spikes += up.sum() + down.sum()
+    assert spikes > 5
