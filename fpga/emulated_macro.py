@@ -11,7 +11,8 @@ component is tested against, operation for operation). Summary:
 Resources: the cell codes (one memory, a single address for reads and writes, so it can map to a
 single-port RAM such as the iCE40UP5K's SPRAM), the column totals, the driven-row lists, the membranes
 and refractory counters in block RAM; a row bitmap, the spike flags and the sequencing in logic.
-Timing: a pulse is applied 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
+Timing: after reset, one cycle per cell to clear the cell memory (requests wait); a pulse is applied
+2 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
 a fire 2 cycles per neuron.
 """
@@ -26,6 +27,7 @@ from amaranth.lib.wiring import In
 from ..config import REFERENCE, ChipConfig
 from ..models.neurons import NeuronMode
 from ..rtl.analog_port import AnalogPort, Op
+from ..rtl.single_port_ram import SinglePortRAM
 from .emulation import (GAIN_FRACTION, LFSR_SEED, LFSR_TAPS, MEMBRANE_BITS, MEMBRANE_FRACTION, QUOTIENT_BITS,
                         EmulationParams)
 
@@ -42,13 +44,18 @@ RESET_KEEP_SLOPE = 4          # less per source-line code of overdrive
 class EmulatedMacro(wiring.Component):
     """The macro side of the analog port (`port`), for an FPGA build of the chip."""
 
-    def __init__(self, config: ChipConfig = REFERENCE, params: EmulationParams | None = None):
+    def __init__(self, config: ChipConfig = REFERENCE, params: EmulationParams | None = None,
+                 clear_cells: bool = True):
+        """`clear_cells`: write every cell's initial code after reset (a single-port RAM such as the
+        iCE40UP5K's SPRAM has no initial contents; it takes one cycle per cell, during which requests
+        wait). Without it the cell memory starts initialized, as a test that preloads it wants."""
         self.config = config
         self.params = params or EmulationParams.derive(config)
+        self.clear_cells = clear_cells
         cells = config.cores * config.rows * config.columns
         columns = config.cores * config.columns
         #: Every cell's code, and every column's total (reachable, for tests that preload a state).
-        self.cell_memory = Memory(shape=8, depth=cells, init=[self.params.init_code] * cells)
+        self.cell_ram = SinglePortRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
         self.total_memory = Memory(shape=16, depth=columns, init=[config.rows * self.params.init_code] * columns)
         super().__init__({"port": In(AnalogPort(config))})
 
@@ -59,10 +66,8 @@ class EmulatedMacro(wiring.Component):
         neurons = config.cores * config.neurons
 
         # ---- memories ------------------------------------------------------------------------------------
-        m.submodules.cells = cell_mem = self.cell_memory
-        cell_rd, cell_wr = cell_mem.read_port(), cell_mem.write_port()
-        cell_addr = Signal(range(cells))
-        m.d.comb += [cell_rd.addr.eq(cell_addr), cell_wr.addr.eq(cell_addr)]
+        m.submodules.cells = cell_ram = self.cell_ram
+        cell_addr = cell_ram.addr
         columns_total = config.cores * config.columns
         m.submodules.totals = total_mem = self.total_memory
         total_rd, total_wr = total_mem.read_port(), total_mem.write_port()
@@ -148,9 +153,9 @@ class EmulatedMacro(wiring.Component):
             m.d.comb += new.eq(old)
 
         noise = Signal(signed(16))
-        m.d.comb += noise.eq((cell_rd.data * (random[:4] - NOISE_CENTRE)) >> 8)
+        m.d.comb += noise.eq((cell_ram.r_data * (random[:4] - NOISE_CENTRE)) >> 8)
         noisy = Signal(signed(12))
-        m.d.comb += noisy.eq(cell_rd.data + noise)
+        m.d.comb += noisy.eq(cell_ram.r_data + noise)
         sense_code = Signal(8)
         wait = Signal(range(SENSE_LATENCY + 1))
 
@@ -222,7 +227,14 @@ class EmulatedMacro(wiring.Component):
                 m.d.sync += neuron.eq(neuron + 1)
                 m.next = loop_state
 
-        with m.FSM():
+        with m.FSM(init="Init" if self.clear_cells else "Idle"):
+            with m.State("Init"):
+                clearing = Signal(range(cells))
+                m.d.comb += [cell_addr.eq(clearing), cell_ram.w_data.eq(p.init_code), cell_ram.w_en.eq(1)]
+                m.d.sync += clearing.eq(clearing + 1)
+                with m.If(clearing == cells - 1):
+                    m.next = "Idle"
+
             with m.State("Idle"):
                 m.d.sync += [core.eq(0), neuron.eq(0), side.eq(0)]
                 m.d.comb += cell_addr.eq(cell_index(port.core, port.row, port.column))
@@ -248,8 +260,8 @@ class EmulatedMacro(wiring.Component):
                 m.d.comb += [cell_addr.eq(pulse_at), total_rd.addr.eq(pulse_column)]
                 m.next = "Apply-Write"
             with m.State("Apply-Write"):
-                m.d.comb += [cell_addr.eq(pulse_at), total_rd.addr.eq(pulse_column), old.eq(cell_rd.data),
-                             cell_wr.data.eq(new), cell_wr.en.eq(1),
+                m.d.comb += [cell_addr.eq(pulse_at), total_rd.addr.eq(pulse_column), old.eq(cell_ram.r_data),
+                             cell_ram.w_data.eq(new), cell_ram.w_en.eq(1),
                              total_wr.addr.eq(pulse_column), total_wr.data.eq(total_rd.data + new - old),
                              total_wr.en.eq(1)]
                 m.next = "Idle"
@@ -275,7 +287,7 @@ class EmulatedMacro(wiring.Component):
                 issue = index < count_now
                 m.d.sync += [stage1.eq(issue), stage2.eq(stage1), index.eq(Mux(issue, index + 1, index))]
                 with m.If(stage2):
-                    m.d.sync += acc.eq(acc + cell_rd.data)
+                    m.d.sync += acc.eq(acc + cell_ram.r_data)
                 with m.If(~issue & ~stage1 & ~stage2):
                     m.d.sync += [total.eq(total_rd.data), bits.eq(0)]
                     m.next = "Divide-Start"

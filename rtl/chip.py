@@ -26,8 +26,11 @@ __all__ = ["Chip"]
 class Chip(wiring.Component):
     """Top level: the SPI pins and the analog macro port (plus Amaranth's implicit clk and rst)."""
 
-    def __init__(self, config: ChipConfig = REFERENCE):
+    def __init__(self, config: ChipConfig = REFERENCE, single_port_windows: bool = False):
+        """`single_port_windows`: the per-cell windows (8 KiB each on the reference chip) as single-port
+        memories the P&V engine owns while it runs, for FPGAs whose large RAMs have one port."""
         self._config = config
+        self._single_port = single_port_windows
         super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -41,11 +44,15 @@ class Chip(wiring.Component):
         connect(m, spi.bus, regs.bus)
 
         # Host-writable windows are read by the engines; engine-writable ones are read by the host.
+        single = self._single_port
         windows = {
-            "pv_target":  MemoryWindow(config.cells_total, host_writable=True, engine_writable=False),
-            "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True),
+            "pv_target":  MemoryWindow(config.cells_total, host_writable=True, engine_writable=False,
+                                       single_port=single),
+            "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
+                                       single_port=single),
             "failed_log": MemoryWindow(config.failed_log_depth * 4, host_writable=False, engine_writable=True),
-            "pv_codes":   MemoryWindow(config.cells_total, host_writable=False, engine_writable=True),
+            "pv_codes":   MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
+                                       single_port=single),
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
             "routing":    MemoryWindow(config.cores * config.neurons * 2 * 4, host_writable=True,
@@ -72,6 +79,12 @@ class Chip(wiring.Component):
         connect(m, sequencer.host_out, spike_out.events)
         self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
         pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
+        window_refused = Signal()
+        if single:
+            for name in ("pv_target", "pv_pulses", "pv_codes"):
+                m.d.comb += windows[name].engine_owns.eq(pv.busy)
+            m.d.comb += window_refused.eq(Cat(windows[name].host_refused
+                                              for name in ("pv_target", "pv_pulses", "pv_codes")).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
         errors = regs.error
@@ -85,10 +98,11 @@ class Chip(wiring.Component):
             errors.pv_config_set.eq(pv_refused),
             errors.infer_config_set.eq(infer_refused),
             errors.route_drop_set.eq(sequencer.drop),
+            errors.window_busy_set.eq(window_refused),
         ]
         any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
                         errors.in_overflow, errors.out_underflow, errors.pv_config, errors.infer_config,
-                        errors.route_drop).any()
+                        errors.route_drop, errors.window_busy).any()
         m.d.comb += [
             regs.status.error.eq(any_error),
             regs.status.out_ready.eq(spike_out.level != 0),

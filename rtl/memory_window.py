@@ -1,13 +1,18 @@
 """A memory window of the register map backed by block RAM (`lib.memory`), one byte per address."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .regbus import WindowPort
+from .single_port_ram import SinglePortRAM
 
 __all__ = ["MemoryWindow"]
+
+# An FPGA's large RAMs can be single-ported (the iCE40UP5K's SPRAM): `single_port=True` gives the memory
+# one address, the engine's while `engine_owns` (the engine runs and owns its windows), else the host's.
+# A host access in that time is refused (`host_refused`, for the ERROR register) and reads as 0.
 
 
 class MemoryWindow(wiring.Component):
@@ -19,10 +24,11 @@ class MemoryWindow(wiring.Component):
     the engine; pulse counts and the failed-cell log the other way round.
     """
 
-    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool):
+    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool, single_port: bool = False):
         self._depth = depth
         self._host_writable = host_writable
         self._engine_writable = engine_writable
+        self._single_port = single_port
         addr_bits = max(1, (depth - 1).bit_length())
         members = {
             "host": In(WindowPort(addr_bits)),
@@ -31,10 +37,15 @@ class MemoryWindow(wiring.Component):
         }
         if engine_writable:
             members |= {"engine_w_en": In(1), "engine_w_data": In(8)}
+        if single_port:
+            # While the engine owns the memory (it runs), host accesses are not carried out.
+            members |= {"engine_owns": In(1), "host_refused": Out(1)}
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
+        if self._single_port:
+            return self._elaborate_single_port(m)
         m.submodules.memory = memory = Memory(shape=8, depth=self._depth, init=[])
 
         host_read = memory.read_port()
@@ -51,4 +62,19 @@ class MemoryWindow(wiring.Component):
             engine_write = memory.write_port()
             m.d.comb += [engine_write.addr.eq(self.engine_addr), engine_write.en.eq(self.engine_w_en),
                          engine_write.data.eq(self.engine_w_data)]
+        return m
+
+    def _elaborate_single_port(self, m):
+        m.submodules.ram = ram = SinglePortRAM(self._depth)
+        host, owns = self.host, self.engine_owns
+        refused_read = Signal()
+        m.d.comb += [ram.addr.eq(Mux(owns, self.engine_addr, host.addr)), self.engine_r_data.eq(ram.r_data),
+                     self.host_refused.eq(owns & (host.r_stb | host.w_stb)),
+                     host.r_data.eq(Mux(refused_read, 0, ram.r_data))]
+        m.d.sync += refused_read.eq(owns & host.r_stb)
+        if self._engine_writable:
+            m.d.comb += [ram.w_en.eq(owns & self.engine_w_en), ram.w_data.eq(self.engine_w_data)]
+        if self._host_writable:
+            with m.If(~owns):
+                m.d.comb += [ram.w_en.eq(host.w_stb), ram.w_data.eq(host.w_data)]
         return m

@@ -81,7 +81,7 @@ class PortDriver:
         ctx, port = self.ctx, self.port
         for name, value in dict(op=Op.READ, core=core, row=row, column=column, sense_req=1).items():
             ctx.set(getattr(port, name), value)
-        for _ in range(20):
+        for _ in range(20_000):                           # the first may wait for the cells' clearing
             await self.idle()
             if ctx.get(port.sense_valid):
                 code = ctx.get(port.sense_code)
@@ -199,14 +199,14 @@ def test_inference_steps_equal_the_reference(mode, leak, refractory):
 
     # The conductances as P&V would leave them, loaded straight into the RAMs.
     dut_codes = model.codes.copy()
-    dut = EmulatedMacro(CONFIG)
+    dut = EmulatedMacro(CONFIG, clear_cells=False)
     sim = Simulator(dut)
     sim.add_clock(1 / CONFIG.sys_clk_hz)
     got = {}
 
     async def bench(ctx):
         for c, r, k in writes:
-            ctx.set(dut.cell_memory.data[(c * CONFIG.rows + r) * CONFIG.columns + k], int(dut_codes[c, r, k]))
+            ctx.set(dut.cell_ram.memory.data[(c * CONFIG.rows + r) * CONFIG.columns + k], int(dut_codes[c, r, k]))
         for c in range(CONFIG.cores):
             for k in range(CONFIG.columns):
                 ctx.set(dut.total_memory.data[c * CONFIG.columns + k], int(dut_codes[c, :, k].sum()))

@@ -1,0 +1,95 @@
+"""Single-port memories for FPGAs: the generic RAM, the memory window the P&V engine owns while it runs
+(host accesses in that time refused and harmless), and SPRAM instances on the iCE40UP5K."""
+
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+
+from rram_cim.rtl.memory_window import MemoryWindow
+from rram_cim.rtl.single_port_ram import SPRAM_BYTES, SinglePortRAM
+
+
+class UP5K:
+    """Just enough of an amaranth-boards platform for the SPRAM choice."""
+    device = "iCE40UP5K"
+
+
+def _run(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_window_belongs_to_the_engine_while_it_runs():
+    dut = MemoryWindow(64, host_writable=True, engine_writable=True, single_port=True)
+    seen = {}
+
+    async def bench(ctx):
+        host = dut.host
+
+        async def host_write(addr, value):
+            ctx.set(host.addr, addr)
+            ctx.set(host.w_data, value)
+            ctx.set(host.w_stb, 1)
+            refused = ctx.get(dut.host_refused)
+            await ctx.tick()
+            ctx.set(host.w_stb, 0)
+            return refused
+
+        async def host_read(addr):
+            ctx.set(host.addr, addr)
+            ctx.set(host.r_stb, 1)
+            refused = ctx.get(dut.host_refused)
+            await ctx.tick()
+            ctx.set(host.r_stb, 0)
+            return ctx.get(host.r_data), refused
+
+        assert not await host_write(3, 0x5A)
+        seen["host"] = await host_read(3)
+        ctx.set(dut.engine_owns, 1)                     # the engine runs
+        ctx.set(dut.engine_addr, 3)
+        await ctx.tick()
+        seen["engine_reads"] = ctx.get(dut.engine_r_data)
+        ctx.set(dut.engine_addr, 4)
+        ctx.set(dut.engine_w_data, 0x77)
+        ctx.set(dut.engine_w_en, 1)
+        await ctx.tick()
+        ctx.set(dut.engine_w_en, 0)
+        seen["refused_write"] = await host_write(3, 0x11)      # not carried out
+        seen["refused_read"] = await host_read(4)              # reads 0
+        ctx.set(dut.engine_owns, 0)
+        seen["after"] = await host_read(3), await host_read(4)
+
+    _run(dut, bench)
+    assert seen["host"] == (0x5A, 0) and seen["engine_reads"] == 0x5A
+    assert seen["refused_write"] == 1 and seen["refused_read"] == (0, 1)
+    assert seen["after"] == ((0x5A, 0), (0x77, 0))
+
+
+def test_generic_ram_reads_a_cycle_later_and_holds_during_a_write():
+    dut = SinglePortRAM(16, init=list(range(16)))
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.addr, 5)
+        await ctx.tick()
+        seen.append(ctx.get(dut.r_data))
+        ctx.set(dut.w_en, 1)
+        ctx.set(dut.w_data, 99)
+        await ctx.tick()
+        seen.append(ctx.get(dut.r_data))                 # held during the write
+        ctx.set(dut.w_en, 0)
+        await ctx.tick()
+        seen.append(ctx.get(dut.r_data))
+
+    _run(dut, bench)
+    assert seen == [5, 5, 99]
+
+
+@pytest.mark.parametrize("depth,blocks", [(8192, 1), (SPRAM_BYTES, 1), (SPRAM_BYTES + 1, 2)])
+def test_up5k_gets_spram_instances(depth, blocks):
+    text = verilog.convert(SinglePortRAM(depth), name="ram", platform=UP5K())
+    assert text.count("SB_SPRAM256KA") == blocks
+    with pytest.raises(ValueError, match="no initial contents"):
+        verilog.convert(SinglePortRAM(16, init=[1]), name="ram", platform=UP5K())
