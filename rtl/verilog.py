@@ -37,11 +37,18 @@ def _pv_engine(config):
     return PVEngine(config)
 
 
-#: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
 def _inference(config):
     from .inference import InferenceSequencer
     return InferenceSequencer(config)
 
+
+def _fpga_uart(config):
+    # The FPGA build: the chip and its emulated macro behind the UART bridge, as a board top holds it.
+    from ..fpga.top import UartChip
+    return UartChip(config)
+
+
+#: Blocks that `rram-cim verilog --block NAME` can write, each built from a ChipConfig.
 
 BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "chip": _chip,
@@ -50,6 +57,7 @@ BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "cell_driver": _cell_driver,
     "pv_engine": _pv_engine,
     "inference": _inference,
+    "fpga_uart": _fpga_uart,
 }
 
 

@@ -32,3 +32,9 @@ def chip_build(request, sim_root):
 @pytest.fixture(scope="session", params=SIMULATORS)
 def driver_build(request, sim_root):
     return _build(request.param, "cell_driver", sim_root)
+
+
+@pytest.fixture(scope="session", params=SIMULATORS)
+def fpga_build(request, sim_root):
+    """The FPGA build (chip, emulated macro, UART bridge), compiled once per simulator."""
+    return _build(request.param, "fpga_uart", sim_root)
