@@ -99,7 +99,7 @@ async def serve(dut):
                     return
                 else:
                     raise ValueError(f"unknown request {kind!r}")
-            except Exception as error:
+            except Exception as error:        # the host raises it as CosimError; the simulation goes on
                 send_message(sock, FAILED, f"{type(error).__name__}: {error}".encode())
-                raise
+                continue
             send_message(sock, OK, reply)

@@ -20,3 +20,22 @@ def test_frames_carry_their_length():
 def test_no_board_is_a_clear_error_not_a_hang():
     with pytest.raises(LinkError, match="cannot open the board's serial port /dev/does-not-exist"):
         SerialTransport("/dev/does-not-exist")
+
+
+def test_the_fpga_build_serves_the_host_process_as_a_board_would(fpga_build):
+    """`CosimTransport(block="fpga_uart")` (the demo's --transport fpga-sim): frames from this process
+    go through the FPGA build's UART bridge in the simulator."""
+    import numpy as np
+
+    from rram_cim.config import REFERENCE
+    from rram_cim.host.chip import Chip
+    from rram_cim.sim.cosim_link import CosimError, CosimTransport
+    from rram_cim.sim.pv_reference import LEVELS
+
+    with CosimTransport(config=REFERENCE, built=fpga_build, block="fpga_uart", log=lambda *_: None) as link:
+        chip = Chip(link)
+        result = chip.program(1, np.full((1, REFERENCE.columns), LEVELS[4]))
+        assert result.cells_done >= REFERENCE.columns - 2 and result.pulses.mean() > 1.5
+        assert np.median(np.abs(result.codes - LEVELS[4])) <= 4
+        with pytest.raises(CosimError, match="do not relax"):
+            chip.relax(10)
