@@ -25,7 +25,7 @@ from ..config import REFERENCE, ChipConfig
 from .top import UART_BAUD, UartChip
 
 __all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "parse_nextpnr_log", "parse_synthesis_report",
-           "BuildReport", "FlashError"]
+           "BuildReport", "DoesNotFit", "FlashError"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ BOARDS = {
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                    REFERENCE.replace(name="reference-25mhz", sys_clk_hz=25e6), "bit", "ulx3s", "ecp5"),
 }
+
+
+class DoesNotFit(RuntimeError):
+    """Place and route found more logic than the device has; the message gives both numbers."""
 
 
 class FlashError(RuntimeError):
@@ -121,11 +125,29 @@ _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
 _FMAX = re.compile(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
 
 
-def parse_nextpnr_log(text: str) -> tuple[dict[str, tuple[int, int]], float, float]:
-    """(utilisation, Fmax MHz, target MHz) from a nextpnr log; the figures after routing win."""
+def _utilisation(text: str) -> dict[str, tuple[int, int]]:
     utilisation = {}
     for cell, used, available in _UTILISATION.findall(text):
         utilisation[cell] = (int(used), int(available))          # later sections overwrite earlier ones
+    return utilisation
+
+
+_OVERFLOW = re.compile(r"Failed to expand region .* of (\d+) (\w+?)s\b")
+
+
+def overflow_message(board: str, device: str, log: str) -> str | None:
+    """What a placement that ran out of cells says in its log, as one sentence; None if it did not."""
+    found = _OVERFLOW.findall(log)
+    if not found:
+        return None
+    count, cell = found[-1]
+    available = _utilisation(log).get(cell, (0, "?"))[1]
+    return f"{board}: the design needs {count} {cell}; the {device} has {available} (docs/fpga.md)"
+
+
+def parse_nextpnr_log(text: str) -> tuple[dict[str, tuple[int, int]], float, float]:
+    """(utilisation, Fmax MHz, target MHz) from a nextpnr log; the figures after routing win."""
+    utilisation = _utilisation(text)
     clocks = _FMAX.findall(text)
     if not clocks:
         raise ValueError("no 'Max frequency' line in the nextpnr log: did place and route finish?")
@@ -161,6 +183,12 @@ def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConf
     try:
         platform.build(BoardTop(config or board.config), name="rram_cim", build_dir=str(directory),
                        do_program=False, synth_opts="-dsp" if board.family == "ice40" else "")
+    except subprocess.CalledProcessError:
+        log = directory / "rram_cim.tim"
+        message = overflow_message(board.name, platform.device, log.read_text() if log.exists() else "")
+        if message:
+            raise DoesNotFit(message) from None
+        raise
     finally:
         for name, value in saved.items():
             if value is None:

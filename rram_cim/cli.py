@@ -84,8 +84,12 @@ BOARD_NAMES = ("icebreaker", "ulx3s")
 
 
 def cmd_build(args) -> int:
-    from .fpga.boards import build
-    report = build(args.board, args.out)
+    from .fpga.boards import DoesNotFit, build
+    try:
+        report = build(args.board, args.out)
+    except DoesNotFit as error:
+        print(f"rram-cim build: {error}", file=sys.stderr)
+        return 1
     print("\n".join(report.lines()))
     over = [cell for cell, (used, available) in report.utilisation.items() if used > available]
     return 0 if report.meets_timing and not over else 1

@@ -29,6 +29,14 @@ def test_nextpnr_report_after_routing_wins():
         parse_nextpnr_log("Info: nothing here\n")
 
 
+def test_a_design_too_big_for_the_device_is_reported_with_both_numbers():
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6276/ 5280   118%\n"
+           "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6276 ICESTORM_LCs\n")
+    assert boards.overflow_message("icebreaker", "iCE40UP5K", log) == (
+        "icebreaker: the design needs 6276 ICESTORM_LC; the iCE40UP5K has 5280 (docs/fpga.md)")
+    assert boards.overflow_message("icebreaker", "iCE40UP5K", NEXTPNR_LOG) is None
+
+
 def test_synthesis_report_counts_luts_and_flip_flops():
     text = ("=== top ===\n   4225   SB_LUT4\n   152   SB_DFF\n   1442   SB_DFFESR\n   4   SB_SPRAM256KA\n"
             "=== design hierarchy ===\n   4225   SB_LUT4\n   152   SB_DFF\n   1442   SB_DFFESR\n")
