@@ -10,7 +10,8 @@ component is tested against, operation for operation). Summary:
 
 Resources: the cell codes (one memory, a single address for reads and writes, so it can map to a
 single-port RAM such as the iCE40UP5K's SPRAM), the column totals, the driven-row lists, the membranes
-and refractory counters in block RAM; a row bitmap, the spike flags and the sequencing in logic.
+and refractory counters, and which rows each step listed, in block RAM; the spike flags and the
+sequencing in logic.
 Timing: after reset, one cycle per cell to clear the cell memory (requests wait); a pulse is applied
 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
@@ -19,7 +20,7 @@ a fire 2 cycles per neuron.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
@@ -39,6 +40,7 @@ JITTER_CENTRE = 16            # 5-bit LFSR sample, centred: -16..15
 NOISE_CENTRE = 8              # 4-bit LFSR sample, centred: -8..7
 RESET_KEEP_BASE = 192         # /256 of the conductance above the floor a RESET at threshold keeps
 RESET_KEEP_SLOPE = 4          # less per source-line code of overdrive
+EPOCH_BITS = 16               # steps a row entry can tell apart: NEURON.timesteps is 16 bits
 
 
 class EmulatedMacro(wiring.Component):
@@ -84,7 +86,12 @@ class EmulatedMacro(wiring.Component):
             lists.append(lst.write_port())
             list_rds.append(lst.read_port())
             counts.append(Signal(range(config.rows + 1), name=f"driven_count{core}"))
-        bitmap = Signal(config.cores * config.rows)
+        # Which rows this step has listed already: each row's entry holds the step (epoch) that listed it.
+        row_slots = config.cores * config.rows
+        m.submodules.seen = seen_mem = Memory(shape=EPOCH_BITS, depth=row_slots, init=[])
+        seen_wr = seen_mem.write_port()
+        seen_rd = seen_mem.read_port(transparent_for=(seen_wr,))
+        epoch = Signal(EPOCH_BITS, init=1)
 
         def cell_index(core, row, column):
             return (core * config.rows + row) * config.columns + column
@@ -95,22 +102,27 @@ class EmulatedMacro(wiring.Component):
         m.d.comb += lfsr_next.eq(Mux(lfsr[0], (lfsr >> 1) ^ LFSR_TAPS, lfsr >> 1))
 
         # ---- row events (any time the sequencer owns the port) ------------------------------------------
+        # A row named twice in a step is driven once. A strobe looks its row up; a cycle later, if the
+        # entry is not this step's, the row is listed and its entry tagged (the read is transparent to
+        # that write, so a repeat in the very next cycle sees it).
         clear_rows = Signal()
         strobe = (port.op == Op.INFER) & port.row_strobe
+        seen_core, seen_row, seen_valid = Signal.like(port.row_core), Signal.like(port.row_index), Signal()
+        m.d.comb += seen_rd.addr.eq(port.row_core * config.rows + port.row_index)
+        m.d.sync += [seen_valid.eq(strobe), seen_core.eq(port.row_core), seen_row.eq(port.row_index)]
+        fresh = seen_valid & (seen_rd.data != epoch)
+        m.d.comb += [seen_wr.addr.eq(seen_core * config.rows + seen_row), seen_wr.data.eq(epoch),
+                     seen_wr.en.eq(fresh)]
         for core in range(config.cores):
-            # A row named twice in a step is driven once: the bitmap says whether it is listed already.
-            fresh = ~(bitmap >> (core * config.rows + port.row_index))[0]
-            take = strobe & (port.row_core == core) & fresh
-            m.d.comb += [lists[core].addr.eq(counts[core]), lists[core].data.eq(port.row_index),
+            take = fresh & (seen_core == core)
+            m.d.comb += [lists[core].addr.eq(counts[core]), lists[core].data.eq(seen_row),
                          lists[core].en.eq(take)]
             with m.If(clear_rows):
                 m.d.sync += counts[core].eq(0)
             with m.Elif(take):
                 m.d.sync += counts[core].eq(counts[core] + 1)
-        marked = Signal.like(bitmap)
-        m.d.comb += marked.eq(bitmap | Mux(strobe, Const(1, len(bitmap)) << (port.row_core * config.rows + port.row_index),
-                                           0))
-        m.d.sync += bitmap.eq(Mux(clear_rows, 0, marked))
+        with m.If(clear_rows):
+            m.d.sync += epoch.eq(epoch + 1)
 
         # ---- cell operations -------------------------------------------------------------------------------
         pulsing = Signal()
@@ -339,8 +351,18 @@ class EmulatedMacro(wiring.Component):
             with m.State("Clear"):
                 m.d.comb += [membrane_wr.data.eq(0), membrane_wr.en.eq(1), refractory_wr.data.eq(0),
                              refractory_wr.en.eq(1)]
-                next_neuron(m, "Cleared", "Clear")
+                next_neuron(m, "Clear-Rows", "Clear")
+            # A new run: every row entry back to 0 and the epoch to 1 (a run's steps never wrap it:
+            # NEURON.timesteps is 16 bits).
+            with m.State("Clear-Rows"):
+                slot = Signal(range(row_slots))
+                m.d.comb += [seen_wr.addr.eq(slot), seen_wr.data.eq(0), seen_wr.en.eq(1)]
+                m.d.sync += slot.eq(slot + 1)
+                with m.If(slot == row_slots - 1):
+                    m.d.sync += slot.eq(0)
+                    m.next = "Cleared"
             with m.State("Cleared"):
                 m.d.comb += [clear_rows.eq(1), port.neuron_ack.eq(1)]
+                m.d.sync += epoch.eq(1)
                 m.next = "Idle"
         return m
