@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Elaboratable, Module
 
 from ..config import REFERENCE, ChipConfig
+from ..host.serial_link import FTDI_VID
 from .top import UART_BAUD, UartChip
 
 __all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "parse_nextpnr_log", "parse_synthesis_report",
@@ -203,7 +204,6 @@ def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConf
 
 #: How long openFPGALoader may take before it is stopped (a flash of an iCE40 takes seconds).
 FLASH_TIMEOUT_S = 120
-FTDI_VID = "0403"
 
 
 def _usb_vendors() -> set[str]:
@@ -228,7 +228,7 @@ def flash(board_name: str, bitstream: str | os.PathLike | None = None, out: str 
     if tool is None:
         raise FlashError("openFPGALoader is not installed: `apt-get install openfpgaloader` (Debian) or see "
                          "docs/fpga.md")
-    if FTDI_VID not in _usb_vendors():
+    if f"{FTDI_VID:04x}" not in _usb_vendors():
         raise FlashError(f"no {board.name} attached: no FTDI USB device is present. Plug the board in and "
                          "check `lsusb`")
     try:

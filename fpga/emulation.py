@@ -82,11 +82,6 @@ class EmulationParams:
                    floor_code=floor, init_code=floor, gain16=int(round(gain * (1 << GAIN_FRACTION))))
 
 
-def signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def set_result(p: EmulationParams, code: int, peak_bl: int, peak_wl: int, random: int) -> int:
     target = p.compliance[peak_wl]
     if peak_bl < p.set_code or target <= code:

@@ -26,9 +26,10 @@ from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes
 from ..models.pv import PVSettings, adc_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
+from ..rtl.cell_driver import read_limit_volts
 from .compiler import NetworkMapping
 from .inference import InferenceRun, InferenceRunner
-from .programming import Programmer, ProgrammingError, ProgramResult, check_request
+from .programming import Programmer, ProgrammingError, ProgramResult, cell_windows, check_request, check_selection
 from .recipes import level_recipes
 from .registers import ChipError, RegisterClient
 from .registers_gen import TABLE
@@ -63,11 +64,11 @@ class ModelTransport:
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
                 progress: Progress | None = None) -> ProgramResult:
         config = self.config
-        targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
+        targets, recipes, _ = check_request(config, core, targets, recipes, first_row)
         rows = slice(first_row, first_row + targets.shape[0])
         array = self.macro.cores[core]
         # The chip verifies at its drivers' read code, whatever v_read a recipe names.
-        v_read = _chip_read_voltage(config)
+        v_read = read_limit_volts(config)
         per_level = isinstance(recipes, dict)
         settings = ({code: replace(r, v_read=v_read) for code, r in recipes.items()} if per_level
                     else replace(recipes, v_read=v_read))
@@ -82,8 +83,7 @@ class ModelTransport:
                                              len(outcome.log))
         if progress:
             progress(targets.size, targets.size)
-        windows = (np.vectorize(lambda code: recipes[code].window)(targets) if per_level
-                   else np.full(targets.shape, shared.window))
+        windows = cell_windows(targets, recipes)
         logged = [(core, int(r), int(c)) for r, c in zip(*np.nonzero(failed))][:config.failed_log_depth]
         codes = self.read_codes(core, first_row, targets.shape[0]) if read_back else targets.copy()
         self._status |= StatusBit.PV_DONE
@@ -94,10 +94,10 @@ class ModelTransport:
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
         config = self.config
         count = config.rows - first_row if count is None else count
-        check_request(config, core, np.zeros((count, config.columns), np.int64), None, first_row)
+        check_selection(config, core, first_row, count)
         chosen = np.zeros((config.rows, config.columns), bool)
         chosen[first_row:first_row + count] = True
-        g = self.macro.cores[core].read(_chip_read_voltage(config), chosen)
+        g = self.macro.cores[core].read(read_limit_volts(config), chosen)
         return adc_codes(g, config)[first_row:first_row + count]
 
     def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
@@ -141,11 +141,6 @@ class ModelTransport:
     def relax(self, seconds: float) -> None:
         for array in self.macro.cores:
             array.relax(seconds)
-
-
-def _chip_read_voltage(config: ChipConfig) -> float:
-    from ..rtl.cell_driver import read_limit_code
-    return read_limit_code(config) * config.bl_volts_per_lsb
 
 
 class _FrameLink:

@@ -31,11 +31,10 @@ from ..config import ChipConfig
 from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route
+from ..rtl.cell_driver import V_READ_LIMIT, read_limit_code
 
 __all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
 
-#: Highest read voltage a row may take during inference (the chip refuses more: read disturb).
-V_READ_LIMIT = 0.1
 #: The neuron threshold registers are 16 bits wide.
 THRESHOLD_CODE_MAX = 0xFFFF
 
@@ -119,6 +118,13 @@ def compile_layer(weights, level_codes, config: ChipConfig, core: int = 0,
             levels[rows, 2 * neuron + side] = fill
     return LayerMapping(core=core, targets=codes[levels], levels=levels, input_rows=tuple(range(inputs)),
                         balance_rows=tuple(rows), column_total=total)
+
+
+def check_read_code(v_read_code: int, config: ChipConfig) -> None:
+    """Inference rows are read at most at the chip's read-disturb limit (it refuses a start above it)."""
+    limit = read_limit_code(config)
+    if not 1 <= v_read_code <= limit:
+        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({V_READ_LIMIT} V read-disturb limit)")
 
 
 @dataclass(frozen=True)
@@ -206,9 +212,7 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
                            "conductance to settle)")
     if not 1 <= threshold_code <= THRESHOLD_CODE_MAX:
         raise CompileError(f"threshold code {threshold_code} is outside 1..{THRESHOLD_CODE_MAX}")
-    limit = int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
-    if not 1 <= v_read_code <= limit:
-        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({V_READ_LIMIT} V read-disturb limit)")
+    check_read_code(v_read_code, config)
     targets, all_levels = [], []
     for k, layer in enumerate(layers):
         plus, minus = np.asarray(layer.plus), np.asarray(layer.minus)

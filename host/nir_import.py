@@ -38,7 +38,9 @@ import numpy as np
 from ..config import ChipConfig
 from ..models.macro import LEAK_SCALE
 from ..models.neurons import NeuronMode, NeuronParams
-from .compiler import THRESHOLD_CODE_MAX, V_READ_LIMIT, CompileError, Layer, NetworkMapping, compile_network
+from ..rtl.cell_driver import read_limit_code
+from .compiler import (THRESHOLD_CODE_MAX, CompileError, Layer, NetworkMapping, check_read_code,
+                       compile_network)
 
 __all__ = ["NirNetwork", "layers_from_nir", "read_nir"]
 
@@ -159,10 +161,8 @@ def layers_from_nir(source, level_codes, config: ChipConfig, v_read_code: int | 
     leak = leaks.pop()
     codes = np.asarray(level_codes)
     top = len(codes) - 1
-    limit = int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
-    v_read_code = limit if v_read_code is None else v_read_code
-    if not 1 <= v_read_code <= limit:
-        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({V_READ_LIMIT} V read-disturb limit)")
+    v_read_code = read_limit_code(config) if v_read_code is None else v_read_code
+    check_read_code(v_read_code, config)
     step_us = (codes[1] - codes[0]) * config.us_per_adc_lsb
     drift = NeuronParams().gain * v_read_code * config.bl_volts_per_lsb * step_us   # x (1 / S) per level
     scales = []

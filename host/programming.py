@@ -24,7 +24,7 @@ from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
 from .registers import RegisterClient
 
-__all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request"]
+__all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "cell_windows"]
 
 #: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
 #: co-simulated SPI frame under a second of wall time.
@@ -86,10 +86,9 @@ class Programmer:
             buffer = np.searchsorted(codes, targets).astype(np.uint8)      # each cell's level index
             table = b"".join(pack_level(self._level_entry(code, recipes[code])) for code in codes)
             self.regs.write_window("pv_levels", 0, table)
-            windows = np.vectorize(lambda code: recipes[code].window)(targets)
         else:
             buffer = targets.astype(np.uint8)
-            windows = np.full(targets.shape, shared.window)
+        windows = cell_windows(targets, recipes)
         self._write_rows("pv_target", core, rows, buffer.tobytes())
         self._configure(core, shared, per_level)
         totals = {"pv_cells_done": 0, "pv_cells_failed": 0, "pv_pulses_total": 0}
@@ -210,9 +209,22 @@ def _check_rows(config: ChipConfig, first_row: int, count: int):
                                f"{config.rows} rows")
 
 
+def check_selection(config: ChipConfig, core: int, first_row: int, count: int) -> None:
+    """Rows `first_row`..`first_row + count - 1` of `core` exist."""
+    _check_core(config, core)
+    _check_rows(config, first_row, count)
+
+
+def cell_windows(targets: np.ndarray, recipes) -> np.ndarray:
+    """Each cell's accepted half-width (ADC codes): its level's window, or the one recipe's."""
+    if isinstance(recipes, dict):
+        return np.vectorize(lambda code: recipes[code].window)(targets)
+    return np.full(targets.shape, recipes.window)
+
+
 def check_request(config: ChipConfig, core: int, targets, recipes, first_row: int = 0):
     """Check a programming request before anything reaches the chip; return (targets as int64, recipes,
-    the recipe whose shared fields the registers get, or None when `recipes` is None)."""
+    the recipe whose shared fields the registers get)."""
     _check_core(config, core)
     targets = np.asarray(targets)
     if targets.ndim != 2 or targets.shape[1] != config.columns:
@@ -224,8 +236,6 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     if targets.min() < 0 or targets.max() > top:
         raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {targets.min()}..{targets.max()}")
     targets = targets.astype(np.int64)
-    if recipes is None:
-        return targets, None, None
     if isinstance(recipes, PVSettings):
         recipes.check_codes(config)
         return targets, recipes, recipes

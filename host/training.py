@@ -38,7 +38,7 @@ from ..models.pv import program_and_verify
 from .compiler import Layer
 
 __all__ = ["Digits", "load_digits", "rate_code", "TrainSettings", "TrainedNetwork", "train",
-           "device_spread_us", "layer_inputs", "save_networks", "load_networks"]
+           "device_spread_us", "save_networks", "load_networks"]
 
 #: Largest pixel value of scikit-learn's digits (4x4 blocks of a 32x32 bitmap counted: 0..16).
 PIXEL_MAX = 16
@@ -72,13 +72,6 @@ def rate_code(x: np.ndarray, steps: int) -> np.ndarray:
     t = np.arange(steps + 1)[:, None]
     counts = np.floor(t * x[None, :] + 0.5)
     return np.diff(counts, axis=0) > 0
-
-
-def layer_inputs(rows: int, inputs: int) -> np.ndarray:
-    """Row of each input: inputs take the first rows, the rest are free (never driven)."""
-    if inputs > rows:
-        raise ValueError(f"{inputs} inputs do not fit {rows} rows")
-    return np.arange(inputs)
 
 
 def device_spread_us(config: ChipConfig, level_codes, recipes, age_s: float = 86400.0, seed: int = 0) -> np.ndarray:

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import ChipConfig
 from .analog_port import CellPort, Op
 
-__all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code"]
+__all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code", "read_limit_volts"]
 
 #: Pulse widths are 8-bit cycle counts.
 WIDTH_BITS = 8
@@ -34,6 +34,11 @@ V_READ_LIMIT = 0.1
 def read_limit_code(config: ChipConfig) -> int:
     """Highest bit-line DAC code a read may use."""
     return int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
+
+
+def read_limit_volts(config: ChipConfig) -> float:
+    """The bit-line voltage of that code: what the chip verifies and reads back at."""
+    return read_limit_code(config) * config.bl_volts_per_lsb
 
 
 def CellRequest(config: ChipConfig) -> data.StructLayout:

@@ -18,6 +18,7 @@ from cocotb.utils import get_sim_time
 from ..models.macro import AnalogMacro
 from .analog_bridge import AnalogBridge
 from .chip_bench import PS_PER_SECOND, ChipBench
+from .cosim_transport import wait_seconds
 from .cosim_link import EXCHANGE, FAILED, FLOAT, IDLE, OK, QUIT, RELAX, TIME, receive_message, send_message
 
 
@@ -87,7 +88,7 @@ async def serve(dut):
                 if kind == EXCHANGE:
                     reply = await side.exchange(payload)
                 elif kind == IDLE:
-                    await Timer(max(1, round(FLOAT.unpack(payload)[0] * PS_PER_SECOND)), unit="ps")
+                    await wait_seconds(FLOAT.unpack(payload)[0])
                     reply = b""
                 elif kind == RELAX:
                     side.relax(FLOAT.unpack(payload)[0])

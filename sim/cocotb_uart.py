@@ -13,9 +13,11 @@ import cocotb
 from cocotb.task import resume
 from cocotb.triggers import FallingEdge, Timer
 
+from .chip_bench import PS_PER_SECOND
+from .cosim_transport import wait_seconds
+
 __all__ = ["UartStream"]
 
-PS_PER_SECOND = 10 ** 12
 
 
 class UartStream:
@@ -65,8 +67,4 @@ class UartStream:
         return resume(self._read)(count)
 
     def idle(self, seconds: float) -> None:
-        resume(self._wait)(seconds)
-
-    @staticmethod
-    async def _wait(seconds: float) -> None:
-        await Timer(max(1, round(seconds * PS_PER_SECOND)), unit="ps")
+        resume(wait_seconds)(seconds)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from cocotb.task import resume
 from cocotb.triggers import Timer
 
+from .chip_bench import PS_PER_SECOND
 from .spi_master import SPIMaster
 
-__all__ = ["CocotbTransport"]
+__all__ = ["CocotbTransport", "wait_seconds"]
 
-PS_PER_SECOND = 10 ** 12
 
 
 class CocotbTransport:
@@ -28,8 +28,9 @@ class CocotbTransport:
         return resume(self.spi.transfer)(frame)
 
     def idle(self, seconds: float) -> None:
-        resume(self._wait)(seconds)
+        resume(wait_seconds)(seconds)
 
-    @staticmethod
-    async def _wait(seconds: float) -> None:
-        await Timer(max(1, round(seconds * PS_PER_SECOND)), unit="ps")
+
+async def wait_seconds(seconds: float) -> None:
+    """Let `seconds` of simulated time pass (at least a picosecond)."""
+    await Timer(max(1, round(seconds * PS_PER_SECOND)), unit="ps")

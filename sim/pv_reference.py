@@ -9,7 +9,7 @@ from ..models.device import Shape
 from ..models.macro import MacroOp
 from ..models.pulses import pulse_codes
 from ..models.pv import PulseKind, PVResult
-from ..rtl.cell_driver import read_limit_code
+from ..rtl.cell_driver import read_limit_volts
 
 __all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
 
@@ -28,7 +28,7 @@ def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
                       reset_on_overshoot=bool(registers["reset_on_overshoot"]),
                       shape=Shape.TRIANGULAR if registers.get("triangular") else Shape.SQUARE,
                       form=bool(registers.get("form", 0)),
-                      v_read=read_limit_code(config) * config.bl_volts_per_lsb,
+                      v_read=read_limit_volts(config),
                       **{name: registers[name] for name in SHARED})
 
 

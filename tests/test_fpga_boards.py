@@ -67,7 +67,7 @@ def test_flash_reports_the_loaders_failure(tmp_path, monkeypatch):
     """With an FTDI device present but not the board, openFPGALoader's own error comes back, quickly."""
     bitstream = tmp_path / "rram_cim.bin"
     bitstream.write_bytes(b"\x00" * 16)
-    monkeypatch.setattr(boards, "_usb_vendors", lambda: {boards.FTDI_VID})
+    monkeypatch.setattr(boards, "_usb_vendors", lambda: {f"{boards.FTDI_VID:04x}"})
     with pytest.raises(FlashError, match="openFPGALoader failed"):
         flash("icebreaker", bitstream)
 
