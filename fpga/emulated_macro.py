@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In
 from ..config import REFERENCE, ChipConfig
 from ..models.neurons import NeuronMode
 from ..rtl.analog_port import AnalogPort, Op
+from ..rtl.block_ram import block_ram, read_port
 from ..rtl.single_port_ram import SinglePortRAM
 from .emulation import (GAIN_FRACTION, LFSR_SEED, LFSR_TAPS, MEMBRANE_BITS, MEMBRANE_FRACTION, QUOTIENT_BITS,
                         EmulationParams)
@@ -58,7 +59,7 @@ class EmulatedMacro(wiring.Component):
         columns = config.cores * config.columns
         #: Every cell's code, and every column's total (reachable, for tests that preload a state).
         self.cell_ram = SinglePortRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
-        self.total_memory = Memory(shape=16, depth=columns, init=[config.rows * self.params.init_code] * columns)
+        self.total_memory = block_ram(shape=16, depth=columns, init=[config.rows * self.params.init_code] * columns)
         super().__init__({"port": In(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -72,19 +73,22 @@ class EmulatedMacro(wiring.Component):
         cell_addr = cell_ram.addr
         columns_total = config.cores * config.columns
         m.submodules.totals = total_mem = self.total_memory
-        total_rd, total_wr = total_mem.read_port(), total_mem.write_port()
+        # Collisions (`block_ram`): a state that writes an entry of these memories reads that same entry
+        # in that cycle and never uses the result (the next state reads again or addresses another).
+        total_rd, total_wr = read_port(m, total_mem, name="total_read"), total_mem.write_port()
         m.submodules.compliance = compliance_mem = Memory(shape=8, depth=len(p.compliance), init=p.compliance)
         compliance_rd = compliance_mem.read_port()
-        m.submodules.membranes = membrane_mem = Memory(shape=signed(MEMBRANE_BITS), depth=neurons, init=[])
-        membrane_rd, membrane_wr = membrane_mem.read_port(), membrane_mem.write_port()
-        m.submodules.refractory = refractory_mem = Memory(shape=8, depth=neurons, init=[])
-        refractory_rd, refractory_wr = refractory_mem.read_port(), refractory_mem.write_port()
+        m.submodules.membranes = membrane_mem = block_ram(shape=signed(MEMBRANE_BITS), depth=neurons)
+        membrane_rd, membrane_wr = read_port(m, membrane_mem, name="membrane_read"), membrane_mem.write_port()
+        m.submodules.refractory = refractory_mem = block_ram(shape=8, depth=neurons)
+        refractory_rd, refractory_wr = read_port(m, refractory_mem, name="refractory_read"), refractory_mem.write_port()
         lists, list_rds, counts = [], [], []
         for core in range(config.cores):
-            lst = Memory(shape=range(config.rows), depth=config.rows, init=[])
+            # Listed while rows are strobed, read while integrating: never both in one cycle.
+            lst = block_ram(shape=range(config.rows), depth=config.rows)
             m.submodules[f"driven{core}"] = lst
             lists.append(lst.write_port())
-            list_rds.append(lst.read_port())
+            list_rds.append(read_port(m, lst, name=f"driven{core}_read"))
             counts.append(Signal(range(config.rows + 1), name=f"driven_count{core}"))
         # Which rows this step has listed already: each row's entry holds the step (epoch) that listed it.
         row_slots = config.cores * config.rows

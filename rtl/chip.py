@@ -28,7 +28,8 @@ class Chip(wiring.Component):
 
     def __init__(self, config: ChipConfig = REFERENCE, single_port_windows: bool = False):
         """`single_port_windows`: the per-cell windows (8 KiB each on the reference chip) as single-port
-        memories the P&V engine owns while it runs, for FPGAs whose large RAMs have one port."""
+        memories, for FPGAs whose large RAMs have one port. Either way a window belongs to its engine while
+        the engine runs (a host access is refused with ERROR.window_busy)."""
         self._config = config
         self._single_port = single_port_windows
         super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
@@ -79,12 +80,11 @@ class Chip(wiring.Component):
         connect(m, sequencer.host_out, spike_out.events)
         self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
         pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
+        # Each window belongs to its engine while the engine runs; a host access then is refused.
+        for name, window in windows.items():
+            m.d.comb += window.engine_owns.eq(sequencer.busy if name == "routing" else pv.busy)
         window_refused = Signal()
-        if single:
-            for name in ("pv_target", "pv_pulses", "pv_codes"):
-                m.d.comb += windows[name].engine_owns.eq(pv.busy)
-            m.d.comb += window_refused.eq(Cat(windows[name].host_refused
-                                              for name in ("pv_target", "pv_pulses", "pv_codes")).any())
+        m.d.comb += window_refused.eq(Cat(window.host_refused for window in windows.values()).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
         errors = regs.error

@@ -6,8 +6,8 @@ Each time step (the golden model `models.inference` states the same rules):
    each strobed onto the port (`row_strobe`, one cycle per event). Events naming a core or row outside
    the chip are dropped and counted.
 2. Integrate, then fire: strobes on the neuron bank, each held until the macro acknowledges.
-3. Route: the spike flags are latched, and a priority encoder walks them core by core (positive before
-   negative, lowest neuron first); each spike's routing-table entry sends it to the host output FIFO
+3. Route: a priority encoder walks the spike flags core by core (positive before negative, lowest
+   neuron first), read from the port, where the macro holds them until the next fire; each spike's routing-table entry sends it to the host output FIFO
    (with back-pressure: the step waits for room) and/or queues an input event for a row in the next
    step (a full queue drops the event and counts it, never silently).
 4. A tick on the output FIFO ends the step.
@@ -73,7 +73,6 @@ class InferenceSequencer(wiring.Component):
         m.submodules.queue = queue = SyncFIFOBuffered(width=EVENT_BITS, depth=config.route_fifo_depth)
 
         stopping = Signal()
-        flags = Signal(config.cores * per_core)       # latched at fire: bit (core, neuron, sign)
         core = Signal(range(config.cores))
         pending = Signal(per_core)                    # this core's spikes still to route
         index = Signal(range(per_core))               # neuron * 2 + sign of the spike being routed
@@ -112,6 +111,9 @@ class InferenceSequencer(wiring.Component):
         route_flags = entry[:8]
         route_core = entry[8:16]
         route_row = entry[16:32]
+        # The macro's flags, interleaved as {neg, pos} per neuron, cores one after another: bit
+        # (core, neuron, sign). Not latched: the port holds them from a fire's acknowledge to the next.
+        flags = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i]) for i in range(config.cores * config.neurons)))
 
         with m.FSM():
             with m.State("Idle"):
@@ -155,11 +157,7 @@ class InferenceSequencer(wiring.Component):
             with m.State("Fire"):
                 m.d.comb += [self.busy.eq(1), port.fire.eq(1)]
                 with m.If(port.neuron_ack):
-                    # Interleave the macro's flags as {neg, pos} per neuron, cores one after another.
-                    interleaved = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i])
-                                        for i in range(config.cores * config.neurons)))
-                    m.d.sync += [flags.eq(interleaved), core.eq(0),
-                                 pending.eq(interleaved[:per_core])]
+                    m.d.sync += [core.eq(0), pending.eq(flags[:per_core])]
                     m.next = "Scan"
 
             with m.State("Scan"):

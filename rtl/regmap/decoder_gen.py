@@ -167,385 +167,388 @@ class RegisterDecoder(wiring.Component):
         read_data = Signal(8)
         read_window = Signal(range(len(WINDOWS) + 1))  # 0: a register of the decoder
         fetch_window = Signal.like(read_window)
-        with m.Switch(bus.addr):
-            with m.Case(0x000000):  # chip_id[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(21185, 16)[0:8]))
-            with m.Case(0x000001):  # chip_id[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
-            with m.Case(0x000002):  # version[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(1, 4)[0:4], C(0, 4)[0:4]))
-            with m.Case(0x000003):  # scratch[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(scratch_value[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += scratch_value[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000004):  # status[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], self.status.infer_done[0:1], C(0, 3)))
-            with m.Case(0x000006):  # ctrl[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 4)))
-                with m.If(bus.w_stb):
-                    m.d.sync += ctrl_pv_start[0:1].eq(bus.w_data[0:1])
-                    m.d.sync += ctrl_pv_abort[0:1].eq(bus.w_data[1:2])
-                    m.d.sync += ctrl_inf_start[0:1].eq(bus.w_data[2:3])
-                    m.d.sync += ctrl_inf_abort[0:1].eq(bus.w_data[3:4])
-            with m.Case(0x000008):  # error[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], error_pv_config[0:1], error_infer_config[0:1]))
-                with m.If(bus.w_stb):
-                    m.d.sync += error_bad_command[0:1].eq(error_bad_command[0:1] & ~bus.w_data[0:1])
-                    m.d.sync += error_bad_address[0:1].eq(error_bad_address[0:1] & ~bus.w_data[1:2])
-                    m.d.sync += error_read_only[0:1].eq(error_read_only[0:1] & ~bus.w_data[2:3])
-                    m.d.sync += error_truncated[0:1].eq(error_truncated[0:1] & ~bus.w_data[3:4])
-                    m.d.sync += error_in_overflow[0:1].eq(error_in_overflow[0:1] & ~bus.w_data[4:5])
-                    m.d.sync += error_out_underflow[0:1].eq(error_out_underflow[0:1] & ~bus.w_data[5:6])
-                    m.d.sync += error_pv_config[0:1].eq(error_pv_config[0:1] & ~bus.w_data[6:7])
-                    m.d.sync += error_infer_config[0:1].eq(error_infer_config[0:1] & ~bus.w_data[7:8])
-            with m.Case(0x000009):  # error[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_window_busy[0:1], C(0, 6)))
-                with m.If(bus.w_stb):
-                    m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
-                    m.d.sync += error_window_busy[0:1].eq(error_window_busy[0:1] & ~bus.w_data[1:2])
-            with m.Case(0x000010):  # geometry_cores[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
-            with m.Case(0x000012):  # geometry_rows[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(64, 16)[0:8]))
-            with m.Case(0x000013):  # geometry_rows[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
-            with m.Case(0x000014):  # geometry_columns[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(64, 16)[0:8]))
-            with m.Case(0x000015):  # geometry_columns[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
-            with m.Case(0x000016):  # geometry_neurons[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(32, 16)[0:8]))
-            with m.Case(0x000017):  # geometry_neurons[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(32, 16)[8:16]))
-            with m.Case(0x000018):  # geometry_dac_bits[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
-            with m.Case(0x000019):  # geometry_adc_bits[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
-            with m.Case(0x000100):  # pv_mode[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_mode_algorithm[0:2], pv_mode_cumulative[0:1], pv_mode_triangular[0:1], pv_mode_reset_on_overshoot[0:1], pv_mode_form[0:1], pv_mode_scope[0:2]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_mode_algorithm[0:2].eq(bus.w_data[0:2])
-                    m.d.sync += pv_mode_cumulative[0:1].eq(bus.w_data[2:3])
-                    m.d.sync += pv_mode_triangular[0:1].eq(bus.w_data[3:4])
-                    m.d.sync += pv_mode_reset_on_overshoot[0:1].eq(bus.w_data[4:5])
-                    m.d.sync += pv_mode_form[0:1].eq(bus.w_data[5:6])
-                    m.d.sync += pv_mode_scope[0:2].eq(bus.w_data[6:8])
-            with m.Case(0x000101):  # pv_core[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_core_index[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_core_index[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000102):  # pv_row[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_row_index[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_row_index[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000103):  # pv_row[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_row_index[8:16]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_row_index[8:16].eq(bus.w_data[0:8])
-            with m.Case(0x000104):  # pv_column[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_column_index[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_column_index[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000105):  # pv_column[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_column_index[8:16]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_column_index[8:16].eq(bus.w_data[0:8])
-            with m.Case(0x000106):  # pv_bl_start[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_bl_start_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_bl_start_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000107):  # pv_bl_start[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x000108):  # pv_bl_step[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_bl_step_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_bl_step_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000109):  # pv_bl_step[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x00010a):  # pv_bl_stop[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_bl_stop_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_bl_stop_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x00010b):  # pv_bl_stop[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x00010c):  # pv_wl_start[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_wl_start_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_wl_start_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x00010d):  # pv_wl_start[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x00010e):  # pv_wl_step[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_wl_step_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_wl_step_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x00010f):  # pv_wl_step[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x000110):  # pv_wl_stop[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_wl_stop_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_wl_stop_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000111):  # pv_wl_stop[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x000112):  # pv_sl_reset[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_sl_reset_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_sl_reset_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000113):  # pv_sl_reset[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x000114):  # pv_pulse_width[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_pulse_width_cycles[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_pulse_width_cycles[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000115):  # pv_setup_cycles[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_setup_cycles_cycles[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_setup_cycles_cycles[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000116):  # pv_max_pulses[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_max_pulses_count[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_max_pulses_count[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000117):  # pv_window[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_window_codes[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_window_codes[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000118):  # pv_cells_done[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[0:8]))
-            with m.Case(0x000119):  # pv_cells_done[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[8:16]))
-            with m.Case(0x00011a):  # pv_cells_done[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[16:24]))
-            with m.Case(0x00011b):  # pv_cells_done[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[24:32]))
-            with m.Case(0x00011c):  # pv_cells_failed[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[0:8]))
-            with m.Case(0x00011d):  # pv_cells_failed[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[8:16]))
-            with m.Case(0x00011e):  # pv_cells_failed[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[16:24]))
-            with m.Case(0x00011f):  # pv_cells_failed[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[24:32]))
-            with m.Case(0x000120):  # pv_pulses_total[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[0:8]))
-            with m.Case(0x000121):  # pv_pulses_total[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[8:16]))
-            with m.Case(0x000122):  # pv_pulses_total[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[16:24]))
-            with m.Case(0x000123):  # pv_pulses_total[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[24:32]))
-            with m.Case(0x000124):  # pv_per_level[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(pv_per_level_enable[0:1], C(0, 7)))
-                with m.If(bus.w_stb):
-                    m.d.sync += pv_per_level_enable[0:1].eq(bus.w_data[0:1])
-            with m.Case(0x000200):  # neuron_thresh_pos[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_thresh_pos_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000201):  # neuron_thresh_pos[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[8:16]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_thresh_pos_code[8:16].eq(bus.w_data[0:8])
-            with m.Case(0x000202):  # neuron_thresh_neg[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_thresh_neg_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000203):  # neuron_thresh_neg[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[8:16]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_thresh_neg_code[8:16].eq(bus.w_data[0:8])
-            with m.Case(0x000204):  # neuron_leak[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_leak_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_leak_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000205):  # neuron_refractory[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_refractory_steps[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_refractory_steps[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000206):  # neuron_mode[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_mode_kind[0:2], C(0, 6)))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_mode_kind[0:2].eq(bus.w_data[0:2])
-            with m.Case(0x000208):  # neuron_timesteps[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_timesteps_count[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_timesteps_count[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x000209):  # neuron_timesteps[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_timesteps_count[8:16]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_timesteps_count[8:16].eq(bus.w_data[0:8])
-            with m.Case(0x00020a):  # neuron_v_read[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(neuron_v_read_code[0:8]))
-                with m.If(bus.w_stb):
-                    m.d.sync += neuron_v_read_code[0:8].eq(bus.w_data[0:8])
-            with m.Case(0x00020b):  # neuron_v_read[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += bus.addr_writable.eq(1)
-                m.d.comb += read_data.eq(Cat(C(0, 8)))
-            with m.Case(0x00020c):  # neuron_step[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_step.count[0:8]))
-            with m.Case(0x00020d):  # neuron_step[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_step.count[8:16]))
-            with m.Case(0x000210):  # neuron_row_events[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[0:8]))
-            with m.Case(0x000211):  # neuron_row_events[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[8:16]))
-            with m.Case(0x000212):  # neuron_row_events[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[16:24]))
-            with m.Case(0x000213):  # neuron_row_events[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[24:32]))
-            with m.Case(0x000214):  # neuron_spikes[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[0:8]))
-            with m.Case(0x000215):  # neuron_spikes[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[8:16]))
-            with m.Case(0x000216):  # neuron_spikes[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[16:24]))
-            with m.Case(0x000217):  # neuron_spikes[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[24:32]))
-            with m.Case(0x000218):  # neuron_dropped[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[0:8]))
-            with m.Case(0x000219):  # neuron_dropped[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[8:16]))
-            with m.Case(0x00021a):  # neuron_dropped[2]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[16:24]))
-            with m.Case(0x00021b):  # neuron_dropped[3]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[24:32]))
-            with m.Case(0x000304):  # fifo_in_level[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[0:8]))
-            with m.Case(0x000305):  # fifo_in_level[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[8:16]))
-            with m.Case(0x000306):  # fifo_out_level[0]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[0:8]))
-            with m.Case(0x000307):  # fifo_out_level[1]
-                m.d.comb += bus.addr_ok.eq(1)
-                m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[8:16]))
+        # The registers sit below 2**REGISTER_BITS: one test of the upper address bits, then a
+        # switch on the lower ones (not one full-width comparison per register byte).
+        with m.If(bus.addr[REGISTER_BITS:] == 0):
+            with m.Switch(bus.addr[:REGISTER_BITS]):
+                with m.Case(0x0000):  # chip_id[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(21185, 16)[0:8]))
+                with m.Case(0x0001):  # chip_id[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
+                with m.Case(0x0002):  # version[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(1, 4)[0:4], C(0, 4)[0:4]))
+                with m.Case(0x0003):  # scratch[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(scratch_value[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += scratch_value[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0004):  # status[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], self.status.infer_done[0:1], C(0, 3)))
+                with m.Case(0x0006):  # ctrl[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 4)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += ctrl_pv_start[0:1].eq(bus.w_data[0:1])
+                        m.d.sync += ctrl_pv_abort[0:1].eq(bus.w_data[1:2])
+                        m.d.sync += ctrl_inf_start[0:1].eq(bus.w_data[2:3])
+                        m.d.sync += ctrl_inf_abort[0:1].eq(bus.w_data[3:4])
+                with m.Case(0x0008):  # error[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(error_bad_command[0:1], error_bad_address[0:1], error_read_only[0:1], error_truncated[0:1], error_in_overflow[0:1], error_out_underflow[0:1], error_pv_config[0:1], error_infer_config[0:1]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += error_bad_command[0:1].eq(error_bad_command[0:1] & ~bus.w_data[0:1])
+                        m.d.sync += error_bad_address[0:1].eq(error_bad_address[0:1] & ~bus.w_data[1:2])
+                        m.d.sync += error_read_only[0:1].eq(error_read_only[0:1] & ~bus.w_data[2:3])
+                        m.d.sync += error_truncated[0:1].eq(error_truncated[0:1] & ~bus.w_data[3:4])
+                        m.d.sync += error_in_overflow[0:1].eq(error_in_overflow[0:1] & ~bus.w_data[4:5])
+                        m.d.sync += error_out_underflow[0:1].eq(error_out_underflow[0:1] & ~bus.w_data[5:6])
+                        m.d.sync += error_pv_config[0:1].eq(error_pv_config[0:1] & ~bus.w_data[6:7])
+                        m.d.sync += error_infer_config[0:1].eq(error_infer_config[0:1] & ~bus.w_data[7:8])
+                with m.Case(0x0009):  # error[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_window_busy[0:1], C(0, 6)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
+                        m.d.sync += error_window_busy[0:1].eq(error_window_busy[0:1] & ~bus.w_data[1:2])
+                with m.Case(0x0010):  # geometry_cores[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
+                with m.Case(0x0012):  # geometry_rows[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[0:8]))
+                with m.Case(0x0013):  # geometry_rows[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
+                with m.Case(0x0014):  # geometry_columns[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[0:8]))
+                with m.Case(0x0015):  # geometry_columns[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
+                with m.Case(0x0016):  # geometry_neurons[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(32, 16)[0:8]))
+                with m.Case(0x0017):  # geometry_neurons[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(32, 16)[8:16]))
+                with m.Case(0x0018):  # geometry_dac_bits[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
+                with m.Case(0x0019):  # geometry_adc_bits[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
+                with m.Case(0x0100):  # pv_mode[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_mode_algorithm[0:2], pv_mode_cumulative[0:1], pv_mode_triangular[0:1], pv_mode_reset_on_overshoot[0:1], pv_mode_form[0:1], pv_mode_scope[0:2]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_mode_algorithm[0:2].eq(bus.w_data[0:2])
+                        m.d.sync += pv_mode_cumulative[0:1].eq(bus.w_data[2:3])
+                        m.d.sync += pv_mode_triangular[0:1].eq(bus.w_data[3:4])
+                        m.d.sync += pv_mode_reset_on_overshoot[0:1].eq(bus.w_data[4:5])
+                        m.d.sync += pv_mode_form[0:1].eq(bus.w_data[5:6])
+                        m.d.sync += pv_mode_scope[0:2].eq(bus.w_data[6:8])
+                with m.Case(0x0101):  # pv_core[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_core_index[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_core_index[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0102):  # pv_row[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_row_index[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_row_index[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0103):  # pv_row[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_row_index[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_row_index[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x0104):  # pv_column[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_column_index[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_column_index[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0105):  # pv_column[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_column_index[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_column_index[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x0106):  # pv_bl_start[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_bl_start_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_bl_start_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0107):  # pv_bl_start[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0108):  # pv_bl_step[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_bl_step_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_bl_step_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0109):  # pv_bl_step[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x010a):  # pv_bl_stop[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_bl_stop_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_bl_stop_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x010b):  # pv_bl_stop[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x010c):  # pv_wl_start[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_wl_start_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_wl_start_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x010d):  # pv_wl_start[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x010e):  # pv_wl_step[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_wl_step_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_wl_step_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x010f):  # pv_wl_step[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0110):  # pv_wl_stop[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_wl_stop_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_wl_stop_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0111):  # pv_wl_stop[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0112):  # pv_sl_reset[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_sl_reset_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_sl_reset_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0113):  # pv_sl_reset[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0114):  # pv_pulse_width[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_pulse_width_cycles[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_pulse_width_cycles[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0115):  # pv_setup_cycles[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_setup_cycles_cycles[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_setup_cycles_cycles[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0116):  # pv_max_pulses[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_max_pulses_count[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_max_pulses_count[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0117):  # pv_window[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_window_codes[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_window_codes[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0118):  # pv_cells_done[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[0:8]))
+                with m.Case(0x0119):  # pv_cells_done[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[8:16]))
+                with m.Case(0x011a):  # pv_cells_done[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[16:24]))
+                with m.Case(0x011b):  # pv_cells_done[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[24:32]))
+                with m.Case(0x011c):  # pv_cells_failed[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[0:8]))
+                with m.Case(0x011d):  # pv_cells_failed[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[8:16]))
+                with m.Case(0x011e):  # pv_cells_failed[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[16:24]))
+                with m.Case(0x011f):  # pv_cells_failed[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[24:32]))
+                with m.Case(0x0120):  # pv_pulses_total[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[0:8]))
+                with m.Case(0x0121):  # pv_pulses_total[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[8:16]))
+                with m.Case(0x0122):  # pv_pulses_total[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[16:24]))
+                with m.Case(0x0123):  # pv_pulses_total[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[24:32]))
+                with m.Case(0x0124):  # pv_per_level[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_per_level_enable[0:1], C(0, 7)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_per_level_enable[0:1].eq(bus.w_data[0:1])
+                with m.Case(0x0200):  # neuron_thresh_pos[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_thresh_pos_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0201):  # neuron_thresh_pos[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_thresh_pos_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x0202):  # neuron_thresh_neg[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_thresh_neg_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0203):  # neuron_thresh_neg[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_thresh_neg_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x0204):  # neuron_leak[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_leak_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_leak_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0205):  # neuron_refractory[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_refractory_steps[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_refractory_steps[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0206):  # neuron_mode[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_mode_kind[0:2], C(0, 6)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_mode_kind[0:2].eq(bus.w_data[0:2])
+                with m.Case(0x0208):  # neuron_timesteps[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_timesteps_count[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_timesteps_count[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0209):  # neuron_timesteps[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_timesteps_count[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_timesteps_count[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x020a):  # neuron_v_read[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(neuron_v_read_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += neuron_v_read_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x020b):  # neuron_v_read[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x020c):  # neuron_step[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_step.count[0:8]))
+                with m.Case(0x020d):  # neuron_step[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_step.count[8:16]))
+                with m.Case(0x0210):  # neuron_row_events[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[0:8]))
+                with m.Case(0x0211):  # neuron_row_events[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[8:16]))
+                with m.Case(0x0212):  # neuron_row_events[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[16:24]))
+                with m.Case(0x0213):  # neuron_row_events[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[24:32]))
+                with m.Case(0x0214):  # neuron_spikes[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[0:8]))
+                with m.Case(0x0215):  # neuron_spikes[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[8:16]))
+                with m.Case(0x0216):  # neuron_spikes[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[16:24]))
+                with m.Case(0x0217):  # neuron_spikes[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[24:32]))
+                with m.Case(0x0218):  # neuron_dropped[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[0:8]))
+                with m.Case(0x0219):  # neuron_dropped[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[8:16]))
+                with m.Case(0x021a):  # neuron_dropped[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[16:24]))
+                with m.Case(0x021b):  # neuron_dropped[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[24:32]))
+                with m.Case(0x0304):  # fifo_in_level[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[0:8]))
+                with m.Case(0x0305):  # fifo_in_level[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[8:16]))
+                with m.Case(0x0306):  # fifo_out_level[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[0:8]))
+                with m.Case(0x0307):  # fifo_out_level[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[8:16]))
 
         # External registers and memory windows: forwarded, offsets relative to their base.
         for index, (name, base, size, readable, writable) in enumerate(WINDOWS, start=1):
             port = getattr(self, name)
-            hit = (bus.addr >= base) & (bus.addr < base + size)
-            commit_hit = (bus.commit_addr >= base) & (bus.commit_addr < base + size)
+            hit, offset = _window_hit(bus.addr, base, size)
+            commit_hit, commit_offset = _window_hit(bus.commit_addr, base, size)
             m.d.comb += [
-                port.addr.eq(bus.addr - base),
-                port.commit_addr.eq(bus.commit_addr - base),
+                port.addr.eq(offset),
+                port.commit_addr.eq(commit_offset),
                 port.w_data.eq(bus.w_data),
                 port.r_stb.eq(bus.r_stb & hit & readable),
                 port.w_stb.eq(bus.w_stb & hit & writable),
@@ -587,6 +590,19 @@ class RegisterDecoder(wiring.Component):
 
         return m
 
+
+def _window_hit(addr, base, size):
+    """(hit, offset) of `addr` in the window at `base`: every window starts at a multiple of its
+    power-of-two span, so a hit is an equality on the upper address bits (and, for a window
+    smaller than its span, a bound on the lower ones), not two full-width comparisons."""
+    span_bits = max(1, (size - 1).bit_length())
+    hit = addr[span_bits:] == base >> span_bits
+    if size < 1 << span_bits:
+        hit &= addr[:span_bits] < size
+    return hit, addr[:span_bits]
+
+
+REGISTER_BITS = 10
 
 # (port name, base address, size in bytes, readable, writable)
 WINDOWS = (

@@ -162,6 +162,14 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
     stored = [(r, f) for r in table.registers if not r.external
               for f in r.fields if f.sw_writable or f.hw_set]
     externals = [r for r in table.registers if r.external] + list(table.windows)
+    for item in externals:
+        span = 1 << max(1, (item.size - 1).bit_length())
+        if item.address % span:
+            raise ValueError(f"{item.name} at {item.address:#x}: a window must start at a multiple of its "
+                             f"power-of-two span ({span:#x} bytes), so the decoder can match it on upper "
+                             "address bits; move it in rram_cim.rdl")
+    internal_end = max(r.address + r.size for r in table.registers if not r.external)
+    register_bits = (internal_end - 1).bit_length()
     out = [HEADER.format(name=config.name),
            '"""Register decoder: storage for every register of the map, byte-wide bus, window ports."""',
            "",
@@ -211,31 +219,34 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
             "        read_data = Signal(8)",
             "        read_window = Signal(range(len(WINDOWS) + 1))  # 0: a register of the decoder",
             "        fetch_window = Signal.like(read_window)",
-            "        with m.Switch(bus.addr):"]
+            "        # The registers sit below 2**REGISTER_BITS: one test of the upper address bits, then a",
+            "        # switch on the lower ones (not one full-width comparison per register byte).",
+            "        with m.If(bus.addr[REGISTER_BITS:] == 0):",
+            "            with m.Switch(bus.addr[:REGISTER_BITS]):"]
     for r in table.registers:
         if r.external:
             continue
         for byte in range(r.size):
-            out.append(f"            with m.Case({r.address + byte:#08x}):  # {r.name}[{byte}]")
-            out.append("                m.d.comb += bus.addr_ok.eq(1)")
+            out.append(f"                with m.Case({r.address + byte:#06x}):  # {r.name}[{byte}]")
+            out.append("                    m.d.comb += bus.addr_ok.eq(1)")
             writes = _write_statements(r, byte)
             # Reserved bits of a writable register take writes and ignore them (a 16-bit DAC register
             # of an 8-bit DAC); only read-only registers refuse.
             if r.sw_writable:
-                out.append("                m.d.comb += bus.addr_writable.eq(1)")
-            out.append(f"                m.d.comb += read_data.eq({_read_expression(r, byte)})")
+                out.append("                    m.d.comb += bus.addr_writable.eq(1)")
+            out.append(f"                    m.d.comb += read_data.eq({_read_expression(r, byte)})")
             if writes:
-                out.append("                with m.If(bus.w_stb):")
-                out += [f"                    {line}" for line in writes]
+                out.append("                    with m.If(bus.w_stb):")
+                out += [f"                        {line}" for line in writes]
     out += ["",
             "        # External registers and memory windows: forwarded, offsets relative to their base.",
             "        for index, (name, base, size, readable, writable) in enumerate(WINDOWS, start=1):",
             "            port = getattr(self, name)",
-            "            hit = (bus.addr >= base) & (bus.addr < base + size)",
-            "            commit_hit = (bus.commit_addr >= base) & (bus.commit_addr < base + size)",
+            "            hit, offset = _window_hit(bus.addr, base, size)",
+            "            commit_hit, commit_offset = _window_hit(bus.commit_addr, base, size)",
             "            m.d.comb += [",
-            "                port.addr.eq(bus.addr - base),",
-            "                port.commit_addr.eq(bus.commit_addr - base),",
+            "                port.addr.eq(offset),",
+            "                port.commit_addr.eq(commit_offset),",
             "                port.w_data.eq(bus.w_data),",
             "                port.r_stb.eq(bus.r_stb & hit & readable),",
             "                port.w_stb.eq(bus.w_stb & hit & writable),",
@@ -262,6 +273,19 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
         out.append("")
     out.append("        return m")
     out += ["", "",
+            "def _window_hit(addr, base, size):",
+            '    """(hit, offset) of `addr` in the window at `base`: every window starts at a multiple of its',
+            "    power-of-two span, so a hit is an equality on the upper address bits (and, for a window",
+            '    smaller than its span, a bound on the lower ones), not two full-width comparisons."""',
+            "    span_bits = max(1, (size - 1).bit_length())",
+            "    hit = addr[span_bits:] == base >> span_bits",
+            "    if size < 1 << span_bits:",
+            "        hit &= addr[:span_bits] < size",
+            "    return hit, addr[:span_bits]",
+            "",
+            "",
+            f"REGISTER_BITS = {register_bits}",
+            "",
             "# (port name, base address, size in bytes, readable, writable)",
             "WINDOWS = ("]
     for item in externals:
