@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
+from ..rtl.block_fifo import BlockFIFO
 from ..rtl.spi_target import SPIPins
 from .uart import UARTRx, UARTTx
 
@@ -42,8 +42,8 @@ class UartSpiBridge(wiring.Component):
         m = Module()
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
-        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=FIFO_DEPTH)
-        m.submodules.tx_fifo = tx_fifo = SyncFIFOBuffered(width=8, depth=FIFO_DEPTH)
+        m.submodules.rx_fifo = rx_fifo = BlockFIFO(width=8, depth=FIFO_DEPTH)
+        m.submodules.tx_fifo = tx_fifo = BlockFIFO(width=8, depth=FIFO_DEPTH)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.frame_error.eq(rx.frame_error)]
         connect(m, rx.data, rx_fifo.w_stream)
         connect(m, tx_fifo.r_stream, tx.data)

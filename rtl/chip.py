@@ -15,12 +15,26 @@ from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
 from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
+from .regbus import RegisterBus
 from .pv_engine import PVEngine
 from .regmap.generate import load_generated
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort
 
-__all__ = ["Chip"]
+__all__ = ["Chip", "PAGE_BITS", "settings_page"]
+
+#: The register map's pages: each engine's settings registers fill one 256-byte page.
+PAGE_BITS = 8
+
+
+def settings_page(table, prefix: str) -> int:
+    """The page of the host-writable registers named `prefix...` (an engine's settings)."""
+    pages = {register.address >> PAGE_BITS for register in table.registers
+             if register.name.startswith(prefix) and register.sw_writable and not register.external}
+    if len(pages) != 1:
+        raise ValueError(f"the {prefix}* settings registers span pages {sorted(pages)}: the chip locks one "
+                         "page per engine while it runs; keep them in one page of rram_cim.rdl")
+    return pages.pop()
 
 
 class Chip(wiring.Component):
@@ -29,20 +43,19 @@ class Chip(wiring.Component):
     def __init__(self, config: ChipConfig = REFERENCE, single_port_windows: bool = False):
         """`single_port_windows`: the per-cell windows (8 KiB each on the reference chip) as single-port
         memories, for FPGAs whose large RAMs have one port. Either way a window belongs to its engine while
-        the engine runs (a host access is refused with ERROR.window_busy)."""
+        the engine runs (a host access is refused with ERROR.engine_busy)."""
         self._config = config
         self._single_port = single_port_windows
         super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
 
     def elaborate(self, platform):
         config = self._config
-        decoder_module, _ = load_generated(config)
+        decoder_module, table_module = load_generated(config)
         m = Module()
         m.submodules.spi = spi = SPITarget()
         m.submodules.regs = regs = decoder_module.RegisterDecoder()
 
         connect(m, wiring.flipped(self.spi), spi.spi)
-        connect(m, spi.bus, regs.bus)
 
         # Host-writable windows are read by the engines; engine-writable ones are read by the host.
         single = self._single_port
@@ -80,11 +93,17 @@ class Chip(wiring.Component):
         connect(m, sequencer.host_out, spike_out.events)
         self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
         pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
-        # Each window belongs to its engine while the engine runs; a host access then is refused.
+        # What an engine reads belongs to it while it runs: its windows, and its page of settings
+        # registers, which it reads in place rather than copying. A host access then is refused.
         for name, window in windows.items():
             m.d.comb += window.engine_owns.eq(sequencer.busy if name == "routing" else pv.busy)
-        window_refused = Signal()
-        m.d.comb += window_refused.eq(Cat(window.host_refused for window in windows.values()).any())
+        page = spi.bus.addr >> PAGE_BITS
+        settings_refused = spi.bus.w_stb & (
+            ((page == settings_page(table_module.TABLE, "pv_")) & pv.busy)
+            | ((page == settings_page(table_module.TABLE, "neuron_")) & sequencer.busy))
+        self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
+        busy_refused = Signal()
+        m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
         errors = regs.error
@@ -98,11 +117,11 @@ class Chip(wiring.Component):
             errors.pv_config_set.eq(pv_refused),
             errors.infer_config_set.eq(infer_refused),
             errors.route_drop_set.eq(sequencer.drop),
-            errors.window_busy_set.eq(window_refused),
+            errors.engine_busy_set.eq(busy_refused),
         ]
         any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
                         errors.in_overflow, errors.out_underflow, errors.pv_config, errors.infer_config,
-                        errors.route_drop, errors.window_busy).any()
+                        errors.route_drop, errors.engine_busy).any()
         m.d.comb += [
             regs.status.error.eq(any_error),
             regs.status.out_ready.eq(spike_out.level != 0),
@@ -112,6 +131,16 @@ class Chip(wiring.Component):
         m.d.comb += spi.status.eq(Cat(status.error, status.busy, status.pv_done, status.out_ready,
                                       status.infer_done))
         return m
+
+    @staticmethod
+    def _join_bus(m, initiator, decoder, refuse_write):
+        """The SPI target's register bus to the decoder, with the writes `refuse_write` names held back."""
+        for name, member in RegisterBus().members.items():
+            if member.flow == Out:
+                m.d.comb += getattr(decoder, name).eq(getattr(initiator, name))
+            else:
+                m.d.comb += getattr(initiator, name).eq(getattr(decoder, name))
+        m.d.comb += decoder.w_stb.eq(initiator.w_stb & ~refuse_write)
 
     def _join_port(self, m, config, cell_port, neuron_port, inferring):
         """The drivers' and the sequencer's members make up the chip's analog port; `op` reads INFER

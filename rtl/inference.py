@@ -18,12 +18,24 @@ array. `stop` ends the run at the end of the current step (or at once while wait
 
 from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import (EVENT_CORE_SHIFT, EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW)
-from .analog_port import LEAK_BITS, MODE_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
+from ..protocol import (
+    EVENT_CORE_SHIFT,
+    EVENT_TICK,
+    ROUTE_ENTRY_BYTES,
+    ROUTE_TO_HOST,
+    ROUTE_TO_ROW,
+)
+from .analog_port import (
+    LEAK_BITS,
+    MODE_BITS,
+    REFRACTORY_BITS,
+    THRESHOLD_BITS,
+    NeuronPort,
+)
+from .block_fifo import BlockFIFO
 from .spike_fifos import EVENT_BITS
 
 __all__ = ["InferenceSequencer", "NeuronSettings"]
@@ -65,12 +77,14 @@ class InferenceSequencer(wiring.Component):
     def elaborate(self, platform):
         config = self._config
         m = Module()
-        s = Signal(NeuronSettings(config))
+        # The NEURON registers, read where they are: the chip refuses host writes to them while the
+        # sequencer runs, so a run sees one set of settings without a copy.
+        s = self.settings
         port = self.port
         per_core = 2 * config.neurons                 # flags of one core: {neg, pos} per neuron
 
         # Row events bound for the next step: {core, row} in the input-event format.
-        m.submodules.queue = queue = SyncFIFOBuffered(width=EVENT_BITS, depth=config.route_fifo_depth)
+        m.submodules.queue = queue = BlockFIFO(width=EVENT_BITS, depth=config.route_fifo_depth)
 
         stopping = Signal()
         core = Signal(range(config.cores))
@@ -118,7 +132,7 @@ class InferenceSequencer(wiring.Component):
         with m.FSM():
             with m.State("Idle"):
                 with m.If(self.start):
-                    m.d.sync += [s.eq(self.settings), stopping.eq(0), self.done.eq(0), self.step.eq(0),
+                    m.d.sync += [stopping.eq(0), self.done.eq(0), self.step.eq(0),
                                  self.row_events.eq(0), self.spikes.eq(0), self.dropped.eq(0)]
                     m.next = "Flush"
 

@@ -26,6 +26,8 @@ from .cell_driver import CellRequest, CellResponse, read_limit_code
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
 COUNTER_BITS = 32
+#: The settings a per-level entry overrides (every level field but the target).
+RECIPE_FIELDS = tuple(name for name in LEVEL_FIELDS if name != "target")
 
 
 def PVSettings(config: ChipConfig) -> data.StructLayout:
@@ -77,7 +79,10 @@ class PVEngine(wiring.Component):
     def elaborate(self, platform):
         config = self._config
         m = Module()
-        s = Signal(PVSettings(config))          # the recipe, latched at start
+        # The P&V registers are read where they are (the chip refuses host writes to them while the engine
+        # runs); only the recipe fields a per-level entry overrides, cell by cell, are working copies.
+        live = self.settings
+        s = Signal(data.StructLayout({name: PVSettings(config).members[name] for name in RECIPE_FIELDS}))
         dac_top = (1 << config.dac_bits) - 1
 
         row = Signal(range(config.rows))
@@ -100,7 +105,7 @@ class PVEngine(wiring.Component):
         level = Signal(8)
         m.d.comb += self.level_addr.eq(level * LEVEL_ENTRY_BYTES + fetch)
 
-        cell_index = (s.core * config.rows + row) * config.columns + column
+        cell_index = (live.core * config.rows + row) * config.columns + column
         m.d.comb += [self.target_addr.eq(cell_index), self.count_addr.eq(cell_index),
                      self.count_data.eq(pulses), self.code_data.eq(code)]
 
@@ -116,23 +121,24 @@ class PVEngine(wiring.Component):
             return Mux(widened > stop, stop, widened)
 
         request = self.cell.payload
-        m.d.comb += [request.core.eq(s.core), request.row.eq(row), request.column.eq(column),
-                     request.setup.eq(s.setup_cycles), request.triangular.eq(s.triangular)]
+        m.d.comb += [request.core.eq(live.core), request.row.eq(row), request.column.eq(column),
+                     request.setup.eq(live.setup_cycles), request.triangular.eq(live.triangular)]
         # A forming run ramps the top electrode (as ISPVA does) and accepts any level from the window up.
-        ramps_bl = (s.algorithm == Algorithm.ISPVA) | s.form
-        verified = ~below & (~above | s.form)
+        ramps_bl = (live.algorithm == Algorithm.ISPVA) | live.form
+        verified = ~below & (~above | live.form)
 
         with m.If(self.stop & self.busy):
             m.d.sync += aborting.eq(1)
 
-        last_column = column == Mux(s.scope == Scope.CELL, s.column, config.columns - 1)
-        last_row = row == Mux(s.scope == Scope.CORE, config.rows - 1, s.row)
+        last_column = column == Mux(live.scope == Scope.CELL, live.column, config.columns - 1)
+        last_row = row == Mux(live.scope == Scope.CORE, config.rows - 1, live.row)
 
         with m.FSM():
             with m.State("Idle"):
                 with m.If(self.start):
                     m.d.sync += [
-                        s.eq(self.settings), aborting.eq(0), self.done.eq(0),
+                        *(getattr(s, name).eq(getattr(live, name)) for name in RECIPE_FIELDS),
+                        aborting.eq(0), self.done.eq(0),
                         self.cells_done.eq(0), self.cells_failed.eq(0), self.pulses_total.eq(0),
                         log_entries.eq(0),
                         row.eq(Mux(self.settings.scope == Scope.CORE, 0, self.settings.row)),
@@ -148,7 +154,7 @@ class PVEngine(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [target.eq(self.target_data), level.eq(self.target_data), fetch.eq(0),
                              pulses.eq(0)]
-                with m.If(~s.per_level):
+                with m.If(~live.per_level):
                     m.next = "Start-Cell"
                 with m.Elif(self.target_data < config.pv_levels):
                     m.next = "Fetch-Level"
@@ -199,7 +205,7 @@ class PVEngine(wiring.Component):
                     m.next = "Record"
                 with m.Elif(aborting):           # stopped by the host: this cell is neither passed nor failed
                     m.next = "Finished"
-                with m.Elif((pulses >= s.max_pulses) | (above & ~s.reset_on_overshoot)):
+                with m.Elif((pulses >= s.max_pulses) | (above & ~live.reset_on_overshoot)):
                     m.d.sync += passed.eq(0)
                     m.next = "Record"
                 with m.Else():
@@ -208,7 +214,7 @@ class PVEngine(wiring.Component):
             with m.State("Pulse"):
                 m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
                 with m.If(below):
-                    m.d.comb += [request.op.eq(Mux(s.form, Op.FORM, Op.SET)),
+                    m.d.comb += [request.op.eq(Mux(live.form, Op.FORM, Op.SET)),
                                  request.bl_code.eq(Mux(ramps_bl, bl_now, s.bl_start)),
                                  request.wl_code.eq(Mux(ramps_bl, s.wl_start, wl_now))]
                 with m.Else():
@@ -216,7 +222,7 @@ class PVEngine(wiring.Component):
                                  request.wl_code.eq(s.wl_stop)]
                 with m.If(self.cell.ready):
                     m.d.sync += [pulses.eq(pulses + 1), self.pulses_total.eq(self.pulses_total + 1)]
-                    with m.If(below & ~s.cumulative):
+                    with m.If(below & ~live.cumulative):
                         m.d.sync += [bl_now.eq(step(bl_now, s.bl_step, s.bl_stop)),
                                      wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))]
                     with m.If(~below):           # after a RESET the ramp starts over
@@ -242,7 +248,7 @@ class PVEngine(wiring.Component):
 
             # One entry, least significant byte first.
             with m.State("Log"):
-                m.d.comb += [entry_core.eq(s.core), entry_row.eq(row),
+                m.d.comb += [entry_core.eq(live.core), entry_row.eq(row),
                              word.eq(Cat(Const(0, 1), Const(1, 1), entry_core, entry_row, column))]
                 m.d.comb += [self.busy.eq(1), self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
                              self.log_data.eq(word.word_select(log_byte, 8))]

@@ -2,9 +2,9 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .block_fifo import BlockFIFO
 from .regbus import WindowPort
 
 __all__ = ["SpikeInPort", "SpikeOutPort", "EVENT_BITS"]
@@ -32,7 +32,7 @@ class SpikeInPort(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=EVENT_BITS, depth=self._depth)
+        m.submodules.fifo = fifo = BlockFIFO(width=EVENT_BITS, depth=self._depth)
 
         low = Signal(8)
         # One byte per bus transfer: from the register or from the burst window, never both at once.
@@ -70,7 +70,7 @@ class SpikeOutPort(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=EVENT_BITS, depth=self._depth)
+        m.submodules.fifo = fifo = BlockFIFO(width=EVENT_BITS, depth=self._depth)
 
         m.d.comb += [
             fifo.w_data.eq(self.events.payload),

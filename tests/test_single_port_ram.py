@@ -1,5 +1,5 @@
-"""Single-port memories for FPGAs: the generic RAM, the memory window the P&V engine owns while it runs
-(host accesses in that time refused and harmless), and SPRAM instances on the iCE40UP5K."""
+"""Memories for FPGAs: the generic single-port RAM, the memory window its engine owns while it runs (host
+accesses in that time refused and harmless, single- or dual-port), and SPRAM instances on the iCE40UP5K."""
 
 import pytest
 from amaranth.back import verilog
@@ -21,8 +21,9 @@ def _run(dut, bench):
     sim.run()
 
 
-def test_window_belongs_to_the_engine_while_it_runs():
-    dut = MemoryWindow(64, host_writable=True, engine_writable=True, single_port=True)
+@pytest.mark.parametrize("single_port", [True, False], ids=["single-port", "dual-port"])
+def test_window_belongs_to_the_engine_while_it_runs(single_port):
+    dut = MemoryWindow(64, host_writable=True, engine_writable=True, single_port=single_port)
     seen = {}
 
     async def bench(ctx):

@@ -23,7 +23,7 @@ class RegisterDecoder(wiring.Component):
             "scratch": Out(wiring.Signature({"value": Out(8)})),
             "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1)})),
             "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
-            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "window_busy": Out(1), "window_busy_set": In(1)})),
+            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
             "pv_row": Out(wiring.Signature({"index": Out(16)})),
@@ -85,7 +85,7 @@ class RegisterDecoder(wiring.Component):
         error_pv_config = Signal(1, init=0)
         error_infer_config = Signal(1, init=0)
         error_route_drop = Signal(1, init=0)
-        error_window_busy = Signal(1, init=0)
+        error_engine_busy = Signal(1, init=0)
         pv_mode_algorithm = Signal(2, init=0)
         pv_mode_cumulative = Signal(1, init=0)
         pv_mode_triangular = Signal(1, init=0)
@@ -129,7 +129,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.error.pv_config.eq(error_pv_config)
         m.d.comb += self.error.infer_config.eq(error_infer_config)
         m.d.comb += self.error.route_drop.eq(error_route_drop)
-        m.d.comb += self.error.window_busy.eq(error_window_busy)
+        m.d.comb += self.error.engine_busy.eq(error_engine_busy)
         m.d.comb += self.pv_mode.algorithm.eq(pv_mode_algorithm)
         m.d.comb += self.pv_mode.cumulative.eq(pv_mode_cumulative)
         m.d.comb += self.pv_mode.triangular.eq(pv_mode_triangular)
@@ -214,10 +214,10 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0009):  # error[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_window_busy[0:1], C(0, 6)))
+                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_engine_busy[0:1], C(0, 6)))
                     with m.If(bus.w_stb):
                         m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
-                        m.d.sync += error_window_busy[0:1].eq(error_window_busy[0:1] & ~bus.w_data[1:2])
+                        m.d.sync += error_engine_busy[0:1].eq(error_engine_busy[0:1] & ~bus.w_data[1:2])
                 with m.Case(0x0010):  # geometry_cores[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
@@ -585,8 +585,8 @@ class RegisterDecoder(wiring.Component):
             m.d.sync += error_infer_config.eq(1)
         with m.If(self.error.route_drop_set):
             m.d.sync += error_route_drop.eq(1)
-        with m.If(self.error.window_busy_set):
-            m.d.sync += error_window_busy.eq(1)
+        with m.If(self.error.engine_busy_set):
+            m.d.sync += error_engine_busy.eq(1)
 
         return m
 
