@@ -92,9 +92,9 @@ class EmulatedMacro(wiring.Component):
             counts.append(Signal(range(config.rows + 1), name=f"driven_count{core}"))
         # Which rows this step has listed already: each row's entry holds the step (epoch) that listed it.
         row_slots = config.cores * config.rows
-        m.submodules.seen = seen_mem = Memory(shape=EPOCH_BITS, depth=row_slots, init=[])
+        m.submodules.seen = seen_mem = block_ram(shape=EPOCH_BITS, depth=row_slots)
         seen_wr = seen_mem.write_port()
-        seen_rd = seen_mem.read_port(transparent_for=(seen_wr,))
+        seen_rd = read_port(m, seen_mem, name="seen_read")
         epoch = Signal(EPOCH_BITS, init=1)
 
         def cell_index(core, row, column):
@@ -107,16 +107,20 @@ class EmulatedMacro(wiring.Component):
 
         # ---- row events (any time the sequencer owns the port) ------------------------------------------
         # A row named twice in a step is driven once. A strobe looks its row up; a cycle later, if the
-        # entry is not this step's, the row is listed and its entry tagged (the read is transparent to
-        # that write, so a repeat in the very next cycle sees it).
+        # entry is not this step's, the row is listed and its entry tagged. A repeat in the very next
+        # cycle reads the entry as that tag is written, so the slot tagged last is compared instead (a
+        # bypass of two registers, where a transparent read port would cost a data-wide one).
         clear_rows = Signal()
         strobe = (port.op == Op.INFER) & port.row_strobe
         seen_core, seen_row, seen_valid = Signal.like(port.row_core), Signal.like(port.row_index), Signal()
         m.d.comb += seen_rd.addr.eq(port.row_core * config.rows + port.row_index)
         m.d.sync += [seen_valid.eq(strobe), seen_core.eq(port.row_core), seen_row.eq(port.row_index)]
-        fresh = seen_valid & (seen_rd.data != epoch)
-        m.d.comb += [seen_wr.addr.eq(seen_core * config.rows + seen_row), seen_wr.data.eq(epoch),
-                     seen_wr.en.eq(fresh)]
+        looked_up = Signal(range(row_slots))
+        tagged_slot, tagged = Signal.like(looked_up), Signal()
+        m.d.comb += looked_up.eq(seen_core * config.rows + seen_row)
+        fresh = seen_valid & (seen_rd.data != epoch) & ~(tagged & (tagged_slot == looked_up))
+        m.d.sync += [tagged.eq(fresh), tagged_slot.eq(looked_up)]
+        m.d.comb += [seen_wr.addr.eq(looked_up), seen_wr.data.eq(epoch), seen_wr.en.eq(fresh)]
         for core in range(config.cores):
             take = fresh & (seen_core == core)
             m.d.comb += [lists[core].addr.eq(counts[core]), lists[core].data.eq(seen_row),

@@ -132,8 +132,18 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     await tb.write("error", 0xFF)
 
     await tb.configure(dict(RECIPE, scope=2))                   # the whole core: long enough to abort
+    window = tb.table.window("pv_target")
+    targets = bytes([40, 41, 42, 43])
+    await tb.spi.write(window.address, targets)
     await tb.write("ctrl", 1)
     await tb.cycles(3000)
+    # What the engine reads is its own while it runs: a recipe write and a target read are refused.
+    busy = tb.table.register("error").field("engine_busy").mask
+    await tb.write("pv_wl_step", 7)
+    assert await tb.read("error") == busy and await tb.read("pv_wl_step") == RECIPE["wl_step"]
+    await tb.write("error", 0xFFFF)
+    assert await tb.spi.read(window.address, 4) == bytes(4) and await tb.read("error") == busy
+    await tb.write("error", 0xFFFF)
     await tb.write("ctrl", 2)                                   # pv_abort
     await tb.wait_done()
     finished = await tb.read("pv_cells_done") + await tb.read("pv_cells_failed")
@@ -141,6 +151,7 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     pulses = len(tb.bridge.pulse_log)
     await tb.cycles(2000)
     assert len(tb.bridge.pulse_log) == pulses, "the engine kept pulsing after the abort"
+    assert await tb.spi.read(window.address, 4) == targets and await tb.read("error") == 0
 
 
 @cocotb.test()

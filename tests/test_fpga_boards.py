@@ -72,9 +72,32 @@ def test_flash_reports_the_loaders_failure(tmp_path, monkeypatch):
         flash("icebreaker", bitstream)
 
 
+#: An iCE40UP5K bitstream (icepack, no comments), whatever the design.
+UP5K_BITSTREAM_BYTES = 104_090
+#: The most of the UP5K's logic cells the reference chip may take: the rest is headroom for changes.
+ICEBREAKER_LC_SHARE = 0.92
+#: Fmax over the 12 MHz board clock the build must keep.
+CLOCK_MARGIN = 1.2
+
+
+def test_icebreaker_bitstream_fits_with_headroom_and_meets_its_clock(tmp_path, capsys):
+    """Yosys, nextpnr-ice40 and icepack from PyPI make the iCEBreaker bitstream of the reference chip:
+    cells and per-cell windows in the four SPRAMs, at least 8 % of the logic cells free, Fmax with 20 %
+    to spare at the board's 12 MHz."""
+    assert main(["build", "--board", "icebreaker", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    bitstream = pathlib.Path(tmp_path, "icebreaker", "rram_cim.bin")
+    assert bitstream.stat().st_size == UP5K_BITSTREAM_BYTES and "meets the 12.00 MHz clock" in out
+    utilisation, fmax, target = parse_nextpnr_log(pathlib.Path(tmp_path, "icebreaker", "rram_cim.tim").read_text())
+    assert target == 12.0 and fmax >= CLOCK_MARGIN * target, fmax
+    used, available = utilisation["ICESTORM_LC"]
+    assert available == 5280 and used <= ICEBREAKER_LC_SHARE * available, used
+    assert utilisation["ICESTORM_SPRAM"] == (4, 4) and utilisation["ICESTORM_DSP"][0] >= 1
+
+
 def test_ulx3s_bitstream_builds_and_meets_its_clock(tmp_path, capsys):
-    """The whole flow from PyPI tools: Yosys, nextpnr-ecp5 and ecppack make a ULX3S bitstream of the
-    reference chip at the board's 25 MHz. (The iCEBreaker does not fit yet: docs/fpga.md.)"""
+    """The same flow with nextpnr-ecp5 and ecppack: a ULX3S bitstream of the reference chip at the
+    board's 25 MHz."""
     assert main(["build", "--board", "ulx3s", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     bitstream = pathlib.Path(tmp_path, "ulx3s", "rram_cim.bit")
