@@ -326,7 +326,7 @@ def _print_report(report, evaluations, cosim) -> None:
              "relaxed 1 day": "chip, golden model, 1 day later"}
     for key, label in names.items():
         e = evaluations[key]
-        print(f"{label:<34} {e.accuracy:>9.3f} {e.on(n) if n else '':>10}")
+        print(f"{label:<34} {e.accuracy:>9.3f} {f'{e.on(n):.3f}' if n else '':>10}")
     if cosim:
         e = cosim["evaluation"]
         print(f"{CHIP_RUNS[cosim['transport']]:<34} {'':>9} {e.accuracy:>10.3f}")

@@ -2,6 +2,7 @@
 (Verilator, the default simulator)."""
 
 import json
+import re
 
 import pytest
 
@@ -46,7 +47,11 @@ def test_demo_in_cosimulation_matches_the_golden_model(tmp_path, capsys):
     subset = report["accuracy_on_cosim_subset"]
     assert subset["chip_rtl_cosim"] == subset["chip_model"]
     assert report["cosim"]["spi_frames_per_inference"] > 20
-    assert "2 of 2 inferences identical" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 of 2 inferences identical" in out
+    # Every accuracy in the table is printed to three decimals, on all digits and on the co-simulated ones.
+    rows = [line for line in out.splitlines() if line.startswith(("float (", "quantized (", "chip, golden"))]
+    assert len(rows) == 5 and all(re.search(r" \d\.\d{3} +\d\.\d{3}$", row) for row in rows), rows
 
 
 def test_demo_refuses_a_test_set_of_nothing(tmp_path):
