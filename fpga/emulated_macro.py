@@ -12,8 +12,10 @@ Resources: the cell codes (one memory, a single address for reads and writes, so
 single-port RAM such as the iCE40UP5K's SPRAM), the column totals, the driven-row lists, the membranes
 and refractory counters, and which rows each step listed, in block RAM; the spike flags and the
 sequencing in logic.
-Timing: after reset, one cycle per cell to clear the cell memory (requests wait); a pulse is applied
-2 cycles after its strobe drops, a sense answered `sense_latency` cycles
+Timing: after reset, one cycle per cell to clear the cell memory. A sense or a neuron strobe waits for
+the clearing; a pulse cannot wait (it is a timed strobe), and pulses that end during the clearing are
+not applied one by one. The chip never sends one then: the P&V engine senses every cell before it pulses
+it. A pulse is applied 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
 a fire 2 cycles per neuron.
 """
@@ -50,8 +52,8 @@ class EmulatedMacro(wiring.Component):
     def __init__(self, config: ChipConfig = REFERENCE, params: EmulationParams | None = None,
                  clear_cells: bool = True):
         """`clear_cells`: write every cell's initial code after reset (a single-port RAM such as the
-        iCE40UP5K's SPRAM has no initial contents; it takes one cycle per cell, during which requests
-        wait). Without it the cell memory starts initialized, as a test that preloads it wants."""
+        iCE40UP5K's SPRAM has no initial contents; it takes one cycle per cell, during which senses and
+        neuron strobes wait). Without it the cell memory starts initialized, as a test that preloads it wants."""
         self.config = config
         self.params = params or EmulationParams.derive(config)
         self.clear_cells = clear_cells

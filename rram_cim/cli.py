@@ -81,6 +81,9 @@ def cmd_demo(args) -> int:
 
 #: The boards of fpga/boards.py (named here so that the parser does not import the RTL).
 BOARD_NAMES = ("icebreaker", "ulx3s")
+#: rtl/verilog.py's BLOCKS, named here so the CLI starts without importing Amaranth.
+BLOCK_NAMES = ("chip", "spi_target", "register_decoder", "cell_driver", "pv_engine", "inference",
+               "emulated_macro", "fpga_uart")
 
 
 def cmd_build(args) -> int:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return p
 
     p = with_config(commands.add_parser("verilog", help="write the chip (or a block) as Verilog"))
-    p.add_argument("--block", default="chip", help="chip, spi_target or register_decoder")
+    p.add_argument("--block", default="chip", help=f"one of: {', '.join(BLOCK_NAMES)}")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_verilog)
 

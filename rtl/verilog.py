@@ -42,6 +42,12 @@ def _inference(config):
     return InferenceSequencer(config)
 
 
+def _emulated_macro(config):
+    # The FPGA's stand-in for the analog macro, alone behind its analog port.
+    from ..fpga.emulated_macro import EmulatedMacro
+    return EmulatedMacro(config)
+
+
 def _fpga_uart(config):
     # The FPGA build: the chip and its emulated macro behind the UART bridge, as a board top holds it.
     from ..fpga.top import UartChip
@@ -57,6 +63,7 @@ BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "cell_driver": _cell_driver,
     "pv_engine": _pv_engine,
     "inference": _inference,
+    "emulated_macro": _emulated_macro,
     "fpga_uart": _fpga_uart,
 }
 

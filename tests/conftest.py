@@ -38,3 +38,9 @@ def driver_build(request, sim_root):
 def fpga_build(request, sim_root):
     """The FPGA build (chip, emulated macro, UART bridge), compiled once per simulator."""
     return _build(request.param, "fpga_uart", sim_root)
+
+
+@pytest.fixture(scope="session", params=SIMULATORS)
+def emulated_macro_build(request, sim_root):
+    """The FPGA's emulated macro alone, compiled once per simulator."""
+    return _build(request.param, "emulated_macro", sim_root)

@@ -9,9 +9,10 @@ from amaranth.sim import Simulator
 from rram_cim.config import REFERENCE
 from rram_cim.fpga.emulated_macro import EmulatedMacro
 from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr
-from rram_cim.models.macro import AnalogMacro, MacroOp, NeuronCodes
+from rram_cim.models.macro import AnalogMacro, NeuronCodes
 from rram_cim.models.neurons import NeuronMode
 from rram_cim.rtl.analog_port import Op
+from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
 CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
 
@@ -131,30 +132,13 @@ def run_port(config, script):
     return out["result"]
 
 
-def _flags(word, config):
-    bits = np.array([(word >> i) & 1 for i in range(config.cores * config.neurons)], bool)
-    return bits.reshape(config.cores, config.neurons)
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_pulses_and_senses_equal_the_reference(seed):
     rng = np.random.default_rng(seed)
     model = EmulatedMacroModel(CONFIG)
-    ops = []
     cells = [(int(rng.integers(CONFIG.cores)), int(rng.integers(CONFIG.rows)), int(rng.integers(CONFIG.columns)))
              for _ in range(6)]                            # few cells, so pulses pile up on them
-    for _ in range(150):
-        where = cells[rng.integers(len(cells))]
-        kind = rng.choice(["set", "reset", "form", "sense"], p=[0.4, 0.2, 0.1, 0.3])
-        if kind == "sense":
-            ops.append(("sense", where))
-            continue
-        width = int(rng.integers(1, 5))
-        wl = rng.integers(60, 200, width).tolist()
-        bl = rng.integers(40, 160, width).tolist()
-        sl = rng.integers(40, 140, width).tolist()
-        op = {"set": MacroOp.SET, "reset": MacroOp.RESET, "form": MacroOp.FORM}[kind]
-        ops.append(("pulse", (op, *where, wl, bl, sl)))
+    ops = random_cell_ops(rng, CONFIG, cells, 150)
 
     async def script(driver):
         answers = []
@@ -165,12 +149,7 @@ def test_pulses_and_senses_equal_the_reference(seed):
                 await driver.pulse(*args)
         return answers
     answers = run_port(CONFIG, script)
-    expected = []
-    for kind, args in ops:
-        if kind == "sense":
-            expected.append(model.sense(*args))
-        else:
-            model.pulse(*args)
+    expected = apply_cell_ops(model, ops)
     assert answers == expected
     assert len(set(expected)) > 10                         # the cells really moved
 
@@ -182,10 +161,7 @@ def test_inference_steps_equal_the_reference(mode, leak, refractory):
     model = EmulatedMacroModel(CONFIG)
     model.codes[:] = rng.integers(2, 240, model.codes.shape)
     codes = NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)
-    steps = [[(int(rng.integers(CONFIG.cores)), int(rng.integers(CONFIG.rows))) for _ in range(6)]
-             for _ in range(12)]
-    # Rows named twice in a step are driven once: a repeat in the very next cycle, and one later.
-    steps = [step + [step[-1], step[0]] for step in steps]
+    steps = random_steps(rng, CONFIG, 12, 6)
     writes = [(c, r, k) for c in range(CONFIG.cores) for r in range(CONFIG.rows) for k in range(CONFIG.columns)]
 
     async def script(driver):
@@ -223,6 +199,6 @@ def test_inference_steps_equal_the_reference(mode, leak, refractory):
             model.drive_row(core, row)
         model.integrate(6, codes)
         up, down = model.fire(codes)
-        assert np.array_equal(_flags(pos, CONFIG), up) and np.array_equal(_flags(neg, CONFIG), down)
+        assert np.array_equal(flags_of(pos, CONFIG), up) and np.array_equal(flags_of(neg, CONFIG), down)
         spikes += up.sum() + down.sum()
     assert spikes > 5

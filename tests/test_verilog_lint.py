@@ -7,9 +7,10 @@ from rram_cim.rtl.lint import WAIVERS, lint
 from rram_cim.rtl.verilog import BLOCKS, to_verilog
 
 
-#: The FPGA build is for boards, which hold the reference chip only (docs/fpga.md).
+#: The FPGA blocks are for boards, which hold the reference chip only (docs/fpga.md).
+FPGA_BLOCKS = {"emulated_macro", "fpga_uart"}
 PAIRS = [(block, config) for block in sorted(BLOCKS) for config in sorted(CONFIGS)
-         if block != "fpga_uart" or config == "reference"]
+         if block not in FPGA_BLOCKS or config == "reference"]
 
 
 @pytest.mark.parametrize("block,config", PAIRS)
@@ -45,3 +46,8 @@ def test_unknown_block_is_refused():
 
 def test_module_is_named_after_block():
     assert re.search(r"^module rram_cim_spi_target\(", to_verilog("spi_target"), re.M)
+
+
+def test_the_cli_names_every_block():
+    from rram_cim.cli import BLOCK_NAMES
+    assert list(BLOCK_NAMES) == list(BLOCKS)
