@@ -15,8 +15,8 @@ from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
 from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
-from .regbus import RegisterBus
 from .pv_engine import PVEngine
+from .regbus import RegisterBus
 from .regmap.generate import load_generated
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort

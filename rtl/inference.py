@@ -7,9 +7,10 @@ Each time step (the golden model `models.inference` states the same rules):
    the chip are dropped and counted.
 2. Integrate, then fire: strobes on the neuron bank, each held until the macro acknowledges.
 3. Route: a priority encoder walks the spike flags core by core (positive before negative, lowest
-   neuron first), read from the port, where the macro holds them until the next fire; each spike's routing-table entry sends it to the host output FIFO
-   (with back-pressure: the step waits for room) and/or queues an input event for a row in the next
-   step (a full queue drops the event and counts it, never silently).
+   neuron first), read from the port, where the macro holds them until the next fire; each spike's
+   routing-table entry sends it to the host output FIFO (with back-pressure: the step waits for room)
+   and/or queues an input event for a row in the next step (a full queue drops the event and counts it,
+   never silently).
 4. A tick on the output FIFO ends the step.
 
 So a step costs a few cycles per event and per spike plus a constant per core, never a scan of the
@@ -21,20 +22,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import (
-    EVENT_CORE_SHIFT,
-    EVENT_TICK,
-    ROUTE_ENTRY_BYTES,
-    ROUTE_TO_HOST,
-    ROUTE_TO_ROW,
-)
-from .analog_port import (
-    LEAK_BITS,
-    MODE_BITS,
-    REFRACTORY_BITS,
-    THRESHOLD_BITS,
-    NeuronPort,
-)
+from ..protocol import EVENT_CORE_SHIFT, EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW
+from .analog_port import LEAK_BITS, MODE_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
 from .block_fifo import BlockFIFO
 from .spike_fifos import EVENT_BITS
 
