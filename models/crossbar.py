@@ -16,28 +16,48 @@ import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 
+from ..config import READ_DISTURB_LIMIT_V
 from .device import ModelInputError
 
 __all__ = ["Crossbar", "read_currents", "differential_currents", "slc_group_conductance", "ir_drop_currents",
            "IRDropSolver"]
 
-#: Largest input voltage a read may put on a word line (above it the cells would be disturbed or set).
-V_READ_MAX = 0.5
+#: Largest input voltage a read may put on a word line: the device's read-disturb limit. These reads
+#: leave the cells untouched, so above it they would model a chip that does not exist.
+V_READ_MAX = READ_DISTURB_LIMIT_V
+
+
+def _real_array(value, what: str) -> np.ndarray:
+    """`value` as a float array; anything that is not real numbers (strings, complex, objects) refused."""
+    try:
+        array = np.asarray(value)
+    except ValueError as error:                           # ragged nested lists
+        raise ModelInputError(f"{what} must be an array of real numbers: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise ModelInputError(f"{what} must be real numbers, got {array.dtype} values")
+    return array.astype(float, copy=False)
+
+
+def _check_voltages(v_rows, rows: int) -> np.ndarray:
+    """Input voltages (rows,) or (batch, rows), finite and within the read limit."""
+    v_rows = _real_array(v_rows, "input voltages")
+    if v_rows.ndim not in (1, 2) or v_rows.shape[-1] != rows:
+        raise ModelInputError(f"input voltages of shape {v_rows.shape} do not match {rows} rows "
+                              "(give (rows,) or (batch, rows))")
+    # NaN fails both comparisons, so one NaN voltage is refused rather than spreading to every column.
+    if v_rows.size and not (-V_READ_MAX <= v_rows.min() and v_rows.max() <= V_READ_MAX):
+        raise ModelInputError(f"read voltages must be finite and within +-{V_READ_MAX} V (the read-disturb "
+                              f"limit), got {v_rows.min():.3g}..{v_rows.max():.3g} V")
+    return v_rows
 
 
 def _check(g_us: np.ndarray, v_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    g_us = np.asarray(g_us, dtype=float)
-    v_rows = np.asarray(v_rows, dtype=float)
+    g_us = _real_array(g_us, "conductances")
     if g_us.ndim != 2:
         raise ModelInputError(f"conductances must be a 2-D rows x columns array, got shape {g_us.shape}")
-    if v_rows.ndim not in (1, 2) or v_rows.shape[-1] != g_us.shape[0]:
-        raise ModelInputError(f"input voltages of shape {v_rows.shape} do not match {g_us.shape[0]} rows "
-                              "(give (rows,) or (batch, rows))")
     if np.any(g_us < 0) or not np.all(np.isfinite(g_us)):
         raise ModelInputError("conductances must be finite and non-negative")
-    if np.any(np.abs(v_rows) > V_READ_MAX) or not np.all(np.isfinite(v_rows)):
-        raise ModelInputError(f"read voltages must be within +-{V_READ_MAX} V")
-    return g_us, v_rows
+    return g_us, _check_voltages(v_rows, g_us.shape[0])
 
 
 def read_currents(g_us: np.ndarray, v_rows: np.ndarray) -> np.ndarray:
@@ -51,15 +71,12 @@ class Crossbar:
     the read itself is one matmul (the hot path of inference)."""
 
     def __init__(self, g_us: np.ndarray):
-        self.g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0]))
+        self.g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0] if np.ndim(g_us) else 0))
         self.rows = self.g_us.shape[0]
 
     def currents(self, v_rows: np.ndarray) -> np.ndarray:
-        if v_rows.shape[-1] != self.rows:
-            raise ModelInputError(f"input voltages of shape {v_rows.shape} do not match {self.rows} rows")
-        if v_rows.max(initial=0.0) > V_READ_MAX or v_rows.min(initial=0.0) < -V_READ_MAX:
-            raise ModelInputError(f"read voltages must be within +-{V_READ_MAX} V")
-        return v_rows @ self.g_us
+        """Column currents (uA) for input voltages (rows,) or (batch, rows)."""
+        return _check_voltages(v_rows, self.rows) @ self.g_us
 
 
 def differential_currents(g_plus_us: np.ndarray, g_minus_us: np.ndarray, v_rows: np.ndarray) -> np.ndarray:
@@ -75,9 +92,15 @@ def differential_currents(g_plus_us: np.ndarray, g_minus_us: np.ndarray, v_rows:
 def slc_group_conductance(states: np.ndarray, g_on_us: float, g_off_us: float, group: int) -> np.ndarray:
     """SPIRIT-style weights: each synapse is `group` binary cells in parallel per sign; `states` holds,
     per synapse, how many of them are ON (0..group). Returns the summed conductance."""
-    states = np.asarray(states)
-    if np.any(states < 0) or np.any(states > group):
-        raise ModelInputError(f"SLC group states must be 0..{group} cells ON")
+    if isinstance(group, (bool, np.bool_)) or not isinstance(group, (int, np.integer)) or group < 1:
+        raise ModelInputError(f"an SLC group is a positive whole number of cells, got {group!r}")
+    for name, g in (("g_on_us", g_on_us), ("g_off_us", g_off_us)):
+        if not (isinstance(g, (int, float, np.integer, np.floating)) and np.isfinite(g) and g >= 0):
+            raise ModelInputError(f"{name} = {g!r} must be a finite non-negative conductance")
+    states = _real_array(states, "SLC group states")
+    # Cells are ON or OFF: a group state counts whole cells, 1.5 is no state.
+    if np.any(states != np.rint(states)) or np.any(states < 0) or np.any(states > group):
+        raise ModelInputError(f"SLC group states must be whole numbers of cells ON, 0..{group}")
     return states * g_on_us + (group - states) * g_off_us
 
 
@@ -86,10 +109,13 @@ class IRDropSolver:
     that many input vectors solve cheaply (one back-substitution each)."""
 
     def __init__(self, g_us: np.ndarray, r_word_ohm: float, r_bit_ohm: float):
-        g_us = np.asarray(g_us, dtype=float)
-        _check(g_us, np.zeros(g_us.shape[0]))
-        if r_word_ohm <= 0 or r_bit_ohm <= 0:
-            raise ModelInputError("wire segment resistances must be positive (use read_currents for ideal wires)")
+        g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0] if np.ndim(g_us) else 0))
+        for name, r in (("r_word_ohm", r_word_ohm), ("r_bit_ohm", r_bit_ohm)):
+            # NaN and infinity fail the comparison too: the nodal matrix would be singular or NaN.
+            if (isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating))
+                    or not 0 < r < np.inf):
+                raise ModelInputError(f"{name} = {r!r}: wire segment resistances must be finite positive ohms "
+                                      "(use read_currents for ideal wires)")
         rows, columns = g_us.shape
         self.shape = (rows, columns)
         g = g_us * 1e-6                          # siemens, so currents come out in amperes
@@ -133,13 +159,9 @@ class IRDropSolver:
 
     def currents(self, v_rows: np.ndarray) -> np.ndarray:
         """Column output currents (uA) for input voltages (rows,) or (batch, rows)."""
-        v_rows = np.asarray(v_rows, dtype=float)
+        v_rows = _check_voltages(v_rows, self.shape[0])
         single = v_rows.ndim == 1
         batch = np.atleast_2d(v_rows)
-        if batch.shape[1] != self.shape[0]:
-            raise ModelInputError(f"input voltages of shape {v_rows.shape} do not match {self.shape[0]} rows")
-        if np.any(np.abs(batch) > V_READ_MAX):
-            raise ModelInputError(f"read voltages must be within +-{V_READ_MAX} V")
         rhs = np.zeros((2 * self._n, batch.shape[0]))
         rhs[self._drive, :] = batch.T * self._gw
         nodes = self._lu.solve(rhs)

@@ -17,10 +17,12 @@ Physics, in short (sources next to each parameter):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..config import READ_DISTURB_LIMIT_V
 from .cell_noise import CellNoise, Stream
 
 __all__ = ["DeviceParams", "ReRAMArray", "Stuck", "Shape", "ModelInputError", "HFO2_1T1R"]
@@ -98,8 +100,9 @@ class DeviceParams:
     read_noise_rel: float = 0.02
     read_noise_abs_us: float = 0.1
     #: Reads above 100 mV across the cell risk setting it (SPIRIT, Valentian et al., IEDM 2019 limited
-    #: the read drop to 100 mV for that reason); beyond it each read nudges the cell towards LRS.
-    v_read_disturb: float = 0.1
+    #: the read drop to 100 mV for that reason); beyond it each read nudges the cell towards LRS. The
+    #: project's one read limit (`rram_cim.config.READ_DISTURB_LIMIT_V`).
+    v_read_disturb: float = READ_DISTURB_LIMIT_V
     #: Relative conductance increase per read per volt above the limit (model assumption).
     read_disturb_rate_per_v: float = 0.01
 
@@ -131,11 +134,30 @@ class DeviceParams:
     v_abs_max: float = 5.0
 
     def __post_init__(self):
-        for name, value in vars(self).items():
-            if value < 0 and name != "relax_mean_rel":   # relaxation may drift either way
+        for field in fields(self):
+            name, value = field.name, getattr(self, field.name)
+            if field.type == "int":
+                if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                    raise ModelInputError(f"DeviceParams.{name} = {value!r} must be a positive integer")
+                continue
+            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+                raise ModelInputError(f"DeviceParams.{name} = {value!r} must be a real number")
+            if not math.isfinite(value):
+                raise ModelInputError(f"DeviceParams.{name} = {value} must be finite")
+            if name in _SIGNED_PARAMS:
+                continue
+            if value < 0:
                 raise ModelInputError(f"DeviceParams.{name} = {value} must not be negative")
+            if name in _DIVISOR_PARAMS and value == 0:
+                raise ModelInputError(f"DeviceParams.{name} = 0 must be positive (the model divides by it)")
+        if not -1 < self.relax_mean_rel < 1:
+            raise ModelInputError(f"DeviceParams.relax_mean_rel = {self.relax_mean_rel} must lie in (-1, 1): "
+                                  "a drift of a whole conductance or more is no relaxation")
         if not self.g_pristine_us < self.g_min_us < self.g_max_us:
             raise ModelInputError("DeviceParams: need g_pristine_us < g_min_us < g_max_us")
+        for name in ("stuck_high_rate", "stuck_low_rate"):
+            if getattr(self, name) > 1:
+                raise ModelInputError(f"DeviceParams.{name} = {getattr(self, name)} is a rate: 0..1")
         if self.stuck_high_rate + self.stuck_low_rate > 1:
             raise ModelInputError("DeviceParams: stuck-at rates add up to more than 1")
 
@@ -144,6 +166,11 @@ class DeviceParams:
         i_c_ua = self.k_ua_per_v2 * np.square(np.maximum(v_g - v_t, 0.0))
         return i_c_ua / self.v_c
 
+
+#: Parameters that may be negative, and those that divide (zero would make them infinite).
+_SIGNED_PARAMS = frozenset({"relax_mean_rel"})
+_DIVISOR_PARAMS = frozenset({"v_c", "set_tau0_s", "set_v0", "reset_v0", "relax_t0_s", "relax_settle_s",
+                             "v_abs_max"})
 
 HFO2_1T1R = DeviceParams()
 
@@ -155,6 +182,18 @@ def _check_voltage(name: str, v, params: DeviceParams):
         raise ModelInputError(f"{name} must be within 0..{params.v_abs_max} V, got {np.min(v):.3g}.."
                               f"{np.max(v):.3g} V")
     return v
+
+
+def _check_seconds(name: str, value, zero: bool) -> float:
+    """A duration: a finite real number of seconds, positive (or also zero when `zero`). NaN would
+    spread to every conductance it touches and infinity would pin them at their end state."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelInputError(f"{name} = {value!r} must be a number of seconds")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise ModelInputError(f"{name} = {value} s must be a finite {'non-negative' if zero else 'positive'} "
+                              "number of seconds")
+    return value
 
 
 # ---- the physics of one pulse or read ------------------------------------------------------------------
@@ -320,6 +359,7 @@ class ReRAMArray:
     def form(self, select, v_bl, v_wl, waveform=(1.0,), dt_s: float = 1e-6) -> np.ndarray:
         """Forming pulse: cells whose forming voltage is reached form a filament limited by compliance.
         Returns the mask of cells that formed."""
+        _check_seconds("dt_s", dt_s, zero=False)
         index = self._index(select)
         v_bl = self._at("v_bl", v_bl, index)
         v_wl = self._at("v_wl", v_wl, index)
@@ -355,6 +395,7 @@ class ReRAMArray:
         conductance follows the rate law above.
         """
         p = self.params
+        dt_s = _check_seconds("dt_s", dt_s, zero=False)
         samples = self._waveform(waveform)
         index, (v_bl, v_wl), keep = self._responding(select, ("v_bl", v_bl), ("v_wl", v_wl))
         samples = _pick_rows(samples, keep)
@@ -374,6 +415,7 @@ class ReRAMArray:
     def reset_pulse(self, select, v_sl, v_wl, waveform=(1.0,), dt_s: float = 1e-7) -> None:
         """RESET pulse on the source line: the conductance falls with the overdrive above V_reset."""
         p = self.params
+        _check_seconds("dt_s", dt_s, zero=False)
         samples = self._waveform(waveform)
         index, (v_sl, _), keep = self._responding(select, ("v_sl", v_sl), ("v_wl", v_wl))  # gate checked too
         peak = v_sl * _pick_rows(samples, keep).max(axis=-1)
@@ -388,8 +430,7 @@ class ReRAMArray:
 
     def relax(self, elapsed_s: float) -> None:
         """Let `elapsed_s` seconds pass: each programmed cell moves along its drawn relaxation curve."""
-        if elapsed_s < 0:
-            raise ModelInputError(f"elapsed time {elapsed_s} s is negative")
+        elapsed_s = _check_seconds("elapsed time", elapsed_s, zero=True)
         self.age_s = self.age_s + elapsed_s
         p = self.params
         first_hour = np.log1p(np.minimum(self.age_s, p.relax_settle_s) / p.relax_t0_s) / np.log1p(
@@ -452,6 +493,7 @@ class ReRAMArray:
     def set_one(self, row: int, column: int, v_bl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-7):
         """`set_pulse` on one cell."""
         p = self.params
+        dt_s = _check_seconds("dt_s", dt_s, zero=False)
         i = self._one(row, column)
         v_bl, v_wl = float(_check_voltage("v_bl", v_bl, p)), float(_check_voltage("v_wl", v_wl, p))
         samples = self._samples(waveform)
@@ -472,6 +514,7 @@ class ReRAMArray:
     def reset_one(self, row: int, column: int, v_sl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-7):
         """`reset_pulse` on one cell."""
         p = self.params
+        dt_s = _check_seconds("dt_s", dt_s, zero=False)
         i = self._one(row, column)
         v_sl = float(_check_voltage("v_sl", v_sl, p))
         _check_voltage("v_wl", v_wl, p)
@@ -491,6 +534,7 @@ class ReRAMArray:
     def form_one(self, row: int, column: int, v_bl: float, v_wl: float, waveform=(1.0,), dt_s: float = 1e-6) -> bool:
         """`form` on one cell; True if it formed."""
         p = self.params
+        dt_s = _check_seconds("dt_s", dt_s, zero=False)
         i = self._one(row, column)
         v_bl, v_wl = float(_check_voltage("v_bl", v_bl, p)), float(_check_voltage("v_wl", v_wl, p))
         peak = v_bl * max(self._samples(waveform))

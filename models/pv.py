@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..config import REFERENCE, ChipConfig
+from ..config import READ_DISTURB_LIMIT_V, REFERENCE, ChipConfig
 from ..protocol import Algorithm
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape
 from .pulses import relative_codes, relative_waveform
@@ -60,7 +60,7 @@ class PVSettings:
     reset_on_overshoot: bool = True
     shape: Shape = Shape.SQUARE
     form: bool = False           # a forming run instead of programming
-    v_read: float = 0.1          # volts across the cell during verify (SPIRIT's 100 mV limit)
+    v_read: float = READ_DISTURB_LIMIT_V   # volts across the cell during verify (SPIRIT's 100 mV limit)
 
     def __post_init__(self):
         for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",

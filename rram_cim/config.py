@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS"]
+__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V"]
 
 # SPI mode 0 is oversampled in the system clock domain: a 2-flop synchronizer plus an edge detector costs
 # 3 system cycles, so an SPI half-period must last at least 2 system cycles (SCK <= f_sys / 4). Slower than
@@ -20,6 +20,11 @@ SPI_DIVIDER_MAX = 64
 ADDRESS_BITS = 24
 # Each memory window of the register map (P&V targets, pulse counts, ...) spans 1 MiB of it.
 WINDOW_BYTES = 1 << 20
+#: Volts across a cell above which a read may disturb (partially set) it: SPIRIT limited the read drop
+#: to 100 mV for that reason (Valentian et al., IEDM 2019). The one read limit of the project: the
+#: device model disturbs above it, the crossbar models refuse reads above it, the chip refuses read codes
+#: above it.
+READ_DISTURB_LIMIT_V = 0.1
 
 
 class ConfigError(ValueError):

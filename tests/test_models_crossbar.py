@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from rram_cim.models import (EnergyMeter, EnergyParams, IRDropSolver, ModelInputError, NeuronBank,
+from rram_cim.config import READ_DISTURB_LIMIT_V
+from rram_cim.models import (Crossbar, EnergyMeter, EnergyParams, IRDropSolver, ModelInputError, NeuronBank,
                              NeuronMode, NeuronParams, column_voltages, differential_currents,
                              differential_inputs, ir_drop_currents, read_currents, slc_group_conductance)
 
@@ -44,7 +45,7 @@ def test_differential_pairs_and_slc_groups():
 def test_ir_drop_matches_badcrossbar(shape, seed):
     rng = np.random.default_rng(seed)
     g = rng.uniform(1, 150, shape)
-    v = rng.uniform(0, 0.2, (3, shape[0]))
+    v = rng.uniform(0, 0.1, (3, shape[0]))
     r_word, r_bit = rng.uniform(0.5, 5, 2)
     ours = ir_drop_currents(g, v, r_word, r_bit)
     theirs = badcrossbar().compute(v.T, 1e6 / g, r_i_word_line=r_word, r_i_bit_line=r_bit).currents.output * 1e6
@@ -79,6 +80,57 @@ def test_ir_drop_solver_is_reusable_for_many_inputs():
 def test_crossbar_bad_input(call, message):
     with pytest.raises(ModelInputError, match=message):
         call()
+
+
+def _crossbar_reads():
+    g = np.random.default_rng(4).uniform(1, 100, (3, 2))
+    return [("read_currents", lambda v: read_currents(g, v)), ("Crossbar", Crossbar(g).currents),
+            ("IRDropSolver", IRDropSolver(g, 1e-6, 1e-6).currents)]     # wires thin enough to vanish
+
+
+@pytest.mark.parametrize("read", [read for _, read in _crossbar_reads()], ids=[n for n, _ in _crossbar_reads()])
+@pytest.mark.parametrize("v_rows, message", [
+    ([0.05, np.nan, 0.05], "finite and within"),
+    ([0.05, np.inf, 0.05], "finite and within"),
+    (np.zeros((2, 2, 3)), r"shape \(2, 2, 3\) do not match 3 rows"),
+    ([0.05, 0.05], r"shape \(2,\) do not match 3 rows"),
+    (["a", "b", "c"], "must be real numbers"),
+    ([0.05j, 0, 0], "must be real numbers"),
+    ([0.0, READ_DISTURB_LIMIT_V * 1.01, 0.0], f"within \\+-{READ_DISTURB_LIMIT_V} V"),
+    ([0.0, -READ_DISTURB_LIMIT_V * 1.01, 0.0], "read-disturb limit"),
+])
+def test_every_crossbar_read_refuses_what_no_read_can_be(read, v_rows, message):
+    with pytest.raises(ModelInputError, match=message):
+        read(v_rows)
+
+
+def test_every_crossbar_read_takes_a_list_up_to_the_read_limit():
+    g = np.random.default_rng(4).uniform(1, 100, (3, 2))
+    v = [READ_DISTURB_LIMIT_V, -READ_DISTURB_LIMIT_V, 0.0]
+    expected = np.asarray(v) @ g
+    for name, read in _crossbar_reads():
+        assert np.allclose(read(v), expected, rtol=1e-6), name
+
+
+@pytest.mark.parametrize("r", [np.nan, np.inf, -1.0, 0.0, "1"])
+def test_ir_drop_refuses_a_wire_resistance_that_is_no_resistance(r):
+    with pytest.raises(ModelInputError, match="wire segment resistances must be finite positive ohms"):
+        IRDropSolver(np.ones((3, 2)), r, 1.0)
+    with pytest.raises(ModelInputError, match="r_bit_ohm"):
+        IRDropSolver(np.ones((3, 2)), 1.0, r)
+
+
+@pytest.mark.parametrize("states, group, message", [
+    ([1.5], 4, "whole numbers of cells ON, 0..4"),
+    ([-1], 4, "whole numbers"),
+    ([np.nan], 4, "whole numbers"),
+    ([1], 2.5, "positive whole number of cells"),
+    ([1], 0, "positive whole number of cells"),
+])
+def test_slc_groups_count_whole_cells(states, group, message):
+    with pytest.raises(ModelInputError, match=message):
+        slc_group_conductance(states, 100.0, 1.0, group)
+    assert slc_group_conductance([2.0], 100.0, 1.0, 4)[0] == pytest.approx(202.0)
 
 
 def quiet(**changes):

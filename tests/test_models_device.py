@@ -1,8 +1,11 @@
 """The 1T1R cell array: every physical behaviour the control plane relies on."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from rram_cim.config import READ_DISTURB_LIMIT_V
 from rram_cim.models import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Stuck
 
 ALL = np.ones((16, 16), bool)
@@ -161,6 +164,18 @@ def test_same_seed_same_result():
     (lambda a: a.set_pulse(ALL, 1.0, 1.0, waveform=[2.0]), "waveform"),
     (lambda a: a.relax(-1), "negative"),
     (lambda a: a.read(7.0), "v_read"),
+    (lambda a: a.relax(float("nan")), "elapsed time = nan s must be a finite"),
+    (lambda a: a.relax(float("inf")), "elapsed time = inf s must be a finite"),
+    (lambda a: a.relax("1 h"), "must be a number of seconds"),
+    (lambda a: a.set_pulse(ALL, 1.5, 1.5, dt_s=-1e-7), "dt_s = -1e-07 s must be a finite positive"),
+    (lambda a: a.set_pulse(ALL, 1.5, 1.5, dt_s=float("nan")), "dt_s = nan s"),
+    (lambda a: a.reset_pulse(ALL, 2.0, 1.5, dt_s=0.0), "dt_s = 0.0 s"),
+    (lambda a: a.form(ALL, 3.5, 1.5, dt_s=float("inf")), "dt_s = inf s"),
+    (lambda a: a.set_one(0, 0, 1.5, 1.5, dt_s=-1e-7), "dt_s = -1e-07 s"),
+    (lambda a: a.set_one(0, 0, 1.5, 1.5, dt_s=float("nan")), "dt_s = nan s"),
+    (lambda a: a.reset_one(0, 0, 2.0, 1.5, dt_s=-1.0), "dt_s = -1.0 s"),
+    (lambda a: a.form_one(0, 0, 3.5, 1.5, dt_s=float("nan")), "dt_s = nan s"),
+    (lambda a: a.read_one(float("nan"), 0, 0), "v_read"),
 ])
 def test_bad_input_raises_and_changes_nothing(call, message):
     array = formed()
@@ -168,6 +183,39 @@ def test_bad_input_raises_and_changes_nothing(call, message):
     with pytest.raises(ModelInputError, match=message):
         call(array)
     assert np.array_equal(array.g_us, before)
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(DeviceParams)])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_every_device_parameter_must_be_finite(name, value):
+    with pytest.raises(ModelInputError, match=f"DeviceParams.{name} = "):
+        DeviceParams(**{name: value})
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(v_c=0.0), "v_c = 0 must be positive"),
+    (dict(set_v0=0.0), "set_v0 = 0 must be positive"),
+    (dict(relax_t0_s=0.0), "relax_t0_s = 0 must be positive"),
+    (dict(endurance_cycles=0), "endurance_cycles = 0 must be a positive integer"),
+    (dict(endurance_cycles=2.5), "endurance_cycles = 2.5 must be a positive integer"),
+    (dict(stuck_high_rate=1.5), "stuck_high_rate = 1.5 is a rate: 0..1"),
+    (dict(relax_mean_rel=-1.0), "relax_mean_rel = -1.0 must lie in"),
+    (dict(read_noise_rel="2 %"), "read_noise_rel = '2 %' must be a real number"),
+    (dict(v_t=True), "v_t = True must be a real number"),
+])
+def test_device_parameters_out_of_range_are_refused(changes, message):
+    with pytest.raises(ModelInputError, match=message):
+        DeviceParams(**changes)
+
+
+def test_the_device_disturbs_above_the_projects_one_read_limit():
+    assert HFO2_1T1R.v_read_disturb == READ_DISTURB_LIMIT_V
+    array = formed()
+    before = array.g_us.copy()
+    array.read(READ_DISTURB_LIMIT_V)
+    assert np.array_equal(array.g_us, before)
+    array.read(READ_DISTURB_LIMIT_V + 0.05)
+    assert np.all(array.g_us > before)
 
 
 def test_bad_parameters_and_rng_are_refused():
