@@ -35,11 +35,26 @@ class RegisterFileModel:
     def __init__(self, config: ChipConfig = REFERENCE):
         self.config = config
         self.table = load_generated(config)[1].TABLE
-        self._values: dict[str, int] = {r.name: r.reset for r in self.table.registers if not r.external}
         self._windows: dict[str, bytearray] = {w.name: bytearray(w.size) for w in self.table.windows}
         self.spike_in: deque[int] = deque()
         self.spike_out: deque[int] = deque()
+        self.reset()
+
+    def reset(self) -> None:
+        """What the chip's `rst` does: registers back to their reset values, both spike FIFOs empty. The
+        windows keep their bytes: they are block RAM, which a reset does not clear (rtl/block_ram.py), so a
+        second test in one simulator run finds what the first one wrote."""
+        self._values: dict[str, int] = {r.name: r.reset for r in self.table.registers if not r.external}
+        self.spike_in.clear()
+        self.spike_out.clear()
         self._spike_in_low = 0
+
+    def load_window(self, name: str, offset: int, data: bytes) -> None:
+        """Take `data` as the window's bytes from `offset` on: the model seeded from what the chip holds."""
+        window = self._windows[name]
+        if offset < 0 or offset + len(data) > len(window):
+            raise ValueError(f"bytes {offset}..{offset + len(data)} do not fit window {name} ({len(window)} bytes)")
+        window[offset:offset + len(data)] = data
 
     # ---- state the host can observe ------------------------------------------------------------------
     def register(self, name: str) -> int:
