@@ -39,3 +39,80 @@ def test_the_fpga_build_serves_the_host_process_as_a_board_would(fpga_build):
         assert np.median(np.abs(result.codes - LEVELS[4])) <= 4
         with pytest.raises(CosimError, match="do not relax"):
             chip.relax(10)
+
+
+class FakeBoard:
+    """A pyserial-like port onto the register-file model, whose replies can come late or trickle in.
+
+    `delays` gives, per frame, the seconds before its reply starts; `gap` spaces the reply's bytes."""
+
+    def __init__(self, delays=(), gap=0.0):
+        from rram_cim.sim.regfile_model import RegisterFileModel
+        self.model = RegisterFileModel()
+        self.timeout = 1.0
+        self.delays = list(delays)
+        self.gap = gap
+        self.pending: list[tuple[float, int]] = []          # (arrival time, byte)
+        self.frames: list[bytes] = []
+
+    def write(self, packet: bytes) -> None:
+        import time
+        frame = packet[2:]
+        assert int.from_bytes(packet[:2], "big") == len(frame)
+        self.frames.append(frame)
+        start = time.monotonic() + (self.delays.pop(0) if self.delays else 0.0)
+        self.pending += [(start + i * self.gap, b) for i, b in enumerate(self.model.exchange(frame))]
+
+    def _arrived(self) -> int:
+        import time
+        now = time.monotonic()
+        return sum(1 for when, _ in self.pending if when <= now)
+
+    def read(self, n: int) -> bytes:
+        """As pyserial's: up to `n` bytes, waiting at most `timeout` for all of them."""
+        import time
+        deadline = time.monotonic() + self.timeout
+        while self._arrived() < n and time.monotonic() < deadline:
+            time.sleep(0.002)
+        count = min(n, self._arrived())
+        taken, self.pending = self.pending[:count], self.pending[count:]
+        return bytes(b for _, b in taken)
+
+    def reset_input_buffer(self) -> None:
+        self.pending = self.pending[self._arrived():]
+
+
+def test_a_late_reply_is_not_taken_for_the_next_one():
+    """The first reply comes after the deadline; the next request must get its own answer, not the
+    stale one (the transport drops the rest of the late reply and probes CHIP.id before going on)."""
+    from rram_cim.host.registers import RegisterClient
+    from rram_cim.host.registers_gen import TABLE
+    board = FakeBoard()
+    link = SerialTransport(board, timeout=0.1)
+    regs = RegisterClient(link, TABLE)
+    regs.write("scratch", 0xA5)                      # a reply the stale bytes could be mistaken for
+    board.delays = [0.25]
+    with pytest.raises(LinkError, match=r"answered 0 of 6 bytes"):
+        regs.read("scratch")
+    assert regs.read("geometry_rows") == 64          # not the late 0xA5 of the scratch read
+    assert regs.read("scratch") == 0xA5
+    assert b"\x03\x00\x00\x00\x00\x00\x00" in board.frames       # the probe went out
+
+
+def test_a_trickled_reply_meets_one_deadline_per_frame_not_one_per_byte():
+    import time
+    board = FakeBoard(gap=0.04)                      # 13 bytes over ~0.5 s, each within the read timeout
+    link = SerialTransport(board, timeout=0.15)
+    started = time.monotonic()
+    with pytest.raises(LinkError, match=r"answered \d+ of 13 bytes"):
+        link.exchange(bytes([0x03, 0, 0, 0x10]) + bytes(9))
+    assert time.monotonic() - started < 0.15 + 0.1   # the frame's deadline, not 13 x 0.15 s
+
+
+def test_a_board_that_never_comes_back_in_step_is_reported():
+    board = FakeBoard(delays=[5.0] * 10)
+    link = SerialTransport(board, timeout=0.02)
+    with pytest.raises(LinkError, match="answered 0 of 1 bytes"):
+        link.exchange(b"\x00")
+    with pytest.raises(LinkError, match="does not answer in step after a lost reply"):
+        link.exchange(b"\x00")
