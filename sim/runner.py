@@ -10,6 +10,7 @@ import time
 from cocotb_tools.runner import get_results, get_runner
 
 from ..config import REFERENCE, ChipConfig
+from ..progress import Ticker
 from ..rtl.verilog import to_verilog
 from .toolchain import missing_simulator_message, prepare_path
 
@@ -88,9 +89,11 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
         if flag not in os.environ.get("MAKEFLAGS", ""):
             os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
     started = time.perf_counter()
-    get_runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
-                                timescale=TIMESCALE, build_args=build_args, waves=waves, always=True,
-                                log_file=directory / "build.log")
+    # A Verilator build of the chip takes most of a minute, its output in build.log: say it is running.
+    with Ticker(f"{simulator}: building {toplevel}"):
+        get_runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
+                                    timescale=TIMESCALE, build_args=build_args, waves=waves, always=True,
+                                    log_file=directory / "build.log")
     return Build(simulator, config, directory, toplevel, time.perf_counter() - started)
 
 
