@@ -23,25 +23,32 @@ unrounded levels and no noise. Adam, cross-entropy on the output's expected spik
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable
 
 import numpy as np
 
-from ..config import ChipConfig
+from ..config import CONFIGS, ChipConfig
 from ..models.macro import AnalogMacro
 from ..models.neurons import NeuronParams
 from ..models.pv import program_and_verify
-from .compiler import Layer
+from .bounded_npz import Member, NpzError, budget_bytes, read_npz
+from .compiler import THRESHOLD_CODE_MAX, Layer
 
 __all__ = ["Digits", "load_digits", "rate_code", "TrainSettings", "TrainedNetwork", "train",
-           "device_spread_us", "save_networks", "load_networks"]
+           "device_spread_us", "save_networks", "load_networks", "NetworkFileError", "STEPS_MAX"]
 
 #: Largest pixel value of scikit-learn's digits (4x4 blocks of a 32x32 bitmap counted: 0..16).
 PIXEL_MAX = 16
+
+#: Time steps per inference a saved network may ask for. Its inputs are pixels of 0..16 sixteenths, which
+#: a rate code renders exactly in 16 steps; 1,024 is 64 times that and keeps the demo's rasters (360 test
+#: digits x steps x 64 inputs) at 24 MB. (The chip's 16-bit step register would take 65,535: 1.5 GB.)
+STEPS_MAX = 1024
+#: Characters of the settings' JSON and entries of a loss history (one per epoch) a saved network may hold.
+SETTINGS_CHARS_MAX = 4096
+HISTORY_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -276,22 +283,99 @@ def save_networks(path, floating: TrainedNetwork, quantized: TrainedNetwork) -> 
              layers=len(quantized.plus), settings=json.dumps(asdict(quantized.settings)), **arrays)
 
 
-def load_networks(path) -> tuple[TrainedNetwork, TrainedNetwork]:
-    """(float, quantized) networks saved by `save_networks`; a file that is not one raises ValueError."""
+class NetworkFileError(ValueError):
+    """A `--network` file that is not a network `save_networks` wrote, or not one the chip can hold."""
+
+
+def load_networks(path, config: ChipConfig | None = None) -> tuple[TrainedNetwork, TrainedNetwork]:
+    """(float, quantized) networks saved by `save_networks`. Every array is bounded by `config` (by
+    default the largest of `CONFIGS`) before it is read, then checked: types, shapes that chain, finite
+    levels within the table, settings a chip can run. Anything else raises `NetworkFileError`."""
+    cores, rows, neurons, levels = _bounds(config)
+    members = {"level_us": Member("f", (levels,)), "gain": Member("f", ()), "inputs": Member("iu", ()),
+               "layers": Member("iu", ()), "settings": Member("U", (), 4 * SETTINGS_CHARS_MAX)}
+    for name in ("float", "quantized"):
+        members[f"{name}_history"] = Member("f", (HISTORY_MAX,))
+        for k in range(cores):
+            for side in ("plus", "minus"):
+                members[f"{name}_{side}_{k}"] = Member("f" if name == "float" else "iu", (rows, neurons))
+    budget = budget_bytes(members.values())
     try:
-        with np.load(path) as data:
-            settings = TrainSettings(**json.loads(str(data["settings"])))
-            layers, level_us = int(data["layers"]), data["level_us"]
-            networks = []
-            for name in ("float", "quantized"):
-                plus = [data[f"{name}_plus_{k}"] for k in range(layers)]
-                minus = [data[f"{name}_minus_{k}"] for k in range(layers)]
-                networks.append(TrainedNetwork(plus, minus, level_us, settings, float(data["gain"]),
-                                               int(data["inputs"]), data[f"{name}_history"].tolist()))
-    except (OSError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path} is not a network saved by rram-cim: {error}") from None
+        count = int(read_npz(path, {"layers": members["layers"]}, budget, exact=False)["layers"])
+        if not 1 <= count <= cores:
+            raise NpzError(f"it has {count} layers; the chip has {cores} cores, one per layer")
+        wanted = {name: member for name, member in members.items()
+                  if not name[-1].isdigit() or int(name.rsplit("_", 1)[1]) < count}
+        data = read_npz(path, wanted, budget)
+    except NpzError as error:
+        raise NetworkFileError(f"{path} is not a network saved by rram-cim: {error}") from None
+
+    def need(ok: bool, message: str):
+        if not ok:
+            raise NetworkFileError(f"{path}: {message}")
+
+    level_us = data["level_us"].astype(float)
+    need(len(level_us) >= 2 and bool(np.all(np.isfinite(level_us))) and level_us[0] > 0
+         and bool(np.all(np.diff(level_us) > 0)),
+         f"level conductances {level_us.tolist()} must be at least two finite, positive, increasing uS values")
     top = len(level_us) - 1
-    for levels in (*networks[1].plus, *networks[1].minus):
-        if not np.issubdtype(levels.dtype, np.integer) or levels.min() < 0 or levels.max() > top:
-            raise ValueError(f"{path}: quantized levels must be integers 0..{top}")
-    return networks[0], networks[1]
+    gain = float(data["gain"])
+    need(np.isfinite(gain) and gain > 0, f"gain {gain} must be a finite positive number")
+    inputs = int(data["inputs"])
+    need(1 <= inputs <= rows, f"{inputs} inputs: a core has 1..{rows} rows")
+    settings = _settings(str(data["settings"]), neurons, rows, path, need)
+    networks = []
+    for name, kind in (("float", float), ("quantized", np.int64)):
+        plus = [data[f"{name}_plus_{k}"].astype(kind) for k in range(count)]
+        minus = [data[f"{name}_minus_{k}"].astype(kind) for k in range(count)]
+        width = inputs
+        for k, (p, m) in enumerate(zip(plus, minus)):
+            layer = f"{name} layer {k}"
+            need(p.shape == m.shape, f"{layer}: + levels {p.shape} and - levels {m.shape} must have one shape")
+            need(p.shape[1] >= 1 and p.shape[0] >= width,
+                 f"{layer} has shape {p.shape}; it takes {width} inputs, so it needs at least {width} rows "
+                 "and one neuron")
+            for side, values in (("+", p), ("-", m)):
+                need(bool(np.all(np.isfinite(values))) and values.min() >= 0 and values.max() <= top,
+                     f"{layer} has {side} levels {values.min()}..{values.max()}; levels are finite numbers "
+                     f"0..{top} ({top + 1} levels)")
+            width = p.shape[1]
+        history = data[f"{name}_history"]
+        need(bool(np.all(np.isfinite(history))), f"the {name} network's loss history holds NaN or infinity")
+        networks.append(TrainedNetwork(plus, minus, level_us, settings, gain, inputs, history.tolist()))
+    floating, quantized = networks
+    for k in range(count):
+        need(floating.plus[k].shape == quantized.plus[k].shape,
+             f"layer {k} is {floating.plus[k].shape} in the float network and {quantized.plus[k].shape} "
+             "in the quantized one; they must agree")
+    need(count < 2 or settings.hidden == quantized.plus[0].shape[1],
+         f"settings say {settings.hidden} hidden neurons but layer 0 has {quantized.plus[0].shape[1]}")
+    return floating, quantized
+
+
+def _bounds(config: ChipConfig | None) -> tuple[int, int, int, int]:
+    """(cores, rows, neurons, levels) a saved network may use: `config`'s, or the largest of any config."""
+    chosen = [config] if config is not None else list(CONFIGS.values())
+    return tuple(max(getattr(c, name) for c in chosen) for name in ("cores", "rows", "neurons", "pv_levels"))
+
+
+def _settings(text: str, neurons: int, rows: int, path, need) -> TrainSettings:
+    """`TrainSettings` from their JSON, every field present, of its type and within what a chip runs."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise NetworkFileError(f"{path}: settings are not JSON ({error})") from None
+    names = [f.name for f in fields(TrainSettings)]
+    need(isinstance(raw, dict) and sorted(raw) == sorted(names),
+         f"settings must be a JSON object of exactly {', '.join(names)}")
+    limits = {"hidden": (1, min(neurons, rows)), "steps": (1, STEPS_MAX), "threshold_code": (1, THRESHOLD_CODE_MAX),
+              "v_read_code": (1, THRESHOLD_CODE_MAX), "epochs": (1, HISTORY_MAX), "batch": (1, 1 << 20),
+              "seed": (0, 2 ** 63 - 1)}
+    for name, (low, high) in limits.items():
+        value = raw[name]
+        need(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+             f"setting {name} = {value!r} must be a whole number {low}..{high}")
+    rate = raw["learning_rate"]
+    need(isinstance(rate, (int, float)) and not isinstance(rate, bool) and np.isfinite(rate) and rate > 0,
+         f"setting learning_rate = {rate!r} must be a finite positive number")
+    return TrainSettings(**raw)
