@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -26,9 +26,9 @@ TABLE = RegisterTable(
         )),
         Register('ctrl', 0x000006, 1, external=False, description='Control', fields=(
             Field('pv_start', lsb=0, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start the program-and-verify engine.'),
-            Field('pv_abort', lsb=1, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Abort the program-and-verify engine after the current pulse.'),
+            Field('pv_abort', lsb=1, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Abort the program-and-verify engine once the cell being programmed has been verified again (that cell is counted neither done nor failed); pv_done follows. If the macro stops answering, the watchdog ends the run.'),
             Field('inf_start', lsb=2, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start spiking inference.'),
-            Field('inf_abort', lsb=3, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Stop spiking inference at the end of the time step.'),
+            Field('inf_abort', lsb=3, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Stop spiking inference at the end of the time step, or at once if the step is waiting for room in the output FIFO; infer_done follows. If the macro stops answering, the watchdog ends the run.'),
         )),
         Register('error', 0x000008, 2, external=False, description='Sticky errors', fields=(
             Field('bad_command', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Unknown command byte.'),
@@ -38,9 +38,13 @@ TABLE = RegisterTable(
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
             Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, or inference running.'),
-            Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a zero threshold or time-step count, neuron mode 3, or an input read code above the read-disturb limit.'),
+            Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, thresh_pos or thresh_neg zero (either one), a zero time-step count, neuron mode 3, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
             Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx). The access was not carried out; a read returned 0.'),
+            Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done or infer_done is set).'),
+        )),
+        Register('watchdog', 0x00000c, 2, external=False, description='Analog watchdog', fields=(
+            Field('limit', lsb=0, width=16, reset=0xfff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('geometry_cores', 0x000010, 1, external=False, description='cores', fields=(
             Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -188,6 +192,7 @@ class ADDR:
     status = 0x000004
     ctrl = 0x000006
     error = 0x000008
+    watchdog = 0x00000c
     geometry_cores = 0x000010
     geometry_rows = 0x000012
     geometry_columns = 0x000014

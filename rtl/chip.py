@@ -2,10 +2,12 @@
 engine with its row/column drivers, the inference sequencer with its spike router, and the analog
 macro port, whose cell members the drivers drive and whose neuron members the sequencer drives.
 
-The two engines never share the macro: a start while the other one runs is refused with an error.
+The two engines never share the macro: a start while the other one runs is refused with an error. A
+watchdog bounds every wait on the macro: a request it never answers ends the running engine's run with
+ERROR.analog_timeout instead of leaving the chip busy until reset.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -20,6 +22,7 @@ from .regbus import RegisterBus
 from .regmap.generate import load_generated
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort
+from .watchdog import HandshakeWatchdog
 
 __all__ = ["Chip", "PAGE_BITS", "settings_page"]
 
@@ -85,13 +88,26 @@ class Chip(wiring.Component):
                      regs.fifo_out_level.count.eq(spike_out.level)]
 
         m.submodules.pv = pv = PVEngine(config)
-        m.submodules.driver = driver = CellDriver(config)
+        # A halted run leaves the driver waiting for a sense answer that is not coming: reset it with the run.
+        halt = Signal()
+        driver = CellDriver(config)
+        m.submodules.driver = ResetInserter(halt)(driver)
         connect(m, pv.cell, driver.request)
         connect(m, driver.response, pv.answer)
         m.submodules.sequencer = sequencer = InferenceSequencer(config)
         connect(m, spike_in.events, sequencer.host_in)
         connect(m, sequencer.host_out, spike_out.events)
         self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
+        m.submodules.watchdog = watchdog = HandshakeWatchdog()
+        port = self.port
+        m.d.comb += [
+            watchdog.waiting.eq(port.sense_req | port.neuron_reset | port.integrate | port.fire),
+            watchdog.answered.eq(port.sense_valid | port.neuron_ack),
+            watchdog.limit.eq(regs.watchdog.limit),
+            halt.eq(watchdog.expired),
+            pv.halt.eq(halt),
+            sequencer.halt.eq(halt),
+        ]
         pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
         # What an engine reads belongs to it while it runs: its windows, and its page of settings
         # registers, which it reads in place rather than copying. A host access then is refused.
@@ -118,10 +134,11 @@ class Chip(wiring.Component):
             errors.infer_config_set.eq(infer_refused),
             errors.route_drop_set.eq(sequencer.drop),
             errors.engine_busy_set.eq(busy_refused),
+            errors.analog_timeout_set.eq(watchdog.expired),
         ]
         any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
                         errors.in_overflow, errors.out_underflow, errors.pv_config, errors.infer_config,
-                        errors.route_drop, errors.engine_busy).any()
+                        errors.route_drop, errors.engine_busy, errors.analog_timeout).any()
         m.d.comb += [
             regs.status.error.eq(any_error),
             regs.status.out_ready.eq(spike_out.level != 0),

@@ -14,7 +14,9 @@ Each time step (the golden model `models.inference` states the same rules):
 4. A tick on the output FIFO ends the step.
 
 So a step costs a few cycles per event and per spike plus a constant per core, never a scan of the
-array. `stop` ends the run at the end of the current step (or at once while waiting for host input).
+array. `stop` ends the run at the end of the current step, or at once while waiting for host input or
+for room in the output FIFO (a host that stops a run need not drain it first). `halt` (the chip's watchdog:
+the macro stopped acknowledging a neuron strobe) ends it at once.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal
@@ -48,6 +50,8 @@ class InferenceSequencer(wiring.Component):
             "settings":   In(NeuronSettings(config)),
             "start":      In(1),
             "stop":       In(1),
+            # The macro stopped answering (the chip's watchdog): end the run at once, where it waits.
+            "halt":       In(1),
             "busy":       Out(1),
             "done":       Out(1),
             "host_in":    In(stream.Signature(EVENT_BITS)),
@@ -135,6 +139,8 @@ class InferenceSequencer(wiring.Component):
                 m.d.comb += [self.busy.eq(1), port.neuron_reset.eq(1)]
                 with m.If(port.neuron_ack):
                     m.next = "Queued-Rows"
+                with m.Elif(self.halt):
+                    m.next = "Finished"
 
             # Last step's routed events, all of them: nothing is queued while they drain.
             with m.State("Queued-Rows"):
@@ -156,12 +162,16 @@ class InferenceSequencer(wiring.Component):
                 m.d.comb += [self.busy.eq(1), port.integrate.eq(1)]
                 with m.If(port.neuron_ack):
                     m.next = "Fire"
+                with m.Elif(self.halt):
+                    m.next = "Finished"
 
             with m.State("Fire"):
                 m.d.comb += [self.busy.eq(1), port.fire.eq(1)]
                 with m.If(port.neuron_ack):
                     m.d.sync += [core.eq(0), pending.eq(flags[:per_core])]
                     m.next = "Scan"
+                with m.Elif(self.halt):
+                    m.next = "Finished"
 
             with m.State("Scan"):
                 m.d.comb += self.busy.eq(1)
@@ -193,6 +203,8 @@ class InferenceSequencer(wiring.Component):
                                  self.host_out.payload.eq(Cat(event_neuron, event_core, negative, Const(0, 1)))]
                     with m.If(self.host_out.ready):
                         m.next = "To-Row"
+                    with m.Elif(stopping):           # stopped with no room: the host is not reading
+                        m.next = "Finished"
                 with m.Else():
                     m.next = "To-Row"
 
@@ -216,8 +228,12 @@ class InferenceSequencer(wiring.Component):
                         m.next = "Finished"
                     with m.Else():
                         m.next = "Queued-Rows"
+                with m.Elif(stopping):
+                    m.next = "Finished"
 
+            # Still busy: busy falls on the edge done rises, so no status byte shows neither.
             with m.State("Finished"):
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
         return m

@@ -4,7 +4,8 @@ Per cell it runs the algorithm of `models.pv` (the reference it is scored agains
 verify; while outside `target +- window` and under the pulse budget, SET below the window (ISPVA
 steps the top electrode, IGVVA the gate; cumulative mode repeats the same pulse) or, above it, RESET
 and restart the ramp (or give up if RESET on overshoot is off); verify after every pulse. A cell that
-never verifies (stuck) stops at the budget and is logged: the engine never hangs on it.
+never verifies (stuck) stops at the budget and is logged: the engine never hangs on it. Nor on a macro
+that never answers a sense: `halt` (the chip's watchdog) ends the run where it waits.
 
 Every pulse and sense goes through the row/column drivers (`CellDriver`), so their interlocks hold.
 Triangular pulses are the drivers' (the engine only asks for them). A forming run (`form`) sends FORM
@@ -51,6 +52,8 @@ class PVEngine(wiring.Component):
             "settings":      In(PVSettings(config)),
             "start":         In(1),
             "stop":          In(1),
+            # The macro stopped answering (the chip's watchdog): end the run at once, where it waits.
+            "halt":          In(1),
             "busy":          Out(1),
             "done":          Out(1),
             "cells_done":    Out(COUNTER_BITS),
@@ -197,6 +200,8 @@ class PVEngine(wiring.Component):
                 with m.If(self.answer.valid):
                     m.d.sync += code.eq(self.answer.payload.code)
                     m.next = "Decide"
+                with m.Elif(self.halt):          # no answer is coming: this cell is neither passed nor failed
+                    m.next = "Finished"
 
             with m.State("Decide"):
                 m.d.comb += self.busy.eq(1)
@@ -268,7 +273,9 @@ class PVEngine(wiring.Component):
                     m.d.sync += column.eq(column + 1)
                     m.next = "Fetch-Target"
 
+            # Still busy: busy falls on the edge done rises, so no status byte shows neither.
             with m.State("Finished"):
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
         return m

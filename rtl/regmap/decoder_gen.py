@@ -23,7 +23,8 @@ class RegisterDecoder(wiring.Component):
             "scratch": Out(wiring.Signature({"value": Out(8)})),
             "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1)})),
             "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
-            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1)})),
+            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1), "analog_timeout": Out(1), "analog_timeout_set": In(1)})),
+            "watchdog": Out(wiring.Signature({"limit": Out(16)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
             "pv_row": Out(wiring.Signature({"index": Out(16)})),
@@ -86,6 +87,8 @@ class RegisterDecoder(wiring.Component):
         error_infer_config = Signal(1, init=0)
         error_route_drop = Signal(1, init=0)
         error_engine_busy = Signal(1, init=0)
+        error_analog_timeout = Signal(1, init=0)
+        watchdog_limit = Signal(16, init=4095)
         pv_mode_algorithm = Signal(2, init=0)
         pv_mode_cumulative = Signal(1, init=0)
         pv_mode_triangular = Signal(1, init=0)
@@ -130,6 +133,8 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.error.infer_config.eq(error_infer_config)
         m.d.comb += self.error.route_drop.eq(error_route_drop)
         m.d.comb += self.error.engine_busy.eq(error_engine_busy)
+        m.d.comb += self.error.analog_timeout.eq(error_analog_timeout)
+        m.d.comb += self.watchdog.limit.eq(watchdog_limit)
         m.d.comb += self.pv_mode.algorithm.eq(pv_mode_algorithm)
         m.d.comb += self.pv_mode.cumulative.eq(pv_mode_cumulative)
         m.d.comb += self.pv_mode.triangular.eq(pv_mode_triangular)
@@ -165,6 +170,8 @@ class RegisterDecoder(wiring.Component):
         m.d.sync += ctrl_inf_abort.eq(0)
 
         read_data = Signal(8)
+        # The holding register of the counters' upper bytes: loaded when byte 0 is fetched.
+        snapshot = Signal(24)
         read_window = Signal(range(len(WINDOWS) + 1))  # 0: a register of the decoder
         fetch_window = Signal.like(read_window)
         # The registers sit below 2**REGISTER_BITS: one test of the upper address bits, then a
@@ -179,7 +186,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(1, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(2, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -214,10 +221,23 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0009):  # error[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_engine_busy[0:1], C(0, 6)))
+                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_engine_busy[0:1], error_analog_timeout[0:1], C(0, 5)))
                     with m.If(bus.w_stb):
                         m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
                         m.d.sync += error_engine_busy[0:1].eq(error_engine_busy[0:1] & ~bus.w_data[1:2])
+                        m.d.sync += error_analog_timeout[0:1].eq(error_analog_timeout[0:1] & ~bus.w_data[2:3])
+                with m.Case(0x000c):  # watchdog[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(watchdog_limit[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += watchdog_limit[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x000d):  # watchdog[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(watchdog_limit[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += watchdog_limit[8:16].eq(bus.w_data[0:8])
                 with m.Case(0x0010):  # geometry_cores[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
@@ -383,39 +403,45 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0118):  # pv_cells_done[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.pv_cells_done.count[8:16]), Cat(self.pv_cells_done.count[16:24]), Cat(self.pv_cells_done.count[24:32])))
                 with m.Case(0x0119):  # pv_cells_done[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x011a):  # pv_cells_done[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x011b):  # pv_cells_done[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_done.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x011c):  # pv_cells_failed[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.pv_cells_failed.count[8:16]), Cat(self.pv_cells_failed.count[16:24]), Cat(self.pv_cells_failed.count[24:32])))
                 with m.Case(0x011d):  # pv_cells_failed[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x011e):  # pv_cells_failed[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x011f):  # pv_cells_failed[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_cells_failed.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x0120):  # pv_pulses_total[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.pv_pulses_total.count[8:16]), Cat(self.pv_pulses_total.count[16:24]), Cat(self.pv_pulses_total.count[24:32])))
                 with m.Case(0x0121):  # pv_pulses_total[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x0122):  # pv_pulses_total[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x0123):  # pv_pulses_total[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.pv_pulses_total.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x0124):  # pv_per_level[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -489,57 +515,69 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x020c):  # neuron_step[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.neuron_step.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.neuron_step.count[8:16])))
                 with m.Case(0x020d):  # neuron_step[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_step.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x0210):  # neuron_row_events[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.neuron_row_events.count[8:16]), Cat(self.neuron_row_events.count[16:24]), Cat(self.neuron_row_events.count[24:32])))
                 with m.Case(0x0211):  # neuron_row_events[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x0212):  # neuron_row_events[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x0213):  # neuron_row_events[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_row_events.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x0214):  # neuron_spikes[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.neuron_spikes.count[8:16]), Cat(self.neuron_spikes.count[16:24]), Cat(self.neuron_spikes.count[24:32])))
                 with m.Case(0x0215):  # neuron_spikes[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x0216):  # neuron_spikes[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x0217):  # neuron_spikes[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_spikes.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x0218):  # neuron_dropped[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.neuron_dropped.count[8:16]), Cat(self.neuron_dropped.count[16:24]), Cat(self.neuron_dropped.count[24:32])))
                 with m.Case(0x0219):  # neuron_dropped[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x021a):  # neuron_dropped[2]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[16:24]))
+                    m.d.comb += read_data.eq(snapshot[8:16])
                 with m.Case(0x021b):  # neuron_dropped[3]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.neuron_dropped.count[24:32]))
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x0304):  # fifo_in_level[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.fifo_in_level.count[8:16])))
                 with m.Case(0x0305):  # fifo_in_level[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.fifo_in_level.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
                 with m.Case(0x0306):  # fifo_out_level[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.fifo_out_level.count[8:16])))
                 with m.Case(0x0307):  # fifo_out_level[1]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.fifo_out_level.count[8:16]))
+                    m.d.comb += read_data.eq(snapshot[0:8])
 
         # External registers and memory windows: forwarded, offsets relative to their base.
         for index, (name, base, size, readable, writable) in enumerate(WINDOWS, start=1):
@@ -587,6 +625,8 @@ class RegisterDecoder(wiring.Component):
             m.d.sync += error_route_drop.eq(1)
         with m.If(self.error.engine_busy_set):
             m.d.sync += error_engine_busy.eq(1)
+        with m.If(self.error.analog_timeout_set):
+            m.d.sync += error_analog_timeout.eq(1)
 
         return m
 

@@ -1,0 +1,228 @@
+"""The chip top in Amaranth's simulator with a scripted macro: the end of a run as the status byte shows it,
+the watchdog on a macro that stops answering, a stop that must not wait for a host that is not reading,
+and counters read while they count."""
+
+import pytest
+from amaranth.sim import Simulator
+
+from rram_cim.config import REFERENCE
+from rram_cim.host.frames import nop_frame, parse_reply, read_frame, write_frame
+from rram_cim.host.registers_gen import ADDR, TABLE
+from rram_cim.protocol import EVENT_TICK, StatusBit
+from rram_cim.rtl.chip import Chip
+from rram_cim.rtl.watchdog import TICK_BITS
+from rram_cim.sim.amaranth_spi import AmaranthSPIMaster
+
+CTRL = TABLE.register("ctrl")
+ERROR = TABLE.register("error")
+TIMEOUT = ERROR.field("analog_timeout").mask
+#: Cycles the scripted macro takes to answer a sense or a neuron strobe.
+LATENCY = 4
+
+
+class ScriptedMacro:
+    """Answers the chip's analog port after LATENCY cycles (sense code `code`, no spikes) while `alive`."""
+
+    def __init__(self, port, code: int = 0):
+        self.port = port
+        self.code = code
+        self.alive = True
+
+    async def run(self, ctx):
+        port, waited = self.port, 0
+        while True:
+            await ctx.tick()
+            ctx.set(port.sense_valid, 0)
+            ctx.set(port.neuron_ack, 0)
+            asking = ctx.get(port.sense_req) or ctx.get(port.neuron_reset) or ctx.get(port.integrate) \
+                or ctx.get(port.fire)
+            waited = waited + 1 if asking and self.alive else 0
+            if waited == LATENCY:
+                waited = 0
+                if ctx.get(port.sense_req):
+                    ctx.set(port.sense_code, self.code)
+                    ctx.set(port.sense_valid, 1)
+                else:
+                    ctx.set(port.neuron_ack, 1)
+                # The strobe drops the cycle after the answer: skip it so it is not counted as a new request.
+                await ctx.tick()
+                ctx.set(port.sense_valid, 0)
+                ctx.set(port.neuron_ack, 0)
+
+
+class Host:
+    """Frames through the Amaranth SPI master at f_sys / 4."""
+
+    def __init__(self, dut):
+        self.master = AmaranthSPIMaster(dut.spi, 4)
+
+    async def frame(self, ctx, frame):
+        return parse_reply(frame, await self.master.transfer(ctx, frame, gap=2))
+
+    async def write(self, ctx, name, value, size=None):
+        size = size or TABLE.register(name).size
+        await self.frame(ctx, write_frame(getattr(ADDR, name), value.to_bytes(size, "little")))
+
+    async def read(self, ctx, name, size=None):
+        size = size or TABLE.register(name).size
+        return int.from_bytes((await self.frame(ctx, read_frame(getattr(ADDR, name), size))).data, "little")
+
+    async def status(self, ctx):
+        return (await self.frame(ctx, nop_frame())).status
+
+
+def run(scenario, code=0):
+    dut = Chip(REFERENCE)
+    macro = ScriptedMacro(dut.port, code)
+    host = Host(dut)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6 / 12)
+    sim.add_testbench(macro.run, background=True)
+
+    async def bench(ctx):
+        ctx.set(dut.spi.cs_n, 1)
+        await ctx.tick().repeat(4)
+        await scenario(host, macro, ctx)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+async def verify_only_recipe(host, ctx):
+    """One cell, verify only: the shortest P&V run."""
+    await host.write(ctx, "pv_mode", 0)
+    await host.write(ctx, "pv_max_pulses", 0)
+
+
+async def one_step_recipe(host, ctx, timesteps=1):
+    for name, value in [("neuron_thresh_pos", 100), ("neuron_thresh_neg", 100), ("neuron_v_read", 4),
+                        ("neuron_mode", 0), ("neuron_timesteps", timesteps)]:
+        await host.write(ctx, name, value)
+
+
+async def sweep_status_over_the_end(host, ctx, start, done_bit, delays):
+    """Start a run, wait `delay` cycles, send a NOP: its status byte, for every delay."""
+    seen = []
+    for delay in delays:
+        await start()
+        if delay:
+            await ctx.tick().repeat(delay)
+        seen.append(await host.status(ctx))
+    busy = [bool(s & StatusBit.BUSY) for s in seen]
+    done = [bool(s & done_bit) for s in seen]
+    return seen, busy, done
+
+
+def check_atomic(seen, busy, done):
+    # Every status byte shows the run either running or finished, never neither, never both...
+    assert all(b != d for b, d in zip(busy, done)), [f"{s:#04x}" for s in seen]
+    # ...and the sweep crossed the end: busy for the early NOPs, done for the late ones, one edge.
+    assert busy[0] and done[-1]
+    assert busy == sorted(busy, reverse=True)
+
+
+def test_pv_busy_turns_into_done_in_one_edge_for_a_nop_at_any_cycle():
+    async def scenario(host, macro, ctx):
+        await verify_only_recipe(host, ctx)
+        start = lambda: host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        check_atomic(*await sweep_status_over_the_end(host, ctx, start, StatusBit.PV_DONE, range(0, 40)))
+    run(scenario)
+
+
+def test_inference_busy_turns_into_done_in_one_edge_for_a_nop_at_any_cycle():
+    async def scenario(host, macro, ctx):
+        await one_step_recipe(host, ctx)
+
+        async def start():
+            await host.read(ctx, "fifo_spike_out")                       # room for this run's tick
+            await host.write(ctx, "fifo_spike_in", EVENT_TICK)
+            await host.write(ctx, "ctrl", CTRL.field("inf_start").mask)
+        check_atomic(*await sweep_status_over_the_end(host, ctx, start, StatusBit.INFER_DONE, range(0, 60)))
+        assert await host.read(ctx, "error") == ERROR.field("out_underflow").mask   # the first pop only
+    run(scenario)
+
+
+@pytest.mark.parametrize("engine", ["pv", "inference"])
+def test_a_silent_macro_ends_the_run_at_the_watchdog_limit_and_the_chip_recovers(engine):
+    limit = 1                                          # (1 + 1) * 256 cycles
+    bound = (limit + 1) << TICK_BITS
+
+    async def scenario(host, macro, ctx):
+        await host.write(ctx, "watchdog", limit)
+        done_bit = StatusBit.PV_DONE if engine == "pv" else StatusBit.INFER_DONE
+        if engine == "pv":
+            await verify_only_recipe(host, ctx)
+            start = CTRL.field("pv_start").mask
+        else:
+            await one_step_recipe(host, ctx)
+            await host.write(ctx, "fifo_spike_in", EVENT_TICK)
+            start = CTRL.field("inf_start").mask
+        macro.alive = False
+        await host.write(ctx, "ctrl", start)
+        await ctx.tick().repeat(bound // 2)
+        assert await host.status(ctx) & StatusBit.BUSY             # still waiting: the limit is not up
+        await ctx.tick().repeat(bound)
+        status = await host.status(ctx)
+        assert status & (StatusBit.BUSY | done_bit | StatusBit.ERROR) == done_bit | StatusBit.ERROR
+        assert await host.read(ctx, "error") == TIMEOUT
+        # The macro answers again: the next run needs no reset and sets no error.
+        await host.write(ctx, "error", TIMEOUT)
+        macro.alive = True
+        if engine == "inference":
+            await host.write(ctx, "fifo_spike_in", EVENT_TICK)
+        await host.write(ctx, "ctrl", start)
+        await ctx.tick().repeat(bound // 4)
+        status = await host.status(ctx)
+        assert status & (StatusBit.BUSY | done_bit | StatusBit.ERROR) == done_bit
+        if engine == "pv":
+            assert await host.read(ctx, "pv_cells_done") == 1
+    run(scenario, code=0)
+
+
+def test_abort_ends_a_silent_macros_run_no_later_than_the_watchdog():
+    async def scenario(host, macro, ctx):
+        await host.write(ctx, "watchdog", 0)
+        await verify_only_recipe(host, ctx)
+        macro.alive = False
+        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await host.write(ctx, "ctrl", CTRL.field("pv_abort").mask)
+        assert await host.status(ctx) & StatusBit.BUSY
+        await ctx.tick().repeat(1 << TICK_BITS)
+        assert not await host.status(ctx) & StatusBit.BUSY
+    run(scenario)
+
+
+def test_stopping_inference_does_not_wait_for_a_host_that_is_not_reading():
+    depth = REFERENCE.output_fifo_depth
+
+    async def scenario(host, macro, ctx):
+        await one_step_recipe(host, ctx, timesteps=depth + 8)
+        await host.write(ctx, "ctrl", CTRL.field("inf_start").mask)
+        for _ in range(depth + 2):                    # more steps than the output FIFO holds ticks of
+            await host.write(ctx, "fifo_spike_in", EVENT_TICK)
+        await ctx.tick().repeat(200)
+        assert await host.read(ctx, "fifo_out_level") == depth
+        assert await host.status(ctx) & StatusBit.BUSY          # blocked on the full output FIFO
+        await host.write(ctx, "ctrl", CTRL.field("inf_abort").mask)
+        await ctx.tick().repeat(4)
+        status = await host.status(ctx)
+        assert status & (StatusBit.BUSY | StatusBit.INFER_DONE) == StatusBit.INFER_DONE
+        assert await host.read(ctx, "neuron_step") == depth
+    run(scenario)
+
+
+def test_a_counter_read_low_byte_first_does_not_tear_while_the_engine_counts():
+    """A core programmed toward a code the macro never reaches: pulses_total counts a pulse every few
+    cycles while the host reads it; each 4-byte read is one snapshot, so the values never go backwards
+    (a torn read across a carry out of the low byte would jump ahead by 256 and then fall back)."""
+    async def scenario(host, macro, ctx):
+        await host.write(ctx, "pv_mode", 2 << 6)                      # scope: the whole core
+        for name, value in [("pv_max_pulses", 255), ("pv_pulse_width", 1), ("pv_window", 0),
+                            ("pv_bl_start", 10), ("pv_bl_step", 1), ("pv_bl_stop", 100)]:
+            await host.write(ctx, name, value)
+        await host.frame(ctx, write_frame(ADDR.pv_target, bytes([200]) * 8))
+        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        values = [await host.read(ctx, "pv_pulses_total") for _ in range(120)]
+        assert values[-1] > 3 * 256                                   # the low byte carried several times
+        assert values == sorted(values), values
+    run(scenario, code=0)
