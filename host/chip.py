@@ -28,10 +28,13 @@ from ..models.pv import PVSettings, adc_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
 from ..rtl.cell_driver import read_limit_volts
 from .compiler import NetworkMapping
-from .inference import InferenceRun, InferenceRunner
-from .programming import Programmer, ProgrammingError, ProgramResult, cell_windows, check_request, check_selection
+from ..models.macro import NeuronMode
+from ..rtl.cell_driver import read_limit_code
+from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
+from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_request,
+                          check_seconds, check_selection, check_targets)
 from .recipes import level_recipes
-from .registers import ChipError, RegisterClient
+from .registers import ChipError, RegisterClient, check_identity
 from .registers_gen import TABLE
 
 __all__ = ["Chip", "ModelTransport", "INFERENCE_COUNTERS"]
@@ -93,24 +96,20 @@ class ModelTransport:
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
         config = self.config
-        count = config.rows - first_row if count is None else count
-        check_selection(config, core, first_row, count)
+        count = check_selection(config, core, first_row, count)
         chosen = np.zeros((config.rows, config.columns), bool)
         chosen[first_row:first_row + count] = True
         g = self.macro.cores[core].read(read_limit_volts(config), chosen)
         return adc_codes(g, config)[first_row:first_row + count]
 
     def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
-        size = self.config.cores * self.config.neurons * 2 * ROUTE_ENTRY_BYTES
-        if len(routing) != size:
-            raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")
+        check_configuration(self.config, TABLE, codes, v_read_code, routing)
         self._inference = (codes, v_read_code, bytes(routing))
 
     def run(self, host_steps) -> InferenceRun:
         if self._inference is None:
             raise ChipError("inference is not configured: call configure() first")
-        if not host_steps:
-            raise ValueError("an inference needs at least one time step")
+        check_host_steps(host_steps)
         codes, v_read_code, routing = self._inference
         self.last = InferenceModel(self.macro, routing, codes, v_read_code).run(host_steps)
         run = InferenceRun(events=self.last.events, steps=len(host_steps), row_events=self.last.row_events,
@@ -139,6 +138,7 @@ class ModelTransport:
         array.g_us[:] = g_us
 
     def relax(self, seconds: float) -> None:
+        seconds = check_seconds("seconds", seconds)
         for array in self.macro.cores:
             array.relax(seconds)
 
@@ -169,12 +169,15 @@ class _FrameLink:
         return self.runner.run(host_steps)
 
     def status(self) -> StatusBit:
+        check_identity(self.regs, self.config)
         return StatusBit(self.regs.status() & sum(bit.value for bit in StatusBit))
 
     def errors(self) -> list[str]:
+        check_identity(self.regs, self.config)
         return self.regs.errors()
 
     def counters(self) -> dict[str, int]:
+        check_identity(self.regs, self.config)
         return {name: self.regs.read(name) for name in INFERENCE_COUNTERS}
 
     def relax(self, seconds: float) -> None:
@@ -185,9 +188,18 @@ class _FrameLink:
 
 
 class Chip:
-    """Program, read back, run inference and read counters, whatever the chip is behind `transport`."""
+    """Program, read back, run inference and read counters, whatever the chip is behind `transport`.
+
+    Every argument is checked before a frame goes out (a TypeError or ValueError saying what would be
+    right). Over a frame transport the host then checks, once, that the chip is the one `config` describes
+    (CHIP.id, the register map version, the geometry: `registers.check_identity`) before its first
+    request, and refuses counters no run could produce."""
 
     def __init__(self, transport, config: ChipConfig = REFERENCE, poll_seconds: float | None = None):
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a ChipConfig, not {type(config).__name__}")
+        if poll_seconds is not None:
+            poll_seconds = check_seconds("poll_seconds", poll_seconds, positive=True)
         self.config = config
         self.transport = transport
         if isinstance(transport, ModelTransport):
@@ -199,14 +211,22 @@ class Chip:
         else:
             raise TypeError("a transport is a ModelTransport or moves SPI frames (has exchange(frame))")
 
+    def identify(self) -> None:
+        """Check now that the chip is the one the config describes (done anyway before the first request)."""
+        if isinstance(self._link, _FrameLink):
+            check_identity(self._link.regs, self.config)
+
     # ---- programming ------------------------------------------------------------------------------------
     def program(self, core: int, targets, recipes: PVSettings | dict | None = None, first_row: int = 0,
                 progress: Progress | None = None) -> ProgramResult:
         """Program rows `first_row`.. of `core` to ADC-code `targets` (rows x columns) through the P&V
         engine, then read every cell back through the sense path. `recipes` defaults to the host's
         per-level IGVVA table (`host.recipes`)."""
+        check_progress(progress)
+        check_selection(self.config, core, first_row, 1)
         if recipes is None:
-            recipes = level_recipes(self.config, np.unique(np.asarray(targets)))
+            recipes = level_recipes(self.config, np.unique(check_targets(self.config, targets)))
+        check_request(self.config, core, targets, recipes, first_row)
         return self._link.program(core, targets, recipes, first_row, True, progress)
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
@@ -215,14 +235,21 @@ class Chip:
 
     def read_conductances(self, core: int) -> np.ndarray:
         """Every cell of `core` as the ADC sees it, in uS."""
+        check_selection(self.config, core, 0)
         return self.read_codes(core) * self.config.us_per_adc_lsb
 
     def load(self, mapping: NetworkMapping, recipes: dict | None = None,
              progress: Callable[[int, int, int], None] | None = None) -> list[ProgramResult]:
         """Program every core of a compiled network and configure its neurons and routing."""
-        if mapping.config != self.config:
-            raise ProgrammingError(f"the network was compiled for {mapping.config.name}, not {self.config.name}")
+        self._check_mapping(mapping)
+        check_progress(progress)
+        if recipes is not None and not isinstance(recipes, (dict, PVSettings)):
+            raise TypeError(f"recipes must be a PVSettings, a dict {{target code: PVSettings}} or None, "
+                            f"not {type(recipes).__name__}")
         recipes = recipes or level_recipes(self.config, mapping.level_codes)
+        for core, targets in enumerate(mapping.targets):       # every core's request, before the first frame
+            check_request(self.config, core, targets, recipes, 0)
+        self._check_neurons(mapping)
         results = []
         for core, targets in enumerate(mapping.targets):
             report = (lambda done, total, core=core: progress(core, done, total)) if progress else None
@@ -231,15 +258,43 @@ class Chip:
         return results
 
     # ---- inference --------------------------------------------------------------------------------------
+    def _check_mapping(self, mapping) -> None:
+        if not isinstance(mapping, NetworkMapping):
+            raise TypeError(f"mapping must be a NetworkMapping (host.compiler.compile_network), "
+                            f"not {type(mapping).__name__}")
+        if mapping.config != self.config:
+            raise ProgrammingError(f"the network was compiled for {mapping.config.name}, not {self.config.name}")
+
+    def _check_neurons(self, mapping: NetworkMapping) -> None:
+        """What the chip would refuse at the start of a run, refused here instead."""
+        codes = mapping.codes
+        check_configuration(self.config, TABLE, codes, mapping.v_read_code, mapping.routing)
+        if codes.thresh_pos < 1 or codes.thresh_neg < 1:
+            raise ValueError(f"neuron thresholds must be at least one code, not {codes.thresh_pos} and "
+                             f"{codes.thresh_neg}")
+        if codes.mode not in tuple(NeuronMode):
+            raise ValueError(f"neuron mode {codes.mode} is not one of {[int(m) for m in NeuronMode]}")
+        if mapping.v_read_code > read_limit_code(self.config):
+            raise ValueError(f"read code {mapping.v_read_code} is above the chip's read limit "
+                             f"{read_limit_code(self.config)}")
+
     def configure(self, mapping: NetworkMapping) -> None:
+        self._check_mapping(mapping)
+        self._check_neurons(mapping)
         self._link.configure(mapping.codes, mapping.v_read_code, mapping.routing)
 
     def infer(self, host_steps: list[list[tuple[int, int]]]) -> InferenceRun:
         """One inference: the input events of each time step in, the output events and counters out."""
+        check_host_steps(host_steps, self.config)
         return self._link.run(host_steps)
 
     def classify(self, mapping: NetworkMapping, raster: np.ndarray) -> tuple[np.ndarray, InferenceRun]:
         """Run one input raster (steps x inputs) and return the outputs' signed spike counts."""
+        self._check_mapping(mapping)
+        raster = np.asarray(raster)
+        if raster.dtype != np.bool_ and not (np.issubdtype(raster.dtype, np.number)
+                                             and np.all(np.isin(raster, (0, 1)))):
+            raise ValueError("the raster holds spikes: booleans, or numbers that are 0 or 1")
         run = self.infer(mapping.host_steps(raster))
         return mapping.scores(run.events), run
 
@@ -259,6 +314,7 @@ class Chip:
     # ---- simulation only ----------------------------------------------------------------------------------
     def relax(self, seconds: float) -> None:
         """Let `seconds` pass for the cells (models and co-simulation only: a board lives in real time)."""
-        if seconds < 0:
-            raise ValueError("time runs forward")
+        if isinstance(seconds, (int, float, np.integer, np.floating)) and seconds < 0:
+            raise ValueError(f"time runs forward: {seconds} s")
+        seconds = check_seconds("seconds", seconds)
         self._link.relax(seconds)

@@ -46,6 +46,8 @@ class Reply:
 
 def parse_reply(frame: bytes, miso: bytes) -> Reply:
     """Split what MISO carried during `frame` into the status byte and the read data (if a read)."""
+    if not frame:
+        raise ValueError("an empty frame has no reply: a frame holds at least its command byte")
     if len(miso) != len(frame):
         raise ValueError(f"reply has {len(miso)} bytes for a {len(frame)}-byte frame")
     status = miso[0]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import ChipConfig
 from ..models.macro import NeuronCodes
 from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, StatusBit, input_event
-from .registers import RegisterClient
+from .registers import ChipError, RegisterClient, check_identity, check_int
 
 __all__ = ["InferenceRunner", "InferenceRun"]
 
@@ -36,6 +36,13 @@ class InferenceRun:
 class InferenceRunner:
     def __init__(self, regs: RegisterClient, config: ChipConfig, poll_seconds: float = 50e-6,
                  timeout_seconds: float = 10.0):
+        from .programming import check_seconds
+        if not isinstance(regs, RegisterClient):
+            raise TypeError(f"regs must be a RegisterClient, not {type(regs).__name__}")
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a ChipConfig, not {type(config).__name__}")
+        poll_seconds = check_seconds("poll_seconds", poll_seconds, positive=True)
+        timeout_seconds = check_seconds("timeout_seconds", timeout_seconds, positive=True)
         self.regs = regs
         self.config = config
         self.poll_seconds = poll_seconds
@@ -43,10 +50,11 @@ class InferenceRunner:
         self.timeout_seconds = timeout_seconds
 
     def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
-        config = self.config
-        size = config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
-        if len(routing) != size:
-            raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")
+        """Write the neurons' settings and the routing table. Values the chip itself refuses at the start
+        of a run (a zero threshold, a read code above its limit) are the chip's to flag, so they pass
+        here if they fit their registers; `Chip.configure` refuses them before sending."""
+        check_configuration(self.config, self.regs.table, codes, v_read_code, routing)
+        check_identity(self.regs, self.config)
         regs = self.regs
         regs.write_window("routing", 0, routing)
         regs.write("neuron_thresh_pos", codes.thresh_pos)
@@ -58,8 +66,10 @@ class InferenceRunner:
 
     def run(self, host_steps: list[list[tuple[int, int]]]) -> InferenceRun:
         regs = self.regs
-        if not host_steps:
-            raise ValueError("an inference needs at least one time step")
+        check_host_steps(host_steps)
+        check_int("the number of time steps", len(host_steps), 1,
+                  (1 << (8 * regs.table.register("neuron_timesteps").size)) - 1)
+        check_identity(regs, self.config)
         words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
         regs.write("neuron_timesteps", len(host_steps))
         regs.write("ctrl", regs.table.register("ctrl").field("inf_start").mask)
@@ -69,9 +79,13 @@ class InferenceRunner:
             events = self._stream(words)
         finally:
             regs.tolerate = frozenset()
-        return InferenceRun(events=events, steps=regs.read("neuron_step"), row_events=regs.read("neuron_row_events"),
-                            spikes=regs.read("neuron_spikes"), dropped=regs.read("neuron_dropped"),
-                            warnings=sorted(regs.noticed))
+        run = InferenceRun(events=events, steps=regs.read("neuron_step"), row_events=regs.read("neuron_row_events"),
+                           spikes=regs.read("neuron_spikes"), dropped=regs.read("neuron_dropped"),
+                           warnings=sorted(regs.noticed))
+        if run.steps > len(host_steps):
+            raise ChipError(f"the chip reports {run.steps} time steps run of the {len(host_steps)} asked for: "
+                            f"impossible, the link or the chip is not sound")
+        return run
 
     def _stream(self, words: list[int]) -> list[int]:
         """Feed the input FIFO and drain the output FIFO until the run is done."""
@@ -95,3 +109,44 @@ class InferenceRunner:
                        between=feed_and_drain, what="inference")
         drain()
         return events
+
+
+# ---- argument checks (before any frame is sent) ---------------------------------------------------------
+def check_host_steps(host_steps, config: ChipConfig | None = None) -> None:
+    """A non-empty list of time steps, each a list of (core, row) integer pairs that fit an input event
+    (and, given `config`, name a row of a core the chip has)."""
+    if isinstance(host_steps, (str, bytes)) or not isinstance(host_steps, (list, tuple)):
+        raise TypeError(f"host_steps must be a list of time steps, not {type(host_steps).__name__}")
+    if not host_steps:
+        raise ValueError("an inference needs at least one time step")
+    for index, step in enumerate(host_steps):
+        if isinstance(step, (str, bytes)) or not isinstance(step, (list, tuple)):
+            raise TypeError(f"time step {index} must be a list of (core, row) events, not {type(step).__name__}")
+        for event in step:
+            if not isinstance(event, (list, tuple)) or len(event) != 2:
+                raise TypeError(f"time step {index}: an event is a (core, row) pair, not {event!r}")
+            core, row = check_int(f"time step {index}: event core", event[0], 0), check_int(
+                f"time step {index}: event row", event[1], 0)
+            if config is not None and not (core < config.cores and row < config.rows):
+                raise ValueError(f"time step {index}: event ({core}, {row}) names no row of the chip "
+                                 f"({config.cores} cores of {config.rows} rows)")
+            try:
+                input_event(core, row)
+            except ValueError as error:
+                raise ValueError(f"time step {index}: {error}") from None
+
+
+def check_configuration(config: ChipConfig, table, codes, v_read_code, routing) -> None:
+    """Types, and values that fit their registers."""
+    if not isinstance(codes, NeuronCodes):
+        raise TypeError(f"codes must be NeuronCodes, not {type(codes).__name__}")
+    for name in ("thresh_pos", "thresh_neg", "leak", "refractory", "mode"):
+        register = table.register(f"neuron_{name}")
+        check_int(f"NeuronCodes.{name}", getattr(codes, name), 0, (1 << (8 * register.size)) - 1)
+    register = table.register("neuron_v_read")
+    check_int("v_read_code", v_read_code, 0, (1 << (8 * register.size)) - 1)
+    if not isinstance(routing, (bytes, bytearray, memoryview)):
+        raise TypeError(f"routing must be bytes, not {type(routing).__name__}")
+    size = config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+    if len(routing) != size:
+        raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")

@@ -22,7 +22,7 @@ from ..config import ChipConfig
 from ..models.device import Shape
 from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
-from .registers import RegisterClient
+from .registers import ChipError, RegisterClient, check_identity, check_int
 
 __all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "cell_windows"]
 
@@ -65,6 +65,15 @@ class Programmer:
     def __init__(self, regs: RegisterClient, config: ChipConfig, setup_cycles: int = 1,
                  poll_seconds: float = 1e-3, timeout_seconds: float = 60.0,
                  progress: Callable[[int, int], None] | None = None):
+        if not isinstance(regs, RegisterClient):
+            raise TypeError(f"regs must be a RegisterClient, not {type(regs).__name__}")
+        if not isinstance(config, ChipConfig):
+            raise TypeError(f"config must be a ChipConfig, not {type(config).__name__}")
+        setup_cycles = check_int("setup_cycles", setup_cycles, 0)
+        poll_seconds = check_seconds("poll_seconds", poll_seconds, positive=True)
+        timeout_seconds = check_seconds("timeout_seconds", timeout_seconds, positive=True)
+        check_progress(progress)
+        self._max_pulses = 0
         self.regs = regs
         self.config = config
         self.setup_cycles = setup_cycles
@@ -79,7 +88,10 @@ class Programmer:
         codes, with one recipe or per-level recipes {target code: PVSettings}."""
         config = self.config
         targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
+        read_back = _check_flag("read_back", read_back)
+        check_identity(self.regs, config)
         rows = range(first_row, first_row + targets.shape[0])
+        self._max_pulses = max(r.max_pulses for r in recipes.values()) if per_level_recipes(recipes) else recipes.max_pulses
         per_level = isinstance(recipes, dict)
         if per_level:
             codes = sorted(recipes)
@@ -107,10 +119,10 @@ class Programmer:
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
         """Rows `first_row`.. of `core` (`count` of them, all by default) read once each through the
         sense path, by a verify-only run (no pulse). Returns ADC codes, rows x columns."""
-        self._check_core(core)
-        count = self.config.rows - first_row if count is None else count
-        self._check_rows(first_row, count)
+        count = check_selection(self.config, core, first_row, count)
+        check_identity(self.regs, self.config)
         rows = range(first_row, first_row + count)
+        self._max_pulses = 0
         self.regs.write("pv_per_level", 0)
         self.regs.write("pv_max_pulses", 0)
         self.regs.write("pv_mode", 0)
@@ -118,13 +130,6 @@ class Programmer:
         for scope, row in self._runs(rows):
             self._run(scope, row)
         return self._read_rows("pv_codes", core, rows)
-
-    # ---- checks -------------------------------------------------------------------------------------------
-    def _check_core(self, core: int):
-        _check_core(self.config, core)
-
-    def _check_rows(self, first_row: int, count: int):
-        _check_rows(self.config, first_row, count)
 
     @staticmethod
     def _level_entry(code: int, recipe: PVSettings) -> dict:
@@ -164,6 +169,7 @@ class Programmer:
         regs.wait_done(StatusBit.PV_DONE, "pv_abort", self.timeout_seconds, self.poll_seconds,
                        between=report if self.progress else None, what="the P&V engine")
         counters = {name: regs.read(name) for name in ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")}
+        _check_counters(counters, cells, self._max_pulses)
         if self.progress:
             self.progress(counters["pv_cells_done"] + counters["pv_cells_failed"], cells)
         return counters
@@ -198,21 +204,82 @@ class Programmer:
 
 
 # ---- checks shared by the Programmer and the model transport ----------------------------------------------
-def _check_core(config: ChipConfig, core: int):
+def per_level_recipes(recipes) -> bool:
+    return isinstance(recipes, dict)
+
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_seconds(name: str, value, positive: bool = False) -> float:
+    """A finite, non-negative (or positive) number of seconds; not a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} = {value} s: give a finite number of seconds "
+                         f"{'above' if positive else 'at least'} 0")
+    return value
+
+
+def check_progress(progress) -> None:
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function (done, total) or None, not {type(progress).__name__}")
+
+
+def _check_core(config: ChipConfig, core) -> int:
+    core = check_int("core", core)
     if not 0 <= core < config.cores:
         raise ProgrammingError(f"core {core} does not exist: the chip has {config.cores} cores")
+    return core
 
 
-def _check_rows(config: ChipConfig, first_row: int, count: int):
+def _check_rows(config: ChipConfig, first_row, count) -> None:
+    first_row, count = check_int("first_row", first_row), check_int("count", count)
     if count < 1 or first_row < 0 or first_row + count > config.rows:
         raise ProgrammingError(f"rows {first_row}..{first_row + count - 1} do not fit a core of "
                                f"{config.rows} rows")
 
 
-def check_selection(config: ChipConfig, core: int, first_row: int, count: int) -> None:
-    """Rows `first_row`..`first_row + count - 1` of `core` exist."""
+def check_selection(config: ChipConfig, core, first_row, count=None) -> int:
+    """Rows `first_row`..`first_row + count - 1` of `core` exist (`count` None: to the last row); return
+    the count."""
     _check_core(config, core)
+    check_int("first_row", first_row)
+    count = config.rows - first_row if count is None else count
     _check_rows(config, first_row, count)
+    return count
+
+
+def _check_counters(counters: dict[str, int], cells: int, max_pulses: int) -> None:
+    """Refuse counters no run over `cells` cells with at most `max_pulses` pulses each can produce: the
+    numbers of a link that answers garbage, not of a chip."""
+    done, failed, pulses = counters["pv_cells_done"], counters["pv_cells_failed"], counters["pv_pulses_total"]
+    if done + failed > cells:
+        raise ChipError(f"the chip reports {done} cells done and {failed} failed of the {cells} selected: "
+                        f"impossible, the link or the chip is not sound")
+    if pulses > cells * max_pulses:
+        raise ChipError(f"the chip reports {pulses} pulses for {cells} cells of at most {max_pulses} pulses "
+                        f"each: impossible, the link or the chip is not sound")
+
+
+def check_targets(config: ChipConfig, targets) -> np.ndarray:
+    """Targets as an int64 array of ADC codes, rows x columns, or a ProgrammingError saying what is wrong."""
+    try:
+        array = np.asarray(targets)
+    except ValueError as error:                         # a ragged list
+        raise ProgrammingError(f"targets must be a rows x {config.columns} array of ADC codes: {error}") from None
+    if array.ndim != 2 or array.shape[1] != config.columns or array.shape[0] < 1:
+        raise ProgrammingError(f"targets have shape {array.shape}; give rows x {config.columns} columns")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise ProgrammingError(f"targets must be integer ADC codes, not {array.dtype}")
+    top = (1 << config.adc_bits) - 1
+    if array.min() < 0 or array.max() > top:
+        raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {array.min()}..{array.max()}")
+    return array.astype(np.int64)
 
 
 def cell_windows(targets: np.ndarray, recipes) -> np.ndarray:
@@ -226,21 +293,16 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     """Check a programming request before anything reaches the chip; return (targets as int64, recipes,
     the recipe whose shared fields the registers get)."""
     _check_core(config, core)
-    targets = np.asarray(targets)
-    if targets.ndim != 2 or targets.shape[1] != config.columns:
-        raise ProgrammingError(f"targets have shape {targets.shape}; give rows x {config.columns} columns")
+    targets = check_targets(config, targets)
     _check_rows(config, first_row, targets.shape[0])
-    if not np.issubdtype(targets.dtype, np.integer):
-        raise ProgrammingError("targets must be integer ADC codes")
-    top = (1 << config.adc_bits) - 1
-    if targets.min() < 0 or targets.max() > top:
-        raise ProgrammingError(f"targets must be ADC codes 0..{top}, got {targets.min()}..{targets.max()}")
-    targets = targets.astype(np.int64)
     if isinstance(recipes, PVSettings):
         recipes.check_codes(config)
         return targets, recipes, recipes
-    if not isinstance(recipes, dict) or not recipes:
+    if (not isinstance(recipes, dict) or not recipes
+            or not all(isinstance(r, PVSettings) for r in recipes.values())):
         raise ProgrammingError("recipes must be a PVSettings or a non-empty dict {target code: PVSettings}")
+    for code in recipes:
+        check_int("a recipe's target code", code, 0, (1 << config.adc_bits) - 1)
     if len(recipes) > config.pv_levels:
         raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
     # The chip verifies at its drivers' read code, whatever v_read a recipe names.

@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from typing import Callable, Protocol
 
+import numpy as np
+
 from ..protocol import RegisterTable, StatusBit
 from .frames import Reply, nop_frame, parse_reply, read_frame, write_frame
 
-__all__ = ["FrameTransport", "RegisterClient", "ChipError"]
+__all__ = ["FrameTransport", "RegisterClient", "ChipError", "IdentityError", "check_identity", "check_int"]
 
 
 class FrameTransport(Protocol):
@@ -27,10 +29,67 @@ class ChipError(RuntimeError):
     """The chip flagged an error (ERROR register bits are named in the message)."""
 
 
+class IdentityError(ChipError):
+    """What answers on the link is not the chip the host's config and register table describe."""
+
+
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """`value` as an int, if it is one (a Python or numpy integer, not a bool or a float) within
+    low..high; else a TypeError or ValueError naming `name` and what would be right."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__} {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} {value} is out of range: {span}")
+    return value
+
+
+#: The ChipConfig fields the GEOMETRY registers (geometry_<field>) carry.
+GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits")
+
+
+def _geometry_text(values: dict) -> str:
+    return (f"{values['cores']}x{values['rows']}x{values['columns']} ({values['neurons']} neurons, "
+            f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC)")
+
+
+def check_identity(regs: "RegisterClient", config) -> None:
+    """Read CHIP.id, the register map version and the geometry once per client and config, and raise
+    IdentityError naming what differs from what the host expects. Until this passes, the numbers a link
+    returns mean nothing: a port that answers a valid status byte and random data would otherwise be
+    "programmed" and report millions of failed cells."""
+    if regs.identified == config:
+        return
+    where = getattr(regs.transport, "port", None) or type(regs.transport).__name__
+    expected_id = regs.table.register("chip_id").reset
+    chip_id = regs._read("chip_id")
+    if chip_id != expected_id:
+        raise IdentityError(f"the device on {where} answers chip id {chip_id:#06x}, not {expected_id:#06x}: "
+                            f"it is not an rram-cim chip, or the link garbles data")
+    version_register = regs.table.register("version")
+    version, expected = regs._read("version"), version_register.reset
+    if version != expected:
+        def text(v):
+            return ".".join(str((v & version_register.field(f).mask) >> version_register.field(f).lsb)
+                            for f in ("major", "minor"))
+        raise IdentityError(f"the chip on {where} has register map version {text(version)}, this host's "
+                            f"table (host/registers_gen.py) is version {text(expected)}: flash the chip "
+                            f"and the host from the same source")
+    chip = {name: regs._read(f"geometry_{name}") for name in GEOMETRY}
+    wanted = {name: getattr(config, name) for name in GEOMETRY}
+    if chip != wanted:
+        raise IdentityError(f"the chip on {where} answers geometry {_geometry_text(chip)}, the config "
+                            f"{config.name!r} says {_geometry_text(wanted)}")
+    regs.identified = config
+
+
 class RegisterClient:
     def __init__(self, transport: FrameTransport, table: RegisterTable):
         self.transport = transport
         self.table = table
+        #: The ChipConfig the chip behind `transport` was last found to be (`check_identity`).
+        self.identified = None
         #: ERROR bits that do not raise: a caller that expects them (the inference runner expects dropped
         #: events, which it counts) sets this; each one seen is cleared and recorded in `noticed`.
         self.tolerate: frozenset[str] = frozenset()
