@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import time
 
 from cocotb_tools.runner import get_results, get_runner
@@ -17,40 +16,6 @@ from .toolchain import missing_simulator_message, prepare_path
 __all__ = ["Build", "build", "run", "run_and_check"]
 
 TIMESCALE = ("1ns", "1ps")
-
-
-_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\S*)\s*= 0;$", re.M)
-_MODULE = re.compile(r"^module .*?^endmodule", re.M | re.S)
-#: `always @*` with one plain assignment and no trigger: Yosys writes these for a signal that is a
-#: register's copy (a bit slice of an output, say).
-_BARE_BLOCK = re.compile(r"^(\s*)always @\*\n(\s*)([^\n;]*=[^\n;]*;)$", re.M)
-_WAKE = "\\$rram_cim_wake"
-
-
-def wake_combinational_blocks(verilog: str) -> str:
-    """Make every combinational block run at time zero under Icarus.
-
-    Amaranth's Verilog (through Yosys) makes most `always @*` blocks read a register declared `= 0`, so
-    that the block runs once at time zero. Icarus applies declaration values before the blocks start
-    waiting, so no event fires, and a combinational output that depends only on registers still at
-    their initial value stays X (a stream's `ready` in an idle FSM, say). Setting the register to 1 in
-    a `#0` initial block fires the event after every block is waiting. It changes nothing else: the
-    register is only read in an empty `if`.
-
-    Some blocks are a single assignment with no trigger (`always @* x[9:4] = row;`): they stay X until
-    their input first changes, so a P&V run on row 0 would address row X. Each gets a trigger of its
-    own module's.
-    """
-    def module(match):
-        text = match.group(0)
-        if not _BARE_BLOCK.search(text):
-            return text
-        header_end = text.index(";") + 1             # after the port list
-        text = (text[:header_end] + f"\n  reg {_WAKE} = 0;\n  initial #0 {_WAKE} = 1;" + text[header_end:])
-        return _BARE_BLOCK.sub(lambda m: f"{m.group(1)}always @* begin\n{m.group(2)}if ({_WAKE} ) begin end\n"
-                                          f"{m.group(2)}{m.group(3)}\n{m.group(1)}end", text)
-    verilog = _MODULE.sub(module, verilog)
-    return _TRIGGER.sub(lambda m: f"{m.group(0)}\n{m.group(1)}initial #0 {m.group(2)} = 1;", verilog)
 
 
 class Build:
@@ -74,10 +39,8 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
     directory.mkdir(parents=True, exist_ok=True)
     toplevel = f"rram_cim_{block}"
     source = directory / f"{toplevel}.v"
-    verilog = to_verilog(block, config)
-    if simulator == "icarus":
-        verilog = wake_combinational_blocks(verilog)
-    source.write_text(verilog)
+    # to_verilog's text runs as it is in any simulator (rtl/verilog.py, settle_at_time_zero).
+    source.write_text(to_verilog(block, config))
     # Lint is a test of its own (tests/test_verilog_lint.py); the bench build only needs to compile.
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
