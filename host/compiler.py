@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ChipConfig
+from ..config import READ_DISTURB_LIMIT_V, ChipConfig
 from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route
-from ..rtl.cell_driver import V_READ_LIMIT, read_limit_code
+from ..rtl.cell_driver import read_limit_code
 
 __all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
 
@@ -124,7 +124,7 @@ def check_read_code(v_read_code: int, config: ChipConfig) -> None:
     """Inference rows are read at most at the chip's read-disturb limit (it refuses a start above it)."""
     limit = read_limit_code(config)
     if not 1 <= v_read_code <= limit:
-        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({V_READ_LIMIT} V read-disturb limit)")
+        raise CompileError(f"read code {v_read_code} is outside 1..{limit} ({READ_DISTURB_LIMIT_V} V read-disturb limit)")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ __all__ = ["NirNetwork", "layers_from_nir", "read_nir"]
 
 #: snnTorch's export time step (its `export_to_nir` default), for LIF time constants.
 SNNTORCH_DT = 1e-4
+#: Arrays a NIR file of a chip-sized network holds, with room: per layer a handful (weights, r, tau,
+#: thresholds, resets, leaks, types), plus the graph's edges, inputs and outputs.
+NIR_DATASETS_MAX = 1000
 #: Bisection steps of a layer's weight scale onto the shared threshold, and the agreement that needs none.
 SCALE_ITERATIONS = 30
 SCALE_TOLERANCE = 1e-4
@@ -69,16 +72,91 @@ class NirNetwork:
                                leak_code=self.leak_code)
 
 
-def read_nir(source):
-    """A NIR graph, or the path of a NIR file (HDF5, as `nir.write` makes it)."""
+def read_nir(source, config: ChipConfig | None = None):
+    """A NIR graph, or the path of a NIR file (HDF5, as `nir.write` makes it). With `config`, every
+    array in the file is bounded by what a core holds before any is read."""
     import nir
     if isinstance(source, nir.NIRGraph):
         return source
     path = pathlib.Path(source)
+    if not path.is_file():
+        raise CompileError(f"cannot read NIR file {path}: no such file")
+    if config is not None:
+        _check_file_sizes(path, config)
     try:
         return nir.read(str(path))
     except Exception as error:              # h5py and nir raise many kinds
-        raise CompileError(f"cannot read NIR file {path}: {error}") from None
+        # nir asserts on a node type it does not know, with no message: name the node and its type.
+        reason = _one_line(error) or _unknown_node_types(path) or f"{type(error).__name__} in the NIR reader"
+        raise CompileError(f"cannot read NIR file {path}: {reason}") from None
+
+
+def _datasets(path: pathlib.Path):
+    """(name, shape, dtype) of every dataset in an HDF5 file: metadata only, no data read."""
+    import h5py
+    found = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: found.append((name, item.shape, item.dtype))
+                          if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def _check_file_sizes(path: pathlib.Path, config: ChipConfig) -> None:
+    """Refuse a file holding an array larger than any a core can use (a weight matrix of rows x
+    columns), before `nir.read` loads (and decompresses) them all."""
+    largest = max(config.rows, config.columns) ** 2
+    try:
+        datasets = _datasets(path)
+    except Exception as error:              # not HDF5, truncated, a directory...
+        raise CompileError(f"cannot read NIR file {path}: {_one_line(error) or type(error).__name__}") from None
+    if len(datasets) > NIR_DATASETS_MAX:
+        raise CompileError(f"NIR file {path} holds {len(datasets)} arrays; a network that fits the chip "
+                           f"holds at most {NIR_DATASETS_MAX}")
+    for name, shape, _ in datasets:
+        size = int(np.prod(shape, dtype=object)) if shape is not None else 0
+        if size > largest:
+            raise CompileError(f"NIR file {path}: {name} has shape {shape}; a core of {config.rows}x"
+                               f"{config.columns} cells uses at most {largest} values of one array")
+
+
+def _unknown_node_types(path: pathlib.Path) -> str:
+    """The nodes whose `type` NIR does not define, as a reason; empty if none is found."""
+    import nir
+    known = {cls.__name__ for cls in _subclasses(nir.NIRNode)}
+    try:
+        strange = [(name.rsplit("/", 2)[-2], _text(value)) for name, value in _types(path)
+                   if _text(value) not in known]
+    except Exception:                       # the file is too damaged to say more
+        return ""
+    if not strange:
+        return ""
+    node, kind = strange[0]
+    return f"node {node!r} has type {kind!r}, which NIR does not define (IF, LIF, Linear, Affine, ... map)"
+
+
+def _types(path: pathlib.Path):
+    import h5py
+    found = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: found.append((name, item[()]))
+                          if isinstance(item, h5py.Dataset) and name.endswith("/type") else None)
+    return found
+
+
+def _one_line(error: Exception) -> str:
+    """An exception's message on one line (h5py's span several)."""
+    return " ".join(str(error).split())
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _subclasses(cls) -> set:
+    out = set()
+    for sub in cls.__subclasses__():
+        out |= {sub} | _subclasses(sub)
+    return out
 
 
 def _chain(graph) -> list:
@@ -105,14 +183,33 @@ def _chain(graph) -> list:
         chain.append((name, node))
 
 
+def _real(values, what: str) -> np.ndarray:
+    """`values` as finite real floats; complex, text or non-finite values refused (never truncated)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise CompileError(f"{what} must be real numbers, not {array.dtype}")
+    array = array.astype(float)
+    if not np.all(np.isfinite(array)):
+        raise CompileError(f"{what} must be finite, not NaN or infinity")
+    return array
+
+
 def _uniform(values, what: str) -> float:
-    values = np.asarray(values, dtype=float).ravel()
+    values = _real(values, what).ravel()
     if values.size == 0 or np.ptp(values) > 1e-9 * max(np.abs(values).max(), 1e-30):
         raise CompileError(f"{what} differs between neurons; the chip has one register for it")
     return float(values[0])
 
 
-def _layers(chain, dt: float):
+def _per_neuron(values, neurons: int, what: str) -> np.ndarray:
+    """A NIR parameter given per neuron (or once for all) as `neurons` values."""
+    values = _real(values, what)
+    if values.size not in (1, neurons):
+        raise CompileError(f"{what} has {values.size} values for {neurons} neurons")
+    return np.broadcast_to(values.ravel(), (neurons,))
+
+
+def _layers(chain, dt: float, config: ChipConfig):
     """[(effective weights inputs x neurons, threshold, leak per step)] from Linear/Affine + IF/LIF pairs."""
     import nir
     if len(chain) % 2:
@@ -124,17 +221,25 @@ def _layers(chain, dt: float):
                 raise CompileError(f"{w_name!r} has a bias: the chip's neurons have none (train without bias)")
         elif not isinstance(weights, nir.Linear):
             raise CompileError(f"{w_name!r} is a {type(weights).__name__}; expected Linear or Affine")
-        w = np.asarray(weights.weight, dtype=float)
+        w = _real(weights.weight, f"the weights of {w_name!r}")
         if w.ndim != 2:
             raise CompileError(f"{w_name!r} has {w.ndim}-D weights; only dense layers map to a core")
+        outputs, inputs = w.shape
+        if not 1 <= outputs <= config.neurons:
+            raise CompileError(f"{w_name!r} has {outputs} neurons: a core has 1..{config.neurons}")
+        if not 1 <= inputs <= config.rows:
+            raise CompileError(f"{w_name!r} has {inputs} inputs: a core has {config.rows} rows")
         if isinstance(neurons, nir.IF):
-            scale, leak = np.asarray(neurons.r, dtype=float), 0.0
+            scale, leak = _per_neuron(neurons.r, outputs, f"r of {n_name!r}"), 0.0
         elif isinstance(neurons, nir.LIF):
             if np.any(np.asarray(neurons.v_leak) != 0):
                 raise CompileError(f"{n_name!r} has a non-zero v_leak: the chip leaks towards 0 V")
-            tau = np.asarray(neurons.tau, dtype=float)
+            tau = _per_neuron(neurons.tau, outputs, f"tau of {n_name!r}")
+            if np.any(tau <= 0):
+                raise CompileError(f"{n_name!r} has tau {tau.min():g} s: a time constant must be positive "
+                                   f"(the chip leaks dt/tau = {dt:g} s / tau per step)")
             leak = _uniform(dt / tau, f"the leak dt/tau of {n_name!r}")
-            scale = np.asarray(neurons.r, dtype=float) * dt / tau
+            scale = _per_neuron(neurons.r, outputs, f"r of {n_name!r}") * dt / tau
         else:
             raise CompileError(f"{n_name!r} is a {type(neurons).__name__}; the chip's neurons are IF or LIF")
         if neurons.v_reset is not None and np.any(np.asarray(neurons.v_reset) != 0):
@@ -142,7 +247,6 @@ def _layers(chain, dt: float):
         threshold = _uniform(neurons.v_threshold, f"the threshold of {n_name!r}")
         if threshold <= 0:
             raise CompileError(f"{n_name!r} has threshold {threshold}: it must be positive")
-        scale = np.broadcast_to(scale, (w.shape[0],))
         out.append(((scale[:, None] * w).T, threshold, leak))
     return out
 
@@ -151,18 +255,30 @@ def layers_from_nir(source, level_codes, config: ChipConfig, v_read_code: int | 
                     dt: float = SNNTORCH_DT) -> NirNetwork:
     """Map a NIR graph (or file) to layers, one shared threshold code and read code (the highest the
     read-disturb limit allows, by default): see the module docstring."""
-    graph = read_nir(source)
-    parts = _layers(_chain(graph), dt)
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not 0 < dt < np.inf:
+        raise CompileError(f"dt = {dt!r}: the time step must be a finite positive number of seconds")
+    graph = read_nir(source, config)
+    parts = _layers(_chain(graph), dt, config)
     if not parts:
         raise CompileError("the graph has no layer")
     leaks = {leak for _, _, leak in parts}
     if len(leaks) > 1:
         raise CompileError(f"layers leak differently ({sorted(leaks)}): the chip has one leak register")
     leak = leaks.pop()
-    codes = np.asarray(level_codes)
-    top = len(codes) - 1
     v_read_code = read_limit_code(config) if v_read_code is None else v_read_code
     check_read_code(v_read_code, config)
+    # Weights and thresholds many decades apart overflow the scale search; say so rather than crash.
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            return _fit(parts, leak, np.asarray(level_codes), config, v_read_code)
+    except (FloatingPointError, OverflowError) as error:
+        raise CompileError(f"weights and thresholds span a range the chip's registers cannot express "
+                           f"({error})") from None
+
+
+def _fit(parts, leak: float, codes: np.ndarray, config: ChipConfig, v_read_code: int) -> NirNetwork:
+    """Weight scales that put every layer's threshold on one shared code (module docstring)."""
+    top = len(codes) - 1
     step_us = (codes[1] - codes[0]) * config.us_per_adc_lsb
     drift = NeuronParams().gain * v_read_code * config.bl_volts_per_lsb * step_us   # x (1 / S) per level
     scales = []

@@ -2,9 +2,14 @@
 on the chip model, spikes as NIR's own equations give them for the quantized weights; what does not map
 is refused with the reason."""
 
+import warnings
+
 import nir
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from rram_cim.config import REFERENCE
 from rram_cim.host.chip import Chip, ModelTransport
@@ -131,3 +136,101 @@ def test_an_unreadable_nir_file_is_refused(tmp_path):
     (tmp_path / "bad.nir").write_text("not hdf5")
     with pytest.raises(CompileError, match="cannot read NIR file"):
         layers_from_nir(tmp_path / "bad.nir", LEVELS, REFERENCE)
+
+
+# ---- hardening: whatever the graph or file holds, a NirNetwork or one CompileError ------------------------
+def _two_layers(first_weights=None, first_neurons=None):
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 1, (16, 40)), rng.normal(0, 1, (10, 16))]
+    return chain([nir.Linear(weights[0] if first_weights is None else first_weights), nir.Linear(weights[1])],
+                 [_if(16) if first_neurons is None else first_neurons, _if(10)])
+
+
+def _with(array, at, value):
+    array = np.array(array, dtype=np.result_type(array, value))
+    array.flat[at] = value
+    return array
+
+
+_W = np.random.default_rng(0).normal(0, 1, (16, 40))
+
+
+@pytest.mark.parametrize("graph, message", [
+    (lambda: _two_layers(_with(_W, 3, np.nan)), "the weights of 'node0' must be finite, not NaN or infinity"),
+    (lambda: _two_layers(_with(_W, 3, -np.inf)), "the weights of 'node0' must be finite"),
+    (lambda: _two_layers(_W + 0.5j), "the weights of 'node0' must be real numbers, not complex128"),
+    (lambda: _two_layers(first_neurons=_if(16, threshold=np.nan)), "the threshold of 'node1' must be finite"),
+    (lambda: _two_layers(first_neurons=_if(16, threshold=np.inf)), "the threshold of 'node1' must be finite"),
+    (lambda: _two_layers(first_neurons=nir.LIF(tau=np.zeros(16), r=np.ones(16), v_leak=np.zeros(16),
+                                               v_threshold=np.ones(16))),
+     "'node1' has tau 0 s: a time constant must be positive"),
+    (lambda: _two_layers(_W * 1e-300, _if(16, threshold=1e300)), "span a range the chip's registers cannot express"),
+    (lambda: _two_layers(np.ones((40, 40))), "'node0' has 40 neurons: a core has 1..32"),
+    (lambda: _two_layers(np.ones((16, 65))), "'node0' has 65 inputs: a core has 64 rows"),
+])
+def test_non_finite_complex_or_outsized_graphs_are_refused_with_the_reason(graph, message):
+    with pytest.raises(CompileError, match=message):
+        layers_from_nir(graph(), LEVELS, REFERENCE)
+
+
+def test_a_nir_file_with_an_unknown_node_type_names_it(tmp_path):
+    import h5py
+    nir.write(tmp_path / "net.nir", _two_layers())
+    with h5py.File(tmp_path / "net.nir", "r+") as handle:
+        del handle["node/nodes/node1/type"]
+        handle["node/nodes/node1/type"] = b"Mystery"
+    with pytest.raises(CompileError, match="node 'node1' has type 'Mystery', which NIR does not define"):
+        layers_from_nir(tmp_path / "net.nir", LEVELS, REFERENCE)
+
+
+def test_a_nir_file_with_an_array_no_core_uses_is_refused_before_reading_it(tmp_path):
+    import h5py
+    nir.write(tmp_path / "net.nir", _two_layers())
+    with h5py.File(tmp_path / "net.nir", "r+") as handle:
+        # 10^5 x 10^5 floats announced, compressed to nothing: refused from its shape, never read.
+        handle.create_dataset("node/nodes/node0/extra", shape=(10 ** 5, 10 ** 5), dtype="f8", chunks=(100, 100),
+                              compression="gzip")
+    with pytest.raises(CompileError, match=r"node/nodes/node0/extra has shape \(100000, 100000\)"):
+        layers_from_nir(tmp_path / "net.nir", LEVELS, REFERENCE)
+
+
+@pytest.mark.parametrize("content", [b"", b"not hdf5", None])
+def test_empty_missing_or_foreign_nir_files_are_one_line_refusals(tmp_path, content):
+    path = tmp_path / "net.nir"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CompileError, match="cannot read NIR file") as refused:
+        layers_from_nir(path, LEVELS, REFERENCE)
+    assert "\n" not in str(refused.value)
+
+
+_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-3, 3), st.complex_numbers(max_magnitude=3),
+                    st.sampled_from([0.0, 1e-300, 1e300, -1.0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_two_layer_graph_maps_or_is_refused_with_one_compile_error(data):
+    inputs = data.draw(st.integers(1, 70))
+    hidden = data.draw(st.integers(1, 36))
+    weights = data.draw(hnp.arrays(np.float64, (hidden, inputs), elements=st.floats(-2, 2)))
+    if data.draw(st.booleans()):
+        weights = _with(weights, data.draw(st.integers(0, weights.size - 1)), data.draw(_values))
+    threshold = data.draw(st.one_of(st.floats(0.01, 10), _values))
+    if data.draw(st.booleans()):
+        neurons = _if(hidden, threshold=threshold)
+    else:
+        tau = data.draw(st.one_of(st.floats(1e-4, 1e-2), _values))
+        neurons = nir.LIF(tau=np.full(hidden, tau), r=np.ones(hidden), v_leak=np.zeros(hidden),
+                          v_threshold=np.full(hidden, threshold))
+    graph = chain([nir.Linear(weights), nir.Linear(np.ones((10, hidden)))], [neurons, _if(10)])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            network = layers_from_nir(graph, LEVELS, REFERENCE)
+    except CompileError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert 1 <= network.threshold_code <= 0xFFFF
+    assert all(np.isfinite(scale) and scale > 0 for scale in network.scales)
+    assert network.layers[0].neurons == hidden
