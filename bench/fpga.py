@@ -19,8 +19,11 @@ import re
 import sys
 import tempfile
 
+from rram_cim.cli import ArgumentParser, output_folder
 from rram_cim.config import REFERENCE
 from rram_cim.fpga.boards import BOARDS, DoesNotFit, build, ice40_stat
+
+PROG = "rram-cim bench fpga"
 
 ODIN = {"neurons": 256, "synapses": 65536, "area_mm2": 0.086, "node_nm": 28}
 
@@ -48,9 +51,9 @@ def block_breakdown(config=REFERENCE) -> list[tuple[str, int, int, int]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boards", nargs="+", default=sorted(BOARDS), choices=sorted(BOARDS))
-    parser.add_argument("--out", default="out/bench/fpga")
+    parser.add_argument("--out", type=output_folder, default="out/bench/fpga")
     args = parser.parse_args(argv)
 
     reports = {}

@@ -24,11 +24,15 @@ import tempfile
 
 import numpy as np
 
+from rram_cim.cli import ArgumentParser, output_folder, whole
 from rram_cim.config import REFERENCE
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.protocol import pack_route
 from rram_cim.sim.inference_harness import macro_with_weights, run_sequencer
 from rram_cim.sim.runner import build, run
+from rram_cim.sim.toolchain import SIMULATORS
+
+PROG = "rram-cim bench inference"
 
 V_READ = 6
 STEPS = 8
@@ -46,10 +50,10 @@ def cycles_per_step(config, events: int, codes: NeuronCodes, seed=0) -> tuple[fl
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"])
-    parser.add_argument("--inferences", type=int, default=5)
-    parser.add_argument("--out", default="out/bench")
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--simulators", nargs="+", choices=SIMULATORS, default=list(SIMULATORS))
+    parser.add_argument("--inferences", type=whole(1), default=5)
+    parser.add_argument("--out", type=output_folder, default="out/bench")
     args = parser.parse_args(argv)
 
     print("Cycles per time step vs input events (reference config, 2 cores of 64x64, no spikes, Amaranth simulator)")

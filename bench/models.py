@@ -20,9 +20,12 @@ import warnings
 
 import numpy as np
 
+from rram_cim.cli import ArgumentParser, output_folder, whole
 from rram_cim.config import REFERENCE
 from rram_cim.models import (HFO2_1T1R, Algorithm, Crossbar, PVSettings, ReRAMArray, ir_drop_currents,
                              program_and_verify)
+
+PROG = "rram-cim bench models"
 
 LEVELS_US = np.array([10, 25, 40, 55, 70, 85, 100, 115.0])
 BUDGET = 60
@@ -132,9 +135,9 @@ def plot_levels(results, targets, codes, path: pathlib.Path):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="out/bench", help="folder for the plot")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=output_folder, default="out/bench", help="folder for the plot")
+    parser.add_argument("--repeat", type=whole(1), default=5, help="timed runs of each model")
     args = parser.parse_args(argv)
     bench_reads(args.repeat)
     bench_ir_drop(max(1, args.repeat // 2))

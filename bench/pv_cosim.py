@@ -22,15 +22,19 @@ import tempfile
 
 import numpy as np
 
+from rram_cim.cli import ArgumentParser, output_folder
 from rram_cim.sim.cocotb_pv_bench import RECIPES
 from rram_cim.sim.runner import build, run
+from rram_cim.sim.toolchain import SIMULATORS
+
+PROG = "rram-cim bench pv_cosim"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--simulators", nargs="+", default=["icarus", "verilator"])
-    parser.add_argument("--out", default="out/bench")
+    parser.add_argument("--simulators", nargs="+", choices=SIMULATORS, default=list(SIMULATORS))
+    parser.add_argument("--out", type=output_folder, default="out/bench")
     args = parser.parse_args(argv)
     results = {}
     with tempfile.TemporaryDirectory(prefix="rram-cim-pv-") as scratch:

@@ -3,32 +3,135 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
 from .config import CONFIGS, REFERENCE
 
-__all__ = ["main"]
+__all__ = ["ArgumentParser", "UsageError", "config_name", "existing_file", "main", "number", "output_file",
+           "output_folder", "seed", "whole"]
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCH_DIR = PROJECT_ROOT / "bench"
+#: Seeds go to scikit-learn's split and to cocotb, both of which take 32 bits.
+SEED_LIMIT = 2 ** 32
 
 
-def _config(name: str):
-    try:
-        return CONFIGS[name]
-    except KeyError:
-        raise SystemExit(f"rram-cim: unknown configuration {name!r}; choose one of {', '.join(CONFIGS)}")
+# ---- arguments: each checked when parsed, before any work, and refused in one line ------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, `rram-cim demo: argument --steps: ...`, exit status 2 (argparse's),
+    without the usage block that would bury the reason (`--help` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+class UsageError(Exception):
+    """Arguments that are each valid but not together (`--port` without `--transport serial`): reported by
+    `main` as the command's parser reports any argument error."""
+
+
+def whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value >= high):
+            span = f"from {low} to {high - 1}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"needs a whole number {span}, not {text!r}")
+        return value
+    return parse
+
+
+def number(low: float, why: str = ""):
+    """An argparse type: a number of at least `low` (`why` says where the limit comes from)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value >= low or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"needs a number of at least {low:g}{why}, not {text!r}")
+        return value
+    return parse
+
+
+seed = whole(0, SEED_LIMIT)
+
+
+def config_name(text: str) -> str:
+    if text not in CONFIGS:
+        raise argparse.ArgumentTypeError(f"unknown configuration {text!r}; choose one of {', '.join(CONFIGS)}")
+    return text
+
+
+def output_folder(text: str) -> pathlib.Path:
+    """A folder that is there or can be made: nothing on its path is a file, and the first existing folder
+    on it is writable."""
+    path = pathlib.Path(text)
+    for place in (path, *path.parents):
+        if not place.exists():
+            continue
+        if not place.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: {place} is a file, not a folder")
+        if not os.access(place, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{text}: no permission to write in {place}")
+        break
+    return path
+
+
+def output_file(text: str) -> str:
+    """A file to write ("-": stdout) in a folder that exists."""
+    if text == "-":
+        return text
+    path = pathlib.Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    if not path.parent.is_dir():
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist; create it first"
+        raise argparse.ArgumentTypeError(f"{text}: the folder {path.parent} {what}")
+    return text
+
+
+def existing_file(text: str) -> str:
+    if not pathlib.Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
+def bench_names() -> list[str]:
+    return sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def bench_name(text: str) -> str:
+    """Only the benches in bench/, by name: never a path to some other script."""
+    names = bench_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"no bench {text!r} in {BENCH_DIR}; choose one of "
+                                         f"{', '.join(names) or 'none (not a source checkout?)'}")
+    return text
 
 
 def cmd_verilog(args) -> int:
-    from .rtl.verilog import BLOCKS, to_verilog
-    if args.block not in BLOCKS:
-        raise SystemExit(f"rram-cim: unknown block {args.block!r}; choose one of {', '.join(BLOCKS)}")
-    text = to_verilog(args.block, _config(args.config))
+    from .rtl.verilog import to_verilog
+    text = to_verilog(args.block, CONFIGS[args.config])
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        pathlib.Path(args.output).write_text(text)
+        # Written beside, then renamed: an interrupted run leaves the previous file whole.
+        path = pathlib.Path(args.output)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            partial.write_text(text)
+            partial.replace(path)
+        except OSError as error:
+            raise SystemExit(f"rram-cim verilog: cannot write {path}: {error.strerror or error}") from None
+        finally:
+            partial.unlink(missing_ok=True)
         print(f"wrote {args.output} ({len(text.splitlines())} lines, module rram_cim_{args.block})",
               file=sys.stderr)
     return 0
@@ -49,7 +152,7 @@ def cmd_regmap(args) -> int:
 
 def cmd_lint(args) -> int:
     from .rtl.lint import lint
-    result = lint(args.block, _config(args.config))
+    result = lint(args.block, CONFIGS[args.config])
     for message in result.messages:
         print(message)
     print(f"verilator --lint-only -Wall on rram_cim_{args.block} ({args.config}): "
@@ -67,7 +170,7 @@ def _print_register_map(config) -> None:
 
 
 def cmd_map(args) -> int:
-    config = _config(args.config)
+    config = CONFIGS[args.config]
     print(f"rram-cim: chip {config.name}: {config.cores} cores of {config.rows}x{config.columns} cells, "
           f"{config.neurons} neurons each, SPI at f_sys/{config.spi_divider}")
     _print_register_map(config)
@@ -117,6 +220,14 @@ SIM_BENCHES = {
 }
 
 
+def check_sim(args) -> None:
+    from .sim.toolchain import SIMULATORS, missing_simulator_message
+    for simulator in SIMULATORS if args.simulator == "both" else (args.simulator,):
+        problem = missing_simulator_message(simulator)
+        if problem:
+            raise SystemExit(f"rram-cim sim: {problem}")
+
+
 def cmd_sim(args) -> int:
     import tempfile
     from .sim.runner import build, run
@@ -129,7 +240,7 @@ def cmd_sim(args) -> int:
     block, module = SIM_BENCHES[args.bench]
     failed = 0
     for simulator in simulators:
-        built = build(simulator, root, _config(args.config), block=block, waves=args.waves)
+        built = build(simulator, root, CONFIGS[args.config], block=block, waves=args.waves)
         tests, failures = run(built, module, testcase=args.test, extra_env=env, waves=args.waves)
         print(f"{simulator}: {tests - failures}/{tests} passed (build in {built.directory})")
         failed += failures + (tests == 0)
@@ -137,28 +248,25 @@ def cmd_sim(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    script = PROJECT_ROOT / "bench" / f"{args.name}.py"
-    if not script.exists():
-        available = sorted(p.stem for p in (PROJECT_ROOT / "bench").glob("*.py"))
-        raise SystemExit(f"rram-cim: no bench {args.name!r} in {PROJECT_ROOT / 'bench'}; "
-                         f"available: {', '.join(available) or 'none (not a source checkout?)'}")
     import runpy
+    script = BENCH_DIR / f"{args.name}.py"
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rram-cim", description=__doc__)
+    parser = ArgumentParser(prog="rram-cim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p):
-        p.add_argument("--config", default=REFERENCE.name, help=f"one of: {', '.join(CONFIGS)}")
+        p.add_argument("--config", type=config_name, default=REFERENCE.name, help=f"one of: {', '.join(CONFIGS)}")
         return p
 
     p = with_config(commands.add_parser("verilog", help="write the chip (or a block) as Verilog"))
-    p.add_argument("--block", default="chip", help=f"one of: {', '.join(BLOCK_NAMES)}")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--block", choices=BLOCK_NAMES, default="chip", metavar="BLOCK",
+                   help=f"one of: {', '.join(BLOCK_NAMES)}")
+    p.add_argument("-o", "--output", type=output_file, help="file to write (default: stdout)")
     p.set_defaults(func=cmd_verilog)
 
     p = commands.add_parser("regmap", help="regenerate decoder, host table and docs from the SystemRDL")
@@ -166,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_regmap)
 
     p = with_config(commands.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog"))
-    p.add_argument("--block", default="chip")
+    p.add_argument("--block", choices=BLOCK_NAMES, default="chip", metavar="BLOCK",
+                   help=f"one of: {', '.join(BLOCK_NAMES)}")
     p.set_defaults(func=cmd_lint)
 
     p = with_config(commands.add_parser("map", help="print the register map"))
@@ -174,39 +283,62 @@ def main(argv: list[str] | None = None) -> int:
 
     p = with_config(commands.add_parser(
         "demo", help="the main job: digits trained, compiled, programmed through P&V and run, in co-simulation"))
-    from .demo import add_arguments
+    from .demo import add_arguments, check_arguments
     add_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, validate=check_arguments)
 
     p = with_config(commands.add_parser("sim", help="run the cocotb benches on the generated Verilog"))
     p.add_argument("--simulator", choices=("icarus", "verilator", "both"), default="both")
     p.add_argument("--bench", choices=sorted(SIM_BENCHES), default="spi",
                    help="spi: register file and random campaign; pv: on-chip programming; driver: row/column drivers")
     p.add_argument("--test", help="one cocotb test by name (default: all)")
-    p.add_argument("--frames", type=int, default=10000, help="frames in the random campaign")
-    p.add_argument("--seed", type=int, help="seed of the random campaign")
+    p.add_argument("--frames", type=whole(1), default=10000, help="frames in the random campaign")
+    p.add_argument("--seed", type=seed, help=f"seed of the random campaign (0 to {SEED_LIMIT - 1})")
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST) in the build folder")
-    p.add_argument("--build-dir", help="where to build (default: a new temporary folder)")
-    p.set_defaults(func=cmd_sim)
+    p.add_argument("--build-dir", type=output_folder, help="where to build (default: a new temporary folder)")
+    p.set_defaults(func=cmd_sim, validate=check_sim)
 
     p = commands.add_parser("build", help="FPGA bitstream for a board (YoWASP Yosys + nextpnr), with resources and Fmax")
     p.add_argument("--board", choices=BOARD_NAMES, required=True)
-    p.add_argument("--out", default="out/fpga", help="build folder (a subfolder per board)")
+    p.add_argument("--out", type=output_folder, default="out/fpga", help="build folder (a subfolder per board)")
     p.set_defaults(func=cmd_build)
 
     p = commands.add_parser("flash", help="program a board with its bitstream (openFPGALoader)")
     p.add_argument("--board", choices=BOARD_NAMES, required=True)
     p.add_argument("--bitstream", default=None, help="bitstream file (default: the one `build` wrote)")
-    p.add_argument("--out", default="out/fpga")
+    p.add_argument("--out", type=output_folder, default="out/fpga")
     p.set_defaults(func=cmd_flash)
 
     p = commands.add_parser("bench", help="run a benchmark from bench/ (e.g. spi_throughput)")
-    p.add_argument("name")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("name", type=bench_name, help=f"one of: {', '.join(bench_names())}")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the bench's own arguments (rram-cim bench NAME --help)")
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        if getattr(args, "validate", None):
+            args.validate(args)
+    except UsageError as problem:
+        commands.choices[args.command].error(str(problem))
+    try:
+        code = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`rram-cim map | head`): stop quietly, as a filter does. Python would fail
+        # again flushing stdout at exit, so what is left goes nowhere.
+        _stdout_to_devnull()
+        return 1
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":
