@@ -2,7 +2,8 @@
 
 The behaviour and its integer arithmetic are specified by `fpga/emulation.py` (the Python reference this
 component is tested against, operation for operation). Summary:
-  - cells are 8-bit codes in block RAM;
+  - cells are `adc_bits`-wide codes (at most 8: one byte of cell RAM), pulses carry `dac_bits`-wide
+    codes, both from the `ChipConfig`;
   - SET raises a cell to a compliance table entry, RESET keeps a fraction above the floor, a sense adds
     read noise, with the jitter from one LFSR;
   - neurons are the voltage-mode rule in fixed point: a restoring division per column, a multiply per
@@ -32,8 +33,8 @@ from ..models.neurons import NeuronMode
 from ..rtl.analog_port import AnalogPort, Op
 from ..rtl.block_ram import block_ram, read_port
 from ..rtl.single_port_ram import SinglePortRAM
-from .emulation import (GAIN_FRACTION, LFSR_SEED, LFSR_TAPS, MEMBRANE_BITS, MEMBRANE_FRACTION, QUOTIENT_BITS,
-                        EmulationParams)
+from .emulation import (GAIN_FRACTION, KEEP_SLOPE_BITS, LFSR_SEED, LFSR_TAPS, MEMBRANE_BITS, MEMBRANE_FRACTION,
+                        QUOTIENT_BITS, RESET_KEEP_BASE, RESET_KEEP_SLOPE, EmulationParams)
 
 __all__ = ["EmulatedMacro"]
 
@@ -41,8 +42,6 @@ __all__ = ["EmulatedMacro"]
 SENSE_LATENCY = 4
 JITTER_CENTRE = 16            # 5-bit LFSR sample, centred: -16..15
 NOISE_CENTRE = 8              # 4-bit LFSR sample, centred: -8..7
-RESET_KEEP_BASE = 192         # /256 of the conductance above the floor a RESET at threshold keeps
-RESET_KEEP_SLOPE = 4          # less per source-line code of overdrive
 EPOCH_BITS = 16               # steps a row entry can tell apart: NEURON.timesteps is 16 bits
 
 
@@ -56,12 +55,17 @@ class EmulatedMacro(wiring.Component):
         neuron strobes wait). Without it the cell memory starts initialized, as a test that preloads it wants."""
         self.config = config
         self.params = params or EmulationParams.derive(config)
+        if self.params.dac_bits != config.dac_bits or self.params.code_top != (1 << config.adc_bits) - 1:
+            raise ValueError(f"emulation params for a {self.params.dac_bits}-bit DAC and codes up to "
+                             f"{self.params.code_top} do not fit config {config.name!r} ({config.dac_bits}-bit "
+                             f"DAC, {config.adc_bits}-bit ADC): derive them from it")
         self.clear_cells = clear_cells
         cells = config.cores * config.rows * config.columns
         columns = config.cores * config.columns
         #: Every cell's code, and every column's total (reachable, for tests that preload a state).
         self.cell_ram = SinglePortRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
-        self.total_memory = block_ram(shape=16, depth=columns, init=[config.rows * self.params.init_code] * columns)
+        self.total_memory = block_ram(shape=range(config.rows * self.params.code_top + 1), depth=columns,
+                                      init=[config.rows * self.params.init_code] * columns)
         super().__init__({"port": In(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -69,6 +73,8 @@ class EmulatedMacro(wiring.Component):
         config, p, port = self.config, self.params, self.port
         cells = config.cores * config.rows * config.columns
         neurons = config.cores * config.neurons
+        dac, code, code_top = config.dac_bits, config.adc_bits, p.code_top
+        column_sum = range(config.rows * code_top + 1)
 
         # ---- memories ------------------------------------------------------------------------------------
         m.submodules.cells = cell_ram = self.cell_ram
@@ -78,7 +84,7 @@ class EmulatedMacro(wiring.Component):
         # Collisions (`block_ram`): a state that writes an entry of these memories reads that same entry
         # in that cycle and never uses the result (the next state reads again or addresses another).
         total_rd, total_wr = read_port(m, total_mem, name="total_read"), total_mem.write_port()
-        m.submodules.compliance = compliance_mem = Memory(shape=8, depth=len(p.compliance), init=p.compliance)
+        m.submodules.compliance = compliance_mem = Memory(shape=code, depth=len(p.compliance), init=p.compliance)
         compliance_rd = compliance_mem.read_port()
         m.submodules.membranes = membrane_mem = block_ram(shape=signed(MEMBRANE_BITS), depth=neurons)
         membrane_rd, membrane_wr = read_port(m, membrane_mem, name="membrane_read"), membrane_mem.write_port()
@@ -136,7 +142,7 @@ class EmulatedMacro(wiring.Component):
 
         # ---- cell operations -------------------------------------------------------------------------------
         pulsing = Signal()
-        peak_wl, peak_bl, peak_sl = Signal(8), Signal(8), Signal(8)
+        peak_wl, peak_bl, peak_sl = Signal(dac), Signal(dac), Signal(dac)
         pulse_op = Signal(Op)
         pulse_at = Signal(range(cells))
         pulse_column = Signal(range(columns_total))
@@ -151,8 +157,8 @@ class EmulatedMacro(wiring.Component):
                              peak_bl.eq(Mux(port.bl_code > peak_bl, port.bl_code, peak_bl)),
                              peak_sl.eq(Mux(port.sl_code > peak_sl, port.sl_code, peak_sl))]
 
-        old = Signal(8)
-        new = Signal(8)
+        old = Signal(code)
+        new = Signal(code)
         random = Signal(16)
         m.d.comb += compliance_rd.addr.eq(peak_wl)
         target = compliance_rd.data
@@ -160,10 +166,13 @@ class EmulatedMacro(wiring.Component):
         m.d.comb += jitter.eq((target * (random[:5] - JITTER_CENTRE)) >> 8)
         raised = Signal(signed(12))
         m.d.comb += raised.eq(target + jitter)
-        set_code = Mux(raised < p.floor_code, p.floor_code, Mux(raised > 255, 255, raised))
-        keep_raw = Signal(signed(12))
-        m.d.comb += keep_raw.eq(RESET_KEEP_BASE - RESET_KEEP_SLOPE * (peak_sl - p.reset_code)
-                                + (random[:5] - JITTER_CENTRE))
+        set_code = Mux(raised < p.floor_code, p.floor_code, Mux(raised > code_top, code_top, raised))
+        # Overdrive in 8-bit DAC codes: the keep falls by the same amount per volt at any DAC width. Only
+        # used at or above V_reset, where the overdrive is not negative.
+        fall = Signal(range((RESET_KEEP_SLOPE << KEEP_SLOPE_BITS) + 1))     # the overdrive is below 2**dac
+        m.d.comb += fall.eq((RESET_KEEP_SLOPE * (peak_sl - p.reset_code) << KEEP_SLOPE_BITS) >> dac)
+        keep_raw = Signal(signed(fall.shape().width + 2))
+        m.d.comb += keep_raw.eq(RESET_KEEP_BASE - fall + (random[:5] - JITTER_CENTRE))
         keep = Mux(keep_raw < 0, 0, Mux(keep_raw > 255, 255, keep_raw))
         reset_code = p.floor_code + (((old - p.floor_code) * keep[:8]) >> 8)
         is_set = (pulse_op == Op.SET) | (pulse_op == Op.FORM)
@@ -178,7 +187,7 @@ class EmulatedMacro(wiring.Component):
         m.d.comb += noise.eq((cell_ram.r_data * (random[:4] - NOISE_CENTRE)) >> 8)
         noisy = Signal(signed(12))
         m.d.comb += noisy.eq(cell_ram.r_data + noise)
-        sense_code = Signal(8)
+        sense_code = Signal(code)
         wait = Signal(range(SENSE_LATENCY + 1))
 
         # ---- neuron sequencing state --------------------------------------------------------------------------
@@ -187,13 +196,13 @@ class EmulatedMacro(wiring.Component):
         side = Signal()
         index = Signal(range(config.rows + 1))
         stage1, stage2 = Signal(), Signal()
-        acc = Signal(range(config.rows * 255 + 1))
-        remainder = Signal(range(2 * config.rows * 255 + 2))
-        total = Signal(16)
+        acc = Signal(column_sum)
+        remainder = Signal(range(2 * (column_sum.stop - 1) + 2))
+        total = Signal(column_sum)
         bits = Signal(range(QUOTIENT_BITS + 1))
         q = Signal(QUOTIENT_BITS + 1)
         q_plus = Signal(QUOTIENT_BITS + 1)
-        scale = Signal(16)
+        scale = Signal(range(((1 << dac) - 1) * p.gain16 + 1))
         mode = Signal(2)
         flags_pos, flags_neg = Signal(neurons), Signal(neurons)
         neuron_at = Signal(range(max(neurons, 2)))
@@ -217,9 +226,9 @@ class EmulatedMacro(wiring.Component):
                                   membrane_now - ((membrane_now * port.leak) >> 8), membrane_now))
         diff = Signal(signed(QUOTIENT_BITS + 3))
         m.d.comb += diff.eq(q_plus - q)
-        increment = Signal(signed(40))
+        increment = Signal(signed(len(scale) + QUOTIENT_BITS + 3))
         m.d.comb += increment.eq((scale * diff) >> (QUOTIENT_BITS + GAIN_FRACTION - MEMBRANE_FRACTION))
-        summed = Signal(signed(44))
+        summed = Signal(signed(max(len(increment), MEMBRANE_BITS + 2) + 1))
         m.d.comb += summed.eq(leaked + increment)
         top = 1 << (MEMBRANE_BITS - 1)
         saturated = Mux(summed < -top, -top, Mux(summed > top - 1, top - 1, summed))
@@ -290,7 +299,7 @@ class EmulatedMacro(wiring.Component):
                 m.d.comb += cell_addr.eq(cell_index(port.core, port.row, port.column))
                 m.next = "Sense-Code"
             with m.State("Sense-Code"):
-                m.d.sync += sense_code.eq(Mux(noisy < 0, 0, Mux(noisy > 255, 255, noisy)))
+                m.d.sync += sense_code.eq(Mux(noisy < 0, 0, Mux(noisy > code_top, code_top, noisy)))
                 m.next = "Sense-Wait"
             with m.State("Sense-Wait"):
                 m.d.sync += wait.eq(wait + 1)

@@ -4,13 +4,16 @@ against, and what a board running the emulation computes, integer for integer.
 On an FPGA there is no ReRAM, so the macro behind the analog port becomes logic. It keeps the port's
 behaviour, not the physics:
 
-* **Cells.** Each cell is one 8-bit conductance code (ADC units) in block RAM.
+* **Cells.** Each cell is one conductance code in ADC units (`adc_bits` wide, at most 8) in block RAM.
+  Gate, top-electrode and source-line codes are `dac_bits` wide; what they mean in volts comes from
+  the config, so a 10-bit DAC config SETs and RESETs at the same voltages as an 8-bit one.
   - A SET (or FORM) pulse whose peak top-electrode code reaches V_set raises the cell to the compliance
     its peak gate code allows, if that is above where the cell is. The compliance is a table computed
     from the device model's I_C = k (V_G - V_T)^2, R = V_C / I_C, so the host's per-level IGVVA recipes
     fit. A +-6 % jitter from an LFSR makes P&V take several pulses, as on the device.
   - A RESET pulse at or above V_reset keeps a fraction of the cell's conductance above the floor. The
-    fraction falls with the overdrive, plus LFSR jitter.
+    fraction falls with the overdrive (by 4/256 per 8-bit code, so per volt whatever the DAC's width),
+    plus LFSR jitter.
   - A sense returns the code with a +-3 % LFSR read noise.
   - One 16-bit Galois LFSR steps once per pulse applied and once per sense.
 * **Neurons.** They follow the voltage-mode rule of `models.neurons` in fixed point.
@@ -44,6 +47,11 @@ QUOTIENT_BITS = 12
 MEMBRANE_FRACTION = 8
 GAIN_FRACTION = 4
 MEMBRANE_BITS = 24
+#: A RESET at V_reset keeps 192/256 of the conductance above the floor, 4/256 less per 8-bit DAC code of
+#: overdrive (scaled to the config's DAC width, so the same per volt).
+RESET_KEEP_BASE = 192
+RESET_KEEP_SLOPE = 4
+KEEP_SLOPE_BITS = 8
 
 
 class Lfsr:
@@ -62,12 +70,14 @@ class Lfsr:
 @dataclass(frozen=True)
 class EmulationParams:
     """The emulation's integer constants, derived from a `ChipConfig` and the device model."""
-    compliance: tuple[int, ...]      # code a SET at each gate code reaches, 256 entries
+    compliance: tuple[int, ...]      # code a SET at each gate code reaches, one per DAC code
     set_code: int                    # lowest top-electrode code that SETs
     reset_code: int                  # lowest source-line code that RESETs
     floor_code: int                  # HRS floor
     init_code: int                   # every cell after power-up (formed, at the floor)
     gain16: int                      # membrane LSBs per volt of V_r per unit input, x 16
+    dac_bits: int                    # width of the gate, top-electrode and source-line codes
+    code_top: int                    # largest cell code: the ADC's full scale
 
     @classmethod
     def derive(cls, config: ChipConfig = REFERENCE, params: DeviceParams = HFO2_1T1R) -> "EmulationParams":
@@ -79,7 +89,8 @@ class EmulationParams:
         return cls(compliance=tuple(int(c) for c in np.maximum(compliance, floor)),
                    set_code=int(np.ceil(params.v_set / config.bl_volts_per_lsb)),
                    reset_code=int(np.ceil(params.v_reset / config.sl_volts_per_lsb)),
-                   floor_code=floor, init_code=floor, gain16=int(round(gain * (1 << GAIN_FRACTION))))
+                   floor_code=floor, init_code=floor, gain16=int(round(gain * (1 << GAIN_FRACTION))),
+                   dac_bits=config.dac_bits, code_top=top)
 
 
 def set_result(p: EmulationParams, code: int, peak_bl: int, peak_wl: int, random: int) -> int:
@@ -87,18 +98,19 @@ def set_result(p: EmulationParams, code: int, peak_bl: int, peak_wl: int, random
     if peak_bl < p.set_code or target <= code:
         return code
     jitter = (target * ((random & 0x1F) - 16)) >> 8              # -16..15 / 256: +-6 %
-    return min(max(target + jitter, p.floor_code), 255)
+    return min(max(target + jitter, p.floor_code), p.code_top)
 
 
 def reset_result(p: EmulationParams, code: int, peak_sl: int, random: int) -> int:
     if peak_sl < p.reset_code or code <= p.floor_code:
         return code
-    keep = min(max(192 - 4 * (peak_sl - p.reset_code) + ((random & 0x1F) - 16), 0), 255)
+    fall = (RESET_KEEP_SLOPE * (peak_sl - p.reset_code) << KEEP_SLOPE_BITS) >> p.dac_bits
+    keep = min(max(RESET_KEEP_BASE - fall + ((random & 0x1F) - 16), 0), 255)
     return p.floor_code + (((code - p.floor_code) * keep) >> 8)
 
 
-def sensed(code: int, random: int) -> int:
-    return min(max(code + ((code * ((random & 0xF) - 8)) >> 8), 0), 255)      # -8..7 / 256: +-3 %
+def sensed(p: EmulationParams, code: int, random: int) -> int:
+    return min(max(code + ((code * ((random & 0xF) - 8)) >> 8), 0), p.code_top)      # -8..7 / 256: +-3 %
 
 
 def quotient(num: int, total: int) -> int:
@@ -129,7 +141,7 @@ class EmulatedMacroModel:
         self.codes[core, row, column] = code
 
     def sense(self, core: int, row: int, column: int, bl_code: int = 0) -> int:
-        return sensed(int(self.codes[core, row, column]), self.lfsr.step())
+        return sensed(self.p, int(self.codes[core, row, column]), self.lfsr.step())
 
     # ---- neurons ----------------------------------------------------------------------------------------
     def drive_row(self, core: int, row: int) -> None:

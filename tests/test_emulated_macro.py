@@ -8,13 +8,30 @@ from amaranth.sim import Simulator
 
 from rram_cim.config import REFERENCE
 from rram_cim.fpga.emulated_macro import EmulatedMacro
-from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr
+from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr, reset_result
 from rram_cim.models.macro import AnalogMacro, NeuronCodes
 from rram_cim.models.neurons import NeuronMode
 from rram_cim.rtl.analog_port import Op
 from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
 CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
+#: The same voltages on a 10-bit DAC (a quarter of the volts per code), and a coarser 6-bit ADC.
+DAC10 = CONFIG.replace(name="emulation-10-bit-dac", dac_bits=10, wl_volts_per_lsb=0.0025,
+                       bl_volts_per_lsb=0.00375, sl_volts_per_lsb=0.00375)
+ADC6 = CONFIG.replace(name="emulation-6-bit-adc", adc_bits=6, us_per_adc_lsb=2.0)
+
+
+def widened(ops, config, rng):
+    """`random_cell_ops`'s 8-bit DAC codes at the same voltages on `config`'s DAC."""
+    shift = config.dac_bits - 8
+    out = []
+    for kind, args in ops:
+        if kind == "pulse":
+            op, core, row, column, *codes = args
+            codes = [[(c << shift) + int(rng.integers(1 << shift)) for c in side] for side in codes]
+            args = (op, core, row, column, *codes)
+        out.append((kind, args))
+    return out
 
 
 def test_lfsr_has_the_full_period():
@@ -132,13 +149,39 @@ def run_port(config, script):
     return out["result"]
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_pulses_and_senses_equal_the_reference(seed):
+def test_a_wider_dac_sets_and_resets_at_the_same_volts():
+    """A 10-bit DAC's codes are finer, not different: V_set, V_reset, the compliance at a gate voltage
+    and the conductance a RESET keeps at an overdrive match the 8-bit reference's."""
+    p8, p10 = EmulationParams.derive(CONFIG), EmulationParams.derive(DAC10)
+    assert (p10.set_code, p10.reset_code, p10.dac_bits) == (4 * p8.set_code, 4 * p8.reset_code - 1, 10)
+    assert len(p10.compliance) == 1024 and all(p10.compliance[4 * g] == p8.compliance[g] for g in range(256))
+    for overdrive in range(0, 60, 7):
+        for random in (0, 17, 31):
+            assert (reset_result(p10, 200, p10.reset_code + 4 * overdrive, random)
+                    == reset_result(p8, 200, p8.reset_code + overdrive, random))
+
+
+def test_a_narrower_adc_caps_the_codes():
+    p = EmulationParams.derive(ADC6)
+    assert p.code_top == 63 and max(p.compliance) == 63
+
+
+def test_params_of_another_width_are_refused():
+    with pytest.raises(ValueError, match=r"8-bit DAC and codes up to 255 do not fit config "
+                                         r"'emulation-10-bit-dac' \(10-bit DAC, 8-bit ADC\)"):
+        EmulatedMacro(DAC10, params=EmulationParams.derive(CONFIG))
+
+
+@pytest.mark.parametrize("config,seed", [(CONFIG, 0), (CONFIG, 1), (CONFIG, 2), (DAC10, 3), (ADC6, 4)],
+                         ids=["seed0", "seed1", "seed2", "10-bit-dac", "6-bit-adc"])
+def test_pulses_and_senses_equal_the_reference(config, seed):
+    """Also at other widths: an 8-bit peak register would have truncated a 10-bit DAC's SET codes
+    (V_set is code 320) and the emulation would never SET."""
     rng = np.random.default_rng(seed)
-    model = EmulatedMacroModel(CONFIG)
-    cells = [(int(rng.integers(CONFIG.cores)), int(rng.integers(CONFIG.rows)), int(rng.integers(CONFIG.columns)))
+    model = EmulatedMacroModel(config)
+    cells = [(int(rng.integers(config.cores)), int(rng.integers(config.rows)), int(rng.integers(config.columns)))
              for _ in range(6)]                            # few cells, so pulses pile up on them
-    ops = random_cell_ops(rng, CONFIG, cells, 150)
+    ops = widened(random_cell_ops(rng, config, cells, 150), config, rng)
 
     async def script(driver):
         answers = []
@@ -148,21 +191,26 @@ def test_pulses_and_senses_equal_the_reference(seed):
             else:
                 await driver.pulse(*args)
         return answers
-    answers = run_port(CONFIG, script)
+    answers = run_port(config, script)
     expected = apply_cell_ops(model, ops)
     assert answers == expected
     assert len(set(expected)) > 10                         # the cells really moved
+    assert max(expected) <= model.p.code_top
 
 
-@pytest.mark.parametrize("mode,leak,refractory", [(NeuronMode.IF, 0, 0), (NeuronMode.IF, 0, 2),
-                                                  (NeuronMode.LIF, 40, 1), (NeuronMode.ADC, 0, 0)])
-def test_inference_steps_equal_the_reference(mode, leak, refractory):
+@pytest.mark.parametrize("config,mode,leak,refractory",
+                         [(CONFIG, NeuronMode.IF, 0, 0), (CONFIG, NeuronMode.IF, 0, 2),
+                          (CONFIG, NeuronMode.LIF, 40, 1), (CONFIG, NeuronMode.ADC, 0, 0),
+                          (DAC10, NeuronMode.LIF, 40, 1)],
+                         ids=["if", "if-refractory", "lif", "adc", "lif-10-bit-dac"])
+def test_inference_steps_equal_the_reference(config, mode, leak, refractory):
     rng = np.random.default_rng(int(mode) * 10 + leak + refractory)
-    model = EmulatedMacroModel(CONFIG)
+    model = EmulatedMacroModel(config)
     model.codes[:] = rng.integers(2, 240, model.codes.shape)
+    v_read = 6 << (config.dac_bits - 8)                   # the same read voltage at any DAC width
     codes = NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)
-    steps = random_steps(rng, CONFIG, 12, 6)
-    writes = [(c, r, k) for c in range(CONFIG.cores) for r in range(CONFIG.rows) for k in range(CONFIG.columns)]
+    steps = random_steps(rng, config, 12, 6)
+    writes = [(c, r, k) for c in range(config.cores) for r in range(config.rows) for k in range(config.columns)]
 
     async def script(driver):
         flags = []
@@ -170,24 +218,24 @@ def test_inference_steps_equal_the_reference(mode, leak, refractory):
         for step in steps:
             for core, row in step:
                 await driver.row(core, row)
-            await driver.strobe("integrate", codes)
+            await driver.strobe("integrate", codes, v_read)
             (pos, neg), _ = await driver.strobe("fire", codes)
             flags.append((pos, neg))
         return flags
 
     # The conductances as P&V would leave them, loaded straight into the RAMs.
     dut_codes = model.codes.copy()
-    dut = EmulatedMacro(CONFIG, clear_cells=False)
+    dut = EmulatedMacro(config, clear_cells=False)
     sim = Simulator(dut)
-    sim.add_clock(1 / CONFIG.sys_clk_hz)
+    sim.add_clock(1 / config.sys_clk_hz)
     got = {}
 
     async def bench(ctx):
         for c, r, k in writes:
-            ctx.set(dut.cell_ram.memory.data[(c * CONFIG.rows + r) * CONFIG.columns + k], int(dut_codes[c, r, k]))
-        for c in range(CONFIG.cores):
-            for k in range(CONFIG.columns):
-                ctx.set(dut.total_memory.data[c * CONFIG.columns + k], int(dut_codes[c, :, k].sum()))
+            ctx.set(dut.cell_ram.memory.data[(c * config.rows + r) * config.columns + k], int(dut_codes[c, r, k]))
+        for c in range(config.cores):
+            for k in range(config.columns):
+                ctx.set(dut.total_memory.data[c * config.columns + k], int(dut_codes[c, :, k].sum()))
         got["flags"] = await script(PortDriver(ctx, dut.port))
     sim.add_testbench(bench)
     sim.run()
@@ -197,8 +245,8 @@ def test_inference_steps_equal_the_reference(mode, leak, refractory):
     for step, (pos, neg) in zip(steps, got["flags"]):
         for core, row in step:
             model.drive_row(core, row)
-        model.integrate(6, codes)
+        model.integrate(v_read, codes)
         up, down = model.fire(codes)
-        assert np.array_equal(flags_of(pos, CONFIG), up) and np.array_equal(flags_of(neg, CONFIG), down)
+        assert np.array_equal(flags_of(pos, config), up) and np.array_equal(flags_of(neg, config), down)
         spikes += up.sum() + down.sum()
     assert spikes > 5
