@@ -18,17 +18,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import pathlib
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .cli import SEED_LIMIT, UsageError, existing_file, output_folder, seed, whole
 from .config import CONFIGS, REFERENCE, ChipConfig
 from .progress import Bar
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["OUTPUTS", "add_arguments", "check_arguments", "run", "staged"]
+
+#: What a run leaves in --out, all from the same run: the network, the report and the plots.
+PLOTS = ("confusion.png", "conductances.png", "raster.png", "convergence.png")
+OUTPUTS = ("network.npz", "report.json", *PLOTS)
+#: The simulator's own output (cocotb, GPI, Verilator): kept out of the demo's, here in --out.
+SIMULATOR_LOG = "simulator.log"
 
 #: The eight conductance levels (ADC codes, 10 ... 115 uS) the P&V benches measured (sim/pv_reference.py).
 RELAX_AGES = (("1 hour", 3600.0), ("1 day", 86400.0))
@@ -41,16 +53,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", default=None, help="the board's serial port (serial; default: found by USB ID)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default=None,
                         help="co-simulation simulator (default: Verilator when installed)")
-    parser.add_argument("--samples", type=int, default=100,
+    parser.add_argument("--samples", type=whole(1), default=100,
                         help="test digits run in co-simulation (default 100; the models run all 360)")
-    parser.add_argument("--seed", type=int, default=1, help="data split, training and device seed")
-    parser.add_argument("--steps", type=int, default=16, help="input time steps per inference")
-    parser.add_argument("--epochs", type=int, default=60, help="float training epochs (then half as many QAT)")
+    parser.add_argument("--seed", type=seed, default=1,
+                        help=f"data split, training and device seed (0 to {SEED_LIMIT - 1})")
+    parser.add_argument("--steps", type=whole(1), default=16, help="input time steps per inference")
+    parser.add_argument("--epochs", type=whole(1), default=60,
+                        help="float training epochs (then half as many QAT)")
     parser.add_argument("--neuron-noise", action="store_true",
                         help="neurons with kT/C noise and comparator offsets (default off)")
-    parser.add_argument("--network", default=None,
+    parser.add_argument("--network", type=existing_file, default=None,
                         help="load a trained network (.npz, as the demo saves it) instead of training")
-    parser.add_argument("--out", default="out/demo", help="folder for the plots, report.json and network.npz")
+    parser.add_argument("--out", type=output_folder, default="out/demo",
+                        help="folder for the plots, report.json and network.npz")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What the parser cannot check one argument at a time, before any work: raises UsageError for
+    arguments that do not go together, SystemExit for a machine that cannot run the request."""
+    if args.port is not None:
+        if args.transport != "serial":
+            raise UsageError(f"--port is for --transport serial, not {args.transport}")
+        # pyserial also opens URLs (socket://, rfc2217://); only a device path can be checked here.
+        if "://" not in args.port and not os.path.exists(args.port):
+            raise UsageError(f"--port {args.port}: no such device (leave --port out to find the board by its USB ID)")
+    if args.transport == "serial" and args.port is None:
+        # No board, no point training first: find it now, or say so at once.
+        from .host.frames import LinkError
+        from .host.serial_link import find_board_port
+        try:
+            args.port = find_board_port()
+        except LinkError as error:
+            raise SystemExit(f"rram-cim demo: {error}") from None
+    if args.transport in ("cosim", "fpga-sim"):
+        from .sim.toolchain import default_simulator, missing_simulator_message
+        problem = missing_simulator_message(args.simulator or default_simulator())
+        if problem:
+            raise SystemExit(f"rram-cim demo: {problem}")
+
+
+@contextlib.contextmanager
+def staged(folder: pathlib.Path, outputs: tuple[str, ...] = OUTPUTS):
+    """A scratch folder inside `folder` to write a run's outputs into. When the block ends well, each file
+    is renamed over its namesake in `folder` (a rename within one file system is atomic) and any of
+    `outputs` the run did not write is removed, so that the folder describes one run; when it raises,
+    the scratch folder goes and `folder` keeps the previous run's outputs as they were."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+    try:
+        yield scratch
+        written = {path.name for path in scratch.iterdir()}
+        for name in written:
+            os.replace(scratch / name, folder / name)
+        for name in set(outputs) - written:
+            (folder / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass
@@ -88,6 +146,16 @@ def _evaluate(name: str, chip, mapping, rasters, labels, keep_events: bool = Fal
 
 
 def run(args: argparse.Namespace) -> int:
+    """The demo (arguments checked by `check_arguments`); `--out` gets its outputs only if it ends well."""
+    out = pathlib.Path(args.out)
+    # A run without a simulator leaves no simulator log, so an older one would not describe this run.
+    outputs = OUTPUTS + ((SIMULATOR_LOG,) if args.transport in ("model", "serial") else ())
+    with staged(out, outputs) as scratch:
+        return _run(args, out, scratch)
+
+
+def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> int:
+    """The demo, writing into `scratch` what will be in `out` once it ends well (`run`)."""
     from .host.chip import Chip, ModelTransport
     from .host.compiler import CompileError, compile_network
     from .host.recipes import level_recipes
@@ -97,19 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from .models.neurons import NeuronParams
     from .sim.pv_reference import LEVELS
 
-    config: ChipConfig = CONFIGS.get(getattr(args, "config", REFERENCE.name), REFERENCE)
-    if args.samples < 1:
-        raise SystemExit("rram-cim demo: --samples must be at least 1")
-    if args.transport == "serial" and args.port is None:
-        # No board, no point training first: find it now, or say so at once.
-        from .host.frames import LinkError
-        from .host.serial_link import find_board_port
-        try:
-            args.port = find_board_port()
-        except LinkError as error:
-            raise SystemExit(f"rram-cim demo: {error}") from None
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    config: ChipConfig = CONFIGS[getattr(args, "config", REFERENCE.name)]
     started = time.perf_counter()
     timings: dict[str, float] = {}
     print(f"rram-cim demo: chip {config.name}, {config.cores} cores of {config.rows}x{config.columns} cells, "
@@ -139,11 +195,13 @@ def run(args: argparse.Namespace) -> int:
         if not np.allclose(quantized.level_us, level_us):
             raise SystemExit(f"rram-cim demo: {args.network} was trained for other conductance levels")
         settings = quantized.settings
+        # A copy beside the report, so that --out holds the network its figures came from.
+        shutil.copyfile(args.network, scratch / "network.npz")
         print(f"network: loaded {args.network} (trained with seed {settings.seed}, {settings.steps} steps)")
     else:
         floating, quantized = train(config, data, level_us, settings, spread, progress=trained)
-        save_networks(out / "network.npz", floating, quantized)
-        print(f"network: saved {out / 'network.npz'} (reuse with --network)")
+        save_networks(scratch / "network.npz", floating, quantized)
+        print(f"network: trained; saved as {out / 'network.npz'} at the end of the run (reuse with --network)")
     timings["train_s"] = time.perf_counter() - t
     try:
         mapping = compile_network(quantized.layers(), level_codes, config, settings.threshold_code,
@@ -201,12 +259,15 @@ def run(args: argparse.Namespace) -> int:
     samples = min(args.samples, len(labels))
     if args.transport != "model":
         t = time.perf_counter()
-        from .host.frames import LinkError
+        log = out / SIMULATOR_LOG
         try:
-            cosim = _on_chip(args.transport, config, mapping, recipes, rasters[:samples], labels[:samples], args,
-                             evaluations["chip_model"].events[:samples])
-        except LinkError as error:
-            raise SystemExit(f"rram-cim demo: {error}") from None
+            with _child_output_to(log if args.transport != "serial" else None):
+                cosim = _on_chip(args.transport, config, mapping, recipes, rasters[:samples], labels[:samples],
+                                 args, evaluations["chip_model"].events[:samples])
+        except (RuntimeError, OSError) as error:      # LinkError, CosimError, a failed simulator build
+            where = f"; the simulator's output is in {log}" if args.transport != "serial" else ""
+            raise SystemExit(f"rram-cim demo: {args.transport} failed: {error}{where}; "
+                             f"{out} keeps the previous run's outputs") from None
         timings["cosim_s"] = time.perf_counter() - t
 
     # ---- 4. relaxation (golden model, the same programmed cells) -------------------------------------------
@@ -241,10 +302,10 @@ def run(args: argparse.Namespace) -> int:
         key = {"cosim": "chip_rtl_cosim", "fpga-sim": "chip_fpga_sim", "serial": "chip_board"}[args.transport]
         report["accuracy"][key] = report["accuracy_on_cosim_subset"][key] = cosim["evaluation"].accuracy
     _print_report(report, evaluations, cosim)
-    _plots(out, evaluations["chip_model"], cosim["programs"] if cosim else model_programs, level_codes, config,
+    _plots(scratch, out, evaluations["chip_model"], cosim["programs"] if cosim else model_programs, level_codes, config,
            rasters[0], raster_of_first["spikes"], labels[0], evaluations["chip_model"].predictions[0], quantized)
     report["timings_s"]["total_s"] = time.perf_counter() - started
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
+    (scratch / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
     print(f"report: {out / 'report.json'}; total {report['timings_s']['total_s']:.0f} s")
     if cosim and cosim["identical"] is not None and cosim["identical"] != samples:
         print("FAILED: the co-simulation disagreed with the golden model")
@@ -274,6 +335,51 @@ def _open_transport(kind: str, config, args):
                           block="fpga_uart" if kind == "fpga-sim" else "chip")
 
 
+@contextlib.contextmanager
+def _child_output_to(log: pathlib.Path | None):
+    """Send what child processes print (the simulator: cocotb's and the GPI's log lines, its test summary)
+    to `log`, and keep this process's own output where it was.
+
+    The simulator is a process that cocotb's runner starts with this process's standard output and error
+    as its own, so the only way to catch its lines is at the file descriptors: 1 and 2 point at `log`
+    while the block runs, and `sys.stdout`/`sys.stderr`, where they were those descriptors, write to
+    copies of the originals instead."""
+    if log is None:
+        yield
+        return
+    streams = (sys.stdout, sys.stderr)
+    for stream in streams:
+        stream.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    own = [_copy_if_on(stream, fd, saved[fd]) for stream, fd in zip(streams, (1, 2))]
+    try:
+        with open(log, "wb") as sink:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            with contextlib.redirect_stdout(own[0]), contextlib.redirect_stderr(own[1]):
+                yield
+    finally:
+        for stream in own:
+            stream.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        for new, old in zip(own, streams):
+            if new is not old:
+                new.close()
+
+
+def _copy_if_on(stream, fd: int, copy: int):
+    """`stream` if it does not write to descriptor `fd` (pytest's capture, say), else a stream on `copy`."""
+    try:
+        on_fd = stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        on_fd = False
+    if not on_fd:
+        return stream
+    return os.fdopen(os.dup(copy), "w", buffering=1, encoding=getattr(stream, "encoding", None) or "utf-8")
+
+
 def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_events) -> dict:
     """Program and run the network through a frame transport: the RTL co-simulation (event for event
     against the golden model), the FPGA build co-simulated, or a board."""
@@ -281,10 +387,15 @@ def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_event
     with _open_transport(kind, config, args) as transport:
         chip = Chip(transport, config)
         clock = getattr(transport, "sim_seconds", lambda: float("nan"))
-        bars = {}
+        bars: dict[tuple[int, str], Bar] = {}
+        last = {}
 
         def programmed(core, done, total):
-            bars.setdefault(core, Bar(f"P&V ({kind}): core {core}", total)).update(done)
+            # Each core is programmed, then read back by a verify-only run of the engine whose count
+            # starts again from zero: a count that falls is the read-back, a bar of its own.
+            phase = "read-back" if done < last.get(core, 0) or (core, "read-back") in bars else "P&V"
+            last[core] = done
+            bars.setdefault((core, phase), Bar(f"{phase} ({kind}): core {core}", total)).update(done)
         t = time.perf_counter()
         programs = chip.load(mapping, recipes, progress=programmed)
         program_wall, program_sim = time.perf_counter() - t, clock()
@@ -358,7 +469,7 @@ def _print_report(report, evaluations, cosim) -> None:
     print(f"energy per inference: array {per['array']:.2f} nJ, total {per['total']:.1f} nJ")
 
 
-def _plots(out, evaluation, programs, level_codes, config, raster, spikes, label, predicted, network) -> None:
+def _plots(scratch, out, evaluation, programs, level_codes, config, raster, spikes, label, predicted, network) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -376,7 +487,7 @@ def _plots(out, evaluation, programs, level_codes, config, raster, spikes, label
     axis.set_xticks(range(10))
     axis.set_yticks(range(10))
     axis.set_title(f"Chip (golden model), accuracy {evaluation.accuracy:.3f}")
-    _save(figure, out / "confusion.png")
+    _save(figure, scratch / "confusion.png")
 
     figure, axis = plt.subplots(figsize=(7, 3.8))
     us = config.us_per_adc_lsb
@@ -390,7 +501,7 @@ def _plots(out, evaluation, programs, level_codes, config, raster, spikes, label
     axis.set_xlabel("conductance read back (uS); dashed: targets")
     axis.set_ylabel("cells")
     axis.set_title("Conductances after on-chip P&V, both cores")
-    _save(figure, out / "conductances.png")
+    _save(figure, scratch / "conductances.png")
 
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 6), sharex=True,
                                                  gridspec_kw={"height_ratios": [3, 2, 1]})
@@ -407,7 +518,7 @@ def _plots(out, evaluation, programs, level_codes, config, raster, spikes, label
     bottom.set_xlabel("time step (red +1 spikes, blue -1)")
     top.set_title(f"One inference: digit {label}, predicted {predicted}")
     top.set_xlim(-0.5, steps[-1] + 0.5)
-    _save(figure, out / "raster.png")
+    _save(figure, scratch / "raster.png")
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for p in programs:
@@ -424,8 +535,8 @@ def _plots(out, evaluation, programs, level_codes, config, raster, spikes, label
     right.set_xlabel("epoch (float, then quantization-aware)")
     right.set_ylabel("training loss")
     right.grid(alpha=0.3)
-    _save(figure, out / "convergence.png")
-    print(f"plots: {', '.join(str(out / n) for n in ('confusion.png', 'conductances.png', 'raster.png', 'convergence.png'))}")
+    _save(figure, scratch / "convergence.png")
+    print(f"plots: {', '.join(str(out / n) for n in PLOTS)}")
 
 
 def _save(figure, path) -> None:
