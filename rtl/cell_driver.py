@@ -2,6 +2,7 @@
 analog macro port, behind interlocks that keep the array safe whatever the engine asks.
 
 Interlocks (a refused request answers `refused` and leaves the port idle):
+* only READ, SET, RESET and FORM are requests; any other operation code is refused;
 * a read's bit-line code must keep the cell below the read-disturb limit (SPIRIT's 100 mV);
 * a pulse's width must be 1..`max_width` cycles;
 * SET and RESET can never overlap: the operation is one field, and only the DAC that operation uses
@@ -19,7 +20,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import ChipConfig
+from ..config import READ_DISTURB_LIMIT_V, ChipConfig
 from .analog_port import CellPort, Op
 
 __all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code", "read_limit_volts"]
@@ -27,13 +28,11 @@ __all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code", "read
 #: Pulse widths are 8-bit cycle counts.
 WIDTH_BITS = 8
 WIDTH_MAX = (1 << WIDTH_BITS) - 1
-#: Volts across a cell above which a read may disturb it (SPIRIT, Valentian et al., IEDM 2019).
-V_READ_LIMIT = 0.1
 
 
 def read_limit_code(config: ChipConfig) -> int:
     """Highest bit-line DAC code a read may use."""
-    return int(V_READ_LIMIT / config.bl_volts_per_lsb + 1e-9)
+    return int(READ_DISTURB_LIMIT_V / config.bl_volts_per_lsb + 1e-9)
 
 
 def read_limit_volts(config: ChipConfig) -> float:
@@ -97,7 +96,8 @@ class CellDriver(wiring.Component):
         too_long = request.width > self._max_width if self._max_width < WIDTH_MAX else 0
         is_pulse = (request.op == Op.SET) | (request.op == Op.RESET) | (request.op == Op.FORM)
         bad_width = is_pulse & ((request.width == 0) | too_long)
-        bad_op = request.op == Op.IDLE
+        # Only the four cell operations: IDLE, INFER (the sequencer's) and unused codes are no request.
+        bad_op = ~((request.op == Op.READ) | is_pulse)
         refuse = bad_read | bad_width | bad_op
 
         def select():

@@ -34,9 +34,6 @@ def test_interlocks_hold_on_every_trace(config, max_width, tmp_path):
     assert result.status == "PASS", result.failed
 
 
-@pytest.mark.xfail(strict=True, reason="the driver accepts ops other than IDLE/READ/SET/RESET/FORM (INFER, "
-                   "codes 6 and 7): it pulses with that op, the gate driven, and a width-0 request pulses "
-                   "256 cycles whatever max_width is")
 def test_interlocks_hold_for_any_op_code(tmp_path):
     result = proved(CellDriverFormal(SMALL, 7, any_op=True), tmp_path)
     assert result.status == "PASS", result.failed
