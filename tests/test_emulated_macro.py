@@ -166,6 +166,7 @@ def test_a_narrower_adc_caps_the_codes():
     assert p.code_top == 63 and max(p.compliance) == 63
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")     # refused in __init__
 def test_params_of_another_width_are_refused():
     with pytest.raises(ValueError, match=r"8-bit DAC and codes up to 255 do not fit config "
                                          r"'emulation-10-bit-dac' \(10-bit DAC, 8-bit ADC\)"):
