@@ -23,6 +23,7 @@ from amaranth.hdl import Elaboratable, Module
 
 from ..config import REFERENCE, ChipConfig
 from ..host.serial_link import FTDI_VID
+from ..progress import Ticker
 from .top import UART_BAUD, UartChip
 
 __all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "ice40_stat", "parse_nextpnr_log", "parse_synthesis_report",
@@ -185,18 +186,31 @@ def ice40_stat(verilog_text: str, scratch: str | os.PathLike, options: str = "")
     return pathlib.Path(scratch, "stat.txt").read_text()
 
 
+def _build_stage(directory: pathlib.Path, since: float) -> str:
+    """Which tool of the build is running, from the files the earlier ones wrote since `since` (Yosys
+    writes the netlist, nextpnr the placed design, then the packer the bitstream)."""
+    def written(suffixes):
+        return any((directory / f"rram_cim.{s}").exists() and (directory / f"rram_cim.{s}").stat().st_mtime >= since
+                   for s in suffixes)
+    if written(("asc", "config")):
+        return "packing the bitstream"
+    return "place and route (nextpnr)" if written(("json",)) else "synthesis (Yosys)"
+
+
 def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConfig | None = None) -> BuildReport:
     """Synthesize, place and route the board top; return where the bitstream is and what it used."""
     board = BOARDS[board_name]
     platform = _platform(board)
     directory = pathlib.Path(out) / board.name
     env = _tool_env(board.family)
-    started = time.perf_counter()
+    started, since = time.perf_counter(), time.time()
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
-        platform.build(BoardTop(config or board.config), name="rram_cim", build_dir=str(directory),
-                       do_program=False, synth_opts="-dsp" if board.family == "ice40" else "")
+        # Synthesis and place and route take minutes with their output in log files: say which is running.
+        with Ticker(f"{board.name}: FPGA build", note=lambda: _build_stage(directory, since)):
+            platform.build(BoardTop(config or board.config), name="rram_cim", build_dir=str(directory),
+                           do_program=False, synth_opts="-dsp" if board.family == "ice40" else "")
     except subprocess.CalledProcessError:
         log = directory / "rram_cim.tim"
         message = overflow_message(board.name, platform.device, log.read_text() if log.exists() else "")
