@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from rram_cim.cli import ArgumentParser, output_folder, whole
-from rram_cim.config import REFERENCE
+from rram_cim.config import READ_DISTURB_LIMIT_V, REFERENCE
 from rram_cim.models import (HFO2_1T1R, Algorithm, Crossbar, PVSettings, ReRAMArray, ir_drop_currents,
                              program_and_verify)
 
@@ -81,7 +81,7 @@ def bench_ir_drop(repeat: int):
     rng = np.random.default_rng(1)
     n = 128
     g = rng.uniform(1, 150, (n, n))
-    v = rng.uniform(0, 0.2, (4, n))
+    v = rng.uniform(0, READ_DISTURB_LIMIT_V, (4, n))        # reads stay below the disturb limit
     ours = best_of(lambda: ir_drop_currents(g, v, 2.0, 2.0), repeat)
     theirs = best_of(lambda: badcrossbar.compute(v.T, 1e6 / g, r_i_word_line=2.0, r_i_bit_line=2.0), repeat)
     a = ir_drop_currents(g, v, 2.0, 2.0)

@@ -43,8 +43,8 @@ TABLE = RegisterTable(
             Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx). The access was not carried out; a read returned 0.'),
             Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done or infer_done is set).'),
         )),
-        Register('watchdog', 0x00000c, 2, external=False, description='Analog watchdog', fields=(
-            Field('limit', lsb=0, width=16, reset=0xfff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        Register('watchdog', 0x00000c, 1, external=False, description='Analog watchdog', fields=(
+            Field('limit', lsb=0, width=8, reset=0xff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('geometry_cores', 0x000010, 1, external=False, description='cores', fields=(
             Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test digits run in co-simulation (default 100; the models run all 360)")
     parser.add_argument("--seed", type=seed, default=1,
                         help=f"data split, training and device seed (0 to {SEED_LIMIT - 1})")
-    parser.add_argument("--steps", type=whole(1), default=16, help="input time steps per inference")
+    from .host.training import STEPS_MAX
+    parser.add_argument("--steps", type=whole(1, STEPS_MAX + 1), default=16,
+                        help=f"input time steps per inference (1 to {STEPS_MAX})")
     parser.add_argument("--epochs", type=whole(1), default=60,
                         help="float training epochs (then half as many QAT)")
     parser.add_argument("--neuron-noise", action="store_true",
@@ -189,7 +191,7 @@ def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> 
     t = time.perf_counter()
     if args.network:
         try:
-            floating, quantized = load_networks(args.network)
+            floating, quantized = load_networks(args.network, config)
         except ValueError as error:
             raise SystemExit(f"rram-cim demo: {error}") from None
         if not np.allclose(quantized.level_us, level_us):
@@ -384,8 +386,14 @@ def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_event
     """Program and run the network through a frame transport: the RTL co-simulation (event for event
     against the golden model), the FPGA build co-simulated, or a board."""
     from .host.chip import Chip
+    from .host.frames import LinkError
+    from .host.registers import IdentityError
     with _open_transport(kind, config, args) as transport:
         chip = Chip(transport, config)
+        try:
+            chip.identify()
+        except (IdentityError, LinkError) as error:
+            raise SystemExit(f"rram-cim demo: {error}") from None
         clock = getattr(transport, "sim_seconds", lambda: float("nan"))
         bars: dict[tuple[int, str], Bar] = {}
         last = {}

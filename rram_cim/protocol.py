@@ -172,6 +172,12 @@ class Register:
         return any(f.sw_writable for f in self.fields)
 
     @property
+    def snapshotted(self) -> bool:
+        """Wider than a byte and written live by hardware (a counter, a FIFO level): fetching byte 0 copies
+        the upper bytes into the decoder's one holding register, which bytes 1.. then read (docs/spi.md)."""
+        return not self.external and self.size > 1 and any(f.hw == "w" for f in self.fields)
+
+    @property
     def reset(self) -> int:
         """The value a read returns after reset (write-only fields read as 0)."""
         return sum(f.reset << f.lsb for f in self.fields if f.sw_readable)

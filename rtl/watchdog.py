@@ -6,9 +6,10 @@ co-simulation whose bridge died would leave an engine busy until reset, deaf to 
 counts the cycles one request has waited and, past the host's limit, strobes `expired`; the chip then
 stops the running engine and sets ERROR.analog_timeout.
 
-The limit is in units of 256 cycles, so a 16-bit register reaches 16.7 M cycles (1.4 s at 12 MHz, beyond
-any integrate the emulated macro needs), while the comparison is one 16-bit equality on the counter's
-upper bits: the iCE40 pays one 24-bit counter and its compare (about 50 logic cells).
+The limit is in units of 4096 cycles, so one byte of register reaches 1,048,576 cycles (87 ms at 12 MHz,
+10 ms at 100 MHz: beyond the cell clearing and the integrate of the neurram-like emulated macro), and the
+comparison is one 8-bit equality on the counter's upper bits: the iCE40 pays a 20-bit counter and its
+compare.
 """
 
 from amaranth.hdl import Module, Signal
@@ -18,13 +19,13 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["HandshakeWatchdog", "LIMIT_BITS", "TICK_BITS"]
 
 #: Bits of the WATCHDOG.limit register.
-LIMIT_BITS = 16
+LIMIT_BITS = 8
 #: The limit counts units of 2**TICK_BITS cycles.
-TICK_BITS = 8
+TICK_BITS = 12
 
 
 class HandshakeWatchdog(wiring.Component):
-    """Strobes `expired` when a request has waited (limit + 1) * 256 cycles without an answer.
+    """Strobes `expired` when a request has waited (limit + 1) * 4096 cycles without an answer.
 
     `waiting` is high while a request is out (it may stay high across back-to-back requests);
     `answered` strobes with each answer and starts the count over.

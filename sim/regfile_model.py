@@ -48,6 +48,7 @@ class RegisterFileModel:
         self.spike_in.clear()
         self.spike_out.clear()
         self._spike_in_low = 0
+        self._holding = 0                  # the decoder's holding register of counters' upper bytes
 
     def load_window(self, name: str, offset: int, data: bytes) -> None:
         """Take `data` as the window's bytes from `offset` on: the model seeded from what the chip holds."""
@@ -106,6 +107,22 @@ class RegisterFileModel:
         self._refresh_hardware_fields()
         readable = sum(f.mask for f in item.fields if f.sw_readable and not f.single_pulse)
         return ((self._values[item.name] & readable) >> (8 * offset)) & 0xFF
+
+    def _fetch(self, address: int, fetched: dict) -> None:
+        """The target fetches a read byte ahead of its slot (rtl/spi_target.py): the fetch of a counter's
+        byte 0 loads the holding register, and bytes 1.. are the holding register's, as fetched then."""
+        where = self._locate(address)
+        if where is None:
+            return                                      # no strobe for an unmapped address
+        item, offset = where
+        if isinstance(item, Register) and item.snapshotted:
+            if offset == 0:
+                value = self._readable_byte(address) | sum(
+                    self._readable_byte(address + byte) << (8 * byte) for byte in range(1, item.size))
+                self._holding = value >> 8
+                fetched[address] = value & 0xFF
+            else:
+                fetched[address] = (self._holding >> (8 * (offset - 1))) & 0xFF
 
     def _commit_read(self, address: int):
         item, offset = self._locate(address)
@@ -199,8 +216,13 @@ class RegisterFileModel:
                 self._write_byte(*where, frame[HEADER_BYTES + index])
             return finish(partial)
 
+        # Fetches run one slot ahead: the first byte once the address is in, the second after the dummy
+        # byte, then one more after each byte clocked out (the last one past the end of the frame).
+        fetched: dict[int, int] = {}
+        self._fetch(address, fetched)
         if complete < first_data:
             return finish(partial)
+        self._fetch(address + 1, fetched)
         slot = 0
         while True:
             started = complete > first_data + slot or (complete == first_data + slot and partial)
@@ -211,6 +233,7 @@ class RegisterFileModel:
                 return finish(False)
             if complete == first_data + slot:          # the slot was cut
                 return finish(True)
-            data.append(self._readable_byte(address + slot))
+            data.append(fetched.get(address + slot, self._readable_byte(address + slot)))
             self._commit_read(address + slot)
             slot += 1
+            self._fetch(address + slot + 1, fetched)

@@ -144,7 +144,7 @@ def test_inference_busy_turns_into_done_in_one_edge_for_a_nop_at_any_cycle():
 
 @pytest.mark.parametrize("engine", ["pv", "inference"])
 def test_a_silent_macro_ends_the_run_at_the_watchdog_limit_and_the_chip_recovers(engine):
-    limit = 1                                          # (1 + 1) * 256 cycles
+    limit = 0                                          # (0 + 1) * 4096 cycles
     bound = (limit + 1) << TICK_BITS
 
     async def scenario(host, macro, ctx):

@@ -59,8 +59,9 @@ def a_file(tmp_path):
 
 @pytest.mark.parametrize("argv, says", [
     (["demo", "--config", "bogus"], "argument --config: unknown configuration 'bogus'; choose one of reference"),
-    (["demo", "--steps", "0"], "argument --steps: needs a whole number of at least 1, not '0'"),
-    (["demo", "--steps", "-3"], "argument --steps: needs a whole number of at least 1, not '-3'"),
+    (["demo", "--steps", "0"], "argument --steps: needs a whole number from 1 to 1024, not '0'"),
+    (["demo", "--steps", "-3"], "argument --steps: needs a whole number from 1 to 1024, not '-3'"),
+    (["demo", "--steps", str(10**7)], "argument --steps: needs a whole number from 1 to 1024, not '10000000'"),
     (["demo", "--epochs", "0"], "argument --epochs: needs a whole number of at least 1"),
     (["demo", "--samples", "0"], "argument --samples: needs a whole number of at least 1"),
     (["demo", "--seed", "-1"], "argument --seed: needs a whole number from 0 to 4294967295, not '-1'"),
@@ -115,7 +116,7 @@ def test_bench_runs_only_the_benches_in_bench(capsys, tmp_path):
 def test_rram_cim_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "rram_cim", "demo", "--steps", "0"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "rram-cim demo: argument --steps: needs a whole number of at least 1, not '0'\n"
+    assert done.stderr == "rram-cim demo: argument --steps: needs a whole number from 1 to 1024, not '0'\n"
 
 
 def test_output_into_a_closed_pipe_ends_quietly():

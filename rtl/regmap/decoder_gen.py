@@ -24,7 +24,7 @@ class RegisterDecoder(wiring.Component):
             "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1)})),
             "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
             "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1), "analog_timeout": Out(1), "analog_timeout_set": In(1)})),
-            "watchdog": Out(wiring.Signature({"limit": Out(16)})),
+            "watchdog": Out(wiring.Signature({"limit": Out(8)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
             "pv_row": Out(wiring.Signature({"index": Out(16)})),
@@ -88,7 +88,7 @@ class RegisterDecoder(wiring.Component):
         error_route_drop = Signal(1, init=0)
         error_engine_busy = Signal(1, init=0)
         error_analog_timeout = Signal(1, init=0)
-        watchdog_limit = Signal(16, init=4095)
+        watchdog_limit = Signal(8, init=255)
         pv_mode_algorithm = Signal(2, init=0)
         pv_mode_cumulative = Signal(1, init=0)
         pv_mode_triangular = Signal(1, init=0)
@@ -232,12 +232,6 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(watchdog_limit[0:8]))
                     with m.If(bus.w_stb):
                         m.d.sync += watchdog_limit[0:8].eq(bus.w_data[0:8])
-                with m.Case(0x000d):  # watchdog[1]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(watchdog_limit[8:16]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += watchdog_limit[8:16].eq(bus.w_data[0:8])
                 with m.Case(0x0010):  # geometry_cores[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))

@@ -142,12 +142,6 @@ def _read_expression(register: Register, byte: int) -> str:
     return f"Cat({', '.join(parts)})"
 
 
-def _snapshotted(register: Register) -> bool:
-    """A register wider than a byte whose value hardware writes live (a counter, a FIFO level): its upper
-    bytes are read through the shared holding register, so a read low byte first cannot tear."""
-    return not register.external and register.size > 1 and any(f.hw == "w" for f in register.fields)
-
-
 def _write_statements(register: Register, byte: int) -> list[str]:
     lines = []
     for f in register.fields:
@@ -176,7 +170,7 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
                              "address bits; move it in rram_cim.rdl")
     internal_end = max(r.address + r.size for r in table.registers if not r.external)
     register_bits = (internal_end - 1).bit_length()
-    snapshot_bytes = max((r.size - 1 for r in table.registers if _snapshotted(r)), default=0)
+    snapshot_bytes = max((r.size - 1 for r in table.registers if r.snapshotted), default=0)
     out = [HEADER.format(name=config.name),
            '"""Register decoder: storage for every register of the map, byte-wide bus, window ports."""',
            "",
@@ -243,11 +237,11 @@ def render_decoder(table: RegisterTable, config: ChipConfig) -> str:
             # of an 8-bit DAC); only read-only registers refuse.
             if r.sw_writable:
                 out.append("                    m.d.comb += bus.addr_writable.eq(1)")
-            if _snapshotted(r) and byte:
+            if r.snapshotted and byte:
                 out.append(f"                    m.d.comb += read_data.eq(snapshot[{8 * (byte - 1)}:{8 * byte}])")
             else:
                 out.append(f"                    m.d.comb += read_data.eq({_read_expression(r, byte)})")
-            if _snapshotted(r) and not byte:
+            if r.snapshotted and not byte:
                 upper = ", ".join(_read_expression(r, b) for b in range(1, r.size))
                 out.append("                    with m.If(bus.r_stb):")
                 out.append(f"                        m.d.sync += snapshot.eq(Cat({upper}))")
