@@ -37,7 +37,7 @@ TABLE = RegisterTable(
             Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
-            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, or inference running.'),
+            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running.'),
             Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, thresh_pos or thresh_neg zero (either one), a zero time-step count, neuron mode 3, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
             Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx). The access was not carried out; a read returned 0.'),
@@ -153,7 +153,7 @@ TABLE = RegisterTable(
         Register('neuron_row_events', 0x000210, 4, external=False, description='Row events applied', fields=(
             Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
-        Register('neuron_spikes', 0x000214, 4, external=False, description='Spikes routed', fields=(
+        Register('neuron_spikes', 0x000214, 4, external=False, description='Spikes fired', fields=(
             Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('neuron_dropped', 0x000218, 4, external=False, description='Events dropped', fields=(

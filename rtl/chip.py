@@ -231,7 +231,10 @@ class Chip(wiring.Component):
         mode = regs.pv_mode
         out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)
                         | (regs.pv_column.index >= config.columns))
-        unsupported = (mode.algorithm > 1) | (mode.scope > 2) | other_busy
+        # A zero pulse width would have every pulse refused by the drivers' interlock while the budget runs out.
+        no_width = ((regs.pv_pulse_width.cycles == 0) & (regs.pv_max_pulses.count != 0)
+                    & ~regs.pv_per_level.enable)
+        unsupported = (mode.algorithm > 1) | (mode.scope > 2) | no_width | other_busy
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),

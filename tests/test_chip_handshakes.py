@@ -226,3 +226,21 @@ def test_a_counter_read_low_byte_first_does_not_tear_while_the_engine_counts():
         assert values[-1] > 3 * 256                                   # the low byte carried several times
         assert values == sorted(values), values
     run(scenario, code=0)
+
+
+def test_a_start_that_would_pulse_with_zero_width_is_refused_and_nothing_runs():
+    """Every pulse of width 0 would be refused by the drivers' interlock while the budget ran out: the
+    chip refuses the start instead (a verify-only run needs no width and still starts)."""
+    async def scenario(host, macro, ctx):
+        await host.write(ctx, "pv_max_pulses", 5)
+        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        status = await host.status(ctx)
+        assert status & (StatusBit.BUSY | StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.ERROR
+        assert await host.read(ctx, "error") == ERROR.field("pv_config").mask
+        assert await host.read(ctx, "pv_pulses_total") == 0
+        await host.write(ctx, "error", ERROR.field("pv_config").mask)
+        await verify_only_recipe(host, ctx)
+        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await ctx.tick().repeat(200)
+        assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
+    run(scenario)
