@@ -215,3 +215,35 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     assert np.median(error) <= 4 and np.corrcoef(result.codes.ravel(), targets.ravel())[0, 1] > 0.9, error
     dut._log.info("host programmed 2 rows: %d pulses, %d failed, %.0f %% in window on read-back",
                   result.pulses_total, result.cells_failed, 100 * result.in_window.mean())
+
+
+@cocotb.test()
+async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
+    """The bridge not started: no sense and no neuron strobe is ever answered. Each engine's run ends
+    when the watchdog expires, with ERROR.analog_timeout, and the chip runs again without a reset once
+    the macro answers."""
+    tb = ProgrammingBench(dut)
+    await tb.reset()
+    errors = tb.table.register("error")
+    timeout = errors.field("analog_timeout").mask
+    await tb.write("watchdog", 0)                                # (0 + 1) * 4096 cycles
+    await tb.configure(dict(RECIPE, max_pulses=0))               # verify only: a sense first
+    starts = {"pv": (1, StatusBit.PV_DONE), "inference": (4, StatusBit.INFER_DONE)}
+    for name, value in [("neuron_thresh_pos", 7), ("neuron_thresh_neg", 7), ("neuron_timesteps", 3),
+                        ("neuron_v_read", 6)]:
+        await tb.write(name, value)
+    for engine, (start, done) in starts.items():
+        await tb.write("ctrl", start)
+        await tb.cycles(2000)
+        assert (await tb.spi.status()) & StatusBit.BUSY, f"{engine}: ended before the watchdog"
+        await tb.cycles(2500)
+        status = await tb.spi.status()
+        assert status & (StatusBit.BUSY | done | StatusBit.ERROR) == done | StatusBit.ERROR, \
+            f"{engine}: status {status:#04x}"
+        assert await tb.read("error") == timeout, engine
+        await tb.write("error", timeout)
+    tb.bridge.start()
+    await tb.write("ctrl", 1)
+    await tb.wait_done()
+    assert await tb.read("pv_cells_done") + await tb.read("pv_cells_failed") == tb.config.columns
+    assert await tb.read("error") == 0

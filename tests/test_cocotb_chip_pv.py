@@ -16,6 +16,7 @@ def test_programming_a_row_matches_the_reference(chip_build, recipe):
     "bad_selection_is_refused_and_abort_stops_the_engine",
     "reset_mid_programming_leaves_an_idle_chip",
     "host_programmer_programs_rows_and_reads_them_back",
+    "a_silent_macro_ends_either_engine_through_the_watchdog",
 ])
 def test_chip_programming(chip_build, testcase):
     run_and_check(chip_build, "rram_cim.sim.cocotb_chip_pv", testcase)
