@@ -57,11 +57,12 @@ def test_demo_in_cosimulation_matches_the_golden_model(tmp_path, capfd):
     assert report["cosim"]["spi_frames_per_inference"] > 20
     out = capfd.readouterr().out
     assert "2 of 2 inferences identical" in out
-    # The simulator's own lines (cocotb, GPI) are in its log, not among the demo's; the read-back after
-    # each core's programming has a bar of its own.
+    # The simulator's own lines (cocotb, GPI) are in its log, not among the demo's; programming shows a
+    # bar per core. (Whether the build's ticker and a separate read-back bar show depends on how long
+    # they take: tests/test_progress.py pins those down.)
     assert "gpi" not in out and " INFO " not in out, out
     assert "gpi" in (tmp_path / SIMULATOR_LOG).read_text()
-    assert "read-back (cosim): core 1" in out and "verilator: building rram_cim_chip" in out
+    assert "(cosim): core 1" in out
     # Every accuracy in the table is printed to three decimals, on all digits and on the co-simulated ones.
     rows = [line for line in out.splitlines() if line.startswith(("float (", "quantized (", "chip, golden"))]
     assert len(rows) == 5 and all(re.search(r" \d\.\d{3} +\d\.\d{3}$", row) for row in rows), rows
