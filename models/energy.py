@@ -95,6 +95,28 @@ class EnergyMeter:
     def total_pj(self) -> float:
         return self.array_pj + self.logic_pj + self.spi_pj
 
+    def inference(self, routed, g_us, v_read: float, layer_neurons, neurons_per_core: int, c_sample_ff: float,
+                  spikes: int) -> None:
+        """One spiking inference: `routed` holds, per time step, the (core, row) row events delivered.
+        Each step reads every core that has row events (`g_us[core]`, rows x columns) with those rows at
+        `v_read` volts; a row event on core c reaches the `layer_neurons[c]` neurons of the layer there
+        (synaptic events); every neuron (`neurons_per_core` on each core) samples once a step; and
+        `spikes` were fired."""
+        for delivered in routed:
+            for core, g_core in enumerate(g_us):
+                rows = [row for c, row in delivered if c == core]
+                if rows:
+                    v_rows = np.zeros(g_core.shape[0])
+                    v_rows[rows] = v_read
+                    self.read(g_core, v_rows)
+        synaptic = sum(layer_neurons[c] for step in routed for c, _ in step if c < len(layer_neurons))
+        self.events(synaptic, len(routed) * len(g_us) * neurons_per_core, c_sample_ff)
+        self.fired(spikes)
+
+    def per_inference_nj(self, inferences: int) -> dict[str, float]:
+        """nJ per inference over `inferences`, array only and with logic and SPI."""
+        return {"array": self.array_pj / inferences / 1e3, "total": self.total_pj / inferences / 1e3}
+
     def per_event(self) -> dict[str, float]:
         """pJ per synaptic event, array only and with logic and SPI, beside SPIRIT's figures."""
         if self.synaptic_events == 0:

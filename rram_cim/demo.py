@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import pathlib
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -156,24 +155,70 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, out, scratch)
 
 
+@dataclass
+class Trained:
+    """Stage 1: the data, the conductance levels and their P&V recipes, and the network (float and
+    quantized) with the settings it was trained with."""
+    data: object
+    level_codes: np.ndarray
+    level_us: np.ndarray
+    recipes: object
+    floating: object
+    quantized: object
+    settings: object
+
+
+@dataclass
+class Compiled:
+    """Stage 2: the network mapped onto the cores, and the test digits as input rasters."""
+    mapping: object
+    rasters: list
+    labels: np.ndarray
+
+
+@dataclass
+class ModelRuns:
+    """Stage 3: the evaluations on the golden models; the P&V-programmed model chip (aged later), its
+    programming results, its energy meter and the first inference's spikes (for the raster plot)."""
+    evaluations: dict[str, Evaluation]
+    chip: object
+    programs: list
+    meter: object
+    first_spikes: np.ndarray
+
+
 def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> int:
     """The demo, writing into `scratch` what will be in `out` once it ends well (`run`)."""
-    from .host.chip import Chip, ModelTransport
-    from .host.compiler import CompileError, compile_network
-    from .host.recipes import level_recipes
-    from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, rate_code,
-                                save_networks, train)
-    from .models.energy import EnergyMeter
-    from .models.neurons import NeuronParams
-    from .sim.pv_reference import LEVELS
-
+    from .demo_report import build_report, plot, print_report, write_report
     config: ChipConfig = CONFIGS[getattr(args, "config", REFERENCE.name)]
     started = time.perf_counter()
     timings: dict[str, float] = {}
     print(f"rram-cim demo: chip {config.name}, {config.cores} cores of {config.rows}x{config.columns} cells, "
           f"{config.neurons} neurons each; seed {args.seed}")
+    trained = _train_or_load(args, config, out, scratch, timings)
+    compiled = _compile(config, trained)
+    models = _evaluate_on_models(args, config, trained, compiled, timings)
+    samples = min(args.samples, len(compiled.labels))
+    cosim = _program_and_run_on_chip(args, config, trained, compiled, models, samples, out, timings)
+    _relax(models, compiled)
+    report = build_report(args, config, trained, compiled, models, cosim, samples, timings)
+    print_report(report, models.evaluations, cosim)
+    plot(scratch, out, trained, compiled, models, cosim, config)
+    write_report(scratch / "report.json", report, started)
+    print(f"report: {out / 'report.json'}; total {report['timings_s']['total_s']:.0f} s")
+    if cosim and cosim["identical"] is not None and cosim["identical"] != samples:
+        print("FAILED: the co-simulation disagreed with the golden model")
+        return 1
+    return 0
 
-    # ---- 1. data and training ---------------------------------------------------------------------------
+
+def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib.Path, timings) -> Trained:
+    """Stage 1: the data split, the device spread at the P&V levels, and the network trained with it (or
+    loaded from --network, copied beside the report)."""
+    from .host.recipes import level_recipes
+    from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, save_networks,
+                                train)
+    from .sim.pv_reference import LEVELS
     data = load_digits(args.seed)
     print(f"data: scikit-learn digits, {len(data.train_y)} training and {len(data.test_y)} test images (8x8)")
     level_codes = np.array(LEVELS)
@@ -205,23 +250,37 @@ def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> 
         save_networks(scratch / "network.npz", floating, quantized)
         print(f"network: trained; saved as {out / 'network.npz'} at the end of the run (reuse with --network)")
     timings["train_s"] = time.perf_counter() - t
+    return Trained(data, level_codes, level_us, recipes, floating, quantized, settings)
+
+
+def _compile(config: ChipConfig, trained: Trained) -> Compiled:
+    """Stage 2: the network onto the cores (`host.compiler`), the test digits rate-coded."""
+    from .host.compiler import CompileError, compile_network
+    from .host.training import rate_code
+    settings, level_us = trained.settings, trained.level_us
     try:
-        mapping = compile_network(quantized.layers(), level_codes, config, settings.threshold_code,
+        mapping = compile_network(trained.quantized.layers(), trained.level_codes, config, settings.threshold_code,
                                   settings.v_read_code)
     except CompileError as error:
         raise SystemExit(f"rram-cim demo: the network does not fit the {config.name} chip: {error}") from None
     print(f"compiled: layer 0 on core 0 (64 inputs -> {settings.hidden}), layer 1 on core 1 "
-          f"({settings.hidden} -> 10); {len(level_codes)} levels {level_us[0]:.0f}-{level_us[-1]:.0f} uS; "
+          f"({settings.hidden} -> 10); {len(trained.level_codes)} levels {level_us[0]:.0f}-{level_us[-1]:.0f} uS; "
           f"threshold {settings.threshold_code} codes, read {settings.v_read_code * config.bl_volts_per_lsb:.3f} V, "
           f"ADC-mode neurons, {settings.steps} steps + {mapping.flush_steps} flush")
-    rasters = [rate_code(x, settings.steps) for x in data.test_x]
-    labels = data.test_y
+    return Compiled(mapping, [rate_code(x, settings.steps) for x in trained.data.test_x], trained.data.test_y)
 
-    # ---- 2. golden models ---------------------------------------------------------------------------------
+
+def _evaluate_on_models(args, config: ChipConfig, trained: Trained, compiled: Compiled, timings) -> ModelRuns:
+    """Stage 3: the golden models: float levels on ideal cells, quantized levels on ideal cells, and every
+    cell programmed by P&V on the device model, with each inference's energy on the meter."""
+    from .host.chip import Chip, ModelTransport
+    from .models.energy import EnergyMeter
+    from .models.neurons import NeuronParams
+    mapping, rasters, labels = compiled.mapping, compiled.rasters, compiled.labels
     t = time.perf_counter()
     float_model = ModelTransport(config, args.seed, neuron_noise=args.neuron_noise)
     for core in range(len(mapping.targets)):
-        float_model.set_conductances(core, _float_conductances(floating, core, config, level_us[0]))
+        float_model.set_conductances(core, _float_conductances(trained.floating, core, config, trained.level_us[0]))
     float_chip = Chip(float_model, config)
     float_chip.configure(mapping)
     evaluations = {"float": _evaluate("float (ideal cells)", float_chip, mapping, rasters, labels)}
@@ -231,88 +290,52 @@ def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> 
 
     model_transport = ModelTransport(config, args.seed, neuron_noise=args.neuron_noise)
     model_chip = Chip(model_transport, config)
-    model_programs = model_chip.load(mapping, recipes)
+    model_programs = model_chip.load(mapping, trained.recipes)
     meter = EnergyMeter()
-    layer_neurons = [layer.neurons for layer in quantized.layers()]
+    layer_neurons = [layer.neurons for layer in trained.quantized.layers()]
     c_sample = NeuronParams().c_sample_ff
     v_read = mapping.v_read_code * config.bl_volts_per_lsb
-    raster_of_first = {}
+    first_spikes = {}
 
     def account(i, result):
         last = model_transport.last
-        for delivered in last.routed:
-            for core in range(config.cores):
-                rows = [row for c, row in delivered if c == core]
-                if rows:
-                    v_rows = np.zeros(config.rows)
-                    v_rows[rows] = v_read
-                    meter.read(model_transport.macro.cores[core].g_us, v_rows)
-        synaptic = sum(layer_neurons[c] for step in last.routed for c, _ in step if c < len(layer_neurons))
-        meter.events(synaptic, len(last.routed) * config.cores * config.neurons, c_sample)
-        meter.fired(result.spikes)
+        meter.inference(last.routed, [core.g_us for core in model_transport.macro.cores], v_read, layer_neurons,
+                        config.neurons, c_sample, result.spikes)
         if i == 0:
-            raster_of_first["spikes"] = last.spikes.copy()
+            first_spikes["spikes"] = last.spikes.copy()
     evaluations["chip_model"] = _evaluate("chip (golden model)", model_chip, mapping, rasters, labels,
                                           keep_events=True, on_run=account)
     timings["models_s"] = time.perf_counter() - t
+    return ModelRuns(evaluations, model_chip, model_programs, meter, first_spikes["spikes"])
 
-    # ---- 3. co-simulation ---------------------------------------------------------------------------------
-    cosim = None
-    samples = min(args.samples, len(labels))
-    if args.transport != "model":
-        t = time.perf_counter()
-        log = out / SIMULATOR_LOG
-        try:
-            with _child_output_to(log if args.transport != "serial" else None):
-                cosim = _on_chip(args.transport, config, mapping, recipes, rasters[:samples], labels[:samples],
-                                 args, evaluations["chip_model"].events[:samples])
-        except (RuntimeError, OSError) as error:      # LinkError, CosimError, a failed simulator build
-            where = f"; the simulator's output is in {log}" if args.transport != "serial" else ""
-            raise SystemExit(f"rram-cim demo: {args.transport} failed: {error}{where}; "
-                             f"{out} keeps the previous run's outputs") from None
-        timings["cosim_s"] = time.perf_counter() - t
 
-    # ---- 4. relaxation (golden model, the same programmed cells) -------------------------------------------
+def _program_and_run_on_chip(args, config: ChipConfig, trained: Trained, compiled: Compiled, models: ModelRuns,
+                             samples: int, out: pathlib.Path, timings) -> dict | None:
+    """Stage 4: program and run the first `samples` digits through --transport (none for `model`)."""
+    if args.transport == "model":
+        return None
+    t = time.perf_counter()
+    log = out / SIMULATOR_LOG
+    try:
+        with _child_output_to(log if args.transport != "serial" else None):
+            cosim = _on_chip(args.transport, config, compiled.mapping, trained.recipes, compiled.rasters[:samples],
+                             compiled.labels[:samples], args, models.evaluations["chip_model"].events[:samples])
+    except (RuntimeError, OSError) as error:      # LinkError, CosimError, a failed simulator build
+        where = f"; the simulator's output is in {log}" if args.transport != "serial" else ""
+        raise SystemExit(f"rram-cim demo: {args.transport} failed: {error}{where}; "
+                         f"{out} keeps the previous run's outputs") from None
+    timings["cosim_s"] = time.perf_counter() - t
+    return cosim
+
+
+def _relax(models: ModelRuns, compiled: Compiled) -> None:
+    """Stage 5: the golden model's programmed cells after 1 hour and 1 day of relaxation."""
     aged = 0.0
     for label, age in RELAX_AGES:
-        model_chip.relax(age - aged)
+        models.chip.relax(age - aged)
         aged = age
-        evaluations[f"relaxed {label}"] = _evaluate(f"chip after {label}", model_chip, mapping, rasters, labels)
-
-    # ---- 5. report ------------------------------------------------------------------------------------------
-    inferences = len(rasters)
-    spi_bits = cosim["spi_bytes_per_inference"] * 8 if cosim else None
-    if spi_bits is not None:
-        meter.spi(int(spi_bits * inferences))
-    energy = meter.per_event()
-    report = {
-        "config": config.name, "seed": args.seed, "steps": settings.steps, "test_images": inferences,
-        "cosim_images": samples if cosim else 0,
-        "accuracy": {name: e.accuracy for name, e in evaluations.items()},
-        "accuracy_on_cosim_subset": {name: e.on(samples) for name, e in evaluations.items()},
-        "programming": [_pv_stats(r, level_codes, config) for r in (cosim["programs"] if cosim else model_programs)],
-        "spikes_per_inference": evaluations["chip_model"].spikes,
-        "row_events_per_inference": evaluations["chip_model"].row_events,
-        "synaptic_events_per_inference": meter.synaptic_events / inferences,
-        "energy_pj_per_synaptic_event": energy,
-        "energy_nj_per_inference": {"array": meter.array_pj / inferences / 1e3,
-                                    "total": meter.total_pj / inferences / 1e3},
-        "timings_s": timings,
-    }
-    if cosim:
-        report["cosim"] = {k: v for k, v in cosim.items() if k not in ("programs", "evaluation")}
-        key = {"cosim": "chip_rtl_cosim", "fpga-sim": "chip_fpga_sim", "serial": "chip_board"}[args.transport]
-        report["accuracy"][key] = report["accuracy_on_cosim_subset"][key] = cosim["evaluation"].accuracy
-    _print_report(report, evaluations, cosim)
-    _plots(scratch, out, evaluations["chip_model"], cosim["programs"] if cosim else model_programs, level_codes, config,
-           rasters[0], raster_of_first["spikes"], labels[0], evaluations["chip_model"].predictions[0], quantized)
-    report["timings_s"]["total_s"] = time.perf_counter() - started
-    (scratch / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
-    print(f"report: {out / 'report.json'}; total {report['timings_s']['total_s']:.0f} s")
-    if cosim and cosim["identical"] is not None and cosim["identical"] != samples:
-        print("FAILED: the co-simulation disagreed with the golden model")
-        return 1
-    return 0
+        models.evaluations[f"relaxed {label}"] = _evaluate(f"chip after {label}", models.chip, compiled.mapping,
+                                                           compiled.rasters, compiled.labels)
 
 
 def _float_conductances(network, core: int, config: ChipConfig, floor_us: float) -> np.ndarray:
@@ -424,139 +447,3 @@ def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_event
                 "identical": int(sum(identical)) if kind == "cosim" else None, "inference_wall_s": infer_wall / n,
                 "inference_sim_ms": infer_sim / n * 1e3, "spi_frames_per_inference": (transport.frames - frames) / n,
                 "spi_bytes_per_inference": (transport.bytes - sent) / n}
-
-
-def _pv_stats(result, level_codes, config) -> dict:
-    us = config.us_per_adc_lsb
-    error = (result.codes - result.targets) * us
-    return {"core": result.core, "cells": int(result.targets.size), "mean_pulses": float(result.pulses.mean()),
-            "max_pulses": int(result.pulses.max()), "failed": result.cells_failed,
-            "in_window_on_read_back": float(result.in_window.mean()),
-            "sigma_us_per_level": [float(error[result.targets == c].std()) if np.any(result.targets == c)
-                                   else None for c in level_codes]}
-
-
-def _print_report(report, evaluations, cosim) -> None:
-    print("\n=== accuracy on the held-out digits ===")
-    n = report["cosim_images"]
-    print(f"{'model':<34} {'all ' + str(report['test_images']):>9} {('first ' + str(n)) if n else '':>10}")
-    names = {"float": "float (unrounded levels, ideal)", "quantized": "quantized (8 levels, ideal cells)",
-             "chip_model": "chip, golden model (P&V cells)", "relaxed 1 hour": "chip, golden model, 1 hour later",
-             "relaxed 1 day": "chip, golden model, 1 day later"}
-    for key, label in names.items():
-        e = evaluations[key]
-        print(f"{label:<34} {e.accuracy:>9.3f} {f'{e.on(n):.3f}' if n else '':>10}")
-    if cosim:
-        e = cosim["evaluation"]
-        print(f"{CHIP_RUNS[cosim['transport']]:<34} {'':>9} {e.accuracy:>10.3f}")
-        if cosim["identical"] is not None:
-            print(f"co-simulation: {cosim['identical']} of {n} inferences identical, event for event, to the golden "
-                  "model")
-        else:
-            print("(emulated cells and ideal neurons of the FPGA build: no golden model to compare event for event)")
-        print(f"{cosim['transport']} ({cosim['simulator'] or 'board'}): {cosim['inference_wall_s']:.2f} s wall and "
-              f"{cosim['inference_sim_ms']:.2f} ms chip time per inference, "
-              f"{cosim['spi_frames_per_inference']:.0f} frames ({cosim['spi_bytes_per_inference']:.0f} B)")
-    print("\n=== program and verify (per-level IGVVA, window +-1 uS) ===")
-    for p in report["programming"]:
-        print(f"core {p['core']}: {p['cells']} cells, {p['mean_pulses']:.2f} pulses/cell (max {p['max_pulses']}), "
-              f"{p['failed']} failed, {100 * p['in_window_on_read_back']:.0f} % in window on read-back; "
-              "sigma per level (uS): " + " ".join("-" if s is None else f"{s:.2f}" for s in p["sigma_us_per_level"]))
-    if cosim:
-        build = f", build {cosim['build_s']:.0f} s" if cosim["build_s"] is not None else ""
-        print(f"programming ({cosim['transport']}): {cosim['program_sim_s']:.3f} s chip time, "
-              f"{cosim['program_wall_s']:.0f} s wall ({cosim['simulator'] or 'board'}{build})")
-    print("\n=== activity and energy per inference (golden model) ===")
-    e = report["energy_pj_per_synaptic_event"]
-    print(f"{report['spikes_per_inference']:.0f} spikes, {report['row_events_per_inference']:.0f} row events, "
-          f"{report['synaptic_events_per_inference']:.0f} synaptic events")
-    spi = "" if cosim else " (no SPI: model transport only)"
-    print(f"energy per synaptic event: array {e['array_pj']:.2f} pJ (SPIRIT {e['spirit_array_pj']} pJ), "
-          f"with logic and SPI {e['total_pj']:.1f} pJ{spi} (SPIRIT {e['spirit_total_pj']:.0f} pJ)")
-    per = report["energy_nj_per_inference"]
-    print(f"energy per inference: array {per['array']:.2f} nJ, total {per['total']:.1f} nJ")
-
-
-def _plots(scratch, out, evaluation, programs, level_codes, config, raster, spikes, label, predicted, network) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix
-
-    figure, axis = plt.subplots(figsize=(5, 4.4))
-    matrix = confusion_matrix(evaluation.labels, evaluation.predictions, labels=range(10))
-    axis.imshow(matrix, cmap="Blues")
-    for (i, j), value in np.ndenumerate(matrix):
-        if value:
-            axis.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                      color="white" if value > matrix.max() / 2 else "black")
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true digit")
-    axis.set_xticks(range(10))
-    axis.set_yticks(range(10))
-    axis.set_title(f"Chip (golden model), accuracy {evaluation.accuracy:.3f}")
-    _save(figure, scratch / "confusion.png")
-
-    figure, axis = plt.subplots(figsize=(7, 3.8))
-    us = config.us_per_adc_lsb
-    codes = np.concatenate([p.codes.ravel() for p in programs]) * us
-    targets = np.concatenate([p.targets.ravel() for p in programs]) * us
-    bins = np.arange(0, codes.max() + 2 * us, us)
-    for level in level_codes * us:
-        axis.hist(codes[targets == level], bins=bins, alpha=0.8)
-        axis.axvline(level, color="k", lw=0.6, ls="--")
-    axis.set_yscale("log")
-    axis.set_xlabel("conductance read back (uS); dashed: targets")
-    axis.set_ylabel("cells")
-    axis.set_title("Conductances after on-chip P&V, both cores")
-    _save(figure, scratch / "conductances.png")
-
-    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 6), sharex=True,
-                                                 gridspec_kw={"height_ratios": [3, 2, 1]})
-    steps = np.arange(spikes.shape[0])
-    t, i = np.nonzero(raster)
-    top.scatter(t, i, s=4, marker="|", color="k")
-    top.set_ylabel("input row")
-    for axis, core, name in ((middle, 0, "hidden neuron"), (bottom, 1, "output neuron")):
-        for sign, colour in ((1, "tab:red"), (-1, "tab:blue")):
-            t, n = np.nonzero(spikes[:, core] == sign)
-            axis.scatter(t, n, s=8, marker="|", color=colour)
-        axis.set_ylabel(name)
-    bottom.set_ylim(-0.5, 9.5)
-    bottom.set_xlabel("time step (red +1 spikes, blue -1)")
-    top.set_title(f"One inference: digit {label}, predicted {predicted}")
-    top.set_xlim(-0.5, steps[-1] + 0.5)
-    _save(figure, scratch / "raster.png")
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for p in programs:
-        pulses = np.sort(p.pulses.ravel())
-        left.step(pulses, np.arange(1, pulses.size + 1) / pulses.size, where="post",
-                  label=f"core {p.core} ({p.cells_failed} failed)")
-    left.set_xlabel("pulses applied to the cell")
-    left.set_ylabel("share of cells finished")
-    left.set_title("On-chip P&V convergence")
-    left.legend()
-    left.grid(alpha=0.3)
-    right.plot(network.history)
-    right.set_yscale("log")
-    right.set_xlabel("epoch (float, then quantization-aware)")
-    right.set_ylabel("training loss")
-    right.grid(alpha=0.3)
-    _save(figure, scratch / "convergence.png")
-    print(f"plots: {', '.join(str(out / n) for n in PLOTS)}")
-
-
-def _save(figure, path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-    plt.close(figure)
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return asdict(value) if hasattr(value, "__dataclass_fields__") else str(value)
