@@ -34,8 +34,9 @@ import numpy as np
 
 from ..config import REFERENCE, ChipConfig
 from ..models.device import HFO2_1T1R, DeviceParams
-from ..models.macro import LEAK_SCALE, MacroOp, NeuronCodes
+from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode, NeuronParams
+from ..protocol import Op
 
 __all__ = ["EmulationParams", "Lfsr", "EmulatedMacroModel"]
 
@@ -134,9 +135,9 @@ class EmulatedMacroModel:
     def pulse(self, op: int, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
         random = self.lfsr.step()
         code = int(self.codes[core, row, column])
-        if op in (MacroOp.SET, MacroOp.FORM):
+        if op in (Op.SET, Op.FORM):
             code = set_result(self.p, code, max(bl_codes), max(wl_codes), random)
-        elif op == MacroOp.RESET:
+        elif op == Op.RESET:
             code = reset_result(self.p, code, max(sl_codes), random)
         self.codes[core, row, column] = code
 

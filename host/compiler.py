@@ -30,7 +30,7 @@ import numpy as np
 from ..config import READ_DISTURB_LIMIT_V, ChipConfig
 from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
-from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route
+from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route, route_offset, routing_table_bytes
 from ..rtl.cell_driver import read_limit_code
 
 __all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
@@ -238,16 +238,16 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
         levels[:rows, 1:2 * neurons:2] = minus
         all_levels.append(levels)
         targets.append(codes[levels])
-    routes = [pack_route(False)] * (config.cores * config.neurons * 2)
+    routes = [pack_route(False)] * (routing_table_bytes(config) // ROUTE_ENTRY_BYTES)
     for k, layer in enumerate(layers):
         for neuron in range(layer.neurons):
-            at = (k * config.neurons + neuron) * 2
+            at = route_offset(config.neurons, k, neuron, 0) // ROUTE_ENTRY_BYTES
             if k + 1 < len(layers):
                 routes[at] = pack_route(False, True, k + 1, neuron)        # positive spike: next layer's row
             else:
                 routes[at] = routes[at + 1] = pack_route(True)             # both signs to the host
     routing = b"".join(routes)
-    assert len(routing) == config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+    assert len(routing) == routing_table_bytes(config)
     last = len(layers) - 1
     return NetworkMapping(config=config, targets=targets, levels=all_levels,
                           level_codes=tuple(int(c) for c in codes), routing=routing,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..config import ChipConfig
 from ..models.macro import NeuronCodes
-from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, StatusBit, input_event
+from ..protocol import EVENT_TICK, StatusBit, input_event, routing_table_bytes
 from .registers import ChipError, RegisterClient, check_identity, check_int
 
 __all__ = ["InferenceRunner", "InferenceRun"]
@@ -147,6 +147,6 @@ def check_configuration(config: ChipConfig, table, codes, v_read_code, routing) 
     check_int("v_read_code", v_read_code, 0, (1 << (8 * register.size)) - 1)
     if not isinstance(routing, (bytes, bytearray, memoryview)):
         raise TypeError(f"routing must be bytes, not {type(routing).__name__}")
-    size = config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+    size = routing_table_bytes(config)
     if len(routing) != size:
         raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")

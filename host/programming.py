@@ -21,7 +21,8 @@ import numpy as np
 from ..config import ChipConfig
 from ..models.device import Shape
 from ..models.pv import PVSettings, check_level_recipes
-from ..protocol import LEVEL_FIELDS, Scope, StatusBit, pack_level
+from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, RECIPE_FIELDS, Scope, StatusBit, pack_level,
+                        unpack_failed_log)
 from .registers import ChipError, RegisterClient, check_identity, check_int
 
 __all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "cell_windows"]
@@ -29,8 +30,6 @@ __all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "
 #: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
 #: co-simulated SPI frame under a second of wall time.
 CHUNK = 1024
-#: Failed-log entry layout: {column[15:0], row[9:0], core[3:0], valid, 0}.
-LOG_ENTRY_BYTES = 4
 
 
 class ProgrammingError(ValueError):
@@ -133,7 +132,7 @@ class Programmer:
 
     @staticmethod
     def _level_entry(code: int, recipe: PVSettings) -> dict:
-        return {"target": code} | {name: getattr(recipe, name) for name in LEVEL_FIELDS if name != "target"}
+        return {"target": code} | {name: getattr(recipe, name) for name in RECIPE_FIELDS}
 
     # ---- register traffic -----------------------------------------------------------------------------------
     def _configure(self, core: int, recipe: PVSettings, per_level: bool):
@@ -142,7 +141,7 @@ class Programmer:
                    triangular=int(recipe.shape is Shape.TRIANGULAR),
                    reset_on_overshoot=int(recipe.reset_on_overshoot), form=int(recipe.form), scope=Scope.CORE)
         regs.write("pv_core", core)
-        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset"):
+        for name in DAC_FIELDS:
             regs.write(f"pv_{name}", getattr(recipe, name))
         regs.write("pv_pulse_width", recipe.pulse_width)
         regs.write("pv_setup_cycles", self.setup_cycles)
@@ -193,13 +192,7 @@ class Programmer:
         entries = min(failed, self.config.failed_log_depth)
         if entries == 0:
             return []
-        raw = self.regs.read_window("failed_log", 0, entries * LOG_ENTRY_BYTES)
-        cells = []
-        for i in range(entries):
-            word = int.from_bytes(raw[i * LOG_ENTRY_BYTES:(i + 1) * LOG_ENTRY_BYTES], "little")
-            if word & 0b10:
-                cells.append((word >> 2 & 0xF, word >> 6 & 0x3FF, word >> 16))
-        return cells
+        return unpack_failed_log(self.regs.read_window("failed_log", 0, entries * FAILED_LOG_ENTRY_BYTES))
 
 
 

@@ -6,7 +6,7 @@ from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape,
 from .energy import EnergyMeter, EnergyParams
 from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
 from .pulses import pulse_codes, relative_waveform
-from .pv import Algorithm, PulseKind, PVResult, PVSettings, adc_codes, program_and_verify
+from .pv import Algorithm, PVResult, PVSettings, adc_codes, program_and_verify
 
 __all__ = [
     "Crossbar", "IRDropSolver", "differential_currents", "ir_drop_currents", "read_currents", "slc_group_conductance",
@@ -14,5 +14,5 @@ __all__ = [
     "EnergyMeter", "EnergyParams",
     "NeuronBank", "NeuronMode", "NeuronParams", "column_voltages", "differential_inputs",
     "pulse_codes", "relative_waveform",
-    "Algorithm", "PulseKind", "PVResult", "PVSettings", "adc_codes", "program_and_verify",
+    "Algorithm", "PVResult", "PVSettings", "adc_codes", "program_and_verify",
 ]

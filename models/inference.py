@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import ChipConfig
-from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW, output_event
+from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, output_event, route_offset, routing_table_bytes, unpack_route
 from .device import ModelInputError
 from .macro import AnalogMacro, NeuronCodes
 
@@ -44,7 +44,7 @@ class InferenceResult:
 class InferenceModel:
     def __init__(self, macro: AnalogMacro, routing: bytes, codes: NeuronCodes, v_read_code: int):
         config = macro.config
-        size = config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
+        size = routing_table_bytes(config)
         if len(routing) != size:
             raise ModelInputError(f"routing table has {len(routing)} bytes, the chip's has {size}")
         self.macro = macro
@@ -53,11 +53,10 @@ class InferenceModel:
         self.codes = codes
         self.v_read_code = v_read_code
 
-    def route(self, core: int, neuron: int, negative: bool) -> tuple[int, int, int]:
-        """(flags, destination core, destination row) of one spike's routing entry."""
-        at = ((core * self.config.neurons + neuron) * 2 + int(negative)) * ROUTE_ENTRY_BYTES
-        entry = self.routing[at:at + ROUTE_ENTRY_BYTES]
-        return entry[0], entry[1], int.from_bytes(entry[2:4], "little")
+    def route(self, core: int, neuron: int, negative: bool):
+        """One spike's routing entry (`protocol.RouteEntry`: `.to_host`, `.to_row`, `.core`, `.row`)."""
+        at = route_offset(self.config.neurons, core, neuron, int(negative))
+        return unpack_route(self.routing[at:at + ROUTE_ENTRY_BYTES])
 
     def run(self, host_events: list[list[tuple[int, int]]]) -> InferenceResult:
         """Run one time step per element of `host_events` (each a list of (core, row) input events),
@@ -83,13 +82,13 @@ class InferenceModel:
             result.spikes[t] = positive.astype(np.int8) - negative.astype(np.int8)
             queued = []
             for core, neuron, sign in _spike_order(positive, negative):
-                flags, to_core, to_row = self.route(core, neuron, sign)
-                if flags & ROUTE_TO_HOST:
+                entry = self.route(core, neuron, sign)
+                if entry.to_host:
                     result.events.append(output_event(core, neuron, sign))
-                if flags & ROUTE_TO_ROW:
-                    inside = to_core < config.cores and to_row < config.rows
+                if entry.to_row:
+                    inside = entry.core < config.cores and entry.row < config.rows
                     if inside and len(queued) < config.route_fifo_depth:
-                        queued.append((to_core, to_row))
+                        queued.append((int(entry.core), int(entry.row)))
                     else:
                         result.dropped += 1
             result.events.append(EVENT_TICK)

@@ -11,15 +11,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
+from ..protocol import Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "MacroOp", "NeuronCodes", "flags_word"]
-
-
-class MacroOp:
-    """Operation codes of the port (the same values as `rtl.analog_port.Op`)."""
-    IDLE, READ, SET, RESET, FORM, INFER = range(6)
+__all__ = ["AnalogMacro", "NeuronCodes", "flags_word"]
 
 
 @dataclass(frozen=True)
@@ -73,19 +69,19 @@ class AnalogMacro:
                                   f"{config.cores}x{config.rows}x{config.columns} macro")
         return self.cores[core]
 
-    def pulse(self, op: int, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
+    def pulse(self, op: Op, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
         """Apply one pulse given as the DAC codes of each of its cycles."""
         config = self.config
         array = self._array(core, row, column)
-        driven = [float(code) for code in (sl_codes if op == MacroOp.RESET else bl_codes)]
+        driven = [float(code) for code in (sl_codes if op == Op.RESET else bl_codes)]
         amplitude = max(driven)
         waveform = [code / amplitude for code in driven] if amplitude > 0 else [0.0] * len(driven)
         v_wl = max(wl_codes) * config.wl_volts_per_lsb
-        if op == MacroOp.SET:
+        if op == Op.SET:
             array.set_one(row, column, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
-        elif op == MacroOp.RESET:
+        elif op == Op.RESET:
             array.reset_one(row, column, amplitude * config.sl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
-        elif op == MacroOp.FORM:
+        elif op == Op.FORM:
             array.form_one(row, column, amplitude * config.bl_volts_per_lsb, v_wl, waveform, config.seconds_per_cycle)
         else:
             raise ModelInputError(f"operation {op} is not a pulse")

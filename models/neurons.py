@@ -10,22 +10,16 @@ refractory period the neuron keeps integrating but cannot fire (SPIRIT's third s
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..protocol import NeuronMode
 from .device import ModelInputError
 
 __all__ = ["NeuronMode", "NeuronParams", "NeuronBank", "column_voltages", "differential_inputs"]
 
 BOLTZMANN = 1.380649e-23
-
-
-class NeuronMode(enum.IntEnum):
-    IF = 0      # integrate and fire, membrane reset to zero after a spike
-    LIF = 1     # the same with a leak towards zero each step
-    ADC = 2     # reset by subtracting the threshold, no refractory: the spike count digitizes the input
 
 
 @dataclass(frozen=True)

@@ -22,24 +22,17 @@ the cost is (pulses of the slowest cell) x (numpy work on the whole array).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..config import READ_DISTURB_LIMIT_V, REFERENCE, ChipConfig
-from ..protocol import Algorithm
+from ..protocol import DAC_FIELDS, RECIPE_FIELDS, Algorithm, Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape
 from .pulses import relative_codes, relative_waveform
 
-__all__ = ["Algorithm", "PVSettings", "PVResult", "PulseKind", "program_and_verify", "adc_codes",
+__all__ = ["Algorithm", "PVSettings", "PVResult", "program_and_verify", "adc_codes",
            "igvva_level_recipes", "check_level_recipes"]
-
-
-class PulseKind(enum.IntEnum):
-    SET = 1
-    RESET = 2
-    FORM = 3
 
 
 @dataclass(frozen=True)
@@ -63,8 +56,7 @@ class PVSettings:
     v_read: float = READ_DISTURB_LIMIT_V   # volts across the cell during verify (SPIRIT's 100 mV limit)
 
     def __post_init__(self):
-        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
-                     "window"):
+        for name in (*DAC_FIELDS, "window"):
             if getattr(self, name) < 0:
                 raise ModelInputError(f"PVSettings.{name} = {getattr(self, name)} is negative")
         if self.pulse_width < 1 or self.max_pulses < 1:
@@ -74,7 +66,7 @@ class PVSettings:
 
     def check_codes(self, config: ChipConfig):
         top = (1 << config.dac_bits) - 1
-        for name in ("bl_start", "bl_stop", "wl_start", "wl_stop", "sl_reset"):
+        for name in (name for name in DAC_FIELDS if not name.endswith("_step")):
             if getattr(self, name) > top:
                 raise ModelInputError(f"PVSettings.{name} = {getattr(self, name)} exceeds the "
                                       f"{config.dac_bits}-bit DAC (max {top})")
@@ -86,7 +78,7 @@ class PVResult:
     passed: np.ndarray            # per cell, verified inside its window
     targeted: np.ndarray          # per cell, had a target
     final_code: np.ndarray        # per cell, ADC code of the last verify
-    #: Every pulse, in order: iteration, row, column, kind, bl, wl, sl codes (one row per pulse).
+    #: Every pulse, in order: iteration, row, column, kind (the port's `Op`), bl, wl, sl codes (one row per pulse).
     log: np.ndarray = field(repr=False, default=None)
     iterations: int = 0
 
@@ -111,8 +103,8 @@ def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
     return np.clip(np.rint(np.nan_to_num(g_us) / config.us_per_adc_lsb), 0, top).astype(np.int64)
 
 
-PER_LEVEL_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
-                    "pulse_width", "max_pulses", "window")
+#: What may differ between levels: a per-level table entry's recipe fields.
+PER_LEVEL_FIELDS = RECIPE_FIELDS
 SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
 
 
@@ -253,7 +245,7 @@ def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
     out["iteration"] = iteration
     out["row"], out["column"] = rows, columns
     is_set = low[rows, columns]
-    out["kind"] = np.where(is_set, PulseKind.FORM if s.form else PulseKind.SET, PulseKind.RESET)
+    out["kind"] = np.where(is_set, Op.FORM if s.form else Op.SET, Op.RESET)
     out["bl"] = np.where(is_set, bl[rows, columns], 0)
     out["wl"] = np.where(is_set, wl[rows, columns], s.wl_stop[rows, columns])
     out["sl"] = np.where(is_set, 0, s.sl_reset[rows, columns])

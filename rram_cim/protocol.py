@@ -11,13 +11,21 @@ While the host shifts the command, address and dummy bytes in, the chip shifts t
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
-from .config import ADDRESS_BITS
+from amaranth.lib import data, enum
 
-__all__ = ["Algorithm", "Scope", "Command", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
-           "decode_event", "ROUTE_ENTRY_BYTES", "ROUTE_TO_HOST", "ROUTE_TO_ROW", "pack_route", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES", "pack_level", "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+from .config import ADDRESS_BITS, ChipConfig
+
+__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "valid_member", "Command",
+           "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
+           "decode_event",
+           "RouteEntry", "ROUTE_ENTRY_BYTES", "ROUTE_TO_HOST", "ROUTE_TO_ROW", "pack_route", "unpack_route",
+           "route_offset", "routing_table_bytes",
+           "DAC_FIELDS", "RECIPE_FIELDS", "LevelEntry", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES",
+           "pack_level",
+           "FailedLogEntry", "FAILED_LOG_ENTRY_BYTES", "unpack_failed_log",
+           "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
@@ -26,43 +34,42 @@ ADDRESS_BYTES = ADDRESS_BITS // 8
 READ_DUMMY_BYTES = 1
 
 
-class Algorithm(enum.IntEnum):
+# ---- enumerations: RTL signal shapes (viewed as `EnumView`), plain ints to the host and the models -------
+# `IntEnum` so that numpy arrays, cocotb handles and register values compare with the members directly;
+# `view_class=EnumView` so that a signal of the shape in the RTL only compares with its own members.
+class Op(enum.IntEnum, shape=3, view_class=enum.EnumView):
+    """The analog port's operation (`AnalogPort.op`), and the kind of a pulse in the models' logs."""
+    IDLE = 0
+    READ = 1       # bit line at a read voltage, no pulse: what a verify senses through
+    SET = 2        # top electrode pulsed, gate sets the compliance
+    RESET = 3      # source line pulsed, gate on
+    FORM = 4       # first SET of a pristine cell, at forming voltage
+    INFER = 5      # the inference sequencer drives rows and neurons
+
+
+class Algorithm(enum.IntEnum, shape=2, view_class=enum.EnumView):
     """P&V algorithm, as `pv_mode.algorithm` encodes it (shared by the RTL engine and `models.pv`)."""
     ISPVA = 0       # fixed gate, stepped top-electrode voltage
     IGVVA = 1       # fixed top-electrode voltage, stepped gate
 
 
-#: The per-level recipe table (window `pv_levels`): one entry of LEVEL_ENTRY_BYTES per level, each field at
-#: (byte offset, bytes), little-endian. The same layout is described in rtl/regmap/rram_cim.rdl.
-LEVEL_ENTRY_BYTES = 32
-LEVEL_FIELDS = {
-    "target": (0, 1), "pulse_width": (1, 1), "max_pulses": (2, 1), "window": (3, 1),
-    "bl_start": (4, 2), "bl_step": (6, 2), "bl_stop": (8, 2),
-    "wl_start": (10, 2), "wl_step": (12, 2), "wl_stop": (14, 2), "sl_reset": (16, 2),
-}
-#: Bytes of an entry the engine fetches (the rest are reserved).
-LEVEL_USED_BYTES = max(offset + size for offset, size in LEVEL_FIELDS.values())
-
-
-def pack_level(entry: dict) -> bytes:
-    """One level's recipe (every LEVEL_FIELDS key) as its LEVEL_ENTRY_BYTES bytes."""
-    missing = set(LEVEL_FIELDS) - set(entry)
-    if missing:
-        raise ValueError(f"level entry lacks {', '.join(sorted(missing))}")
-    out = bytearray(LEVEL_ENTRY_BYTES)
-    for name, (offset, size) in LEVEL_FIELDS.items():
-        value = entry[name]
-        if not 0 <= value < 1 << (8 * size):
-            raise ValueError(f"level entry {name} = {value} does not fit in {size} byte(s)")
-        out[offset:offset + size] = int(value).to_bytes(size, "little")
-    return bytes(out)
-
-
-class Scope(enum.IntEnum):
+class Scope(enum.IntEnum, shape=2, view_class=enum.EnumView):
     """What one P&V run covers, as `pv_mode.scope` encodes it."""
     CELL = 0
     ROW = 1
     CORE = 2
+
+
+class NeuronMode(enum.IntEnum, shape=2, view_class=enum.EnumView):
+    """The neuron bank's mode, as `neuron_mode.kind` and the port's `neuron_mode` carry it."""
+    IF = 0      # integrate and fire, membrane reset to zero after a spike
+    LIF = 1     # the same with a leak towards zero each step
+    ADC = 2     # reset by subtracting the threshold, no refractory: the spike count digitizes the input
+
+
+def valid_member(value, enum_type):
+    """Whether `value` (a register field in the RTL) encodes one of `enum_type`'s members."""
+    return value.matches(*enum_type)
 
 
 class Command(enum.IntEnum):
@@ -86,47 +93,116 @@ class StatusBit(enum.IntFlag):
 
 
 # ---- spike events (16 bits, through the spike FIFOs and the router) ------------------------------------
-#: Input event: {tick[15], 0[14], core[13:10], row[9:0]}. A tick ends the host's input for a time step.
-#: Output event: {tick[15], negative[14], core[13:10], neuron[9:0]}. A tick ends a time step's spikes.
-EVENT_TICK = 1 << 15
-EVENT_NEGATIVE = 1 << 14
-EVENT_CORE_SHIFT = 10
-EVENT_INDEX_MASK = (1 << EVENT_CORE_SHIFT) - 1
-EVENT_CORE_MASK = 0xF
+#: Input event: a tick ends the host's input for a time step; otherwise it pulses `row` of `core`.
+InputEvent = data.StructLayout({"row": 10, "core": 4, "reserved": 1, "tick": 1})
+#: Output event: a tick ends a time step's spikes; otherwise neuron `neuron` of `core` spiked.
+OutputEvent = data.StructLayout({"neuron": 10, "core": 4, "negative": 1, "tick": 1})
+assert InputEvent.size == OutputEvent.size
+EVENT_BITS = InputEvent.size
+EVENT_TICK = OutputEvent.const({"tick": 1}).as_bits()
+EVENT_NEGATIVE = OutputEvent.const({"negative": 1}).as_bits()
+
+
+def _fits(layout: data.StructLayout, name: str, value: int) -> bool:
+    return 0 <= value < 1 << layout[name].width
 
 
 def input_event(core: int, row: int) -> int:
     """The input event that pulses `row` of `core` in the current time step."""
-    if not (0 <= core <= EVENT_CORE_MASK and 0 <= row <= EVENT_INDEX_MASK):
-        raise ValueError(f"input event core {core} row {row} does not fit the 16-bit event")
-    return core << EVENT_CORE_SHIFT | row
+    if not (_fits(InputEvent, "core", core) and _fits(InputEvent, "row", row)):
+        raise ValueError(f"input event core {core} row {row} does not fit the {EVENT_BITS}-bit event")
+    return InputEvent.const({"core": core, "row": row}).as_bits()
 
 
 def output_event(core: int, neuron: int, negative: bool) -> int:
-    if not (0 <= core <= EVENT_CORE_MASK and 0 <= neuron <= EVENT_INDEX_MASK):
-        raise ValueError(f"output event core {core} neuron {neuron} does not fit the 16-bit event")
-    return (EVENT_NEGATIVE if negative else 0) | core << EVENT_CORE_SHIFT | neuron
+    if not (_fits(OutputEvent, "core", core) and _fits(OutputEvent, "neuron", neuron)):
+        raise ValueError(f"output event core {core} neuron {neuron} does not fit the {EVENT_BITS}-bit event")
+    return OutputEvent.const({"core": core, "neuron": neuron, "negative": int(bool(negative))}).as_bits()
 
 
 def decode_event(word: int) -> tuple[bool, bool, int, int]:
     """(tick, negative, core, index) of an event word."""
-    return (bool(word & EVENT_TICK), bool(word & EVENT_NEGATIVE), word >> EVENT_CORE_SHIFT & EVENT_CORE_MASK,
-            word & EVENT_INDEX_MASK)
+    event = OutputEvent.from_bits(word)
+    return bool(event.tick), bool(event.negative), int(event.core), int(event.neuron)
 
 
 # ---- routing table (window `routing`) -------------------------------------------------------------------
-#: One entry per (core, neuron, sign), sign 0 for positive spikes, at byte ((core * NEURONS + neuron) * 2 +
-#: sign) * ROUTE_ENTRY_BYTES: {flags, destination core, destination row (16-bit little-endian)}.
-ROUTE_ENTRY_BYTES = 4
-ROUTE_TO_HOST = 1 << 0
-ROUTE_TO_ROW = 1 << 1
+#: One entry per (core, neuron, sign), sign 0 for positive spikes, at `route_offset`: where a spike goes
+#: (to the host's output FIFO, and/or as an input event to a destination row in the next step).
+RouteEntry = data.StructLayout({"to_host": 1, "to_row": 1, "reserved": 6, "core": 8, "row": 16})
+ROUTE_ENTRY_BYTES = RouteEntry.size // 8
+#: The flags byte's bits (the entry's first byte).
+ROUTE_TO_HOST = RouteEntry.const({"to_host": 1}).as_bits()
+ROUTE_TO_ROW = RouteEntry.const({"to_row": 1}).as_bits()
+
+
+def route_offset(neurons: int, core, neuron, negative):
+    """Byte offset of the entry of neuron `neuron` of `core`'s spikes of sign `negative` (ints, or Amaranth
+    values in the RTL), in a table of `neurons` neurons per core."""
+    return ((core * neurons + neuron) * 2 + negative) * ROUTE_ENTRY_BYTES
+
+
+def routing_table_bytes(config: ChipConfig) -> int:
+    return config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
 
 
 def pack_route(to_host: bool, to_row: bool = False, core: int = 0, row: int = 0) -> bytes:
-    if not (0 <= core <= EVENT_CORE_MASK and 0 <= row <= EVENT_INDEX_MASK):
+    # The destination becomes an input event: it must fit one.
+    if not (_fits(InputEvent, "core", core) and _fits(InputEvent, "row", row)):
         raise ValueError(f"route destination core {core} row {row} does not fit")
-    flags = (ROUTE_TO_HOST if to_host else 0) | (ROUTE_TO_ROW if to_row else 0)
-    return bytes([flags, core]) + row.to_bytes(2, "little")
+    entry = RouteEntry.const({"to_host": int(bool(to_host)), "to_row": int(bool(to_row)), "core": core, "row": row})
+    return entry.as_bits().to_bytes(ROUTE_ENTRY_BYTES, "little")
+
+
+def unpack_route(entry: bytes):
+    """A routing entry's fields (`.to_host`, `.to_row`, `.core`, `.row`) from its ROUTE_ENTRY_BYTES bytes."""
+    return RouteEntry.from_bits(int.from_bytes(entry, "little"))
+
+
+# ---- P&V recipes and the per-level table (window `pv_levels`) -------------------------------------------
+#: The DAC codes of a recipe: top-electrode (bit-line) and gate (word-line) ramps, the RESET source line.
+DAC_FIELDS = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset")
+#: A pulse's width (cycles), the pulse budget and the verify window (ADC codes): one byte each.
+PULSE_FIELDS = ("pulse_width", "max_pulses", "window")
+#: The recipe fields a per-level entry sets (all but the target), and what the P&V registers hold besides
+#: the mode bits and the selection.
+RECIPE_FIELDS = DAC_FIELDS + PULSE_FIELDS
+#: One level's entry: LEVEL_ENTRY_BYTES bytes, little-endian fields (also described in rtl/regmap/rram_cim.rdl).
+LEVEL_ENTRY_BYTES = 32
+_LEVEL_USED = {"target": 8, **{name: 8 for name in PULSE_FIELDS}, **{name: 16 for name in DAC_FIELDS}}
+LevelEntry = data.StructLayout(_LEVEL_USED | {"reserved": 8 * LEVEL_ENTRY_BYTES - sum(_LEVEL_USED.values())})
+#: Each field at (byte offset, bytes), as the engine fetches it byte by byte.
+LEVEL_FIELDS = {name: (field.offset // 8, field.width // 8) for name, field in LevelEntry if name != "reserved"}
+#: Bytes of an entry the engine fetches (the rest are reserved).
+LEVEL_USED_BYTES = LevelEntry["reserved"].offset // 8
+
+
+def pack_level(entry: dict) -> bytes:
+    """One level's recipe (every LEVEL_FIELDS key) as its LEVEL_ENTRY_BYTES bytes."""
+    missing = set(LEVEL_FIELDS) - set(entry)
+    if missing:
+        raise ValueError(f"level entry lacks {', '.join(sorted(missing))}")
+    for name, (_, size) in LEVEL_FIELDS.items():
+        if not _fits(LevelEntry, name, entry[name]):
+            raise ValueError(f"level entry {name} = {entry[name]} does not fit in {size} byte(s)")
+    packed = LevelEntry.const({name: int(entry[name]) for name in LEVEL_FIELDS})
+    return packed.as_bits().to_bytes(LEVEL_ENTRY_BYTES, "little")
+
+
+# ---- the failed-cell log (window `failed_log`) ----------------------------------------------------------
+#: One entry per failed cell, in the order the engine met them; `valid` marks a written entry.
+FailedLogEntry = data.StructLayout({"reserved": 1, "valid": 1, "core": 4, "row": 10, "column": 16})
+FAILED_LOG_ENTRY_BYTES = FailedLogEntry.size // 8
+
+
+def unpack_failed_log(raw: bytes) -> list[tuple[int, int, int]]:
+    """(core, row, column) of each valid entry of a read of the failed-cell log."""
+    cells = []
+    for at in range(0, len(raw) - FAILED_LOG_ENTRY_BYTES + 1, FAILED_LOG_ENTRY_BYTES):
+        entry = FailedLogEntry.from_bits(int.from_bytes(raw[at:at + FAILED_LOG_ENTRY_BYTES], "little"))
+        if entry.valid:
+            cells.append((int(entry.core), int(entry.row), int(entry.column)))
+    return cells
 
 
 @dataclass(frozen=True)
@@ -181,6 +257,16 @@ class Register:
     def reset(self) -> int:
         """The value a read returns after reset (write-only fields read as 0)."""
         return sum(f.reset << f.lsb for f in self.fields if f.sw_readable)
+
+    def pack(self, **values: int) -> int:
+        """The register's value with fields `values` set (by name) and the others 0."""
+        packed = 0
+        for name, value in values.items():
+            f = self.field(name)
+            if not 0 <= value < 1 << f.width:
+                raise ValueError(f"{self.name}.{name} = {value} does not fit {f.width} bits")
+            packed |= value << f.lsb
+        return packed
 
     def field(self, name: str) -> Field:
         for f in self.fields:

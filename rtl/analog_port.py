@@ -19,28 +19,21 @@ The row/column drivers drive the cell members (`CellPort`), the inference sequen
 members (`NeuronPort`); the chip joins them into one `AnalogPort`.
 """
 
-from amaranth.lib import enum, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
+# The port's operation and neuron mode are wire formats, defined once in the protocol module (re-exported
+# here for the code that imports them with the port).
+from ..protocol import NeuronMode, Op
 
-__all__ = ["Op", "AnalogPort", "CellPort", "NeuronPort"]
-
-
-class Op(enum.Enum, shape=3):
-    IDLE = 0
-    READ = 1       # bit line at a read voltage, no pulse: what a verify senses through
-    SET = 2        # top electrode pulsed, gate sets the compliance
-    RESET = 3      # source line pulsed, gate on
-    FORM = 4       # first SET of a pristine cell, at forming voltage
-    INFER = 5      # the inference sequencer drives rows and neurons
+__all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort"]
 
 
 #: Bits of the neuron parameter codes on the port (the NEURON registers' widths).
 THRESHOLD_BITS = 16
 LEAK_BITS = 8
 REFRACTORY_BITS = 8
-MODE_BITS = 2
 
 
 def _cell_members(config: ChipConfig) -> dict:
@@ -73,7 +66,7 @@ def _neuron_members(config: ChipConfig) -> dict:
         "thresh_neg":   Out(THRESHOLD_BITS),
         "leak":         Out(LEAK_BITS),
         "refractory":   Out(REFRACTORY_BITS),
-        "neuron_mode":  Out(MODE_BITS),
+        "neuron_mode":  Out(NeuronMode),
         "neuron_ack":   In(1),
         # Neuron n of core c is bit c * NEURONS + n.
         "spike_pos":    In(neurons),

@@ -12,7 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
-from ..protocol import LEVEL_ENTRY_BYTES
+from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, NeuronMode, Scope,
+                        StatusBit, routing_table_bytes, valid_member)
 from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
 from .inference import InferenceSequencer
@@ -67,13 +68,13 @@ class Chip(wiring.Component):
                                        single_port=single),
             "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
                                        single_port=single),
-            "failed_log": MemoryWindow(config.failed_log_depth * 4, host_writable=False, engine_writable=True),
+            "failed_log": MemoryWindow(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES, host_writable=False,
+                                       engine_writable=True),
             "pv_codes":   MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
                                        single_port=single),
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
-            "routing":    MemoryWindow(config.cores * config.neurons * 2 * 4, host_writable=True,
-                                       engine_writable=False),
+            "routing":    MemoryWindow(routing_table_bytes(config), host_writable=True, engine_writable=False),
         }
         for name, window in windows.items():
             m.submodules[name] = window
@@ -145,8 +146,8 @@ class Chip(wiring.Component):
             regs.status.busy.eq(pv.busy | sequencer.busy),
         ]
         status = regs.status
-        m.d.comb += spi.status.eq(Cat(status.error, status.busy, status.pv_done, status.out_ready,
-                                      status.infer_done))
+        # The status byte's low bits, in protocol.StatusBit's order (one bit each, from bit 0).
+        m.d.comb += spi.status.eq(Cat(getattr(status, bit.name.lower()) for bit in StatusBit))
         return m
 
     @staticmethod
@@ -186,7 +187,7 @@ class Chip(wiring.Component):
             settings.v_read_code.eq(regs.neuron_v_read.code),
         ]
         bad = ((regs.neuron_thresh_pos.code == 0) | (regs.neuron_thresh_neg.code == 0)
-               | (regs.neuron_timesteps.count == 0) | (regs.neuron_mode.kind == 3)
+               | (regs.neuron_timesteps.count == 0) | ~valid_member(regs.neuron_mode.kind, NeuronMode)
                | (regs.neuron_v_read.code > read_limit_code(config)) | other_busy)
         refused = Signal()
         m.d.comb += [
@@ -219,7 +220,7 @@ class Chip(wiring.Component):
             settings.row.eq(regs.pv_row.index),
             settings.column.eq(regs.pv_column.index),
         ]
-        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset"):
+        for name in DAC_FIELDS:
             m.d.comb += getattr(settings, name).eq(getattr(regs, f"pv_{name}").code)
         m.d.comb += [
             settings.pulse_width.eq(regs.pv_pulse_width.cycles),
@@ -234,7 +235,8 @@ class Chip(wiring.Component):
         # A zero pulse width would have every pulse refused by the drivers' interlock while the budget runs out.
         no_width = ((regs.pv_pulse_width.cycles == 0) & (regs.pv_max_pulses.count != 0)
                     & ~regs.pv_per_level.enable)
-        unsupported = (mode.algorithm > 1) | (mode.scope > 2) | no_width | other_busy
+        unsupported = (~valid_member(mode.algorithm, Algorithm) | ~valid_member(mode.scope, Scope)
+                       | no_width | other_busy)
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),

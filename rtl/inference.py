@@ -24,10 +24,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import EVENT_CORE_SHIFT, EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW
-from .analog_port import LEAK_BITS, MODE_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
+from ..protocol import (EVENT_BITS, ROUTE_ENTRY_BYTES, InputEvent, NeuronMode, OutputEvent, RouteEntry, route_offset,
+                        routing_table_bytes)
+from .analog_port import LEAK_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
 from .block_fifo import BlockFIFO
-from .spike_fifos import EVENT_BITS
 
 __all__ = ["InferenceSequencer", "NeuronSettings"]
 
@@ -39,7 +39,7 @@ def NeuronSettings(config: ChipConfig) -> data.StructLayout:
     """The run's parameters, as the NEURON registers hold them."""
     return data.StructLayout({
         "thresh_pos": THRESHOLD_BITS, "thresh_neg": THRESHOLD_BITS, "leak": LEAK_BITS,
-        "refractory": REFRACTORY_BITS, "mode": MODE_BITS, "timesteps": STEP_BITS, "v_read_code": config.dac_bits,
+        "refractory": REFRACTORY_BITS, "mode": NeuronMode, "timesteps": STEP_BITS, "v_read_code": config.dac_bits,
     })
 
 
@@ -57,7 +57,7 @@ class InferenceSequencer(wiring.Component):
             "host_in":    In(stream.Signature(EVENT_BITS)),
             "host_out":   Out(stream.Signature(EVENT_BITS)),
             # The routing table: a synchronous read port, ROUTE_ENTRY_BYTES per (core, neuron, sign).
-            "route_addr": Out(range(config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES)),
+            "route_addr": Out(range(routing_table_bytes(config))),
             "route_data": In(8),
             "step":       Out(STEP_BITS),
             "row_events": Out(COUNTER_BITS),
@@ -76,15 +76,15 @@ class InferenceSequencer(wiring.Component):
         port = self.port
         per_core = 2 * config.neurons                 # flags of one core: {neg, pos} per neuron
 
-        # Row events bound for the next step: {core, row} in the input-event format.
-        m.submodules.queue = queue = BlockFIFO(width=EVENT_BITS, depth=config.route_fifo_depth)
+        # Row events bound for the next step, in the input-event format.
+        m.submodules.queue = queue = BlockFIFO(width=InputEvent.size, depth=config.route_fifo_depth)
 
         stopping = Signal()
         core = Signal(range(config.cores))
         pending = Signal(per_core)                    # this core's spikes still to route
         index = Signal(range(per_core))               # neuron * 2 + sign of the spike being routed
         fetch = Signal(range(ROUTE_ENTRY_BYTES + 1))
-        entry = Signal(8 * ROUTE_ENTRY_BYTES)
+        entry = Signal(RouteEntry)
 
         m.d.comb += [port.thresh_pos.eq(s.thresh_pos), port.thresh_neg.eq(s.thresh_neg), port.leak.eq(s.leak),
                      port.refractory.eq(s.refractory), port.neuron_mode.eq(s.mode),
@@ -92,10 +92,9 @@ class InferenceSequencer(wiring.Component):
 
         def strobe_row(event, valid):
             """Put an input event's row on the port this cycle, or drop it if it names no row of the chip."""
-            event_core = event[EVENT_CORE_SHIFT:EVENT_CORE_SHIFT + 4]
-            event_row = event[:EVENT_CORE_SHIFT]
-            inside = (event_core < config.cores) & (event_row < config.rows)
-            m.d.comb += [port.row_core.eq(event_core), port.row_index.eq(event_row),
+            event = InputEvent(event)
+            inside = (event.core < config.cores) & (event.row < config.rows)
+            m.d.comb += [port.row_core.eq(event.core), port.row_index.eq(event.row),
                          port.row_strobe.eq(valid & inside)]
             with m.If(valid & inside):
                 m.d.sync += self.row_events.eq(self.row_events + 1)
@@ -114,10 +113,7 @@ class InferenceSequencer(wiring.Component):
                 m.d.comb += lowest.eq(bit)
         neuron = index >> 1
         negative = index[0]
-        m.d.comb += self.route_addr.eq(((core * config.neurons + neuron) * 2 + negative) * ROUTE_ENTRY_BYTES + fetch)
-        route_flags = entry[:8]
-        route_core = entry[8:16]
-        route_row = entry[16:32]
+        m.d.comb += self.route_addr.eq(route_offset(config.neurons, core, neuron, negative) + fetch)
         # The macro's flags, interleaved as {neg, pos} per neuron, cores one after another: bit
         # (core, neuron, sign). Not latched: the port holds them from a fire's acknowledge to the next.
         flags = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i]) for i in range(config.cores * config.neurons)))
@@ -151,7 +147,7 @@ class InferenceSequencer(wiring.Component):
 
             with m.State("Host-Rows"):
                 m.d.comb += [self.busy.eq(1), self.host_in.ready.eq(1)]
-                tick = self.host_in.payload[15]
+                tick = InputEvent(self.host_in.payload).tick
                 strobe_row(self.host_in.payload, self.host_in.valid & ~tick)
                 with m.If(self.host_in.valid & tick):
                     m.next = "Integrate"
@@ -188,19 +184,18 @@ class InferenceSequencer(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += fetch.eq(fetch + 1)
                 with m.If(fetch != 0):
-                    m.d.sync += entry.word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(self.route_data)
+                    m.d.sync += entry.as_value().word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(
+                        self.route_data)
                 with m.If(fetch == ROUTE_ENTRY_BYTES):
                     m.d.sync += self.spikes.eq(self.spikes + 1)
                     m.next = "To-Host"
 
             with m.State("To-Host"):
                 m.d.comb += self.busy.eq(1)
-                event_neuron = Signal(EVENT_CORE_SHIFT)
-                event_core = Signal(4)
-                m.d.comb += [event_neuron.eq(neuron), event_core.eq(core)]
-                with m.If(route_flags & ROUTE_TO_HOST):
-                    m.d.comb += [self.host_out.valid.eq(1),
-                                 self.host_out.payload.eq(Cat(event_neuron, event_core, negative, Const(0, 1)))]
+                spike = Signal(OutputEvent)
+                m.d.comb += [spike.neuron.eq(neuron), spike.core.eq(core), spike.negative.eq(negative)]
+                with m.If(entry.to_host):
+                    m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(spike)]
                     with m.If(self.host_out.ready):
                         m.next = "To-Row"
                     with m.Elif(stopping):           # stopped with no room: the host is not reading
@@ -210,18 +205,19 @@ class InferenceSequencer(wiring.Component):
 
             with m.State("To-Row"):
                 m.d.comb += self.busy.eq(1)
-                inside = (route_core < config.cores) & (route_row < config.rows)
-                with m.If(route_flags & ROUTE_TO_ROW):
+                inside = (entry.core < config.cores) & (entry.row < config.rows)
+                routed = Signal(InputEvent)
+                m.d.comb += [routed.row.eq(entry.row), routed.core.eq(entry.core)]
+                with m.If(entry.to_row):
                     with m.If(inside & queue.w_rdy):
-                        m.d.comb += [queue.w_en.eq(1),
-                                     queue.w_data.eq(Cat(route_row[:EVENT_CORE_SHIFT], route_core[:4]))]
+                        m.d.comb += [queue.w_en.eq(1), queue.w_data.eq(routed)]
                     with m.Else():
                         m.d.comb += self.drop.eq(1)
                 m.d.sync += pending.eq(pending & ~(Const(1, per_core) << index))
                 m.next = "Scan"
 
             with m.State("Tick"):
-                m.d.comb += [self.busy.eq(1), self.host_out.valid.eq(1), self.host_out.payload.eq(EVENT_TICK)]
+                m.d.comb += [self.busy.eq(1), self.host_out.valid.eq(1), self.host_out.payload.eq(OutputEvent.const({"tick": 1}))]
                 with m.If(self.host_out.ready):
                     m.d.sync += self.step.eq(self.step + 1)
                     with m.If(stopping | (self.step + 1 >= s.timesteps)):

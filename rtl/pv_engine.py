@@ -12,35 +12,31 @@ Triangular pulses are the drivers' (the engine only asks for them). A forming ru
 pulses with the top electrode ramped as in ISPVA until the cell reads at least `target - window`.
 Per-level recipes (EMBER's controller does this): with `per_level`, each target-buffer byte is a level
 index; before programming the cell the engine fetches that level's entry from the level table (layout in
-`protocol.LEVEL_FIELDS`) over the target code, DAC ramps, RESET code, pulse width, budget and window.
+`protocol.LevelEntry`) over the target code, DAC ramps, RESET code, pulse width, budget and window.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES, Algorithm, Scope
-from .analog_port import Op
+from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES,
+                        RECIPE_FIELDS, Algorithm, FailedLogEntry, Op, Scope)
 from .cell_driver import CellRequest, CellResponse, read_limit_code
 
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
 COUNTER_BITS = 32
-#: The settings a per-level entry overrides (every level field but the target).
-RECIPE_FIELDS = tuple(name for name in LEVEL_FIELDS if name != "target")
 
 
 def PVSettings(config: ChipConfig) -> data.StructLayout:
     """The engine's recipe, as the P&V registers hold it."""
     dac = config.dac_bits
     return data.StructLayout({
-        "algorithm": 2, "cumulative": 1, "reset_on_overshoot": 1, "scope": 2, "triangular": 1, "form": 1,
-        "per_level": 1,
+        "algorithm": Algorithm, "cumulative": 1, "reset_on_overshoot": 1, "scope": Scope, "triangular": 1,
+        "form": 1, "per_level": 1,
         "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
-        "bl_start": dac, "bl_step": dac, "bl_stop": dac,
-        "wl_start": dac, "wl_step": dac, "wl_stop": dac,
-        "sl_reset": dac, "pulse_width": 8, "setup_cycles": 8, "max_pulses": 8, "window": 8,
+        **{name: dac for name in DAC_FIELDS}, "pulse_width": 8, "setup_cycles": 8, "max_pulses": 8, "window": 8,
     })
 
 
@@ -71,8 +67,8 @@ class PVEngine(wiring.Component):
             "count_w_en":    Out(1),
             "count_data":    Out(8),
             "code_data":     Out(8),
-            # The failed-cell log, one byte at a time, 4 bytes per entry.
-            "log_addr":      Out(range(config.failed_log_depth * 4)),
+            # The failed-cell log, one byte at a time, FAILED_LOG_ENTRY_BYTES per entry.
+            "log_addr":      Out(range(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES)),
             "log_w_en":      Out(1),
             "log_data":      Out(8),
             "cell":          Out(stream.Signature(CellRequest(config))),
@@ -98,11 +94,8 @@ class PVEngine(wiring.Component):
         aborting = Signal()
         passed = Signal()
         log_entries = Signal(range(config.failed_log_depth + 1))
-        log_byte = Signal(2)
-        # The failed-cell log entry being written: {column[15:0], row[9:0], core[3:0], valid, 0}.
-        word = Signal(32)
-        entry_core = Signal(4)
-        entry_row = Signal(10)
+        log_byte = Signal(range(FAILED_LOG_ENTRY_BYTES))
+        entry = Signal(FailedLogEntry)          # the failed-cell log entry being written
 
         fetch = Signal(range(LEVEL_USED_BYTES + 1))
         level = Signal(8)
@@ -253,12 +246,11 @@ class PVEngine(wiring.Component):
 
             # One entry, least significant byte first.
             with m.State("Log"):
-                m.d.comb += [entry_core.eq(live.core), entry_row.eq(row),
-                             word.eq(Cat(Const(0, 1), Const(1, 1), entry_core, entry_row, column))]
+                m.d.comb += [entry.valid.eq(1), entry.core.eq(live.core), entry.row.eq(row), entry.column.eq(column)]
                 m.d.comb += [self.busy.eq(1), self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
-                             self.log_data.eq(word.word_select(log_byte, 8))]
+                             self.log_data.eq(entry.as_value().word_select(log_byte, 8))]
                 m.d.sync += log_byte.eq(log_byte + 1)
-                with m.If(log_byte == 3):
+                with m.If(log_byte == FAILED_LOG_ENTRY_BYTES - 1):
                     m.d.sync += log_entries.eq(log_entries + 1)
                     m.next = "Next-Cell"
 

@@ -4,12 +4,11 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..protocol import EVENT_BITS
 from .block_fifo import BlockFIFO
 from .regbus import WindowPort
 
 __all__ = ["SpikeInPort", "SpikeOutPort", "EVENT_BITS"]
-
-EVENT_BITS = 16
 
 
 class SpikeInPort(wiring.Component):

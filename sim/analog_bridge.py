@@ -24,7 +24,8 @@ from typing import Callable
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
-from ..models.macro import AnalogMacro, MacroOp, NeuronCodes, flags_word
+from ..models.macro import AnalogMacro, NeuronCodes, flags_word
+from ..protocol import Op
 
 __all__ = ["AnalogBridge"]
 
@@ -85,10 +86,10 @@ class AnalogBridge:
         op_changed = self._handle["op"].value_change
         mid_cycle = FallingEdge(self.dut.clk)
         while True:
-            if read["op"]() == MacroOp.IDLE:
+            if read["op"]() == Op.IDLE:
                 await op_changed
                 continue
-            if read["op"]() == MacroOp.INFER:
+            if read["op"]() == Op.INFER:
                 await self._infer(mid_cycle)
                 continue
             await mid_cycle                            # selection settling (setup cycles), then act
@@ -133,7 +134,7 @@ class AnalogBridge:
         """Follow the inference sequencer cycle by cycle while it owns the macro."""
         read, macro = self._read, self.macro
         waited, acknowledging = 0, False
-        while read["op"]() == MacroOp.INFER:
+        while read["op"]() == Op.INFER:
             await mid_cycle
             if read["row_strobe"]():
                 where = (read["row_core"](), read["row_index"]())

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..models import program_and_verify
 from ..models.macro import AnalogMacro
-from ..protocol import StatusBit
+from ..protocol import RECIPE_FIELDS, StatusBit
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
 from .pv_reference import LEVELS, port_pulses, reference_pulses, reference_recipe
@@ -53,14 +53,12 @@ class ProgrammingBench(ChipBench):
         return int.from_bytes(await self.spi.read(register.address, register.size), "little")
 
     async def configure(self, recipe: dict, core=0, row=ROW, column=0):
-        mode = (recipe["algorithm"] | recipe["cumulative"] << 2 | recipe.get("triangular", 0) << 3
-                | recipe["reset_on_overshoot"] << 4 | recipe.get("form", 0) << 5 | recipe["scope"] << 6)
-        await self.write("pv_mode", mode)
+        mode = self.table.register("pv_mode")
+        await self.write("pv_mode", mode.pack(**{f.name: recipe.get(f.name, 0) for f in mode.fields}))
         await self.write("pv_core", core)
         await self.write("pv_row", row)
         await self.write("pv_column", column)
-        for name in ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset",
-                     "pulse_width", "setup_cycles", "max_pulses", "window"):
+        for name in (*RECIPE_FIELDS, "setup_cycles"):
             await self.write(f"pv_{name}", recipe[name])
 
     async def wait_done(self, limit_frames=2000) -> int:

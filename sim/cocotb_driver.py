@@ -16,7 +16,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 
-from ..models.macro import AnalogMacro, MacroOp
+from ..models.macro import AnalogMacro
+from ..protocol import Op
 from ..rtl.cell_driver import CellDriver, read_limit_code
 from .analog_bridge import AnalogBridge
 from .chip_bench import PS_PER_SECOND, config_from_env
@@ -27,14 +28,14 @@ REQUESTS = int(os.environ.get("RRAM_CIM_DRIVER_REQUESTS", "300"))
 
 def random_request(rng: random.Random, config, limit: int) -> dict:
     top = (1 << config.dac_bits) - 1
-    op = rng.choice([MacroOp.SET, MacroOp.SET, MacroOp.RESET, MacroOp.READ, MacroOp.READ])
+    op = rng.choice([Op.SET, Op.SET, Op.RESET, Op.READ, Op.READ])
     request = dict(op=op, core=rng.randrange(config.cores), row=rng.randrange(config.rows),
                    column=rng.randrange(config.columns), wl_code=rng.randrange(60, 170),
-                   bl_code=rng.randrange(60, 170) if op == MacroOp.SET else rng.randrange(0, limit + 1),
+                   bl_code=rng.randrange(60, 170) if op == Op.SET else rng.randrange(0, limit + 1),
                    sl_code=rng.randrange(60, 130), width=rng.randrange(1, 17), setup=rng.randrange(0, 4))
     if rng.random() < 0.08:            # something the interlocks must refuse
-        request |= rng.choice([dict(op=MacroOp.READ, bl_code=rng.randrange(limit + 1, top + 1)),
-                               dict(op=MacroOp.SET, width=0), dict(op=MacroOp.IDLE)])
+        request |= rng.choice([dict(op=Op.READ, bl_code=rng.randrange(limit + 1, top + 1)),
+                               dict(op=Op.SET, width=0), dict(op=Op.IDLE)])
     return request
 
 
@@ -65,21 +66,21 @@ async def driver_pulses_and_senses_match_the_macro_model(dut):
         response = await sink.receive()
         context = f"request {index} {request} (RRAM_CIM_SEED={seed})"
         op = request["op"]
-        must_refuse = (op == MacroOp.IDLE or (op == MacroOp.READ and request["bl_code"] > limit)
-                       or (op != MacroOp.READ and request["width"] == 0))
+        must_refuse = (op == Op.IDLE or (op == Op.READ and request["bl_code"] > limit)
+                       or (op != Op.READ and request["width"] == 0))
         assert response["refused"] == must_refuse, context
         if must_refuse:
             refused += 1
             assert len(bridge.pulse_log) == pulses_before, f"refused but pulsed: {context}"
             continue
         where = (request["core"], request["row"], request["column"])
-        if op == MacroOp.READ:
+        if op == Op.READ:
             assert response["code"] == reference.sense(*where, request["bl_code"]), context
             continue
         width = request["width"]
         expected = (op, *where, [request["wl_code"]] * width,
-                    [request["bl_code"] if op == MacroOp.SET else 0] * width,
-                    [request["sl_code"] if op == MacroOp.RESET else 0] * width)
+                    [request["bl_code"] if op == Op.SET else 0] * width,
+                    [request["sl_code"] if op == Op.RESET else 0] * width)
         await ClockCycles(dut.clk, 2)             # let the bridge see the strobe fall
         assert bridge.pulse_log[-1] == expected, f"{context}: bridge saw {bridge.pulse_log[-1]}"
         reference.pulse(*expected)

@@ -19,7 +19,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from ..fpga.emulation import EmulatedMacroModel
-from ..models.macro import MacroOp, NeuronCodes
+from ..models.macro import NeuronCodes
 from ..models.neurons import NeuronMode
 from ..rtl.analog_port import Op
 from .chip_bench import PS_PER_SECOND, config_from_env
@@ -126,7 +126,7 @@ async def emulated_macro_answers_as_its_reference(dut):
         for row in range(config.rows):
             for column in np.flatnonzero(rng.random(config.columns) < 0.25):
                 gate = int(rng.integers(90, 200))
-                args = (MacroOp.SET, core, row, int(column), [gate], [120], [0])
+                args = (Op.SET, core, row, int(column), [gate], [120], [0])
                 await port.pulse(*args)
                 model.pulse(*args)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.macro import MacroOp
+from ..protocol import Op
 
-CELL_OPS = {"set": MacroOp.SET, "reset": MacroOp.RESET, "form": MacroOp.FORM}
+CELL_OPS = {"set": Op.SET, "reset": Op.RESET, "form": Op.FORM}
 
 
 def random_cell_ops(rng: np.random.Generator, config, cells: list[tuple[int, int, int]], count: int) -> list:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from ..config import ChipConfig
 from ..models import Algorithm, PVSettings
 from ..models.device import Shape
-from ..models.macro import MacroOp
 from ..models.pulses import pulse_codes
-from ..models.pv import PulseKind, PVResult
+from ..models.pv import PVResult
+from ..protocol import RECIPE_FIELDS, Op
 from ..rtl.cell_driver import read_limit_volts
 
 __all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
@@ -16,9 +16,6 @@ __all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "ref
 #: The eight target levels the benches and tests program, in ADC codes: 10 ... 115 uS at 0.5 uS per code.
 LEVELS = (20, 50, 80, 110, 140, 170, 200, 230)
 
-SHARED = ("bl_start", "bl_step", "bl_stop", "wl_start", "wl_step", "wl_stop", "sl_reset", "pulse_width",
-          "max_pulses", "window")
-_KIND = {MacroOp.SET: PulseKind.SET, MacroOp.RESET: PulseKind.RESET, MacroOp.FORM: PulseKind.FORM}
 
 
 def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
@@ -29,7 +26,7 @@ def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
                       shape=Shape.TRIANGULAR if registers.get("triangular") else Shape.SQUARE,
                       form=bool(registers.get("form", 0)),
                       v_read=read_limit_volts(config),
-                      **{name: registers[name] for name in SHARED})
+                      **{name: registers[name] for name in RECIPE_FIELDS})
 
 
 def reference_levels(registers: dict, levels: list[dict], config: ChipConfig) -> dict[int, PVSettings]:
@@ -45,9 +42,9 @@ def reference_levels(registers: dict, levels: list[dict], config: ChipConfig) ->
 
 
 def port_pulses(log, row: int, column: int) -> list[tuple]:
-    """One cell's pulses as the port carried them: (kind, wl codes, bl codes, sl codes) per pulse, from
+    """One cell's pulses as the port carried them: (op, wl codes, bl codes, sl codes) per pulse, from
     a log of (op, core, row, column, wl codes, bl codes, sl codes) entries (the bridge's `pulse_log`)."""
-    return [(int(_KIND[entry[0]]), *(tuple(int(c) for c in codes) for codes in entry[4:7]))
+    return [(int(Op(entry[0])), *(tuple(int(c) for c in codes) for codes in entry[4:7]))
             for entry in log if (entry[2], entry[3]) == (row, column)]
 
 
@@ -57,7 +54,7 @@ def reference_pulses(outcome: PVResult, row: int, column: int, shape: Shape) -> 
     pulses = []
     for entry in outcome.sequence(row, column):
         width, kind = int(entry["width"]), int(entry["kind"])
-        driven = "sl" if kind == PulseKind.RESET else "bl"
+        driven = "sl" if kind == Op.RESET else "bl"
         codes = {name: (int(entry[name]),) * width for name in ("wl", "bl", "sl")}
         codes[driven] = tuple(pulse_codes(int(entry[driven]), width, shape).tolist())
         pulses.append((kind, codes["wl"], codes["bl"], codes["sl"]))

@@ -5,22 +5,23 @@ import pytest
 
 from rram_cim.config import REFERENCE
 from rram_cim.models import ModelInputError
-from rram_cim.models.macro import AnalogMacro, MacroOp
-from rram_cim.rtl.analog_port import Op
+from rram_cim.models.macro import AnalogMacro
+from rram_cim.protocol import Op
+from rram_cim.rtl import analog_port
 from rram_cim.rtl.cell_driver import CellRequest
 from rram_cim.sim.streams import pack, unpack
 
 
-def test_op_codes_match_the_rtl_port():
-    assert [MacroOp.IDLE, MacroOp.READ, MacroOp.SET, MacroOp.RESET, MacroOp.FORM] == [
-        Op.IDLE.value, Op.READ.value, Op.SET.value, Op.RESET.value, Op.FORM.value]
+def test_one_operation_enum_keeps_the_port_wire_values():
+    assert {op.name: op.value for op in Op} == dict(IDLE=0, READ=1, SET=2, RESET=3, FORM=4, INFER=5)
+    assert analog_port.Op is Op and Op.as_shape().width == 3
 
 
 def test_set_pulse_raises_the_sensed_code_and_touches_one_cell():
     macro = AnalogMacro(REFERENCE, seed=1)
     before = [array.g_us.copy() for array in macro.cores]
     low = macro.sense(1, 3, 4, 6)
-    macro.pulse(MacroOp.SET, 1, 3, 4, [140] * 8, [133] * 8, [0] * 8)
+    macro.pulse(Op.SET, 1, 3, 4, [140] * 8, [133] * 8, [0] * 8)
     assert macro.sense(1, 3, 4, 6) > low + 20
     changed = macro.cores[1].g_us != before[1]
     assert changed.sum() == 1 and changed[3, 4]
@@ -30,14 +31,14 @@ def test_set_pulse_raises_the_sensed_code_and_touches_one_cell():
 def test_same_seed_same_macro():
     a, b = AnalogMacro(REFERENCE, seed=9), AnalogMacro(REFERENCE, seed=9)
     for macro in (a, b):
-        macro.pulse(MacroOp.SET, 0, 1, 1, [120] * 4, [100] * 4, [0] * 4)
+        macro.pulse(Op.SET, 0, 1, 1, [120] * 4, [100] * 4, [0] * 4)
     assert a.sense(0, 1, 1, 6) == b.sense(0, 1, 1, 6)
 
 
 @pytest.mark.parametrize("call, message", [
     (lambda m: m.sense(2, 0, 0, 6), "outside"),
-    (lambda m: m.pulse(MacroOp.SET, 0, 64, 0, [1], [1], [0]), "outside"),
-    (lambda m: m.pulse(MacroOp.READ, 0, 0, 0, [1], [1], [0]), "not a pulse"),
+    (lambda m: m.pulse(Op.SET, 0, 64, 0, [1], [1], [0]), "outside"),
+    (lambda m: m.pulse(Op.READ, 0, 0, 0, [1], [1], [0]), "not a pulse"),
 ])
 def test_macro_refuses_bad_requests(call, message):
     with pytest.raises(ModelInputError, match=message):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from rram_cim.config import REFERENCE
-from rram_cim.models import (HFO2_1T1R, Algorithm, DeviceParams, ModelInputError, PulseKind, PVSettings,
+from rram_cim.models import (HFO2_1T1R, Algorithm, DeviceParams, ModelInputError, PVSettings,
                              ReRAMArray, Shape, program_and_verify, pulse_codes)
 from rram_cim.models.pv import adc_codes
+from rram_cim.protocol import Op
 
 LEVELS_US = np.array([10, 25, 40, 55, 70, 85, 100, 115.0])
 CODES = np.rint(LEVELS_US / REFERENCE.us_per_adc_lsb).astype(int)
@@ -62,13 +63,13 @@ def test_ispva_steps_the_top_electrode_and_igvva_the_gate():
     ispva, igvva = recipes()
     result = program_and_verify(cells, targets, ispva)
     sequence = result.sequence(0, 3)
-    sets = sequence[sequence["kind"] == PulseKind.SET]
+    sets = sequence[sequence["kind"] == Op.SET]
     assert len(set(sets["wl"])) == 1
-    first_ramp = sets["bl"][: np.argmax(sequence["kind"] == PulseKind.RESET) or len(sets)]
+    first_ramp = sets["bl"][: np.argmax(sequence["kind"] == Op.RESET) or len(sets)]
     assert first_ramp[0] == 70 and np.all(np.diff(first_ramp) == 1)
     result = program_and_verify(array(8), targets, igvva)
     sets = result.sequence(0, 3)
-    sets = sets[sets["kind"] == PulseKind.SET]
+    sets = sets[sets["kind"] == Op.SET]
     assert len(set(sets["bl"])) == 1 and sets["wl"][0] == igvva[int(targets[0, 3])].wl_start
 
 
@@ -79,7 +80,7 @@ def test_cumulative_repeats_the_same_pulse():
     result = program_and_verify(array(8), targets, cumulative)
     for row, column in zip(*np.nonzero(result.pulses > 1)):
         sets = result.sequence(row, column)
-        sets = sets[sets["kind"] == PulseKind.SET]
+        sets = sets[sets["kind"] == Op.SET]
         assert len(set(sets["wl"])) == 1
 
 
@@ -89,12 +90,12 @@ def test_overshoot_triggers_reset_and_the_ramp_restarts():
                         wl_stop=gate_code(60), sl_reset=100, max_pulses=40, window=1)
     result = program_and_verify(array(16), targets, coarse)
     kinds = result.log["kind"]
-    assert (kinds == PulseKind.RESET).any()
+    assert (kinds == Op.RESET).any()
     for row, column in zip(*np.nonzero(result.pulses > 0)):
         sequence = result.sequence(row, column)
-        after_reset = np.nonzero(sequence["kind"] == PulseKind.RESET)[0] + 1
+        after_reset = np.nonzero(sequence["kind"] == Op.RESET)[0] + 1
         for index in after_reset[after_reset < len(sequence)]:
-            if sequence["kind"][index] == PulseKind.SET:
+            if sequence["kind"][index] == Op.SET:
                 assert sequence["wl"][index] == coarse.wl_start
 
 
@@ -103,7 +104,7 @@ def test_without_reset_an_overshoot_fails_at_once():
     coarse = PVSettings(algorithm=Algorithm.IGVVA, bl_start=133, wl_start=gate_code(5), wl_step=6,
                         wl_stop=gate_code(60), max_pulses=40, window=1, reset_on_overshoot=False)
     result = program_and_verify(array(16), targets, coarse)
-    assert not (result.log["kind"] == PulseKind.RESET).any()
+    assert not (result.log["kind"] == Op.RESET).any()
     overshot = result.failed & (result.final_code > targets + 1)
     assert overshot.any() and np.all(result.pulses[overshot] < 40)
 

@@ -9,7 +9,8 @@ from amaranth.sim import Simulator
 
 from rram_cim.config import REFERENCE
 from rram_cim.models import program_and_verify
-from rram_cim.models.macro import AnalogMacro, MacroOp
+from rram_cim.models.macro import AnalogMacro
+from rram_cim.protocol import FAILED_LOG_ENTRY_BYTES, Op, unpack_failed_log
 from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
 from rram_cim.sim.pv_reference import LEVELS, port_pulses, reference_pulses
@@ -173,7 +174,7 @@ def test_forming_run_forms_every_cell_of_a_row_like_the_reference():
     macro = AnalogMacro(CONFIG, SEED, formed=False)
     pulse_log, counts, _, counters = run_engine(core_targets, settings, macro)
     ref_macro, outcome, chosen = reference(settings, core_targets, formed=False)
-    assert all(entry[0] == MacroOp.FORM for entry in pulse_log)
+    assert all(entry[0] == Op.FORM for entry in pulse_log)
     assert counters["cells_done"] == CONFIG.columns == int(outcome.passed[chosen].sum())
     assert macro.cores[0].formed[settings["row"]].all() and not macro.cores[0].formed[0].any()
     for column in range(CONFIG.columns):
@@ -223,9 +224,9 @@ def test_per_level_recipes_from_the_level_table_match_the_reference():
     assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
     assert counters["cells_done"] == int(outcome.passed[9].sum())
     assert counters["cells_failed"] == int(outcome.failed[9].sum()) + 1
-    first_entry = int.from_bytes(bytes(log_bytes[b] for b in range(4)), "little")
+    first_entry = unpack_failed_log(bytes(log_bytes[b] for b in range(FAILED_LOG_ENTRY_BYTES)))
     failed_columns = {c for c in range(CONFIG.columns) if outcome.failed[9, c]} | {5}
-    assert (first_entry >> 6 & 0x3FF, first_entry >> 16) == (9, min(failed_columns))
+    assert first_entry == [(0, 9, min(failed_columns))]
 
 
 def test_cells_that_never_verify_are_logged_and_skipped():
@@ -236,11 +237,10 @@ def test_cells_that_never_verify_are_logged_and_skipped():
     stuck = macro.cores[0].stuck[5] != 0
     _, counts, log_bytes, counters = run_engine(core_targets, settings, macro)
     assert counters["cells_failed"] >= stuck.sum() > 0
-    entries = [int.from_bytes(bytes(log_bytes[4 * i + b] for b in range(4)), "little")
-               for i in range(min(counters["cells_failed"], CONFIG.failed_log_depth))]
-    logged = {(e >> 6 & 0x3FF, e >> 16) for e in entries}
-    assert all(e & 0b10 for e in entries)
-    assert {(5, c) for c in np.nonzero(stuck)[0]} <= logged
+    written = min(counters["cells_failed"], CONFIG.failed_log_depth)
+    entries = unpack_failed_log(bytes(log_bytes[b] for b in range(written * FAILED_LOG_ENTRY_BYTES)))
+    assert len(entries) == written                          # every written entry is marked valid
+    assert {(5, c) for c in np.nonzero(stuck)[0]} <= {(row, column) for _, row, column in entries}
     assert all(counts[5 * CONFIG.columns + c] == 5 for c in np.nonzero(stuck)[0])
 
 
