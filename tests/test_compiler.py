@@ -52,7 +52,8 @@ def test_a_core_that_does_not_exist_is_refused():
 
 # ---- whole networks ----------------------------------------------------------------------------------------
 from rram_cim.host.compiler import Layer, compile_network  # noqa: E402
-from rram_cim.protocol import ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW, output_event, EVENT_TICK  # noqa: E402
+from rram_cim.protocol import (EVENT_TICK, ROUTE_ENTRY_BYTES, ROUTE_TO_HOST, ROUTE_TO_ROW, output_event,  # noqa: E402
+                               route_offset, unpack_route)
 
 
 def _network(rng, rows=(64, 64), sizes=((64, 32), (32, 10))):
@@ -60,9 +61,10 @@ def _network(rng, rows=(64, 64), sizes=((64, 32), (32, 10))):
 
 
 def _route(mapping, core, neuron, negative):
-    at = ((core * REFERENCE.neurons + neuron) * 2 + negative) * ROUTE_ENTRY_BYTES
-    entry = mapping.routing[at:at + ROUTE_ENTRY_BYTES]
-    return entry[0], entry[1], int.from_bytes(entry[2:], "little")
+    at = route_offset(REFERENCE.neurons, core, neuron, negative)
+    entry = unpack_route(mapping.routing[at:at + ROUTE_ENTRY_BYTES])
+    flags = (ROUTE_TO_HOST if entry.to_host else 0) | (ROUTE_TO_ROW if entry.to_row else 0)
+    return flags, entry.core, entry.row
 
 
 def test_network_places_layers_on_cores_and_routes_hidden_spikes_to_the_next_core():
