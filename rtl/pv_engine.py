@@ -81,7 +81,8 @@ class PVEngine(wiring.Component):
         # The P&V registers are read where they are (the chip refuses host writes to them while the engine
         # runs); only the recipe fields a per-level entry overrides, cell by cell, are working copies.
         live = self.settings
-        s = Signal(data.StructLayout({name: PVSettings(config).members[name] for name in RECIPE_FIELDS}))
+        overridden = [name for name in LEVEL_FIELDS if name in RECIPE_FIELDS]     # in the level entry's order
+        s = Signal(data.StructLayout({name: PVSettings(config).members[name] for name in overridden}))
         dac_top = (1 << config.dac_bits) - 1
 
         row = Signal(range(config.rows))
@@ -133,7 +134,7 @@ class PVEngine(wiring.Component):
             with m.State("Idle"):
                 with m.If(self.start):
                     m.d.sync += [
-                        *(getattr(s, name).eq(getattr(live, name)) for name in RECIPE_FIELDS),
+                        *(getattr(s, name).eq(getattr(live, name)) for name in overridden),
                         aborting.eq(0), self.done.eq(0),
                         self.cells_done.eq(0), self.cells_failed.eq(0), self.pulses_total.eq(0),
                         log_entries.eq(0),
