@@ -85,6 +85,17 @@ def check_identity(regs: "RegisterClient", config) -> None:
 
 
 class RegisterClient:
+    """Registers and windows by name over a `FrameTransport`: `read("pv_cells_done")`,
+    `write("pv_mode", algorithm=1, scope=1)`, `read_window("pv_codes", offset, n)`, `status()`,
+    `wait_done(...)`, `errors()`.
+
+    What it owns: the generated register table (addresses, sizes, fields, access) and the link's frame
+    rules (status byte, sticky errors raised as `ChipError` after each access unless tolerated, the chip's
+    identity once checked). It knows nothing of P&V or inference. How it is verified: against the
+    register-file model and through every host test (tests/test_host.py, tests/test_chip_arguments.py,
+    tests/test_serial_link.py), and in cocotb wherever the host drives the chip.
+    """
+
     def __init__(self, transport: FrameTransport, table: RegisterTable):
         self.transport = transport
         self.table = table

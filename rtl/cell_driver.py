@@ -60,6 +60,16 @@ def CellResponse(config: ChipConfig) -> data.StructLayout:
 
 
 class CellDriver(wiring.Component):
+    """The row/column drivers: one `CellRequest` in, one exact pulse or sense on the `CellPort` out, one
+    `CellResponse` (sense code, or refused) back.
+
+    What it owns: the cell members of the analog port while P&V runs, the pulse-shape arithmetic
+    (triangular ramps without a multiplier) and the interlocks of the module docstring. How it is
+    verified: the interlocks are proven for every input sequence by k-induction (rtl/cell_driver_formal.py,
+    docs/formal.md); pulse shapes against `models.pulses` in Amaranth's simulator (tests/test_cell_driver.py)
+    and in cocotb on both simulators (tests/test_cocotb_driver.py).
+    """
+
     def __init__(self, config: ChipConfig, max_width: int = WIDTH_MAX):
         if not 1 <= max_width <= WIDTH_MAX:
             raise ValueError(f"max_width {max_width} must be 1..{WIDTH_MAX} cycles")

@@ -44,6 +44,17 @@ def NeuronSettings(config: ChipConfig) -> data.StructLayout:
 
 
 class InferenceSequencer(wiring.Component):
+    """Runs spiking inference: time steps of row events, integrate, fire and spike routing (module
+    docstring), over every core at once.
+
+    What it owns: the neuron members of the analog port while it runs, the router's row queue, the
+    step/row-event/spike/drop counters, and the read port of the routing window; it reads the NEURON
+    registers in place and consumes the input FIFO, feeding the output FIFO. How it is verified: in
+    Amaranth's simulator and in cocotb on both simulators spike for spike against the golden model
+    `models.inference` (tests/test_inference.py, tests/test_cocotb_chip_infer.py), at the status byte
+    (tests/test_chip_handshakes.py) and in the golden trace (tests/test_golden_trace.py).
+    """
+
     def __init__(self, config: ChipConfig):
         self._config = config
         super().__init__({

@@ -41,6 +41,21 @@ def PVSettings(config: ChipConfig) -> data.StructLayout:
 
 
 class PVEngine(wiring.Component):
+    """Programs the cells a P&V run selects (one cell, a row or a core) into their verify windows.
+
+    What it does: per cell, verify; then SET (ISPVA/IGVVA, incremental or cumulative), RESET on overshoot,
+    or FORM pulses through the drivers until the cell verifies or its budget runs out (`models.pv`'s
+    algorithm, pulse for pulse). What it owns: the run's cell counter and pulse budget, the working copy
+    of a per-level recipe, its counters (`cells_done`, `cells_failed`, `pulses_total`) and the write
+    ports of `pv_pulses`, `pv_codes` and `failed_log`; it reads `pv_target`, `pv_levels` and the P&V
+    registers in place (the chip refuses host access to them while `busy`). It never touches the macro
+    port itself: every pulse and sense is a `CellRequest` to the `CellDriver`. How it is verified: in
+    Amaranth's simulator against `models.pv` on the Python macro (tests/test_pv_engine.py), through SPI
+    on the whole chip in cocotb on Icarus and Verilator for every recipe (tests/test_cocotb_chip_pv.py),
+    at the chip's status byte (tests/test_chip_handshakes.py) and in the golden trace
+    (tests/test_golden_trace.py).
+    """
+
     def __init__(self, config: ChipConfig):
         self._config = config
         cells = config.cells_total
