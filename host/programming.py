@@ -64,10 +64,11 @@ class Programmer:
     """Programs and reads back cells over any SPI frame transport, in the user's terms: `program(core,
     targets, recipes)` returns a `ProgramResult` (pulses, read-back codes, counters, failed cells).
 
-    What it does: checks the request against the config before the first frame, writes the targets (or
-    level indices and the level table), the recipe registers and the selection row by row, starts the
-    engine, polls the status byte until done, reads the counters, the per-cell windows and the failed-cell
-    log, and reads every cell back with a verify-only run. What it owns: nothing on the chip between
+    What it does: checks the request against the config and the chip's identity before the first frame,
+    writes the targets (or level indices and the level table) and the recipe registers, runs the engine
+    over the rows (a run per row, or one for the whole core), polling the status byte until each is done
+    and summing the counters and failed-cell log entries, then reads the pulse counts and reads every cell
+    back with a verify-only run. What it owns: nothing on the chip between
     calls; it holds a `RegisterClient`. How it is verified: against the golden model through
     `Chip` (tests/test_chip.py), in cocotb (tests/test_cocotb_chip_pv.py), and its argument checks send no
     frame (tests/test_chip_arguments.py).
