@@ -117,7 +117,7 @@ def bench_name(text: str) -> str:
 
 
 def cmd_verilog(args) -> int:
-    from .rtl.verilog import to_verilog
+    from .blocks import to_verilog
     text = to_verilog(args.block, CONFIGS[args.config])
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -151,7 +151,7 @@ def cmd_regmap(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from .rtl.lint import lint
+    from .sim.lint import lint
     result = lint(args.block, CONFIGS[args.config])
     for message in result.messages:
         print(message)
@@ -184,7 +184,7 @@ def cmd_demo(args) -> int:
 
 #: The boards of fpga/boards.py (named here so that the parser does not import the RTL).
 BOARD_NAMES = ("icebreaker", "ulx3s")
-#: rtl/verilog.py's BLOCKS, named here so the CLI starts without importing Amaranth.
+#: rram_cim/blocks.py's BLOCKS, named here so the CLI starts without importing Amaranth.
 BLOCK_NAMES = ("chip", "spi_target", "register_decoder", "cell_driver", "pv_engine", "inference",
                "emulated_macro", "fpga_uart")
 

@@ -9,8 +9,8 @@ import time
 from cocotb_tools.runner import get_results, get_runner
 
 from ..config import REFERENCE, ChipConfig
+from ..blocks import to_verilog
 from ..progress import Ticker
-from ..rtl.verilog import to_verilog
 from .toolchain import missing_simulator_message, prepare_path
 
 __all__ = ["Build", "build", "run", "run_and_check"]

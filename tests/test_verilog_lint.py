@@ -3,8 +3,8 @@ import re
 import pytest
 
 from rram_cim.config import CONFIGS
-from rram_cim.rtl.lint import WAIVERS, lint
-from rram_cim.rtl.verilog import BLOCKS, to_verilog
+from rram_cim.blocks import BLOCKS, to_verilog
+from rram_cim.sim.lint import WAIVERS, lint
 
 
 #: The FPGA blocks are for boards, which hold the reference chip only (docs/fpga.md).
@@ -31,7 +31,7 @@ def test_every_waiver_gives_its_reason():
 
 def test_lint_catches_a_real_problem(tmp_path, monkeypatch):
     # The waivers must not hide everything: an undriven wire in the top module still fails.
-    import rram_cim.rtl.lint as lint_module
+    import rram_cim.sim.lint as lint_module
     text = to_verilog("spi_target")
     cut = text.rindex("endmodule")
     broken = text[:cut] + "  wire lint_undriven;\n  wire lint_sink = lint_undriven;\n" + text[cut:]

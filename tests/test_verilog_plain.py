@@ -15,7 +15,8 @@ import subprocess
 import pytest
 from amaranth.back import verilog
 
-from rram_cim.rtl.verilog import build_block, settle_at_time_zero, to_verilog
+from rram_cim.blocks import build_block, to_verilog
+from rram_cim.rtl.verilog import settle_at_time_zero
 from rram_cim.sim.toolchain import missing_simulator_message
 
 TOP = "rram_cim_chip"

@@ -7,12 +7,15 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from .. import rtl
+from ..blocks import to_verilog
 from ..config import REFERENCE, ChipConfig
-from .verilog import to_verilog
+from .toolchain import missing_simulator_message
 
 __all__ = ["WAIVERS", "LintResult", "lint"]
 
-WAIVERS = pathlib.Path(__file__).with_name("verilator.vlt")
+#: The waivers belong to the RTL they excuse, so they stay beside it.
+WAIVERS = pathlib.Path(rtl.__file__).with_name("verilator.vlt")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,6 @@ class LintResult:
 
 
 def lint(block: str = "chip", config: ChipConfig = REFERENCE) -> LintResult:
-    from ..sim.toolchain import missing_simulator_message
     problem = missing_simulator_message("verilator")
     if problem:
         raise RuntimeError(problem)
