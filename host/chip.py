@@ -20,16 +20,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import REFERENCE, ChipConfig
+from ..config import REFERENCE, ChipConfig, read_limit_code, read_limit_volts
 from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes
 from ..models.pv import PVSettings, adc_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
-from ..rtl.cell_driver import read_limit_volts
 from .compiler import NetworkMapping
 from ..models.macro import NeuronMode
-from ..rtl.cell_driver import read_limit_code
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
 from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_request,
                           check_seconds, check_selection, check_targets)

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import READ_DISTURB_LIMIT_V, ChipConfig
+from ..config import READ_DISTURB_LIMIT_V, ChipConfig, read_limit_code
 from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route, route_offset, routing_table_bytes
-from ..rtl.cell_driver import read_limit_code
 
 __all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
 

@@ -35,10 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ChipConfig
+from ..config import ChipConfig, read_limit_code
 from ..models.macro import LEAK_SCALE
 from ..models.neurons import NeuronMode, NeuronParams
-from ..rtl.cell_driver import read_limit_code
 from .compiler import (THRESHOLD_CODE_MAX, CompileError, Layer, NetworkMapping, check_read_code,
                        compile_network)
 

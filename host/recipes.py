@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..config import ChipConfig
 from ..models.pv import PVSettings, igvva_level_recipes
-from ..sim.pv_reference import reference_recipe
+from ..models.recipes import reference_recipe
 
 __all__ = ["IGVVA_REGISTERS", "level_recipes"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V"]
+__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V", "read_limit_code",
+           "read_limit_volts"]
 
 # SPI mode 0 is oversampled in the system clock domain: a 2-flop synchronizer plus an edge detector costs
 # 3 system cycles, so an SPI half-period must last at least 2 system cycles (SCK <= f_sys / 4). Slower than
@@ -139,6 +140,17 @@ class ChipConfig:
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
+
+
+def read_limit_code(config: ChipConfig) -> int:
+    """Highest bit-line DAC code a read may use: the chip's drivers refuse higher, the host and the
+    models read at it."""
+    return int(READ_DISTURB_LIMIT_V / config.bl_volts_per_lsb + 1e-9)
+
+
+def read_limit_volts(config: ChipConfig) -> float:
+    """The bit-line voltage of that code: what the chip verifies and reads back at."""
+    return read_limit_code(config) * config.bl_volts_per_lsb
 
 
 #: Fits the demo: 64 inputs (8x8 digits) -> hidden layer -> 10 outputs, differential pairs, two cores.

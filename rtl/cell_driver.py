@@ -20,7 +20,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import READ_DISTURB_LIMIT_V, ChipConfig
+# The read limit is the config's (host and models read at it too); imported here for the engines.
+from ..config import ChipConfig, read_limit_code, read_limit_volts
 from .analog_port import CellPort, Op
 
 __all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code", "read_limit_volts"]
@@ -28,16 +29,6 @@ __all__ = ["CellRequest", "CellResponse", "CellDriver", "read_limit_code", "read
 #: Pulse widths are 8-bit cycle counts.
 WIDTH_BITS = 8
 WIDTH_MAX = (1 << WIDTH_BITS) - 1
-
-
-def read_limit_code(config: ChipConfig) -> int:
-    """Highest bit-line DAC code a read may use."""
-    return int(READ_DISTURB_LIMIT_V / config.bl_volts_per_lsb + 1e-9)
-
-
-def read_limit_volts(config: ChipConfig) -> float:
-    """The bit-line voltage of that code: what the chip verifies and reads back at."""
-    return read_limit_code(config) * config.bl_volts_per_lsb
 
 
 def CellRequest(config: ChipConfig) -> data.StructLayout:

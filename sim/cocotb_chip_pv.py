@@ -13,10 +13,11 @@ import numpy as np
 
 from ..models import program_and_verify
 from ..models.macro import AnalogMacro
+from ..models.recipes import LEVELS, reference_recipe
 from ..protocol import RECIPE_FIELDS, StatusBit
 from .analog_bridge import AnalogBridge
 from .chip_bench import ChipBench
-from .pv_reference import LEVELS, port_pulses, reference_pulses, reference_recipe
+from .pv_reference import port_pulses, reference_pulses
 
 ROW = 3
 RECIPE = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, scope=1, bl_start=133, bl_step=1, bl_stop=160,

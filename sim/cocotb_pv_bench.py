@@ -19,9 +19,9 @@ from cocotb.utils import get_sim_time
 from ..host.programming import Programmer
 from ..host.registers import RegisterClient
 from ..models.pv import igvva_level_recipes
+from ..models.recipes import LEVELS, reference_recipe
 from .cocotb_chip_pv import ProgrammingBench
 from .cosim_transport import CocotbTransport
-from .pv_reference import LEVELS, reference_recipe
 
 BUDGET = 60
 _IGVVA = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, bl_start=133, bl_step=0, bl_stop=133,

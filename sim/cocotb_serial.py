@@ -17,10 +17,10 @@ from ..host.frames import LinkError
 from ..host.registers import RegisterClient
 from ..host.registers_gen import TABLE
 from ..host.serial_link import SerialTransport
+from ..models.recipes import LEVELS
 from ..protocol import StatusBit
 from .chip_bench import config_from_env
 from .cocotb_uart import UartStream
-from .pv_reference import LEVELS
 
 BAUD = 1_000_000
 

@@ -1,44 +1,18 @@
-"""The reference side of RTL-vs-model P&V runs: the `models.pv` recipe for a set of P&V register
-values, and both sides' pulses in one comparable form (every cycle's DAC codes)."""
+"""Both sides' pulses of an RTL-vs-model P&V run in one comparable form (every cycle's DAC codes).
+
+The recipe for a set of P&V register values, and the levels the benches program, are the models'
+(`models/recipes.py`); they are re-exported here only until rram_cim/demo.py imports LEVELS from there.
+"""
 
 from __future__ import annotations
 
-from ..config import ChipConfig
-from ..models import Algorithm, PVSettings
 from ..models.device import Shape
 from ..models.pulses import pulse_codes
 from ..models.pv import PVResult
-from ..protocol import RECIPE_FIELDS, Op
-from ..rtl.cell_driver import read_limit_volts
+from ..models.recipes import LEVELS, reference_levels, reference_recipe
+from ..protocol import Op
 
 __all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
-
-#: The eight target levels the benches and tests program, in ADC codes: 10 ... 115 uS at 0.5 uS per code.
-LEVELS = (20, 50, 80, 110, 140, 170, 200, 230)
-
-
-
-def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
-    """`registers` holds the engine's recipe fields (algorithm, cumulative, reset_on_overshoot, DAC
-    ramps, optionally triangular and form); the verify read happens at the drivers' read code, as on chip."""
-    return PVSettings(algorithm=Algorithm(registers["algorithm"]), cumulative=bool(registers["cumulative"]),
-                      reset_on_overshoot=bool(registers["reset_on_overshoot"]),
-                      shape=Shape.TRIANGULAR if registers.get("triangular") else Shape.SQUARE,
-                      form=bool(registers.get("form", 0)),
-                      v_read=read_limit_volts(config),
-                      **{name: registers[name] for name in RECIPE_FIELDS})
-
-
-def reference_levels(registers: dict, levels: list[dict], config: ChipConfig) -> dict[int, PVSettings]:
-    """The `models.pv` per-level settings {target code: recipe} for a level table (entries with the
-    `protocol.LEVEL_FIELDS` keys) and the shared mode registers."""
-    recipes = {}
-    for entry in levels:
-        if entry["target"] in recipes:
-            raise ValueError(f"two levels share target code {entry['target']}")
-        recipes[entry["target"]] = reference_recipe(registers | {k: v for k, v in entry.items() if k != "target"},
-                                                    config)
-    return recipes
 
 
 def port_pulses(log, row: int, column: int) -> list[tuple]:

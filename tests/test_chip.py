@@ -11,7 +11,7 @@ from rram_cim.host.programming import ProgrammingError
 from rram_cim.host.registers import ChipError
 from rram_cim.protocol import StatusBit
 from rram_cim.sim.cosim_link import CosimError, CosimTransport
-from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.models.recipes import LEVELS
 from rram_cim.sim.regfile_model import RegisterFileModel
 
 ROWS = 2                    # rows programmed per core in the co-simulated comparison

@@ -18,7 +18,7 @@ from rram_cim.host.registers import ChipError, IdentityError, RegisterClient
 from rram_cim.host.registers_gen import TABLE
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.protocol import STATUS_MARKER, Command, StatusBit
-from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.models.recipes import LEVELS
 from rram_cim.sim.regfile_model import RegisterFileModel
 
 GOOD = np.full((2, REFERENCE.columns), LEVELS[3])

@@ -7,7 +7,7 @@ import pytest
 from rram_cim.config import REFERENCE
 from rram_cim.host.compiler import CompileError, compile_layer
 from rram_cim.models.neurons import column_voltages, differential_inputs
-from rram_cim.sim.pv_reference import LEVELS as PV_LEVELS
+from rram_cim.models.recipes import LEVELS as PV_LEVELS
 
 LEVELS = np.array(PV_LEVELS)                      # 8 evenly spaced levels, 10 to 115 uS
 

@@ -28,7 +28,7 @@ from rram_cim.host.registers_gen import TABLE
 from rram_cim.protocol import EVENT_TICK
 from rram_cim.sim.cosim_link import CosimTransport
 from rram_cim.sim.frame_generator import FrameGenerator
-from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.models.recipes import LEVELS
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "chip_trace.json"
 SEED = 2026

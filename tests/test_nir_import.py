@@ -16,7 +16,7 @@ from rram_cim.host.chip import Chip, ModelTransport
 from rram_cim.host.compiler import CompileError
 from rram_cim.host.nir_import import layers_from_nir
 from rram_cim.models.neurons import NeuronMode
-from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.models.recipes import LEVELS
 
 SIZES = (40, 16, 10)
 STEPS = 16

@@ -13,8 +13,9 @@ from rram_cim.models.macro import AnalogMacro
 from rram_cim.protocol import FAILED_LOG_ENTRY_BYTES, Op, unpack_failed_log
 from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
-from rram_cim.sim.pv_reference import LEVELS, port_pulses, reference_pulses
-from rram_cim.sim.pv_reference import reference_recipe as shared_reference_recipe
+from rram_cim.models.recipes import LEVELS
+from rram_cim.models.recipes import reference_recipe as shared_reference_recipe
+from rram_cim.sim.pv_reference import port_pulses, reference_pulses
 
 CONFIG = REFERENCE
 SENSE_LATENCY = 4
@@ -197,7 +198,7 @@ def level_table():
 
 def test_per_level_recipes_from_the_level_table_match_the_reference():
     from rram_cim.protocol import pack_level
-    from rram_cim.sim.pv_reference import reference_levels
+    from rram_cim.models.recipes import reference_levels
     levels = level_table()
     table = b"".join(pack_level(entry) for entry in levels)
     settings = recipe(per_level=1, scope=Scope.ROW, row=9,

@@ -30,7 +30,7 @@ def test_the_fpga_build_serves_the_host_process_as_a_board_would(fpga_build):
     from rram_cim.config import REFERENCE
     from rram_cim.host.chip import Chip
     from rram_cim.sim.cosim_link import CosimError, CosimTransport
-    from rram_cim.sim.pv_reference import LEVELS
+    from rram_cim.models.recipes import LEVELS
 
     with CosimTransport(config=REFERENCE, built=fpga_build, block="fpga_uart", log=lambda *_: None) as link:
         chip = Chip(link)

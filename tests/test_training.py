@@ -10,7 +10,7 @@ from rram_cim.host.compiler import compile_network
 from rram_cim.host.recipes import level_recipes
 from rram_cim.host.training import (Digits, TrainSettings, _gradients, device_spread_us, load_digits,
                                     load_networks, neuron_gain, rate_code, save_networks, train)
-from rram_cim.sim.pv_reference import LEVELS
+from rram_cim.models.recipes import LEVELS
 
 LEVEL_US = np.array(LEVELS) * REFERENCE.us_per_adc_lsb
 
