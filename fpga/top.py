@@ -1,8 +1,8 @@
 """The chip for an FPGA: the same `rtl.chip.Chip`, its analog port answered by the emulated macro.
 
 `FpgaChip` keeps the chip's SPI pins, so a cocotb bench or a board's bridge drives it as it drives the
-ASIC. The per-cell windows are single-port memories (the iCE40UP5K's SPRAM), owned by the P&V engine
-while it runs.
+ASIC. The per-cell windows are single-port memories (the iCE40UP5K's SPRAM, `fpga.spram`), owned by the
+P&V engine while it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..config import REFERENCE, ChipConfig
 from ..rtl.chip import Chip
 from ..rtl.spi_target import SPIPins
 from .emulated_macro import EmulatedMacro
+from .spram import SinglePortSPRAM
 from .uart_bridge import UartSpiBridge
 
 __all__ = ["FpgaChip", "UartChip", "UART_BAUD"]
@@ -31,8 +32,13 @@ class FpgaChip(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.chip = chip = Chip(self.config, single_port_windows=True)
-        m.submodules.macro = macro = EmulatedMacro(self.config)
+        m.submodules.chip = chip = Chip(self.config, window_ram=SinglePortSPRAM)
+        macro = EmulatedMacro(self.config)
+        # Bridge until fpga/emulated_macro.py builds its cell memory as `SinglePortSPRAM` itself (one import
+        # line): the macro's 8 KiB of cells must stay in SPRAM on the UP5K, as before rtl/ lost SPRAM.
+        if not isinstance(macro.cell_ram, SinglePortSPRAM):
+            macro.cell_ram = SinglePortSPRAM(macro.cell_ram.depth, init=macro.cell_ram._init)
+        m.submodules.macro = macro
         connect(m, chip.port, macro.port)
         connect(m, wiring.flipped(self.spi), chip.spi)
         return m

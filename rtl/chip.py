@@ -7,6 +7,8 @@ watchdog bounds every wait on the macro: a request it never answers ends the run
 ERROR.analog_timeout instead of leaving the chip busy until reset.
 """
 
+from typing import Callable
+
 from amaranth.hdl import Cat, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
@@ -21,6 +23,7 @@ from .memory_window import MemoryWindow
 from .pv_engine import PVEngine
 from .regbus import RegisterBus
 from .regmap.generate import load_generated
+from .single_port_ram import SinglePortRAM
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort
 from .watchdog import HandshakeWatchdog
@@ -44,12 +47,13 @@ def settings_page(table, prefix: str) -> int:
 class Chip(wiring.Component):
     """Top level: the SPI pins and the analog macro port (plus Amaranth's implicit clk and rst)."""
 
-    def __init__(self, config: ChipConfig = REFERENCE, single_port_windows: bool = False):
-        """`single_port_windows`: the per-cell windows (8 KiB each on the reference chip) as single-port
-        memories, for FPGAs whose large RAMs have one port. Either way a window belongs to its engine while
-        the engine runs (a host access is refused with ERROR.engine_busy)."""
+    def __init__(self, config: ChipConfig = REFERENCE, window_ram: Callable[[int], SinglePortRAM] | None = None):
+        """`window_ram`: if given, builds the per-cell windows (8 KiB each on the reference chip) as
+        single-port memories of a depth, for FPGAs whose large RAMs have one port (`fpga.spram`); else
+        they are dual-port block RAM. Either way a window belongs to its engine while the engine runs (a
+        host access is refused with ERROR.engine_busy)."""
         self._config = config
-        self._single_port = single_port_windows
+        self._window_ram = window_ram
         super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -62,16 +66,16 @@ class Chip(wiring.Component):
         connect(m, wiring.flipped(self.spi), spi.spi)
 
         # Host-writable windows are read by the engines; engine-writable ones are read by the host.
-        single = self._single_port
+        cell_ram = self._window_ram
         windows = {
             "pv_target":  MemoryWindow(config.cells_total, host_writable=True, engine_writable=False,
-                                       single_port=single),
+                                       ram=cell_ram),
             "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
-                                       single_port=single),
+                                       ram=cell_ram),
             "failed_log": MemoryWindow(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES, host_writable=False,
                                        engine_writable=True),
             "pv_codes":   MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
-                                       single_port=single),
+                                       ram=cell_ram),
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
             "routing":    MemoryWindow(routing_table_bytes(config), host_writable=True, engine_writable=False),

@@ -1,5 +1,7 @@
 """A memory window of the register map backed by block RAM (`lib.memory`), one byte per address."""
 
+from typing import Callable
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -14,7 +16,7 @@ __all__ = ["MemoryWindow"]
 # time is not carried out, reads as 0 and raises `host_refused` (for the ERROR register). So the host
 # and the engine never touch one address in one cycle, which lets the block RAM leave such collisions
 # undefined (`block_ram`), and lets an FPGA whose large RAMs have one port (the iCE40UP5K's SPRAM) give
-# the memory one address: the engine's while it owns the window, else the host's (`single_port=True`).
+# the memory one address: the engine's while it owns the window, else the host's (a `ram` factory given).
 
 
 class MemoryWindow(wiring.Component):
@@ -24,13 +26,17 @@ class MemoryWindow(wiring.Component):
     expects) and, if `host_writable`, writes. The engine side reads and, if `engine_writable`, writes:
     P&V targets are written by the host and read by the engine; pulse counts and the failed-cell log the
     other way round.
+
+    `ram`, if given, builds a single-port memory of a depth (`SinglePortRAM`'s ports and timing) that the
+    window uses instead of a dual-port block RAM: an FPGA's vendor RAM (`fpga.spram`) comes in this way.
     """
 
-    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool, single_port: bool = False):
+    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool,
+                 ram: Callable[[int], SinglePortRAM] | None = None):
         self._depth = depth
         self._host_writable = host_writable
         self._engine_writable = engine_writable
-        self._single_port = single_port
+        self._ram = ram
         addr_bits = max(1, (depth - 1).bit_length())
         members = {
             "host": In(WindowPort(addr_bits)),
@@ -53,8 +59,8 @@ class MemoryWindow(wiring.Component):
         m.d.comb += host.r_data.eq(Mux(refused_read, 0, host_r_data))
         host_w_en = host.w_stb & ~owns if self._host_writable else 0
         engine_w_en = self.engine_w_en & owns if self._engine_writable else 0
-        if self._single_port:
-            m.submodules.ram = ram = SinglePortRAM(self._depth)
+        if self._ram is not None:
+            m.submodules.ram = ram = self._ram(self._depth)
             m.d.comb += [ram.addr.eq(Mux(owns, self.engine_addr, host.addr)), self.engine_r_data.eq(ram.r_data),
                          host_r_data.eq(ram.r_data), ram.w_en.eq(host_w_en | engine_w_en),
                          ram.w_data.eq(self.engine_w_data if self._engine_writable else host.w_data)]

@@ -5,8 +5,9 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
+from rram_cim.fpga.spram import SPRAM_BYTES, SinglePortSPRAM
 from rram_cim.rtl.memory_window import MemoryWindow
-from rram_cim.rtl.single_port_ram import SPRAM_BYTES, SinglePortRAM
+from rram_cim.rtl.single_port_ram import SinglePortRAM
 
 
 class UP5K:
@@ -21,9 +22,9 @@ def _run(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("single_port", [True, False], ids=["single-port", "dual-port"])
-def test_window_belongs_to_the_engine_while_it_runs(single_port):
-    dut = MemoryWindow(64, host_writable=True, engine_writable=True, single_port=single_port)
+@pytest.mark.parametrize("ram", [SinglePortRAM, SinglePortSPRAM, None], ids=["single-port", "spram", "dual-port"])
+def test_window_belongs_to_the_engine_while_it_runs(ram):
+    dut = MemoryWindow(64, host_writable=True, engine_writable=True, ram=ram)
     seen = {}
 
     async def bench(ctx):
@@ -68,8 +69,9 @@ def test_window_belongs_to_the_engine_while_it_runs(single_port):
     assert seen["after"] == ((0x5A, 0), (0x77, 0))
 
 
-def test_generic_ram_reads_a_cycle_later_and_holds_during_a_write():
-    dut = SinglePortRAM(16, init=list(range(16)))
+@pytest.mark.parametrize("ram", [SinglePortRAM, SinglePortSPRAM], ids=["portable", "spram-elsewhere"])
+def test_generic_ram_reads_a_cycle_later_and_holds_during_a_write(ram):
+    dut = ram(16, init=list(range(16)))
     seen = []
 
     async def bench(ctx):
@@ -90,7 +92,7 @@ def test_generic_ram_reads_a_cycle_later_and_holds_during_a_write():
 
 @pytest.mark.parametrize("depth,blocks", [(8192, 1), (SPRAM_BYTES, 1), (SPRAM_BYTES + 1, 2)])
 def test_up5k_gets_spram_instances(depth, blocks):
-    text = verilog.convert(SinglePortRAM(depth), name="ram", platform=UP5K())
+    text = verilog.convert(SinglePortSPRAM(depth), name="ram", platform=UP5K())
     assert text.count("SB_SPRAM256KA") == blocks
     with pytest.raises(ValueError, match="no initial contents"):
-        verilog.convert(SinglePortRAM(16, init=[1]), name="ram", platform=UP5K())
+        verilog.convert(SinglePortSPRAM(16, init=[1]), name="ram", platform=UP5K())
