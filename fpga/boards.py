@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Elaboratable, Module
 
 from ..config import REFERENCE, ChipConfig
-from ..host.serial_link import FTDI_VID
 from ..progress import Ticker
+from ..protocol import FTDI_VID
 from .top import UART_BAUD, UartChip
 
 __all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "ice40_stat", "parse_nextpnr_log", "parse_synthesis_report",

@@ -37,6 +37,7 @@ class FpgaChip(wiring.Component):
         # Bridge until fpga/emulated_macro.py builds its cell memory as `SinglePortSPRAM` itself (one import
         # line): the macro's 8 KiB of cells must stay in SPRAM on the UP5K, as before rtl/ lost SPRAM.
         if not isinstance(macro.cell_ram, SinglePortSPRAM):
+            macro.cell_ram._MustUse__silence = True       # replaced, never elaborated
             macro.cell_ram = SinglePortSPRAM(macro.cell_ram.depth, init=macro.cell_ram._init)
         m.submodules.macro = macro
         connect(m, chip.port, macro.port)

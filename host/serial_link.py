@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from ..protocol import FTDI_VID
 from .frames import LinkError, parse_reply, read_frame
 from .registers_gen import TABLE
 
@@ -22,8 +23,6 @@ MAX_FRAME = 0xFFFF
 #: What the transport reads to check it is back in step after a lost reply, and how many tries it gets.
 PROBE = TABLE.register("chip_id")
 RESYNC_PROBES = 3
-#: USB vendor IDs of the boards' serial bridges: FTDI (iCEBreaker's FT2232H, ULX3S's FT231X).
-FTDI_VID = 0x0403
 
 
 def frame_bytes(frame: bytes) -> bytes:

@@ -25,13 +25,16 @@ __all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "valid_member", "Command",
            "DAC_FIELDS", "RECIPE_FIELDS", "LevelEntry", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES",
            "pack_level",
            "FailedLogEntry", "FAILED_LOG_ENTRY_BYTES", "unpack_failed_log",
-           "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK",
+           "ADDRESS_BYTES", "READ_DUMMY_BYTES", "STATUS_MARKER", "STATUS_MARKER_MASK", "FTDI_VID",
            "StatusBit", "Field", "Register", "Window", "RegisterTable"]
 
 ADDRESS_BYTES = ADDRESS_BITS // 8
 #: One byte of turnaround between the address and the first read byte gives the target the time of
 #: eight SPI bits to fetch from a synchronous memory, at any SCK up to f_sys / 4.
 READ_DUMMY_BYTES = 1
+#: USB vendor ID of the boards' serial bridges: FTDI (iCEBreaker's FT2232H, ULX3S's FT231X). The host
+#: finds the board's port by it, the flash command the board.
+FTDI_VID = 0x0403
 
 
 # ---- enumerations: RTL signal shapes (viewed as `EnumView`), plain ints to the host and the models -------
