@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In
 from ..config import REFERENCE, ChipConfig
 from ..rtl.analog_port import AnalogPort, Op
 from ..rtl.block_ram import block_ram, read_port
-from ..rtl.single_port_ram import SinglePortRAM
+from .spram import SinglePortSPRAM as SinglePortRAM
 from .emulated_cells import LfsrGenerator, PulseCapture, PulseOutcome, SenseNoise, cell_address
 from .emulated_neurons import SETTINGS_ON_PORT, NeuronUnit
 from .emulated_rows import RowTracker
@@ -81,7 +81,7 @@ class EmulatedMacro(wiring.Component):
         m.submodules.lfsr = lfsr = LfsrGenerator()
         m.submodules.pulse = pulse = PulseCapture(config)
         m.submodules.outcome = outcome = PulseOutcome(config, p)
-        m.submodules.noise = noise = SenseNoise(config)
+        m.submodules.sense_noise = noise = SenseNoise(config)
         m.submodules.rows = rows = RowTracker(config)
         m.submodules.neurons = neurons = NeuronUnit(config, p)
         wiring.connect(m, neurons.rows, rows.lists)

@@ -33,13 +33,7 @@ class FpgaChip(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.chip = chip = Chip(self.config, window_ram=SinglePortSPRAM)
-        macro = EmulatedMacro(self.config)
-        # Bridge until fpga/emulated_macro.py builds its cell memory as `SinglePortSPRAM` itself (one import
-        # line): the macro's 8 KiB of cells must stay in SPRAM on the UP5K, as before rtl/ lost SPRAM.
-        if not isinstance(macro.cell_ram, SinglePortSPRAM):
-            macro.cell_ram._MustUse__silence = True       # replaced, never elaborated
-            macro.cell_ram = SinglePortSPRAM(macro.cell_ram.depth, init=macro.cell_ram._init)
-        m.submodules.macro = macro
+        m.submodules.macro = macro = EmulatedMacro(self.config)
         connect(m, chip.port, macro.port)
         connect(m, wiring.flipped(self.spi), chip.spi)
         return m

@@ -41,7 +41,7 @@ OUTPUTS = ("network.npz", "report.json", *PLOTS)
 #: The simulator's own output (cocotb, GPI, Verilator): kept out of the demo's, here in --out.
 SIMULATOR_LOG = "simulator.log"
 
-#: The eight conductance levels (ADC codes, 10 ... 115 uS) the P&V benches measured (sim/pv_reference.py).
+#: The eight conductance levels (ADC codes, 10 ... 115 uS) the P&V benches measured (models/recipes.py).
 RELAX_AGES = (("1 hour", 3600.0), ("1 day", 86400.0))
 
 
@@ -218,7 +218,7 @@ def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib
     from .host.recipes import level_recipes
     from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, save_networks,
                                 train)
-    from .sim.pv_reference import LEVELS
+    from .models.recipes import LEVELS
     data = load_digits(args.seed)
     print(f"data: scikit-learn digits, {len(data.train_y)} training and {len(data.test_y)} test images (8x8)")
     level_codes = np.array(LEVELS)

@@ -1,7 +1,7 @@
 """Both sides' pulses of an RTL-vs-model P&V run in one comparable form (every cycle's DAC codes).
 
 The recipe for a set of P&V register values, and the levels the benches program, are the models'
-(`models/recipes.py`); they are re-exported here only until rram_cim/demo.py imports LEVELS from there.
+(`models/recipes.py`).
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 from ..models.device import Shape
 from ..models.pulses import pulse_codes
 from ..models.pv import PVResult
-from ..models.recipes import LEVELS, reference_levels, reference_recipe
 from ..protocol import Op
 
-__all__ = ["LEVELS", "reference_recipe", "reference_levels", "port_pulses", "reference_pulses"]
+__all__ = ["port_pulses", "reference_pulses"]
 
 
 def port_pulses(log, row: int, column: int) -> list[tuple]:
