@@ -1,20 +1,16 @@
-"""The cocotb bridge: the Python analog macro answers the RTL's analog port pins, cycle by cycle.
+"""The cocotb bridge: `sim.port_responder.PortResponder` (the Python analog macro's answers) on the RTL's
+analog port pins.
 
-Between operations the bridge sleeps until the port's operation leaves IDLE. During one it samples the
-port at every falling clock edge (the middle of a cycle, where the RTL's outputs are settled): a pulse
-is recorded as the DAC codes of each cycle its strobe is high, and when the strobe drops the whole pulse
-is applied to `models.AnalogMacro`. A sense request is answered `sense_latency` cycles after it is first
-seen, with the ADC code for one cycle, as the macro's bit line settles and its converter runs.
-
-While the port reads INFER (the chip's inference sequencer owns the macro), the bridge follows it cycle
-by cycle: each row strobe puts a row at the read voltage for the step; a neuron reset, integrate or fire
-strobe is carried out on the macro's neuron banks `neuron_latency` cycles after it is first seen and
-acknowledged for one cycle, a fire's spike flags set with the acknowledge and held until the next fire.
+The responder says what to answer; this adapter only decides when to wake and moves values between pins
+and the responder. Between operations it sleeps until the port's operation leaves IDLE. During one it
+samples the port at every falling clock edge (the middle of a cycle, where the RTL's outputs are settled)
+and drives the responder's answers there, so the RTL sees them at the next rising edge. Inside a sense it
+lets a timer, not clock edges, run out the cycles the responder does not read.
 
 Speed matters here: every Python wake-up costs more than Verilator needs to simulate a cycle. So the
 bridge waits on one reused trigger at a time (cocotb's `First` starts a task per trigger), reads pins
-through the simulator's bit string (building a `LogicArray` per read costs ~10 us), and lets a timer,
-not clock edges, run out a sense latency.
+through the simulator's bit string (building a `LogicArray` per read costs ~10 us) and only those the
+responder asks for, and writes a pin only when its value changes.
 """
 
 from __future__ import annotations
@@ -24,8 +20,9 @@ from typing import Callable
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
-from ..models.macro import AnalogMacro, NeuronCodes, flags_word
+from ..models.macro import AnalogMacro
 from ..protocol import Op
+from .port_responder import CELL_MEMBERS, NEURON_MEMBERS, PortResponder
 
 __all__ = ["AnalogBridge"]
 
@@ -47,121 +44,80 @@ def _reader(handle) -> Callable[[], int]:
     return read_public
 
 
+class _Pins:
+    """The port's outputs as a mapping the responder reads: each read is one pin read, now."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: dict[str, Callable[[], int]]):
+        self._read = read
+
+    def __getitem__(self, name: str) -> int:
+        return self._read[name]()
+
+
 class AnalogBridge:
+    """`macro` answering the analog port of `dut` (its pins named `prefix` + member), through a
+    `PortResponder` with the given latencies."""
+
     def __init__(self, dut, macro: AnalogMacro, prefix: str = "port__", sense_latency: int = 4,
                  neuron_latency: int = 2):
         self.dut = dut
         self.clock_period_ps = 2 * round(1e12 / macro.config.sys_clk_hz / 2)
-        self.macro = macro
-        self.sense_latency = sense_latency
-        self.neuron_latency = neuron_latency
-        names = ["op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req"]
+        self.responder = PortResponder(macro, sense_latency, neuron_latency)
+        names = list(CELL_MEMBERS)
+        driven = ["sense_valid", "sense_code"]
         # The inference members, where the DUT has them (the whole chip; the drivers alone do not).
         self.has_neurons = hasattr(dut, f"{prefix}row_strobe")
         if self.has_neurons:
-            names += ["row_strobe", "row_core", "row_index", "v_read_code", "neuron_reset", "integrate", "fire",
-                      "thresh_pos", "thresh_neg", "leak", "refractory", "neuron_mode"]
-            self._neuron_ack = getattr(dut, f"{prefix}neuron_ack")
-            self._spike_pos = getattr(dut, f"{prefix}spike_pos")
-            self._spike_neg = getattr(dut, f"{prefix}spike_neg")
-            for pin in (self._neuron_ack, self._spike_pos, self._spike_neg):
-                pin.value = 0
+            names += NEURON_MEMBERS
+            driven += ["neuron_ack", "spike_pos", "spike_neg"]
         self._handle = {name: getattr(dut, f"{prefix}{name}") for name in names}
-        self._read = {name: _reader(handle) for name, handle in self._handle.items()}
-        self._sense_valid = getattr(dut, f"{prefix}sense_valid")
-        self._sense_code = getattr(dut, f"{prefix}sense_code")
-        self._sense_valid.value = 0
-        self._sense_code.value = 0
-        #: Every pulse applied, as (op, core, row, column, wl codes, bl codes, sl codes).
-        self.pulse_log: list[tuple] = []
-        self.sense_log: list[tuple] = []
-        #: Every neuron action, as (name, detail): row events, integrate, fire (with its spikes), reset.
-        self.neuron_log: list[tuple] = []
+        self._pins = _Pins({name: _reader(handle) for name, handle in self._handle.items()})
+        self._drive = {name: getattr(dut, f"{prefix}{name}") for name in driven}
+        self._driven = {}
+        for name, pin in self._drive.items():
+            pin.value = self._driven[name] = 0
+
+    @property
+    def macro(self) -> AnalogMacro:
+        return self.responder.macro
+
+    @property
+    def pulse_log(self) -> list[tuple]:
+        """Every pulse applied, as (op, core, row, column, wl codes, bl codes, sl codes)."""
+        return self.responder.pulse_log
+
+    @property
+    def sense_log(self) -> list[tuple]:
+        return self.responder.sense_log
+
+    @property
+    def neuron_log(self) -> list[tuple]:
+        return self.responder.neuron_log
 
     def start(self):
         return cocotb.start_soon(self._run())
 
     async def _run(self):
-        read = self._read
+        responder, pins, driven, drive = self.responder, self._pins, self._driven, self._drive
+        read_op = self._pins._read["op"]
         op_changed = self._handle["op"].value_change
         mid_cycle = FallingEdge(self.dut.clk)
+        period = self.clock_period_ps
         while True:
-            if read["op"]() == Op.IDLE:
-                await op_changed
-                continue
-            if read["op"]() == Op.INFER:
-                await self._infer(mid_cycle)
-                continue
-            await mid_cycle                            # selection settling (setup cycles), then act
-            if read["pulse"]():
-                await self._pulse(mid_cycle)
-            elif read["sense_req"]():
-                await self._sense()
-
-    async def _pulse(self, mid_cycle):
-        """Record the pulse's codes cycle by cycle until its strobe drops, then apply it."""
-        read = self._read
-        where = (read["op"](), read["core"](), read["row"](), read["column"]())
-        wl, bl, sl = [], [], []
-        while read["pulse"]():
-            wl.append(read["wl_code"]())
-            bl.append(read["bl_code"]())
-            sl.append(read["sl_code"]())
-            await mid_cycle
-        samples = (*where, wl, bl, sl)
-        self.pulse_log.append(samples)
-        self.macro.pulse(*samples)
-
-    async def _sense(self):
-        """Answer `sense_latency` cycles after the request with the ADC code, for one cycle."""
-        read = self._read
-        # A timer from one falling edge lands on another, where the RTL's registered outputs are stable.
-        await Timer(self.sense_latency * self.clock_period_ps, unit="ps")
-        where = (read["core"](), read["row"](), read["column"]())
-        code = self.macro.sense(*where, read["bl_code"]())
-        self.sense_log.append((*where, code))
-        self._sense_code.value = code
-        self._sense_valid.value = 1
-        await Timer(self.clock_period_ps, unit="ps")
-        self._sense_valid.value = 0
-
-    def _codes(self) -> NeuronCodes:
-        read = self._read
-        return NeuronCodes(thresh_pos=read["thresh_pos"](), thresh_neg=read["thresh_neg"](), leak=read["leak"](),
-                           refractory=read["refractory"](), mode=read["neuron_mode"]())
-
-    async def _infer(self, mid_cycle):
-        """Follow the inference sequencer cycle by cycle while it owns the macro."""
-        read, macro = self._read, self.macro
-        waited, acknowledging = 0, False
-        while read["op"]() == Op.INFER:
-            await mid_cycle
-            if read["row_strobe"]():
-                where = (read["row_core"](), read["row_index"]())
-                macro.drive_row(*where)
-                self.neuron_log.append(("row", where))
-            if acknowledging:                          # the strobe drops at the next rising edge
-                self._neuron_ack.value = 0
-                acknowledging = False
-                continue
-            action = next((name for name in ("neuron_reset", "integrate", "fire") if read[name]()), None)
-            if action is None:
-                continue
-            waited += 1
-            if waited < self.neuron_latency:
-                continue
-            waited = 0
-            codes = self._codes()
-            if action == "neuron_reset":
-                macro.reset_neurons()
-                self.neuron_log.append(("reset", None))
-            elif action == "integrate":
-                macro.integrate(read["v_read_code"](), codes)
-                self.neuron_log.append(("integrate", None))
+            cycles = 1
+            if responder.asleep:
+                if read_op() == Op.IDLE:
+                    await op_changed
+                    continue
+                await mid_cycle
+            elif responder.counting:
+                # A timer from one falling edge lands on another, where the RTL's registered outputs are stable.
+                cycles = responder.counting
+                await Timer(cycles * period, unit="ps")
             else:
-                positive, negative = macro.fire(codes)
-                self._spike_pos.value = flags_word(positive)
-                self._spike_neg.value = flags_word(negative)
-                self.neuron_log.append(("fire", positive.astype(int) - negative.astype(int)))
-            self._neuron_ack.value = 1
-            acknowledging = True
+                await mid_cycle
+            for name, value in responder.step(pins, cycles).items():
+                if name in drive and driven[name] != value:
+                    drive[name].value = driven[name] = value

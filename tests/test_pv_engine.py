@@ -15,6 +15,8 @@ from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
 from rram_cim.models.recipes import LEVELS
 from rram_cim.models.recipes import reference_recipe as shared_reference_recipe
+from rram_cim.sim.amaranth_responder import port_responder_process
+from rram_cim.sim.port_responder import PortResponder
 from rram_cim.sim.pv_reference import port_pulses, reference_pulses
 
 CONFIG = REFERENCE
@@ -40,7 +42,8 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
     """Program with the RTL; return (pulse log from the port, counts memory, log bytes, counters)."""
     h = Harness()
     engine, port = h.engine, h.driver.port
-    counts, log_bytes, pulse_log = {}, {}, []
+    counts, log_bytes = {}, {}
+    responder = PortResponder(macro, sense_latency=SENSE_LATENCY)
     flat_targets = targets_core.reshape(-1)
     result = {}
 
@@ -54,33 +57,6 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
                 counts[c_addr] = c_data
             if l_en:
                 log_bytes[l_addr] = l_data
-
-    async def bridge(ctx):
-        pulse, countdown = None, None
-        names = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
-        async for _, _, *values in ctx.tick().sample(*(getattr(port, n) for n in names)):
-            v = dict(zip(names, values))
-            op = v["op"].value if hasattr(v["op"], "value") else int(v["op"])
-            if v["pulse"]:
-                if pulse is None:
-                    pulse = (op, v["core"], v["row"], v["column"], [], [], [])
-                for i, n in enumerate(("wl_code", "bl_code", "sl_code"), start=4):
-                    pulse[i].append(v[n])
-            elif pulse is not None:
-                pulse_log.append(pulse)
-                macro.pulse(*pulse)
-                pulse = None
-            ctx.set(port.sense_valid, 0)
-            if v["sense_req"]:
-                if countdown is None:
-                    countdown = SENSE_LATENCY
-                elif countdown > 0:
-                    countdown -= 1
-                    if countdown == 0:
-                        ctx.set(port.sense_code, macro.sense(v["core"], v["row"], v["column"], v["bl_code"]))
-                        ctx.set(port.sense_valid, 1)
-            else:
-                countdown = None
 
     async def bench(ctx):
         for name, value in settings.items():
@@ -101,10 +77,10 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
     sim = Simulator(h)
     sim.add_clock(1 / CONFIG.sys_clk_hz)
     sim.add_process(memories)
-    sim.add_process(bridge)
+    sim.add_process(port_responder_process(responder, port))
     sim.add_testbench(bench)
     sim.run()
-    return pulse_log, counts, log_bytes, result
+    return responder.pulse_log, counts, log_bytes, result
 
 
 def recipe(**changes):
