@@ -7,9 +7,11 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ..config import ChipConfig
-from ..models.macro import AnalogMacro, NeuronCodes, flags_word
-from ..protocol import EVENT_TICK, input_event, pack_route
+from ..models.macro import AnalogMacro, NeuronCodes
+from ..protocol import EVENT_TICK, Op, input_event, pack_route
 from ..rtl.inference import InferenceSequencer
+from .amaranth_responder import port_responder_process
+from .port_responder import PortResponder
 
 __all__ = ["run_sequencer", "macro_with_weights", "two_layer_routing", "LEVELS_US"]
 
@@ -54,30 +56,8 @@ def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read:
     dut = InferenceSequencer(macro.config)
     port = dut.port
     words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])] * runs
-    out, strobes, result = [], [[]], {}
-
-    async def neurons(ctx):
-        wait = 0
-        async for _, _, strobe, core, row, reset, integrate, fire in ctx.tick().sample(
-                port.row_strobe, port.row_core, port.row_index, port.neuron_reset, port.integrate, port.fire):
-            ctx.set(port.neuron_ack, 0)
-            if strobe:
-                macro.drive_row(core, row)
-                strobes[-1].append((core, row))
-            if reset or integrate or fire:
-                wait += 1
-                if wait == ACK_LATENCY:
-                    wait = 0
-                    if reset:
-                        macro.reset_neurons()
-                    elif integrate:
-                        macro.integrate(v_read, codes)
-                        strobes.append([])
-                    else:
-                        positive, negative = macro.fire(codes)
-                        ctx.set(port.spike_pos, flags_word(positive))
-                        ctx.set(port.spike_neg, flags_word(negative))
-                    ctx.set(port.neuron_ack, 1)
+    out, result = [], {}
+    responder = PortResponder(macro, neuron_latency=ACK_LATENCY)
 
     async def memories(ctx):
         async for _, _, addr in ctx.tick().sample(dut.route_addr):
@@ -115,9 +95,21 @@ def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read:
 
     sim = Simulator(dut)
     sim.add_clock(1 / macro.config.sys_clk_hz)
-    sim.add_process(neurons)
+    # The sequencer alone leaves the port's operation to the chip's top, which reads INFER while it runs.
+    sim.add_process(port_responder_process(responder, port, op=Op.INFER))
     sim.add_process(memories)
     sim.add_process(host)
     sim.add_testbench(bench)
     sim.run()
-    return out, result, strobes
+    return out, result, _row_events_by_step(responder.neuron_log)
+
+
+def _row_events_by_step(neuron_log) -> list[list[tuple[int, int]]]:
+    """The (core, row) of each row strobe, one list per time step (a step ends at its integrate)."""
+    steps = [[]]
+    for action, detail in neuron_log:
+        if action == "row":
+            steps[-1].append(detail)
+        elif action == "integrate":
+            steps.append([])
+    return steps
