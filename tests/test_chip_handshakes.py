@@ -1,7 +1,8 @@
-"""The chip top in Amaranth's simulator with a scripted macro: the end of a run as the status byte shows it,
+"""The chip top in Amaranth's simulator with a constant macro behind the shared port responder: the end of a run as the status byte shows it,
 the watchdog on a macro that stops answering, a stop that must not wait for a host that is not reading,
 and counters read while they count."""
 
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
@@ -11,43 +12,41 @@ from rram_cim.host.registers_gen import ADDR, TABLE
 from rram_cim.protocol import EVENT_TICK, StatusBit
 from rram_cim.rtl.chip import Chip
 from rram_cim.rtl.watchdog import TICK_BITS
+from rram_cim.sim.amaranth_responder import port_responder_process
 from rram_cim.sim.amaranth_spi import AmaranthSPIMaster
+from rram_cim.sim.port_responder import PortResponder
 
 CTRL = TABLE.register("ctrl")
 ERROR = TABLE.register("error")
 TIMEOUT = ERROR.field("analog_timeout").mask
-#: Cycles the scripted macro takes to answer a sense or a neuron strobe.
+#: Cycles the macro takes to answer a sense or a neuron strobe.
 LATENCY = 4
 
 
-class ScriptedMacro:
-    """Answers the chip's analog port after LATENCY cycles (sense code `code`, no spikes) while `alive`."""
+class ConstantMacro:
+    """A macro with no cells: every sense reads `code`, no neuron ever spikes, pulses change nothing."""
 
-    def __init__(self, port, code: int = 0):
-        self.port = port
+    def __init__(self, config, code: int = 0):
         self.code = code
-        self.alive = True
+        self.quiet = np.zeros((config.cores, config.neurons), bool)
 
-    async def run(self, ctx):
-        port, waited = self.port, 0
-        while True:
-            await ctx.tick()
-            ctx.set(port.sense_valid, 0)
-            ctx.set(port.neuron_ack, 0)
-            asking = ctx.get(port.sense_req) or ctx.get(port.neuron_reset) or ctx.get(port.integrate) \
-                or ctx.get(port.fire)
-            waited = waited + 1 if asking and self.alive else 0
-            if waited == LATENCY:
-                waited = 0
-                if ctx.get(port.sense_req):
-                    ctx.set(port.sense_code, self.code)
-                    ctx.set(port.sense_valid, 1)
-                else:
-                    ctx.set(port.neuron_ack, 1)
-                # The strobe drops the cycle after the answer: skip it so it is not counted as a new request.
-                await ctx.tick()
-                ctx.set(port.sense_valid, 0)
-                ctx.set(port.neuron_ack, 0)
+    def pulse(self, *request):
+        pass
+
+    def sense(self, core, row, column, bl_code):
+        return self.code
+
+    def drive_row(self, core, row):
+        pass
+
+    def integrate(self, v_read_code, codes):
+        pass
+
+    def fire(self, codes):
+        return self.quiet, self.quiet
+
+    def reset_neurons(self):
+        pass
 
 
 class Host:
@@ -73,11 +72,11 @@ class Host:
 
 def run(scenario, code=0):
     dut = Chip(REFERENCE)
-    macro = ScriptedMacro(dut.port, code)
+    macro = PortResponder(ConstantMacro(REFERENCE, code), sense_latency=LATENCY, neuron_latency=LATENCY)
     host = Host(dut)
     sim = Simulator(dut)
     sim.add_clock(1e-6 / 12)
-    sim.add_testbench(macro.run, background=True)
+    sim.add_process(port_responder_process(macro, dut.port))
 
     async def bench(ctx):
         ctx.set(dut.spi.cs_n, 1)
@@ -157,7 +156,7 @@ def test_a_silent_macro_ends_the_run_at_the_watchdog_limit_and_the_chip_recovers
             await one_step_recipe(host, ctx)
             await host.write(ctx, "fifo_spike_in", EVENT_TICK)
             start = CTRL.field("inf_start").mask
-        macro.alive = False
+        macro.silent = True
         await host.write(ctx, "ctrl", start)
         await ctx.tick().repeat(bound // 2)
         assert await host.status(ctx) & StatusBit.BUSY             # still waiting: the limit is not up
@@ -167,7 +166,7 @@ def test_a_silent_macro_ends_the_run_at_the_watchdog_limit_and_the_chip_recovers
         assert await host.read(ctx, "error") == TIMEOUT
         # The macro answers again: the next run needs no reset and sets no error.
         await host.write(ctx, "error", TIMEOUT)
-        macro.alive = True
+        macro.silent = False
         if engine == "inference":
             await host.write(ctx, "fifo_spike_in", EVENT_TICK)
         await host.write(ctx, "ctrl", start)
@@ -183,7 +182,7 @@ def test_abort_ends_a_silent_macros_run_no_later_than_the_watchdog():
     async def scenario(host, macro, ctx):
         await host.write(ctx, "watchdog", 0)
         await verify_only_recipe(host, ctx)
-        macro.alive = False
+        macro.silent = True
         await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
         await host.write(ctx, "ctrl", CTRL.field("pv_abort").mask)
         assert await host.status(ctx) & StatusBit.BUSY
