@@ -1,6 +1,6 @@
-"""The chip top in Amaranth's simulator with a constant macro behind the shared port responder: the end of a run as the status byte shows it,
-the watchdog on a macro that stops answering, a stop that must not wait for a host that is not reading,
-and counters read while they count."""
+"""The chip top in Amaranth's simulator with a constant macro behind the shared port responder: the end of
+a run as the status byte shows it, the watchdog on a macro that stops answering, a stop that must not wait
+for a host that is not reading, and counters read while they count."""
 
 import numpy as np
 import pytest
