@@ -13,6 +13,8 @@ Frame rules (the random campaign in tests/ checks them against `sim.regfile_mode
 * a read byte has its side effect (`r_commit`) only once all its eight bits were clocked out.
 """
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.cdc import FFSynchronizer
@@ -117,8 +119,17 @@ class SPITarget(wiring.Component):
             m.d.sync += [slot_ok.eq(next_ok), address.eq(fetch_address),
                          fetch_address.eq(fetch_address + 1), fetch.eq(1)]
 
+        @contextmanager
+        def frame_state(name):
+            """A state of the frame FSM; chip select high ends any frame wherever it is (the state's last
+            `next` wins), so the next one starts at its command byte."""
+            with m.State(name):
+                yield
+                with m.If(cs_n):
+                    m.next = "Command"
+
         with m.FSM() as fsm:
-            with m.State("Command"):
+            with frame_state("Command"):
                 with m.If(byte_done):
                     load(status_byte)
                     m.d.sync += [address_bytes.eq(0), dummy_bytes.eq(0)]
@@ -135,7 +146,7 @@ class SPITarget(wiring.Component):
                             m.d.comb += self.bad_command.eq(1)
                             m.next = "Ignore"
 
-            with m.State("Address"):
+            with frame_state("Address"):
                 with m.If(byte_done):
                     load(status_byte)
                     m.d.sync += [address.eq(Cat(received, address[:-8])),
@@ -144,7 +155,7 @@ class SPITarget(wiring.Component):
                         m.next = "Check-Address"
 
             # The whole address is in: reject an unmapped one before anything happens.
-            with m.State("Check-Address"):
+            with frame_state("Check-Address"):
                 with m.If(~self.bus.addr_ok):
                     m.d.comb += self.bad_address.eq(1)
                     m.next = "Ignore"
@@ -154,7 +165,7 @@ class SPITarget(wiring.Component):
                 with m.Else():
                     m.next = "Write-Data"
 
-            with m.State("Dummy"):
+            with frame_state("Dummy"):
                 with m.If(byte_done):
                     m.d.sync += dummy_bytes.eq(dummy_bytes + 1)
                     with m.If(dummy_bytes == READ_DUMMY_BYTES - 1):
@@ -163,7 +174,7 @@ class SPITarget(wiring.Component):
                     with m.Else():
                         load(status_byte)
 
-            with m.State("Read-Data"):
+            with frame_state("Read-Data"):
                 # The host clocks a byte past the end of a register or window: flag it at its first bit.
                 with m.If(sample & (bit_count == 0) & ~slot_ok):
                     m.d.comb += self.bad_address.eq(1)
@@ -172,7 +183,7 @@ class SPITarget(wiring.Component):
                     m.d.comb += self.bus.r_commit.eq(1)
                     next_read_slot()
 
-            with m.State("Write-Data"):
+            with frame_state("Write-Data"):
                 with m.If(byte_done):
                     with m.If(~self.bus.addr_ok):
                         m.d.comb += self.bad_address.eq(1)
@@ -185,17 +196,15 @@ class SPITarget(wiring.Component):
                         m.d.sync += address.eq(address + 1)
 
             # After an error or a NOP: wait for the end of the frame.
-            with m.State("Ignore"):
+            with frame_state("Ignore"):
                 pass
 
-        # Chip select high ends any frame wherever it is (the FSM's last `next` wins). Cutting a byte, or
-        # the address, is a truncation unless the frame was already being ignored.
+        # Cutting a byte, or the address, is a truncation unless the frame was already being ignored.
         cut_byte = (bit_count != 0) & ~fsm.ongoing("Ignore")
         cut_address = fsm.ongoing("Address")
         with m.If(frame_end & (cut_byte | cut_address)):
             m.d.comb += self.truncated.eq(1)
         with m.If(cs_n):
-            m.d.sync += [bit_count.eq(0), shift_out.eq(status_byte), fetch.eq(0), capture.eq(0),
-                         fsm.state.eq(fsm.encoding["Command"])]
+            m.d.sync += [bit_count.eq(0), shift_out.eq(status_byte), fetch.eq(0), capture.eq(0)]
 
         return m
