@@ -127,31 +127,31 @@ class Chip(wiring.Component):
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
+        # Each sticky ERROR bit (the table's `error` fields) is set by one strobe; STATUS.error is their OR.
+        table = table_module.TABLE
+        error_set = {"bad_command": spi.bad_command, "bad_address": spi.bad_address, "read_only": spi.read_only,
+                     "truncated": spi.truncated, "in_overflow": spike_in.overflow,
+                     "out_underflow": spike_out.underflow, "pv_config": pv_refused,
+                     "infer_config": infer_refused, "route_drop": sequencer.drop,
+                     "engine_busy": busy_refused, "analog_timeout": watchdog.expired}
+        error_fields = [field.name for field in table.register("error").fields]
+        if set(error_fields) != set(error_set):
+            raise ValueError(f"ERROR fields {sorted(error_fields)} in rram_cim.rdl, but the chip sets "
+                             f"{sorted(error_set)}: give every ERROR field its strobe in rtl/chip.py")
         errors = regs.error
-        m.d.comb += [
-            errors.bad_command_set.eq(spi.bad_command),
-            errors.bad_address_set.eq(spi.bad_address),
-            errors.read_only_set.eq(spi.read_only),
-            errors.truncated_set.eq(spi.truncated),
-            errors.in_overflow_set.eq(spike_in.overflow),
-            errors.out_underflow_set.eq(spike_out.underflow),
-            errors.pv_config_set.eq(pv_refused),
-            errors.infer_config_set.eq(infer_refused),
-            errors.route_drop_set.eq(sequencer.drop),
-            errors.engine_busy_set.eq(busy_refused),
-            errors.analog_timeout_set.eq(watchdog.expired),
-        ]
-        any_error = Cat(errors.bad_command, errors.bad_address, errors.read_only, errors.truncated,
-                        errors.in_overflow, errors.out_underflow, errors.pv_config, errors.infer_config,
-                        errors.route_drop, errors.engine_busy, errors.analog_timeout).any()
-        m.d.comb += [
-            regs.status.error.eq(any_error),
-            regs.status.out_ready.eq(spike_out.level != 0),
-            regs.status.busy.eq(pv.busy | sequencer.busy),
-        ]
+        for name in error_fields:
+            m.d.comb += getattr(errors, f"{name}_set").eq(error_set[name])
         status = regs.status
-        # The status byte's low bits, in protocol.StatusBit's order (one bit each, from bit 0).
-        m.d.comb += spi.status.eq(Cat(getattr(status, bit.name.lower()) for bit in StatusBit))
+        m.d.comb += [
+            status.error.eq(Cat(getattr(errors, name) for name in error_fields).any()),
+            status.out_ready.eq(spike_out.level != 0),
+            status.busy.eq(pv.busy | sequencer.busy),
+        ]
+        # The status byte's low bits are the STATUS register's, in protocol.StatusBit's order.
+        status_fields = {field.name: field.lsb for field in table.register("status").fields}
+        if status_fields != {bit.name.lower(): bit.bit_length() - 1 for bit in StatusBit}:
+            raise ValueError(f"STATUS fields {status_fields} in rram_cim.rdl differ from protocol.StatusBit")
+        m.d.comb += spi.status.eq(Cat(getattr(status, name) for name in sorted(status_fields, key=status_fields.get)))
         return m
 
     @staticmethod
