@@ -129,7 +129,7 @@ class InferenceSequencer(wiring.Component):
         # (core, neuron, sign). Not latched: the port holds them from a fire's acknowledge to the next.
         flags = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i]) for i in range(config.cores * config.neurons)))
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("Idle"):
                 with m.If(self.start):
                     m.d.sync += [stopping.eq(0), self.done.eq(0), self.step.eq(0),
@@ -138,12 +138,12 @@ class InferenceSequencer(wiring.Component):
 
             # Row events the last run routed into a step that never came belong to no step of this one.
             with m.State("Flush"):
-                m.d.comb += [self.busy.eq(1), queue.r_en.eq(1)]
+                m.d.comb += queue.r_en.eq(1)
                 with m.If(~queue.r_rdy):
                     m.next = "Reset"
 
             with m.State("Reset"):
-                m.d.comb += [self.busy.eq(1), port.neuron_reset.eq(1)]
+                m.d.comb += port.neuron_reset.eq(1)
                 with m.If(port.neuron_ack):
                     m.next = "Queued-Rows"
                 with m.Elif(self.halt):
@@ -151,13 +151,13 @@ class InferenceSequencer(wiring.Component):
 
             # Last step's routed events, all of them: nothing is queued while they drain.
             with m.State("Queued-Rows"):
-                m.d.comb += [self.busy.eq(1), queue.r_en.eq(1)]
+                m.d.comb += queue.r_en.eq(1)
                 strobe_row(queue.r_data, queue.r_rdy)
                 with m.If(~queue.r_rdy):
                     m.next = "Host-Rows"
 
             with m.State("Host-Rows"):
-                m.d.comb += [self.busy.eq(1), self.host_in.ready.eq(1)]
+                m.d.comb += self.host_in.ready.eq(1)
                 tick = InputEvent(self.host_in.payload).tick
                 strobe_row(self.host_in.payload, self.host_in.valid & ~tick)
                 with m.If(self.host_in.valid & tick):
@@ -166,14 +166,14 @@ class InferenceSequencer(wiring.Component):
                     m.next = "Finished"              # the host stopped feeding: do not wait for its tick
 
             with m.State("Integrate"):
-                m.d.comb += [self.busy.eq(1), port.integrate.eq(1)]
+                m.d.comb += port.integrate.eq(1)
                 with m.If(port.neuron_ack):
                     m.next = "Fire"
                 with m.Elif(self.halt):
                     m.next = "Finished"
 
             with m.State("Fire"):
-                m.d.comb += [self.busy.eq(1), port.fire.eq(1)]
+                m.d.comb += port.fire.eq(1)
                 with m.If(port.neuron_ack):
                     m.d.sync += [core.eq(0), pending.eq(flags[:per_core])]
                     m.next = "Scan"
@@ -181,7 +181,6 @@ class InferenceSequencer(wiring.Component):
                     m.next = "Finished"
 
             with m.State("Scan"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(pending.any()):
                     m.d.sync += [index.eq(lowest), fetch.eq(0)]
                     m.next = "Fetch"
@@ -192,7 +191,6 @@ class InferenceSequencer(wiring.Component):
 
             # The entry, one byte per cycle: the byte addressed last cycle arrives now.
             with m.State("Fetch"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += fetch.eq(fetch + 1)
                 with m.If(fetch != 0):
                     m.d.sync += entry.as_value().word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(
@@ -202,7 +200,6 @@ class InferenceSequencer(wiring.Component):
                     m.next = "To-Host"
 
             with m.State("To-Host"):
-                m.d.comb += self.busy.eq(1)
                 spike = Signal(OutputEvent)
                 m.d.comb += [spike.neuron.eq(neuron), spike.core.eq(core), spike.negative.eq(negative)]
                 with m.If(entry.to_host):
@@ -215,7 +212,6 @@ class InferenceSequencer(wiring.Component):
                     m.next = "To-Row"
 
             with m.State("To-Row"):
-                m.d.comb += self.busy.eq(1)
                 inside = (entry.core < config.cores) & (entry.row < config.rows)
                 routed = Signal(InputEvent)
                 m.d.comb += [routed.row.eq(entry.row), routed.core.eq(entry.core)]
@@ -228,7 +224,7 @@ class InferenceSequencer(wiring.Component):
                 m.next = "Scan"
 
             with m.State("Tick"):
-                m.d.comb += [self.busy.eq(1), self.host_out.valid.eq(1), self.host_out.payload.eq(OutputEvent.const({"tick": 1}))]
+                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(OutputEvent.const({"tick": 1}))]
                 with m.If(self.host_out.ready):
                     m.d.sync += self.step.eq(self.step + 1)
                     with m.If(stopping | (self.step + 1 >= s.timesteps)):
@@ -238,9 +234,10 @@ class InferenceSequencer(wiring.Component):
                 with m.Elif(stopping):
                     m.next = "Finished"
 
-            # Still busy: busy falls on the edge done rises, so no status byte shows neither.
             with m.State("Finished"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
+        # Busy in every state but Idle, Finished included: busy falls on the edge done rises, so no status
+        # byte shows neither.
+        m.d.comb += self.busy.eq(~fsm.ongoing("Idle"))
         return m

@@ -145,7 +145,7 @@ class PVEngine(wiring.Component):
         last_column = column == Mux(live.scope == Scope.CELL, live.column, config.columns - 1)
         last_row = row == Mux(live.scope == Scope.CORE, config.rows - 1, live.row)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("Idle"):
                 with m.If(self.start):
                     m.d.sync += [
@@ -159,11 +159,9 @@ class PVEngine(wiring.Component):
                     m.next = "Fetch-Target"
 
             with m.State("Fetch-Target"):
-                m.d.comb += self.busy.eq(1)
                 m.next = "Latch-Target"
 
             with m.State("Latch-Target"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [target.eq(self.target_data), level.eq(self.target_data), fetch.eq(0),
                              pulses.eq(0)]
                 with m.If(~live.per_level):
@@ -176,7 +174,6 @@ class PVEngine(wiring.Component):
 
             # The level's entry, one byte per cycle: the byte addressed last cycle arrives now.
             with m.State("Fetch-Level"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += fetch.eq(fetch + 1)
                 with m.Switch(fetch - 1):
                     for name, (offset, size) in LEVEL_FIELDS.items():
@@ -192,20 +189,19 @@ class PVEngine(wiring.Component):
                     m.next = "Start-Cell"
 
             with m.State("Start-Cell"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
                 m.next = "Verify"
 
             # Sense the cell with the gate fully on and the bit line at the read limit.
             with m.State("Verify"):
-                m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.op.eq(Op.READ),
+                m.d.comb += [self.cell.valid.eq(1), request.op.eq(Op.READ),
                              request.bl_code.eq(read_limit_code(config)), request.wl_code.eq(dac_top),
                              request.width.eq(1)]
                 with m.If(self.cell.ready):
                     m.next = "Wait-Verify"
 
             with m.State("Wait-Verify"):
-                m.d.comb += [self.busy.eq(1), self.answer.ready.eq(1)]
+                m.d.comb += self.answer.ready.eq(1)
                 with m.If(self.answer.valid):
                     m.d.sync += code.eq(self.answer.payload.code)
                     m.next = "Decide"
@@ -213,7 +209,6 @@ class PVEngine(wiring.Component):
                     m.next = "Finished"
 
             with m.State("Decide"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(verified):
                     m.d.sync += passed.eq(1)
                     m.next = "Record"
@@ -226,7 +221,7 @@ class PVEngine(wiring.Component):
                     m.next = "Pulse"
 
             with m.State("Pulse"):
-                m.d.comb += [self.busy.eq(1), self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
+                m.d.comb += [self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
                 with m.If(below):
                     m.d.comb += [request.op.eq(Mux(live.form, Op.FORM, Op.SET)),
                                  request.bl_code.eq(Mux(ramps_bl, bl_now, s.bl_start)),
@@ -244,12 +239,12 @@ class PVEngine(wiring.Component):
                     m.next = "Wait-Pulse"
 
             with m.State("Wait-Pulse"):
-                m.d.comb += [self.busy.eq(1), self.answer.ready.eq(1)]
+                m.d.comb += self.answer.ready.eq(1)
                 with m.If(self.answer.valid):
                     m.next = "Verify"
 
             with m.State("Record"):
-                m.d.comb += [self.busy.eq(1), self.count_w_en.eq(1)]
+                m.d.comb += self.count_w_en.eq(1)
                 with m.If(passed):
                     m.d.sync += self.cells_done.eq(self.cells_done + 1)
                     m.next = "Next-Cell"
@@ -263,7 +258,7 @@ class PVEngine(wiring.Component):
             # One entry, least significant byte first.
             with m.State("Log"):
                 m.d.comb += [entry.valid.eq(1), entry.core.eq(live.core), entry.row.eq(row), entry.column.eq(column)]
-                m.d.comb += [self.busy.eq(1), self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
+                m.d.comb += [self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
                              self.log_data.eq(entry.as_value().word_select(log_byte, 8))]
                 m.d.sync += log_byte.eq(log_byte + 1)
                 with m.If(log_byte == FAILED_LOG_ENTRY_BYTES - 1):
@@ -271,7 +266,6 @@ class PVEngine(wiring.Component):
                     m.next = "Next-Cell"
 
             with m.State("Next-Cell"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(aborting | (last_column & last_row)):
                     m.next = "Finished"
                 with m.Elif(last_column):
@@ -281,9 +275,10 @@ class PVEngine(wiring.Component):
                     m.d.sync += column.eq(column + 1)
                     m.next = "Fetch-Target"
 
-            # Still busy: busy falls on the edge done rises, so no status byte shows neither.
             with m.State("Finished"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
+        # Busy in every state but Idle, Finished included: busy falls on the edge done rises, so no status
+        # byte shows neither.
+        m.d.comb += self.busy.eq(~fsm.ongoing("Idle"))
         return m
