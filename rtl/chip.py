@@ -14,10 +14,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
-from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, NeuronMode, Scope,
+from ..protocol import (FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, NeuronMode, Scope,
                         StatusBit, routing_table_bytes, valid_member)
 from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
+from .engine_settings import join_settings
 from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
 from .pv_engine import PVEngine
@@ -59,6 +60,7 @@ class Chip(wiring.Component):
     def elaborate(self, platform):
         config = self._config
         decoder_module, table_module = load_generated(config)
+        table = table_module.TABLE
         m = Module()
         m.submodules.spi = spi = SPITarget()
         m.submodules.regs = regs = decoder_module.RegisterDecoder()
@@ -116,19 +118,20 @@ class Chip(wiring.Component):
         pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
         # What an engine reads belongs to it while it runs: its windows, and its page of settings
         # registers, which it reads in place rather than copying. A host access then is refused.
+        join_settings(m, table, "pv_", regs, pv.settings)
+        join_settings(m, table, "neuron_", regs, sequencer.settings)
         for name, window in windows.items():
             m.d.comb += window.engine_owns.eq(sequencer.busy if name == "routing" else pv.busy)
         page = spi.bus.addr >> PAGE_BITS
         settings_refused = spi.bus.w_stb & (
-            ((page == settings_page(table_module.TABLE, "pv_")) & pv.busy)
-            | ((page == settings_page(table_module.TABLE, "neuron_")) & sequencer.busy))
+            ((page == settings_page(table, "pv_")) & pv.busy)
+            | ((page == settings_page(table, "neuron_")) & sequencer.busy))
         self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
         busy_refused = Signal()
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
         # Each sticky ERROR bit (the table's `error` fields) is set by one strobe; STATUS.error is their OR.
-        table = table_module.TABLE
         error_set = {"bad_command": spi.bad_command, "bad_address": spi.bad_address, "read_only": spi.read_only,
                      "truncated": spi.truncated, "in_overflow": spike_in.overflow,
                      "out_underflow": spike_out.underflow, "pv_config": pv_refused,
@@ -180,16 +183,6 @@ class Chip(wiring.Component):
     def _wire_inference(self, m, config, regs, sequencer, windows, other_busy):
         """NEURON registers to the sequencer, its counters back, the routing window to its router.
         Returns the strobe of a refused start."""
-        settings = sequencer.settings
-        m.d.comb += [
-            settings.thresh_pos.eq(regs.neuron_thresh_pos.code),
-            settings.thresh_neg.eq(regs.neuron_thresh_neg.code),
-            settings.leak.eq(regs.neuron_leak.code),
-            settings.refractory.eq(regs.neuron_refractory.steps),
-            settings.mode.eq(regs.neuron_mode.kind),
-            settings.timesteps.eq(regs.neuron_timesteps.count),
-            settings.v_read_code.eq(regs.neuron_v_read.code),
-        ]
         bad = ((regs.neuron_thresh_pos.code == 0) | (regs.neuron_thresh_neg.code == 0)
                | (regs.neuron_timesteps.count == 0) | ~valid_member(regs.neuron_mode.kind, NeuronMode)
                | (regs.neuron_v_read.code > read_limit_code(config)) | other_busy)
@@ -211,27 +204,6 @@ class Chip(wiring.Component):
     def _wire_pv(self, m, config, regs, pv, windows, other_busy):
         """P&V registers to the engine's recipe, its counters and flags back, its memories to the windows.
         Returns the strobe of a refused start (for the ERROR register)."""
-        settings = pv.settings
-        m.d.comb += [
-            settings.algorithm.eq(regs.pv_mode.algorithm),
-            settings.cumulative.eq(regs.pv_mode.cumulative),
-            settings.reset_on_overshoot.eq(regs.pv_mode.reset_on_overshoot),
-            settings.scope.eq(regs.pv_mode.scope),
-            settings.triangular.eq(regs.pv_mode.triangular),
-            settings.form.eq(regs.pv_mode.form),
-            settings.per_level.eq(regs.pv_per_level.enable),
-            settings.core.eq(regs.pv_core.index),
-            settings.row.eq(regs.pv_row.index),
-            settings.column.eq(regs.pv_column.index),
-        ]
-        for name in DAC_FIELDS:
-            m.d.comb += getattr(settings, name).eq(getattr(regs, f"pv_{name}").code)
-        m.d.comb += [
-            settings.pulse_width.eq(regs.pv_pulse_width.cycles),
-            settings.setup_cycles.eq(regs.pv_setup_cycles.cycles),
-            settings.max_pulses.eq(regs.pv_max_pulses.count),
-            settings.window.eq(regs.pv_window.codes),
-        ]
         # A start the engine cannot honour is refused with an error, and nothing runs.
         mode = regs.pv_mode
         out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)

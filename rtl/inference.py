@@ -28,6 +28,7 @@ from ..protocol import (EVENT_BITS, ROUTE_ENTRY_BYTES, InputEvent, NeuronMode, O
                         routing_table_bytes)
 from .analog_port import LEAK_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
 from .block_fifo import BlockFIFO
+from .engine_settings import settings_layout
 
 __all__ = ["InferenceSequencer", "NeuronSettings"]
 
@@ -36,8 +37,8 @@ STEP_BITS = 16
 
 
 def NeuronSettings(config: ChipConfig) -> data.StructLayout:
-    """The run's parameters, as the NEURON registers hold them."""
-    return data.StructLayout({
+    """The run's parameters: the NEURON registers, named as rtl/engine_settings.py names them from the RDL."""
+    return settings_layout(config, "neuron_", {
         "thresh_pos": THRESHOLD_BITS, "thresh_neg": THRESHOLD_BITS, "leak": LEAK_BITS,
         "refractory": REFRACTORY_BITS, "mode": NeuronMode, "timesteps": STEP_BITS, "v_read_code": config.dac_bits,
     })

@@ -23,6 +23,7 @@ from ..config import ChipConfig
 from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES,
                         RECIPE_FIELDS, Algorithm, FailedLogEntry, Op, Scope)
 from .cell_driver import CellRequest, CellResponse, read_limit_code
+from .engine_settings import settings_layout
 
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
@@ -30,13 +31,12 @@ COUNTER_BITS = 32
 
 
 def PVSettings(config: ChipConfig) -> data.StructLayout:
-    """The engine's recipe, as the P&V registers hold it."""
-    dac = config.dac_bits
-    return data.StructLayout({
-        "algorithm": Algorithm, "cumulative": 1, "reset_on_overshoot": 1, "scope": Scope, "triangular": 1,
-        "form": 1, "per_level": 1,
+    """The engine's recipe: the P&V registers, named as rtl/engine_settings.py names them from the RDL;
+    the selection narrowed to the array, the DAC codes to the DAC."""
+    return settings_layout(config, "pv_", {
+        "algorithm": Algorithm, "scope": Scope,
         "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
-        **{name: dac for name in DAC_FIELDS}, "pulse_width": 8, "setup_cycles": 8, "max_pulses": 8, "window": 8,
+        **{name: config.dac_bits for name in DAC_FIELDS},
     })
 
 
