@@ -18,7 +18,7 @@ from ..protocol import (FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, Ne
                         StatusBit, routing_table_bytes, valid_member)
 from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
-from .engine_settings import join_settings
+from .engine_settings import join_settings, settings_fields
 from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
 from .pv_engine import PVEngine
@@ -37,8 +37,7 @@ PAGE_BITS = 8
 
 def settings_page(table, prefix: str) -> int:
     """The page of the host-writable registers named `prefix...` (an engine's settings)."""
-    pages = {register.address >> PAGE_BITS for register in table.registers
-             if register.name.startswith(prefix) and register.sw_writable and not register.external}
+    pages = {table.register(register).address >> PAGE_BITS for register, _ in settings_fields(table, prefix).values()}
     if len(pages) != 1:
         raise ValueError(f"the {prefix}* settings registers span pages {sorted(pages)}: the chip locks one "
                          "page per engine while it runs; keep them in one page of rram_cim.rdl")
@@ -131,31 +130,36 @@ class Chip(wiring.Component):
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
 
-        # Each sticky ERROR bit (the table's `error` fields) is set by one strobe; STATUS.error is their OR.
-        error_set = {"bad_command": spi.bad_command, "bad_address": spi.bad_address, "read_only": spi.read_only,
-                     "truncated": spi.truncated, "in_overflow": spike_in.overflow,
-                     "out_underflow": spike_out.underflow, "pv_config": pv_refused,
-                     "infer_config": infer_refused, "route_drop": sequencer.drop,
-                     "engine_busy": busy_refused, "analog_timeout": watchdog.expired}
+        self._join_status(m, table, regs, spi.status, busy=pv.busy | sequencer.busy,
+                          out_ready=spike_out.level != 0, set_by={
+                              "bad_command": spi.bad_command, "bad_address": spi.bad_address,
+                              "read_only": spi.read_only, "truncated": spi.truncated,
+                              "in_overflow": spike_in.overflow, "out_underflow": spike_out.underflow,
+                              "pv_config": pv_refused, "infer_config": infer_refused,
+                              "route_drop": sequencer.drop, "engine_busy": busy_refused,
+                              "analog_timeout": watchdog.expired})
+        return m
+
+    @staticmethod
+    def _join_status(m, table, regs, status_byte, busy, out_ready, set_by):
+        """Each sticky ERROR bit (the table's `error` fields) set by its strobe in `set_by`; STATUS.error
+        their OR; the status byte's low bits STATUS's, in protocol.StatusBit's order."""
         error_fields = [field.name for field in table.register("error").fields]
-        if set(error_fields) != set(error_set):
+        if set(error_fields) != set(set_by):
             raise ValueError(f"ERROR fields {sorted(error_fields)} in rram_cim.rdl, but the chip sets "
-                             f"{sorted(error_set)}: give every ERROR field its strobe in rtl/chip.py")
-        errors = regs.error
+                             f"{sorted(set_by)}: give every ERROR field its strobe in rtl/chip.py")
+        errors, status = regs.error, regs.status
         for name in error_fields:
-            m.d.comb += getattr(errors, f"{name}_set").eq(error_set[name])
-        status = regs.status
+            m.d.comb += getattr(errors, f"{name}_set").eq(set_by[name])
         m.d.comb += [
             status.error.eq(Cat(getattr(errors, name) for name in error_fields).any()),
-            status.out_ready.eq(spike_out.level != 0),
-            status.busy.eq(pv.busy | sequencer.busy),
+            status.out_ready.eq(out_ready),
+            status.busy.eq(busy),
         ]
-        # The status byte's low bits are the STATUS register's, in protocol.StatusBit's order.
         status_fields = {field.name: field.lsb for field in table.register("status").fields}
         if status_fields != {bit.name.lower(): bit.bit_length() - 1 for bit in StatusBit}:
             raise ValueError(f"STATUS fields {status_fields} in rram_cim.rdl differ from protocol.StatusBit")
-        m.d.comb += spi.status.eq(Cat(getattr(status, name) for name in sorted(status_fields, key=status_fields.get)))
-        return m
+        m.d.comb += status_byte.eq(Cat(getattr(status, name) for name in sorted(status_fields, key=status_fields.get)))
 
     @staticmethod
     def _join_bus(m, initiator, decoder, refuse_write):
