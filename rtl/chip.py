@@ -200,8 +200,8 @@ class Chip(wiring.Component):
             regs.neuron_row_events.count.eq(sequencer.row_events),
             regs.neuron_spikes.count.eq(sequencer.spikes),
             regs.neuron_dropped.count.eq(sequencer.dropped),
-            windows["routing"].engine_addr.eq(sequencer.route_addr),
-            sequencer.route_data.eq(windows["routing"].engine_r_data),
+            windows["routing"].engine.addr.eq(sequencer.route_addr),
+            sequencer.route_data.eq(windows["routing"].engine.data),
         ]
         return refused
 
@@ -226,18 +226,8 @@ class Chip(wiring.Component):
             regs.pv_cells_done.count.eq(pv.cells_done),
             regs.pv_cells_failed.count.eq(pv.cells_failed),
             regs.pv_pulses_total.count.eq(pv.pulses_total),
-            windows["pv_target"].engine_addr.eq(pv.target_addr),
-            pv.target_data.eq(windows["pv_target"].engine_r_data),
-            windows["pv_codes"].engine_addr.eq(pv.count_addr),
-            windows["pv_codes"].engine_w_en.eq(pv.count_w_en),
-            windows["pv_codes"].engine_w_data.eq(pv.code_data),
-            windows["pv_levels"].engine_addr.eq(pv.level_addr),
-            pv.level_data.eq(windows["pv_levels"].engine_r_data),
-            windows["pv_pulses"].engine_addr.eq(pv.count_addr),
-            windows["pv_pulses"].engine_w_en.eq(pv.count_w_en),
-            windows["pv_pulses"].engine_w_data.eq(pv.count_data),
-            windows["failed_log"].engine_addr.eq(pv.log_addr),
-            windows["failed_log"].engine_w_en.eq(pv.log_w_en),
-            windows["failed_log"].engine_w_data.eq(pv.log_data),
         ]
+        for name, port in (("pv_target", pv.target), ("pv_levels", pv.level), ("pv_pulses", pv.pulses),
+                           ("pv_codes", pv.codes), ("failed_log", pv.log)):
+            connect(m, port, windows[name].engine)
         return refused

@@ -4,6 +4,7 @@ from typing import Callable
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from .block_ram import block_ram, read_port
@@ -23,9 +24,9 @@ class MemoryWindow(wiring.Component):
     """`depth` bytes behind a `WindowPort`, with a second port for the engine that owns the contents.
 
     The host side reads with a synchronous read (its data arrives the cycle after `r_stb`, as the bus
-    expects) and, if `host_writable`, writes. The engine side reads and, if `engine_writable`, writes:
-    P&V targets are written by the host and read by the engine; pulse counts and the failed-cell log the
-    other way round.
+    expects) and, if `host_writable`, writes. The engine side is a `lib.memory` read port (synchronous,
+    `en` high unless driven) or, if `engine_writable`, a write port: P&V targets are written by the host
+    and read by the engine; pulse counts and the failed-cell log the other way round.
 
     `ram`, if given, builds a single-port memory of a depth (`SinglePortRAM`'s ports and timing) that the
     window uses instead of a dual-port block RAM: an FPGA's vendor RAM (`fpga.spram`) comes in this way.
@@ -38,16 +39,14 @@ class MemoryWindow(wiring.Component):
         self._engine_writable = engine_writable
         self._ram = ram
         addr_bits = max(1, (depth - 1).bit_length())
-        members = {
+        # The engine reads what the host writes, or writes what the host reads.
+        port = WritePort if engine_writable else ReadPort
+        super().__init__({
             "host": In(WindowPort(addr_bits)),
-            "engine_addr": In(addr_bits),
-            "engine_r_data": Out(8),
+            "engine": Out(port.Signature(addr_width=addr_bits, shape=8)),   # the memory's side of the port
             "engine_owns": In(1),
             "host_refused": Out(1),
-        }
-        if engine_writable:
-            members |= {"engine_w_en": In(1), "engine_w_data": In(8)}
-        super().__init__(members)
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -58,28 +57,32 @@ class MemoryWindow(wiring.Component):
         host_r_data = Signal(8)
         m.d.comb += host.r_data.eq(Mux(refused_read, 0, host_r_data))
         host_w_en = host.w_stb & ~owns if self._host_writable else 0
-        engine_w_en = self.engine_w_en & owns if self._engine_writable else 0
+        engine = self.engine
         if self._ram is not None:
             m.submodules.ram = ram = self._ram(self._depth)
-            m.d.comb += [ram.addr.eq(Mux(owns, self.engine_addr, host.addr)), self.engine_r_data.eq(ram.r_data),
-                         host_r_data.eq(ram.r_data), ram.w_en.eq(host_w_en | engine_w_en),
-                         ram.w_data.eq(self.engine_w_data if self._engine_writable else host.w_data)]
-            if self._engine_writable and self._host_writable:
-                with m.If(~owns):
-                    m.d.comb += ram.w_data.eq(host.w_data)
+            m.d.comb += [ram.addr.eq(Mux(owns, engine.addr, host.addr)), host_r_data.eq(ram.r_data)]
+            if self._engine_writable:
+                m.d.comb += [ram.w_en.eq(host_w_en | (engine.en & owns)), ram.w_data.eq(engine.data)]
+                if self._host_writable:
+                    with m.If(~owns):
+                        m.d.comb += ram.w_data.eq(host.w_data)
+            else:
+                m.d.comb += [ram.w_en.eq(host_w_en), ram.w_data.eq(host.w_data), engine.data.eq(ram.r_data)]
             return m
 
         m.submodules.memory = memory = block_ram(shape=8, depth=self._depth)
         host_read = read_port(m, memory, name="host_read")
         m.d.comb += [host_read.addr.eq(host.addr), host_read.en.eq(host.r_stb), host_r_data.eq(host_read.data)]
-        engine_read = read_port(m, memory, name="engine_read")
-        m.d.comb += [engine_read.addr.eq(self.engine_addr), self.engine_r_data.eq(engine_read.data)]
         if self._host_writable:
             host_write = memory.write_port()
             m.d.comb += [host_write.addr.eq(host.addr), host_write.en.eq(host_w_en),
                          host_write.data.eq(host.w_data)]
         if self._engine_writable:
             engine_write = memory.write_port()
-            m.d.comb += [engine_write.addr.eq(self.engine_addr), engine_write.en.eq(engine_w_en),
-                         engine_write.data.eq(self.engine_w_data)]
+            m.d.comb += [engine_write.addr.eq(engine.addr), engine_write.en.eq(engine.en & owns),
+                         engine_write.data.eq(engine.data)]
+        else:
+            engine_read = read_port(m, memory, name="engine_read")
+            m.d.comb += [engine_read.addr.eq(engine.addr), engine_read.en.eq(engine.en),
+                         engine.data.eq(engine_read.data)]
         return m

@@ -16,7 +16,9 @@ index; before programming the cell the engine fetches that level's entry from th
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.utils import ceil_log2
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
@@ -70,22 +72,19 @@ class PVEngine(wiring.Component):
             "cells_done":    Out(COUNTER_BITS),
             "cells_failed":  Out(COUNTER_BITS),
             "pulses_total":  Out(COUNTER_BITS),
-            # The target buffer: a synchronous read port (data the cycle after the address).
-            "target_addr":   Out(range(cells)),
-            "target_data":   In(8),
-            # The per-level recipe table: a synchronous read port, LEVEL_ENTRY_BYTES per level.
-            "level_addr":    Out(range(config.pv_levels * LEVEL_ENTRY_BYTES)),
-            "level_data":    In(8),
+            # Memory ports, seen from the memory (`lib.memory`'s signatures), hence In. The target buffer
+            # and the per-level recipe table (LEVEL_ENTRY_BYTES per level): synchronous read ports (data
+            # the cycle after the address).
+            "target":        In(ReadPort.Signature(addr_width=ceil_log2(cells), shape=8)),
+            "level":         In(ReadPort.Signature(addr_width=ceil_log2(config.pv_levels * LEVEL_ENTRY_BYTES),
+                                                    shape=8)),
             # Per-cell pulse counts and last verify codes, written when a cell is finished (same
-            # addressing as the targets; one strobe for both memories).
-            "count_addr":    Out(range(cells)),
-            "count_w_en":    Out(1),
-            "count_data":    Out(8),
-            "code_data":     Out(8),
+            # addressing as the targets, written together).
+            "pulses":        In(WritePort.Signature(addr_width=ceil_log2(cells), shape=8)),
+            "codes":         In(WritePort.Signature(addr_width=ceil_log2(cells), shape=8)),
             # The failed-cell log, one byte at a time, FAILED_LOG_ENTRY_BYTES per entry.
-            "log_addr":      Out(range(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES)),
-            "log_w_en":      Out(1),
-            "log_data":      Out(8),
+            "log":           In(WritePort.Signature(
+                                 addr_width=ceil_log2(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES), shape=8)),
             "cell":          Out(stream.Signature(CellRequest(config))),
             "answer":        In(stream.Signature(CellResponse(config))),
         })
@@ -115,11 +114,11 @@ class PVEngine(wiring.Component):
 
         fetch = Signal(range(LEVEL_USED_BYTES + 1))
         level = Signal(8)
-        m.d.comb += self.level_addr.eq(level * LEVEL_ENTRY_BYTES + fetch)
+        m.d.comb += self.level.addr.eq(level * LEVEL_ENTRY_BYTES + fetch)
 
         cell_index = (live.core * config.rows + row) * config.columns + column
-        m.d.comb += [self.target_addr.eq(cell_index), self.count_addr.eq(cell_index),
-                     self.count_data.eq(pulses), self.code_data.eq(code)]
+        m.d.comb += [self.target.addr.eq(cell_index), self.pulses.addr.eq(cell_index), self.codes.addr.eq(cell_index),
+                     self.pulses.data.eq(pulses), self.codes.data.eq(code)]
 
         # Window tests on codes widened by one bit so target +- window cannot wrap.
         low_edge = Signal(range(-256, 512))
@@ -162,11 +161,11 @@ class PVEngine(wiring.Component):
                 m.next = "Latch-Target"
 
             with m.State("Latch-Target"):
-                m.d.sync += [target.eq(self.target_data), level.eq(self.target_data), fetch.eq(0),
+                m.d.sync += [target.eq(self.target.data), level.eq(self.target.data), fetch.eq(0),
                              pulses.eq(0)]
                 with m.If(~live.per_level):
                     m.next = "Start-Cell"
-                with m.Elif(self.target_data < config.pv_levels):
+                with m.Elif(self.target.data < config.pv_levels):
                     m.next = "Fetch-Level"
                 with m.Else():                   # no such level: the cell fails without a pulse
                     m.d.sync += passed.eq(0)
@@ -184,7 +183,7 @@ class PVEngine(wiring.Component):
                                 continue                 # a narrower DAC ignores the upper byte
                             with m.Case(offset + byte):
                                 high = min(len(register), low + 8)
-                                m.d.sync += register[low:high].eq(self.level_data[:high - low])
+                                m.d.sync += register[low:high].eq(self.level.data[:high - low])
                 with m.If(fetch == LEVEL_USED_BYTES):
                     m.next = "Start-Cell"
 
@@ -244,7 +243,7 @@ class PVEngine(wiring.Component):
                     m.next = "Verify"
 
             with m.State("Record"):
-                m.d.comb += self.count_w_en.eq(1)
+                m.d.comb += [self.pulses.en.eq(1), self.codes.en.eq(1)]
                 with m.If(passed):
                     m.d.sync += self.cells_done.eq(self.cells_done + 1)
                     m.next = "Next-Cell"
@@ -258,8 +257,8 @@ class PVEngine(wiring.Component):
             # One entry, least significant byte first.
             with m.State("Log"):
                 m.d.comb += [entry.valid.eq(1), entry.core.eq(live.core), entry.row.eq(row), entry.column.eq(column)]
-                m.d.comb += [self.log_w_en.eq(1), self.log_addr.eq(Cat(log_byte, log_entries)),
-                             self.log_data.eq(entry.as_value().word_select(log_byte, 8))]
+                m.d.comb += [self.log.en.eq(1), self.log.addr.eq(Cat(log_byte, log_entries)),
+                             self.log.data.eq(entry.as_value().word_select(log_byte, 8))]
                 m.d.sync += log_byte.eq(log_byte + 1)
                 with m.If(log_byte == FAILED_LOG_ENTRY_BYTES - 1):
                     m.d.sync += log_entries.eq(log_entries + 1)

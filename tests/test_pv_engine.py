@@ -49,10 +49,10 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
 
     async def memories(ctx):
         async for _, _, addr, level_addr, c_en, c_addr, c_data, l_en, l_addr, l_data in ctx.tick().sample(
-                engine.target_addr, engine.level_addr, engine.count_w_en, engine.count_addr, engine.count_data,
-                engine.log_w_en, engine.log_addr, engine.log_data):
-            ctx.set(engine.target_data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
-            ctx.set(engine.level_data, level_table[level_addr] if level_addr < len(level_table) else 0)
+                engine.target.addr, engine.level.addr, engine.pulses.en, engine.pulses.addr, engine.pulses.data,
+                engine.log.en, engine.log.addr, engine.log.data):
+            ctx.set(engine.target.data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
+            ctx.set(engine.level.data, level_table[level_addr] if level_addr < len(level_table) else 0)
             if c_en:
                 counts[c_addr] = c_data
             if l_en:
