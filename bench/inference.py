@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     if {"icarus", "verilator"} <= set(results):
         ratio = np.mean(results["icarus"]["wall_seconds"]) / np.mean(results["verilator"]["wall_seconds"])
         print(f"Verilator / Icarus wall-clock speed: {ratio:.2f}x")
-    plot(events_axis, quiet, fired, lively, sizes, by_size, pathlib.Path(args.out) / "inference_cycles.png")
+    plot(events_axis, quiet, fired, lively, sizes, by_size, args.out / "inference_cycles.png")
     return 0
 
 

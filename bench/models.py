@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     bench_reads(args.repeat)
     bench_ir_drop(max(1, args.repeat // 2))
-    bench_programming(pathlib.Path(args.out))
+    bench_programming(args.out)
     return 0
 
 

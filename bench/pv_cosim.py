@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         if ("icarus", algorithm) in results and ("verilator", algorithm) in results:
             ratio = results["icarus", algorithm]["wall_seconds"] / results["verilator", algorithm]["wall_seconds"]
             print(f"Verilator / Icarus wall-clock speed, {algorithm.upper()}: {ratio:.2f}x")
-    plot(results, pathlib.Path(args.out) / "pv_convergence.png")
+    plot(results, args.out / "pv_convergence.png")
     return 0
 
 

@@ -18,13 +18,11 @@ import tempfile
 import time
 
 from rram_cim.cli import ArgumentParser, number, whole
-from rram_cim.config import REFERENCE
+from rram_cim.config import REFERENCE, SPI_DIVIDER_MIN
 from rram_cim.sim.runner import build, run
 from rram_cim.sim.toolchain import SIMULATORS
 
 PROG = "rram-cim bench spi_throughput"
-#: The SPI target samples SCK with the system clock: a period of at least four cycles (docs/spi.md).
-MIN_DIVIDER = 4
 
 
 def measure(simulator: str, root: pathlib.Path, payload: int, divider: float) -> dict:
@@ -47,8 +45,8 @@ def measure(simulator: str, root: pathlib.Path, payload: int, divider: float) ->
 def main(argv=None) -> int:
     parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bytes", type=whole(1), default=8192, help="payload bytes written, then read back")
-    parser.add_argument("--divider", type=number(MIN_DIVIDER, " (the SPI target allows SCK up to f_sys/4)"),
-                        default=MIN_DIVIDER, help=f"SCK period in system clock cycles (at least {MIN_DIVIDER})")
+    parser.add_argument("--divider", type=number(SPI_DIVIDER_MIN, " (the SPI target allows SCK up to f_sys/4)"),
+                        default=SPI_DIVIDER_MIN, help=f"SCK period in system clock cycles (at least {SPI_DIVIDER_MIN})")
     args = parser.parse_args(argv)
     results = {}
     with tempfile.TemporaryDirectory(prefix="rram-cim-bench-") as scratch:
