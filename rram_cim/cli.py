@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 from .config import CONFIGS, REFERENCE
 
-__all__ = ["ArgumentParser", "UsageError", "config_name", "existing_file", "main", "number", "output_file",
-           "output_folder", "seed", "whole"]
+__all__ = ["ArgumentParser", "UsageError", "existing_file", "main", "number", "output_folder", "seed", "staged",
+           "whole"]
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -97,6 +100,25 @@ def output_file(text: str) -> str:
     return text
 
 
+@contextlib.contextmanager
+def staged(folder: pathlib.Path, outputs: tuple[str, ...] = ()):
+    """A scratch folder inside `folder` to write a run's outputs into. When the block ends well, each file
+    is renamed over its namesake in `folder` (a rename within one file system is atomic) and any of
+    `outputs` the run did not write is removed, so that the folder describes one run; when it raises,
+    the scratch folder goes and `folder` keeps the previous run's outputs as they were."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+    try:
+        yield scratch
+        written = {path.name for path in scratch.iterdir()}
+        for name in written:
+            os.replace(scratch / name, folder / name)
+        for name in set(outputs) - written:
+            (folder / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def existing_file(text: str) -> str:
     if not pathlib.Path(text).is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
@@ -124,14 +146,11 @@ def cmd_verilog(args) -> int:
     else:
         # Written beside, then renamed: an interrupted run leaves the previous file whole.
         path = pathlib.Path(args.output)
-        partial = path.with_name(f".{path.name}.partial")
         try:
-            partial.write_text(text)
-            partial.replace(path)
+            with staged(path.parent) as scratch:
+                (scratch / path.name).write_text(text)
         except OSError as error:
             raise SystemExit(f"rram-cim verilog: cannot write {path}: {error.strerror or error}") from None
-        finally:
-            partial.unlink(missing_ok=True)
         print(f"wrote {args.output} ({len(text.splitlines())} lines, module rram_cim_{args.block})",
               file=sys.stderr)
     return 0

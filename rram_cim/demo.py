@@ -23,17 +23,16 @@ import os
 import pathlib
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cli import SEED_LIMIT, UsageError, existing_file, output_folder, seed, whole
+from .cli import SEED_LIMIT, UsageError, existing_file, output_folder, seed, staged, whole
 from .config import CONFIGS, REFERENCE, ChipConfig
 from .progress import Bar
 
-__all__ = ["OUTPUTS", "add_arguments", "check_arguments", "run", "staged"]
+__all__ = ["OUTPUTS", "add_arguments", "check_arguments", "run"]
 
 #: What a run leaves in --out, all from the same run: the network, the report and the plots.
 PLOTS = ("confusion.png", "conductances.png", "raster.png", "convergence.png")
@@ -41,7 +40,7 @@ OUTPUTS = ("network.npz", "report.json", *PLOTS)
 #: The simulator's own output (cocotb, GPI, Verilator): kept out of the demo's, here in --out.
 SIMULATOR_LOG = "simulator.log"
 
-#: The eight conductance levels (ADC codes, 10 ... 115 uS) the P&V benches measured (models/recipes.py).
+#: The ages at which the golden model's programmed cells are evaluated again (stage 5).
 RELAX_AGES = (("1 hour", 3600.0), ("1 day", 86400.0))
 
 
@@ -93,25 +92,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise SystemExit(f"rram-cim demo: {problem}")
 
 
-@contextlib.contextmanager
-def staged(folder: pathlib.Path, outputs: tuple[str, ...] = OUTPUTS):
-    """A scratch folder inside `folder` to write a run's outputs into. When the block ends well, each file
-    is renamed over its namesake in `folder` (a rename within one file system is atomic) and any of
-    `outputs` the run did not write is removed, so that the folder describes one run; when it raises,
-    the scratch folder goes and `folder` keeps the previous run's outputs as they were."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
-    try:
-        yield scratch
-        written = {path.name for path in scratch.iterdir()}
-        for name in written:
-            os.replace(scratch / name, folder / name)
-        for name in set(outputs) - written:
-            (folder / name).unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 @dataclass
 class Evaluation:
     name: str
@@ -131,17 +111,18 @@ class Evaluation:
 
 def _evaluate(name: str, chip, mapping, rasters, labels, keep_events: bool = False, on_run=None) -> Evaluation:
     bar = Bar(f"inference: {name}", len(rasters))
-    predictions, events, spikes, rows = [], [], 0, 0
+    predictions, events, spikes, rows, right = [], [], 0, 0, 0
     for i, raster in enumerate(rasters):
         scores, run = chip.classify(mapping, raster)
         predictions.append(int(scores.argmax()))
+        right += predictions[-1] == labels[i]
         spikes += run.spikes
         rows += run.row_events
         if keep_events:
             events.append(run.events)
         if on_run:
             on_run(i, run)
-        bar.step(f"accuracy so far {np.mean(np.array(predictions) == labels[:i + 1]):.3f}")
+        bar.step(f"accuracy so far {right / (i + 1):.3f}")
     n = max(len(rasters), 1)
     return Evaluation(name, np.array(predictions), np.asarray(labels), events, spikes / n, rows / n)
 
