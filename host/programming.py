@@ -85,7 +85,6 @@ class Programmer:
         poll_seconds = check_seconds("poll_seconds", poll_seconds, positive=True)
         timeout_seconds = check_seconds("timeout_seconds", timeout_seconds, positive=True)
         check_progress(progress)
-        self._max_pulses = 0
         self.regs = regs
         self.config = config
         self.setup_cycles = setup_cycles
@@ -103,8 +102,8 @@ class Programmer:
         read_back = _check_flag("read_back", read_back)
         check_identity(self.regs, config)
         rows = range(first_row, first_row + targets.shape[0])
-        self._max_pulses = max(r.max_pulses for r in recipes.values()) if per_level_recipes(recipes) else recipes.max_pulses
         per_level = isinstance(recipes, dict)
+        max_pulses = max(r.max_pulses for r in recipes.values()) if per_level else recipes.max_pulses
         if per_level:
             codes = sorted(recipes)
             buffer = np.searchsorted(codes, targets).astype(np.uint8)      # each cell's level index
@@ -118,7 +117,7 @@ class Programmer:
         totals = {"pv_cells_done": 0, "pv_cells_failed": 0, "pv_pulses_total": 0}
         failed = []
         for scope, row in self._runs(rows):
-            counters = self._run(scope, row)
+            counters = self._run(scope, row, max_pulses)
             totals = {name: totals[name] + counters[name] for name in totals}
             failed += self._failed_cells(counters["pv_cells_failed"])
         pulses = self._read_rows("pv_pulses", core, rows)
@@ -134,13 +133,12 @@ class Programmer:
         count = check_selection(self.config, core, first_row, count)
         check_identity(self.regs, self.config)
         rows = range(first_row, first_row + count)
-        self._max_pulses = 0
         self.regs.write("pv_per_level", 0)
         self.regs.write("pv_max_pulses", 0)
         self.regs.write("pv_mode", 0)
         self.regs.write("pv_core", core)
         for scope, row in self._runs(rows):
-            self._run(scope, row)
+            self._run(scope, row, max_pulses=0)
         return self._read_rows("pv_codes", core, rows)
 
     @staticmethod
@@ -168,8 +166,9 @@ class Programmer:
             return [(Scope.CORE, 0)]
         return [(Scope.ROW, row) for row in rows]
 
-    def _run(self, scope: int, row: int) -> dict[str, int]:
-        """Start the engine on one row or the whole core and wait for it; return its counters."""
+    def _run(self, scope: int, row: int, max_pulses: int) -> dict[str, int]:
+        """Start the engine on one row or the whole core and wait for it; return its counters (refused if
+        more than `max_pulses` pulses per cell could not produce them)."""
         regs = self.regs
         regs.write("pv_mode", scope=scope)
         regs.write("pv_row", row)
@@ -181,7 +180,7 @@ class Programmer:
         regs.wait_done(StatusBit.PV_DONE, "pv_abort", self.timeout_seconds, self.poll_seconds,
                        between=report if self.progress else None, what="the P&V engine")
         counters = {name: regs.read(name) for name in ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")}
-        _check_counters(counters, cells, self._max_pulses)
+        _check_counters(counters, cells, max_pulses)
         if self.progress:
             self.progress(counters["pv_cells_done"] + counters["pv_cells_failed"], cells)
         return counters
@@ -210,10 +209,6 @@ class Programmer:
 
 
 # ---- checks shared by the Programmer and the model transport ----------------------------------------------
-def per_level_recipes(recipes) -> bool:
-    return isinstance(recipes, dict)
-
-
 def _check_flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
