@@ -51,12 +51,18 @@ def _check_voltages(v_rows, rows: int) -> np.ndarray:
     return v_rows
 
 
-def _check(g_us: np.ndarray, v_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_conductances(g_us) -> np.ndarray:
+    """Conductances, rows x columns, finite and non-negative."""
     g_us = _real_array(g_us, "conductances")
     if g_us.ndim != 2:
         raise ModelInputError(f"conductances must be a 2-D rows x columns array, got shape {g_us.shape}")
     if np.any(g_us < 0) or not np.all(np.isfinite(g_us)):
         raise ModelInputError("conductances must be finite and non-negative")
+    return g_us
+
+
+def _check(g_us: np.ndarray, v_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    g_us = _check_conductances(g_us)
     return g_us, _check_voltages(v_rows, g_us.shape[0])
 
 
@@ -71,7 +77,7 @@ class Crossbar:
     the read itself is one matmul (the hot path of inference)."""
 
     def __init__(self, g_us: np.ndarray):
-        self.g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0] if np.ndim(g_us) else 0))
+        self.g_us = _check_conductances(g_us)
         self.rows = self.g_us.shape[0]
 
     def currents(self, v_rows: np.ndarray) -> np.ndarray:
@@ -84,9 +90,8 @@ def differential_currents(g_plus_us: np.ndarray, g_minus_us: np.ndarray, v_rows:
     g_plus_us = np.asarray(g_plus_us, dtype=float)
     if np.shape(g_minus_us) != g_plus_us.shape:
         raise ModelInputError(f"G+ {g_plus_us.shape} and G- {np.shape(g_minus_us)} differ in shape")
-    _check(g_minus_us, v_rows)
-    _, v_rows = _check(g_plus_us, v_rows)
-    return v_rows @ (g_plus_us - np.asarray(g_minus_us, dtype=float))
+    g_minus_us, v_rows = _check(g_minus_us, v_rows)
+    return v_rows @ (_check_conductances(g_plus_us) - g_minus_us)
 
 
 def slc_group_conductance(states: np.ndarray, g_on_us: float, g_off_us: float, group: int) -> np.ndarray:
@@ -109,7 +114,7 @@ class IRDropSolver:
     that many input vectors solve cheaply (one back-substitution each)."""
 
     def __init__(self, g_us: np.ndarray, r_word_ohm: float, r_bit_ohm: float):
-        g_us, _ = _check(g_us, np.zeros(np.shape(g_us)[0] if np.ndim(g_us) else 0))
+        g_us = _check_conductances(g_us)
         for name, r in (("r_word_ohm", r_word_ohm), ("r_bit_ohm", r_bit_ohm)):
             # NaN and infinity fail the comparison too: the nodal matrix would be singular or NaN.
             if (isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating))
