@@ -25,7 +25,6 @@ def port_responder_process(responder: PortResponder, port, **fixed: int):
     constants = {name: int(value) for name, value in fixed.items()}
 
     async def process(ctx):
-        last = dict.fromkeys(driven, 0)
         for name in driven:
             ctx.set(getattr(port, name), 0)
         async for _, _, *values in ctx.tick().sample(*(getattr(port, n) for n in names)):
@@ -33,8 +32,7 @@ def port_responder_process(responder: PortResponder, port, **fixed: int):
             for name, value in zip(names, values):
                 sample[name] = value.value if isinstance(value, Enum) else value
             for name, value in responder.step(sample).items():
-                if name in last and last[name] != value:
+                if name in driven:
                     ctx.set(getattr(port, name), value)
-                    last[name] = value
 
     return process

@@ -10,7 +10,7 @@ lets a timer, not clock edges, run out the cycles the responder does not read.
 Speed matters here: every Python wake-up costs more than Verilator needs to simulate a cycle. So the
 bridge waits on one reused trigger at a time (cocotb's `First` starts a task per trigger), reads pins
 through the simulator's bit string (building a `LogicArray` per read costs ~10 us) and only those the
-responder asks for, and writes a pin only when its value changes.
+responder asks for, and writes only the pins whose value the responder changed.
 """
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ class AnalogBridge:
         self._handle = {name: getattr(dut, f"{prefix}{name}") for name in names}
         self._pins = _Pins({name: _reader(handle) for name, handle in self._handle.items()})
         self._drive = {name: getattr(dut, f"{prefix}{name}") for name in driven}
-        self._driven = {}
-        for name, pin in self._drive.items():
-            pin.value = self._driven[name] = 0
+        for pin in self._drive.values():
+            pin.value = 0
 
     @property
     def macro(self) -> AnalogMacro:
@@ -100,7 +99,7 @@ class AnalogBridge:
         return cocotb.start_soon(self._run())
 
     async def _run(self):
-        responder, pins, driven, drive = self.responder, self._pins, self._driven, self._drive
+        responder, pins, drive = self.responder, self._pins, self._drive
         read_op = self._pins._read["op"]
         op_changed = self._handle["op"].value_change
         mid_cycle = FallingEdge(self.dut.clk)
@@ -119,5 +118,5 @@ class AnalogBridge:
             else:
                 await mid_cycle
             for name, value in responder.step(pins, cycles).items():
-                if name in drive and driven[name] != value:
-                    drive[name].value = driven[name] = value
+                if name in drive:
+                    drive[name].value = value

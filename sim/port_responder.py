@@ -3,9 +3,11 @@ plain state machine with no simulator in it (docs/analog_port.md says what the p
 
 Once per clock cycle an adapter hands `PortResponder.step` the port's outputs as they stand in the middle
 of that cycle (a mapping of member name to int: `op`, `core`, `row`, `column`, the DAC codes, `pulse`,
-`sense_req`, the inference strobes and the neuron parameter codes) and drives back what it returns
-(`sense_valid`, `sense_code`, `neuron_ack`, `spike_pos`, `spike_neg`). The responder reads only the
-members it needs in that cycle, so an adapter may pass a lazy mapping that reads a pin when asked.
+`sense_req`, the inference strobes and the neuron parameter codes) and drives back what it returns: those
+of `sense_valid`, `sense_code`, `neuron_ack`, `spike_pos`, `spike_neg` that changed in that step (in most
+cycles none, so an adapter writes nothing and keeps no copy of its own; `drives` holds them all). The
+responder reads only the members it needs in that cycle, so an adapter may pass a lazy mapping that reads
+a pin when asked.
 
 What it does is what the cocotb bridge has always done (the golden trace holds every cycle of it):
 
@@ -60,6 +62,7 @@ class PortResponder:
         self.silent = silent
         #: What the responder drives, as it stands after the last step.
         self.drives = dict.fromkeys(DRIVEN_MEMBERS, 0)
+        self._changed: dict[str, int] = {}  # the drives the current step changed
         #: Every pulse applied, as (op, core, row, column, wl codes, bl codes, sl codes).
         self.pulse_log: list[tuple] = []
         #: Every sense answered, as (core, row, column, code).
@@ -87,7 +90,8 @@ class PortResponder:
 
     # ---- one cycle -------------------------------------------------------------------------------------
     def step(self, port: Mapping[str, int], cycles: int = 1) -> dict:
-        """Take the port's outputs of one cycle (`cycles` after the previous step); return the drives."""
+        """Take the port's outputs of one cycle (`cycles` after the previous step); return the drives it
+        changed, by name (empty if none did: the adapter's per-cycle cost is then one check)."""
         if self._sense_countdown:
             self._sense_countdown -= cycles
             if self._sense_countdown <= 0:
@@ -105,7 +109,12 @@ class PortResponder:
                 self._request_step(port)
             else:
                 self._previous_op = Op.IDLE
-        return self.drives
+        changed, self._changed = self._changed, {}
+        return changed
+
+    def _drive(self, name: str, value: int) -> None:
+        if self.drives[name] != value:
+            self.drives[name] = self._changed[name] = value
 
     def _request_step(self, port):
         if port["pulse"]:
@@ -131,7 +140,7 @@ class PortResponder:
 
     def _sense_step(self, port):
         if self._sense_answered:                        # the cycle after the answer: drop it
-            self.drives["sense_valid"] = 0
+            self._drive("sense_valid", 0)
             self._sense_countdown = 0
             self._previous_op = port["op"]
             return
@@ -141,17 +150,17 @@ class PortResponder:
         where = (port["core"], port["row"], port["column"])
         code = self.macro.sense(*where, port["bl_code"])
         self.sense_log.append((*where, code))
-        self.drives["sense_code"] = code
-        self.drives["sense_valid"] = 1
+        self._drive("sense_code", code)
+        self._drive("sense_valid", 1)
 
     def _infer_step(self, port):
-        macro, drives = self.macro, self.drives
+        macro = self.macro
         if port["row_strobe"]:
             where = (port["row_core"], port["row_index"])
             macro.drive_row(*where)
             self.neuron_log.append(("row", where))
         if self._acknowledging:                         # the strobe drops at the next clock edge
-            drives["neuron_ack"] = 0
+            self._drive("neuron_ack", 0)
             self._acknowledging = False
             return
         action = next((name for name in _STROBES if port[name]), None)
@@ -173,8 +182,8 @@ class PortResponder:
             self.neuron_log.append(("integrate", None))
         else:
             positive, negative = macro.fire(codes)
-            drives["spike_pos"] = flags_word(positive)
-            drives["spike_neg"] = flags_word(negative)
+            self._drive("spike_pos", flags_word(positive))
+            self._drive("spike_neg", flags_word(negative))
             self.neuron_log.append(("fire", positive.astype(int) - negative.astype(int)))
-        drives["neuron_ack"] = 1
+        self._drive("neuron_ack", 1)
         self._acknowledging = True

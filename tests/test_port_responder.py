@@ -43,7 +43,11 @@ def port(**members):
 
 def run(responder, cycles):
     """Step through `cycles` (port dicts); the drives after each, copied."""
-    return [dict(responder.step(cycle)) for cycle in cycles]
+    drives = []
+    for cycle in cycles:
+        responder.step(cycle)
+        drives.append(dict(responder.drives))
+    return drives
 
 
 def test_an_idle_port_is_never_answered_and_lets_the_adapter_sleep():
@@ -95,9 +99,11 @@ def test_sleeping_through_a_senses_counted_cycles_answers_as_stepping_every_cycl
     skipping = PortResponder(FakeMacro(), sense_latency=4)
     skipping.step(asking)
     assert skipping.counting == 4
-    answer = dict(skipping.step(asking, cycles=4))
+    skipping.step(asking, cycles=4)
+    answer = dict(skipping.drives)
     assert skipping.counting == 1
-    drop = dict(skipping.step(asking, cycles=1))
+    skipping.step(asking, cycles=1)
+    drop = dict(skipping.drives)
     assert [answer, drop] == every_cycle[4:6] and skipping.sense_log == stepped.sense_log
 
 
@@ -147,3 +153,10 @@ def test_a_silent_macro_sees_requests_but_never_answers():
 def test_latencies_below_one_cycle_are_refused():
     with pytest.raises(ValueError, match="at least 1"):
         PortResponder(FakeMacro(), sense_latency=0)
+
+
+def test_a_step_returns_only_the_drives_it_changed():
+    responder = PortResponder(FakeMacro(), sense_latency=2)
+    asking = port(op=Op.READ, row=4, sense_req=1)
+    changes = [responder.step(cycle) for cycle in [asking] * 4]
+    assert changes == [{}, {}, {"sense_code": 4, "sense_valid": 1}, {"sense_valid": 0}]
