@@ -30,9 +30,9 @@ from .compiler import NetworkMapping
 from ..models.macro import NeuronMode
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
 from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_request,
-                          check_seconds, check_selection, check_targets)
+                          check_selection, check_targets)
 from .recipes import level_recipes
-from .registers import ChipError, RegisterClient, check_identity
+from .registers import ChipError, RegisterClient, check_identity, check_seconds
 from .registers_gen import TABLE
 
 __all__ = ["Chip", "ModelTransport", "INFERENCE_COUNTERS"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import ChipConfig
 from ..models.macro import NeuronCodes
 from ..protocol import EVENT_TICK, StatusBit, input_event, routing_table_bytes
-from .registers import ChipError, RegisterClient, check_identity, check_int
+from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
 __all__ = ["InferenceRunner", "InferenceRun"]
 
@@ -36,7 +36,6 @@ class InferenceRun:
 class InferenceRunner:
     def __init__(self, regs: RegisterClient, config: ChipConfig, poll_seconds: float = 50e-6,
                  timeout_seconds: float = 10.0):
-        from .programming import check_seconds
         if not isinstance(regs, RegisterClient):
             raise TypeError(f"regs must be a RegisterClient, not {type(regs).__name__}")
         if not isinstance(config, ChipConfig):

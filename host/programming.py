@@ -23,7 +23,7 @@ from ..models.device import Shape
 from ..models.pv import PVSettings, check_level_recipes
 from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, RECIPE_FIELDS, Scope, StatusBit, pack_level,
                         unpack_failed_log)
-from .registers import ChipError, RegisterClient, check_identity, check_int
+from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
 __all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "cell_windows"]
 
@@ -213,17 +213,6 @@ def _check_flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
     return bool(value)
-
-
-def check_seconds(name: str, value, positive: bool = False) -> float:
-    """A finite, non-negative (or positive) number of seconds; not a bool."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} = {value} s: give a finite number of seconds "
-                         f"{'above' if positive else 'at least'} 0")
-    return value
 
 
 def check_progress(progress) -> None:

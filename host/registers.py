@@ -14,7 +14,7 @@ import numpy as np
 from ..protocol import RegisterTable, StatusBit
 from .frames import Reply, nop_frame, parse_reply, read_frame, write_frame
 
-__all__ = ["FrameTransport", "RegisterClient", "ChipError", "IdentityError", "check_identity", "check_int"]
+__all__ = ["FrameTransport", "RegisterClient", "ChipError", "IdentityError", "check_identity", "check_int", "check_seconds"]
 
 
 class FrameTransport(Protocol):
@@ -42,6 +42,17 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None)
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{low}..{high}" if high is not None else f"at least {low}"
         raise ValueError(f"{name} {value} is out of range: {span}")
+    return value
+
+
+def check_seconds(name: str, value, positive: bool = False) -> float:
+    """A finite, non-negative (or positive) number of seconds; not a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} = {value} s: give a finite number of seconds "
+                         f"{'above' if positive else 'at least'} 0")
     return value
 
 
