@@ -90,13 +90,17 @@ def read_nir(source, config: ChipConfig | None = None):
         raise CompileError(f"cannot read NIR file {path}: {reason}") from None
 
 
-def _datasets(path: pathlib.Path):
-    """(name, shape, dtype) of every dataset in an HDF5 file: metadata only, no data read."""
+def _datasets(path: pathlib.Path, take=lambda name, item: (name, item.shape, item.dtype)) -> list:
+    """`take(name, dataset)` of every dataset in an HDF5 file that it does not answer None for; by
+    default (name, shape, dtype): metadata only, no data read."""
     import h5py
     found = []
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset) and (taken := take(name, item)) is not None:
+            found.append(taken)
     with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, item: found.append((name, item.shape, item.dtype))
-                          if isinstance(item, h5py.Dataset) else None)
+        handle.visititems(visit)
     return found
 
 
@@ -133,13 +137,9 @@ def _unknown_node_types(path: pathlib.Path) -> str:
     return f"node {node!r} has type {kind!r}, which NIR does not define (IF, LIF, Linear, Affine, ... map)"
 
 
-def _types(path: pathlib.Path):
-    import h5py
-    found = []
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, item: found.append((name, item[()]))
-                          if isinstance(item, h5py.Dataset) and name.endswith("/type") else None)
-    return found
+def _types(path: pathlib.Path) -> list:
+    """(name, value) of every node's `type` dataset."""
+    return _datasets(path, lambda name, item: (name, item[()]) if name.endswith("/type") else None)
 
 
 def _one_line(error: Exception) -> str:
