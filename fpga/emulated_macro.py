@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In
 from ..config import REFERENCE, ChipConfig
 from ..rtl.analog_port import AnalogPort, Op
 from ..rtl.block_ram import block_ram, read_port
-from .spram import SinglePortSPRAM as SinglePortRAM
+from .spram import SinglePortSPRAM
 from .emulated_cells import LfsrGenerator, PulseCapture, PulseOutcome, SenseNoise, cell_address
 from .emulated_neurons import SETTINGS_ON_PORT, NeuronUnit
 from .emulated_rows import RowTracker
@@ -64,7 +64,7 @@ class EmulatedMacro(wiring.Component):
         cells = config.cores * config.rows * config.columns
         columns = config.cores * config.columns
         #: Every cell's code, and every column's total (reachable, for tests that preload a state).
-        self.cell_ram = SinglePortRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
+        self.cell_ram = SinglePortSPRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
         self.total_memory = block_ram(shape=range(config.rows * self.params.code_top + 1), depth=columns,
                                       init=[config.rows * self.params.init_code] * columns)
         super().__init__({"port": In(AnalogPort(config))})
@@ -85,13 +85,14 @@ class EmulatedMacro(wiring.Component):
         m.submodules.rows = rows = RowTracker(config)
         m.submodules.neurons = neurons = NeuronUnit(config, p)
         wiring.connect(m, neurons.rows, rows.lists)
+        port_cell = cell_address(config, port.core, port.row, port.column)       # the cell the port addresses
 
         # ---- the port's row events and pulses, into the parts that keep them
         m.d.comb += [rows.strobe.eq((port.op == Op.INFER) & port.row_strobe),
                      rows.core.eq(port.row_core), rows.row.eq(port.row_index)]
         m.d.comb += [pulse.strobe.eq(port.pulse), pulse.now.op.eq(port.op), pulse.now.wl.eq(port.wl_code),
                      pulse.now.bl.eq(port.bl_code), pulse.now.sl.eq(port.sl_code),
-                     pulse.now.cell.eq(cell_address(config, port.core, port.row, port.column)),
+                     pulse.now.cell.eq(port_cell),
                      pulse.now.column.eq(port.core * config.columns + port.column)]
         # ---- the cell operations' arithmetic on what the cell memory reads
         m.d.comb += [outcome.op.eq(pulse.held.op), outcome.wl.eq(pulse.held.wl), outcome.bl.eq(pulse.held.bl),
@@ -117,7 +118,7 @@ class EmulatedMacro(wiring.Component):
                     m.next = "Idle"
 
             with m.State("Idle"):
-                m.d.comb += cell_ram.addr.eq(cell_address(config, port.core, port.row, port.column))
+                m.d.comb += cell_ram.addr.eq(port_cell)
                 infer = port.op == Op.INFER
                 with m.If(pulse.pending & ~port.pulse):
                     m.d.comb += [pulse.taken.eq(1), lfsr.advance.eq(1)]
@@ -143,7 +144,7 @@ class EmulatedMacro(wiring.Component):
                 m.next = "Idle"
 
             with m.State("Sense"):
-                m.d.comb += cell_ram.addr.eq(cell_address(config, port.core, port.row, port.column))
+                m.d.comb += cell_ram.addr.eq(port_cell)
                 m.next = "Sense-Code"
             with m.State("Sense-Code"):
                 m.d.sync += sense_code.eq(noise.sensed)
