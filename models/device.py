@@ -70,6 +70,12 @@ class DeviceParams:
     #: Cycle-to-cycle spread of the compliance-limited conductance, relative (a few percent in
     #: compliance-controlled SET: Milo 2019, IGVVA levels).
     g_cc_sigma: float = 0.03
+    #: Soft ceiling of the compliance-limited conductance, uS: with it the law becomes steep, then
+    #: saturating, G = g_sat (1 - exp(-G_sq / g_sat)) with G_sq = I_C / V_C as above, as RADAR's
+    #: technology shows (Levy et al., IEEE TED 2021: conductance after a 200 ns gate staircase levels
+    #: off near 240 uS from ~2.5 V; `models/measured/radar_2bpc.json`, "gate_sweep"). 0 (the default)
+    #: keeps the plain square law.
+    g_sat_us: float = 0.0
 
     # -- SET kinetics (top-electrode voltage and pulse width) ------------------------------------------
     #: SET threshold on the top electrode and its spreads (HfO2 1T1R SET at ~1-1.5 V on the bit line:
@@ -164,6 +170,8 @@ class DeviceParams:
     def compliance_us(self, v_g: np.ndarray, v_t: np.ndarray) -> np.ndarray:
         """Conductance the compliance current limits a SET to, for gate voltage `v_g`."""
         i_c_ua = self.k_ua_per_v2 * np.square(np.maximum(v_g - v_t, 0.0))
+        if self.g_sat_us > 0:
+            return self.g_sat_us * -np.expm1(-(i_c_ua / self.v_c) / self.g_sat_us)
         return i_c_ua / self.v_c
 
 
