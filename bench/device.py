@@ -199,6 +199,8 @@ def bench_ispp(radar: dict, full: bool, seed: int) -> list[dict]:
     cells = 512 if full else 128
     print(f"\n2. ISPP word-line step sweep, 2 bits per cell: V_BL {V_BL} V, {PULSE_CYCLES * 100} ns, gate from "
           f"{WL_START_V} V, RESET on overshoot; model RADAR_1T1R, {cells} cells per level (measured 512)")
+    print("   (default DeviceParams not rerun: its 150 uS ceiling lies below levels L0 and L1, and its square "
+          "law is already past L2 at the 1.8 V start)")
     bar = Bar("ISPP sweep on the model", len(sweep), stream=sys.stderr)
     rows = []
     for entry in sweep:
