@@ -109,7 +109,7 @@ def test_bench_runs_only_the_benches_in_bench(capsys, tmp_path):
     script = tmp_path / "evil.py"
     script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w')\n")
     for name in (str(script.with_suffix("")), f"../../../../..{script.with_suffix('')}", "bench/models", "models.py"):
-        assert "choose one of fpga, inference, models, pv_cosim, spi_throughput" in _refused(capsys, ["bench", name])
+        assert "choose one of device, fpga, inference, models, pv_cosim, spi_throughput" in _refused(capsys, ["bench", name])
     assert not (tmp_path / "ran").exists()
 
 
