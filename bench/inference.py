@@ -33,6 +33,8 @@ from rram_cim.sim.runner import build, run
 from rram_cim.sim.toolchain import SIMULATORS
 
 PROG = "rram-cim bench inference"
+#: The cocotb test this bench runs in each simulator (it takes V_READ from this module).
+SCENARIO = pathlib.Path(__file__).with_name("_cocotb_inference.py")
 
 V_READ = 6
 STEPS = 8
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
             built = build(simulator, pathlib.Path(scratch))
             out = pathlib.Path(scratch, f"{simulator}.json")
             print(f"[{simulator}] {args.inferences} inferences of the two-layer network...", flush=True)
-            tests, failures = run(built, "rram_cim.sim.cocotb_infer_bench", extra_env={
+            tests, failures = run(built, SCENARIO, extra_env={
                 "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_INFERENCES": str(args.inferences),
                 # The same devices on every simulator, so both run the same spikes.
                 "RRAM_CIM_SEED": "1"})

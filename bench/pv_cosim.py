@@ -23,11 +23,24 @@ import tempfile
 import numpy as np
 
 from rram_cim.cli import ArgumentParser, output_folder
-from rram_cim.sim.cocotb_pv_bench import RECIPES
 from rram_cim.sim.runner import build, run
 from rram_cim.sim.toolchain import SIMULATORS
 
 PROG = "rram-cim bench pv_cosim"
+#: The cocotb test this bench runs in each simulator (it takes the recipes below from this module).
+SCENARIO = pathlib.Path(__file__).with_name("_cocotb_pv_cosim.py")
+
+BUDGET = 60
+_IGVVA = dict(algorithm=1, cumulative=0, reset_on_overshoot=1, bl_start=133, bl_step=0, bl_stop=133,
+              wl_start=90, wl_step=2, wl_stop=170, sl_reset=110, pulse_width=4, max_pulses=BUDGET, window=2)
+RECIPES = {
+    # ISPVA: the gate fixed above the top level's compliance, the top electrode ramped from below V_set.
+    "ispva": dict(_IGVVA, algorithm=0, bl_start=70, bl_step=1, bl_stop=200, wl_start=165, wl_step=0, wl_stop=165),
+    # IGVVA: the top electrode fixed well above V_set, the gate ramped through the whole compliance range.
+    "igvva": _IGVVA,
+    # IGVVA with a recipe per level (the level table): each gate ramp starts just below its level.
+    "igvva_levels": _IGVVA,
+}
 
 
 def main(argv=None) -> int:
@@ -44,7 +57,7 @@ def main(argv=None) -> int:
             for algorithm in args.algorithms:
                 print(f"[{simulator}] programming a 64x64 core with {algorithm.upper()}...", flush=True)
                 out = pathlib.Path(scratch, f"{simulator}-{algorithm}.json")
-                tests, failures = run(built, "rram_cim.sim.cocotb_pv_bench", extra_env={
+                tests, failures = run(built, SCENARIO, extra_env={
                     "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_ALGORITHM": algorithm,
                     # The same devices on every simulator, so their pulse counts agree exactly.
                     "RRAM_CIM_SEED": "1"})

@@ -23,6 +23,8 @@ from rram_cim.sim.runner import build, run
 from rram_cim.sim.toolchain import SIMULATORS
 
 PROG = "rram-cim bench spi_throughput"
+#: The cocotb test this bench runs in each simulator.
+SCENARIO = pathlib.Path(__file__).with_name("_cocotb_spi_throughput.py")
 
 
 def measure(simulator: str, root: pathlib.Path, payload: int, divider: float) -> dict:
@@ -31,7 +33,7 @@ def measure(simulator: str, root: pathlib.Path, payload: int, divider: float) ->
     out = root / f"{simulator}.json"
     print(f"[{simulator}] moving {payload} bytes each way at SCK = f_sys/{divider:g}...", flush=True)
     started = time.perf_counter()
-    tests, failures = run(built, "rram_cim.sim.cocotb_throughput", extra_env={
+    tests, failures = run(built, SCENARIO, extra_env={
         "RRAM_CIM_BENCH_OUT": str(out), "RRAM_CIM_BENCH_BYTES": str(payload),
         "RRAM_CIM_BENCH_DIVIDER": str(divider)})
     if tests != 1 or failures:

@@ -230,12 +230,12 @@ def cmd_flash(args) -> int:
     return 0
 
 
-#: cocotb benches `rram-cim sim --bench NAME` runs: (block to build, test module).
+#: cocotb benches `rram-cim sim --bench NAME` runs: (block to build, its cocotb tests in tests/).
 SIM_BENCHES = {
-    "spi": ("chip", "rram_cim.sim.cocotb_chip"),
-    "pv": ("chip", "rram_cim.sim.cocotb_chip_pv"),
-    "infer": ("chip", "rram_cim.sim.cocotb_chip_infer"),
-    "driver": ("cell_driver", "rram_cim.sim.cocotb_driver"),
+    "spi": ("chip", PROJECT_ROOT / "tests" / "cocotb_chip.py"),
+    "pv": ("chip", PROJECT_ROOT / "tests" / "cocotb_chip_pv.py"),
+    "infer": ("chip", PROJECT_ROOT / "tests" / "cocotb_chip_infer.py"),
+    "driver": ("cell_driver", PROJECT_ROOT / "tests" / "cocotb_driver.py"),
 }
 
 

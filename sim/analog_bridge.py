@@ -22,6 +22,7 @@ from cocotb.triggers import FallingEdge, Timer
 
 from ..models.macro import AnalogMacro
 from ..protocol import Op
+from .clock import clock_period_ps
 from .port_responder import CELL_MEMBERS, NEURON_MEMBERS, PortResponder
 
 __all__ = ["AnalogBridge"]
@@ -63,7 +64,7 @@ class AnalogBridge:
     def __init__(self, dut, macro: AnalogMacro, prefix: str = "port__", sense_latency: int = 4,
                  neuron_latency: int = 2):
         self.dut = dut
-        self.clock_period_ps = 2 * round(1e12 / macro.config.sys_clk_hz / 2)
+        self.clock_period_ps = clock_period_ps(macro.config)
         self.responder = PortResponder(macro, sense_latency, neuron_latency)
         names = list(CELL_MEMBERS)
         driven = ["sense_valid", "sense_code"]

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Timer
 
 from ..config import CONFIGS, REFERENCE
 from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, Command
+from .clock import clock_period_ps, start_clock
 from .regfile_model import RegisterFileModel
 from .spi_master import SPIMaster
 
 __all__ = ["ChipBench", "config_from_env"]
 
-PS_PER_SECOND = 10 ** 12
 READ_HEADER_BYTES = 1 + ADDRESS_BYTES + READ_DUMMY_BYTES
 
 
@@ -28,8 +26,7 @@ class ChipBench:
     def __init__(self, dut, config=None):
         self.dut = dut
         self.config = config or config_from_env()
-        # Rounded to an even number of picoseconds so the clock has equal high and low halves.
-        self.clk_period_ps = 2 * round(PS_PER_SECOND / self.config.sys_clk_hz / 2)
+        self.clk_period_ps = clock_period_ps(self.config)
         self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider))
         # The analog port's inputs; a bench that attaches the analog bridge drives them from then on.
         dut.port__sense_valid.value = 0
@@ -41,7 +38,7 @@ class ChipBench:
         return round(self.clk_period_ps * divider)
 
     async def reset(self):
-        cocotb.start_soon(Clock(self.dut.clk, self.clk_period_ps, unit="ps").start())
+        start_clock(self.dut, self.config)
         self.dut.rst.value = 1
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0

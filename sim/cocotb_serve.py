@@ -11,13 +11,13 @@ import os
 import socket
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
 from ..models.macro import AnalogMacro
 from .analog_bridge import AnalogBridge
-from .chip_bench import PS_PER_SECOND, ChipBench
+from .chip_bench import ChipBench, config_from_env
+from .clock import PS_PER_SECOND, start_clock
 from .cosim_transport import wait_seconds
 from .cosim_link import EXCHANGE, FAILED, FLOAT, IDLE, OK, QUIT, RELAX, TIME, receive_message, send_message
 
@@ -49,10 +49,8 @@ class _BoardSide:
         from ..host.serial_link import frame_bytes
         from ..fpga.top import UART_BAUD
         from .cocotb_uart import UartStream
-        from .chip_bench import config_from_env
         config = config_from_env()
-        period = 2 * round(PS_PER_SECOND / config.sys_clk_hz / 2)
-        cocotb.start_soon(Clock(dut.clk, period, unit="ps").start())
+        period = start_clock(dut, config)
         self.uart = UartStream(dut.rx, dut.tx, UART_BAUD)
         self.frame_bytes = frame_bytes
         dut.rst.value = 1

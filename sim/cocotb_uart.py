@@ -13,7 +13,7 @@ import cocotb
 from cocotb.task import resume
 from cocotb.triggers import FallingEdge, Timer
 
-from .chip_bench import PS_PER_SECOND
+from .clock import PS_PER_SECOND
 from .cosim_transport import wait_seconds
 
 __all__ = ["UartStream"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 from cocotb.task import resume
 from cocotb.triggers import Timer
 
-from .chip_bench import PS_PER_SECOND
+from .clock import PS_PER_SECOND
 from .spi_master import SPIMaster
 
 __all__ = ["CocotbTransport", "wait_seconds"]
-
 
 
 class CocotbTransport:

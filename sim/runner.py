@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 
 from cocotb_tools.runner import get_results, get_runner
@@ -60,23 +61,44 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
     return Build(simulator, config, directory, toplevel, time.perf_counter() - started)
 
 
-def run(built: Build, test_module: str, testcase: str | list[str] | None = None, seed: int | None = None,
-        extra_env: dict[str, str] | None = None, waves: bool = False) -> tuple[int, int]:
-    """Run cocotb tests on a build; return (tests, failures)."""
+def run(built: Build, test_module: str | os.PathLike, testcase: str | list[str] | None = None,
+        seed: int | None = None, extra_env: dict[str, str] | None = None, waves: bool = False) -> tuple[int, int]:
+    """Run cocotb tests on a build; return (tests, failures).
+
+    `test_module` is a module of the package (`"rram_cim.sim.cocotb_serve"`) or the file of a cocotb
+    scenario (`tests/cocotb_chip_pv.py`, `bench/_cocotb_pv_cosim.py`), imported by its name from its folder."""
     prepare_path()
     env = {"RRAM_CIM_CONFIG": built.config.name, **(extra_env or {})}
-    name = testcase if isinstance(testcase, str) else "all"
-    results = get_runner(built.simulator).test(
-        test_module=test_module, hdl_toplevel=built.toplevel, hdl_toplevel_lang="verilog",
-        build_dir=built.directory,
-        test_dir=built.directory, testcase=testcase, seed=seed, extra_env=env, waves=waves,
-        timescale=TIMESCALE, results_xml=str(built.directory / f"results-{name}.xml"))
+    name = (testcase if isinstance(testcase, str) else "all").replace("/", "-")
+    module, folder = _module_and_folder(test_module)
+    # cocotb_tools' runner gives the simulator this process's sys.path as its PYTHONPATH (whatever
+    # extra_env says), so a scenario's folder is on sys.path for the run.
+    sys.path[:0] = folder
+    try:
+        results = get_runner(built.simulator).test(
+            test_module=module, hdl_toplevel=built.toplevel, hdl_toplevel_lang="verilog",
+            build_dir=built.directory,
+            test_dir=built.directory, testcase=testcase, seed=seed, extra_env=env, waves=waves,
+            timescale=TIMESCALE, results_xml=str(built.directory / f"results-{name}.xml"))
+    finally:
+        for entry in folder:
+            sys.path.remove(entry)
     return get_results(results)
 
 
-def run_and_check(built: Build, test_module: str, testcase: str | None = None, **kwargs) -> None:
+def _module_and_folder(test_module: str | os.PathLike) -> tuple[str, list[str]]:
+    if isinstance(test_module, str) and not test_module.endswith(".py"):
+        return test_module, []
+    path = pathlib.Path(test_module).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no cocotb scenario {path} (the scenarios in tests/ and bench/ come with a "
+                                f"source checkout, not with the installed package)")
+    return path.stem, [str(path.parent)]
+
+
+def run_and_check(built: Build, test_module: str | os.PathLike, testcase: str | None = None, **kwargs) -> None:
     """Run cocotb tests and fail (for pytest) unless at least one ran and none failed."""
     tests, failures = run(built, test_module, testcase=testcase, **kwargs)
-    what = f"{test_module}{'.' + testcase if testcase else ''} on {built.simulator}"
+    what = f"{_module_and_folder(test_module)[0]}{'.' + testcase if testcase else ''} on {built.simulator}"
     assert tests >= 1, f"{what} ran no test"
     assert failures == 0, f"{what}: {failures} of {tests} failed; the log above has the seed"

@@ -1,8 +1,13 @@
 """Spiking inference through SPI on Icarus and Verilator, the macro model's crossbar and neurons on the port."""
 
+import pathlib
+
 import pytest
 
 from rram_cim.sim.runner import run_and_check
+
+#: The cocotb tests this file runs (the runner imports it from this folder).
+SCENARIO = pathlib.Path(__file__).with_name("cocotb_chip_infer.py")
 
 
 @pytest.mark.parametrize("testcase", [
@@ -12,9 +17,9 @@ from rram_cim.sim.runner import run_and_check
     "directed_runs_match_the_golden_model",
 ])
 def test_chip_inference(chip_build, testcase):
-    run_and_check(chip_build, "rram_cim.sim.cocotb_chip_infer", testcase)
+    run_and_check(chip_build, SCENARIO, testcase)
 
 
 def test_chip_inference_with_neuron_noise(chip_build):
-    run_and_check(chip_build, "rram_cim.sim.cocotb_chip_infer", "two_layer_network_across_two_cores_matches_the_golden_model",
+    run_and_check(chip_build, SCENARIO, "two_layer_network_across_two_cores_matches_the_golden_model",
                   extra_env={"RRAM_CIM_NEURON_NOISE": "1"})

@@ -1,14 +1,19 @@
 """The board path in co-simulation: the FPGA build's UART pins driven by the host's serial transport."""
 
+import pathlib
+
 import pytest
 
 from rram_cim.host.frames import LinkError
 from rram_cim.host.serial_link import SerialTransport, frame_bytes
 from rram_cim.sim.runner import run_and_check
 
+#: The cocotb tests this file runs (the runner imports it from this folder).
+SCENARIO = pathlib.Path(__file__).with_name("cocotb_serial.py")
+
 
 def test_serial_path_end_to_end(fpga_build):
-    run_and_check(fpga_build, "rram_cim.sim.cocotb_serial")
+    run_and_check(fpga_build, SCENARIO)
 
 
 def test_frames_carry_their_length():

@@ -12,8 +12,8 @@ import time
 import cocotb
 from cocotb.utils import get_sim_time
 
-from ..host.frames import read_frame, write_frame
-from .chip_bench import ChipBench
+from rram_cim.host.frames import read_frame, write_frame
+from rram_cim.sim.chip_bench import ChipBench
 
 BURST = 256
 

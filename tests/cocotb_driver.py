@@ -13,15 +13,15 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 
-from ..models.macro import AnalogMacro
-from ..protocol import Op
-from ..rtl.cell_driver import CellDriver, read_limit_code
-from .analog_bridge import AnalogBridge
-from .chip_bench import PS_PER_SECOND, config_from_env
-from .streams import StreamSink, StreamSource
+from rram_cim.models.macro import AnalogMacro
+from rram_cim.protocol import Op
+from rram_cim.rtl.cell_driver import CellDriver, read_limit_code
+from rram_cim.sim.analog_bridge import AnalogBridge
+from rram_cim.sim.chip_bench import config_from_env
+from rram_cim.sim.clock import start_clock
+from rram_cim.sim.streams import StreamSink, StreamSource
 
 REQUESTS = int(os.environ.get("RRAM_CIM_DRIVER_REQUESTS", "300"))
 
@@ -44,14 +44,13 @@ async def driver_pulses_and_senses_match_the_macro_model(dut):
     config = config_from_env()
     seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
     rng = random.Random(seed)
-    period = 2 * round(PS_PER_SECOND / config.sys_clk_hz / 2)
     # Every input is driven before reset ends, so no X reaches the design.
     bridge = AnalogBridge(dut, AnalogMacro(config, seed))
     reference = AnalogMacro(config, seed)
     driver = CellDriver(config)
     source = StreamSource(dut, "request__", driver.request_layout)
     sink = StreamSink(dut, "response__", driver.response_layout)
-    cocotb.start_soon(Clock(dut.clk, period, unit="ps").start())
+    start_clock(dut, config)
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0

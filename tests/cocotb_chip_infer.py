@@ -13,15 +13,15 @@ import cocotb
 import numpy as np
 from cocotb.task import bridge
 
-from ..host.inference import InferenceRunner
-from ..host.registers import ChipError, RegisterClient
-from ..models.inference import InferenceModel
-from ..models.macro import NeuronCodes
-from ..protocol import StatusBit, pack_route
-from .analog_bridge import AnalogBridge
-from .chip_bench import ChipBench
-from .cosim_transport import CocotbTransport
-from .inference_harness import macro_with_weights, two_layer_routing
+from rram_cim.host.inference import InferenceRunner
+from rram_cim.host.registers import ChipError, RegisterClient
+from rram_cim.models.inference import InferenceModel
+from rram_cim.models.macro import NeuronCodes
+from rram_cim.protocol import StatusBit, pack_route
+from rram_cim.sim.analog_bridge import AnalogBridge
+from rram_cim.sim.chip_bench import ChipBench
+from rram_cim.sim.cosim_transport import CocotbTransport
+from rram_cim.sim.inference_harness import macro_with_weights, two_layer_routing
 
 V_READ = 6
 class InferenceBench(ChipBench):

@@ -15,15 +15,15 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from ..fpga.emulation import EmulatedMacroModel
-from ..models.macro import NeuronCodes
-from ..models.neurons import NeuronMode
-from ..rtl.analog_port import Op
-from .chip_bench import PS_PER_SECOND, config_from_env
-from .macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
+from rram_cim.fpga.emulation import EmulatedMacroModel
+from rram_cim.models.macro import NeuronCodes
+from rram_cim.models.neurons import NeuronMode
+from rram_cim.rtl.analog_port import Op
+from rram_cim.sim.chip_bench import config_from_env
+from rram_cim.sim.clock import start_clock
+from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
 #: Cycles the macro may take to answer a request: the first waits for the 8,192-cycle cell clearing.
 ANSWER_LIMIT = 20_000
@@ -100,8 +100,7 @@ async def emulated_macro_answers_as_its_reference(dut):
     port.set(op=Op.IDLE, core=0, row=0, column=0, wl_code=0, bl_code=0, sl_code=0, pulse=0, sense_req=0,
              row_strobe=0, row_core=0, row_index=0, v_read_code=0, neuron_reset=0, integrate=0, fire=0,
              thresh_pos=0, thresh_neg=0, leak=0, refractory=0, neuron_mode=0)
-    period = 2 * round(PS_PER_SECOND / config.sys_clk_hz / 2)
-    cocotb.start_soon(Clock(dut.clk, period, unit="ps").start())
+    start_clock(dut, config)
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0

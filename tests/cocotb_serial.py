@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.task import bridge
 from cocotb.triggers import ClockCycles
 
-from ..host.chip import Chip
-from ..host.frames import LinkError
-from ..host.registers import RegisterClient
-from ..host.registers_gen import TABLE
-from ..host.serial_link import SerialTransport
-from ..models.recipes import LEVELS
-from ..protocol import StatusBit
-from .chip_bench import config_from_env
-from .cocotb_uart import UartStream
+from rram_cim.host.chip import Chip
+from rram_cim.host.frames import LinkError
+from rram_cim.host.registers import RegisterClient
+from rram_cim.host.registers_gen import TABLE
+from rram_cim.host.serial_link import SerialTransport
+from rram_cim.models.recipes import LEVELS
+from rram_cim.protocol import StatusBit
+from rram_cim.sim.chip_bench import config_from_env
+from rram_cim.sim.clock import start_clock
+from rram_cim.sim.cocotb_uart import UartStream
 
 BAUD = 1_000_000
 
 
 async def start(dut):
     config = config_from_env()
-    period = 2 * round(1e12 / config.sys_clk_hz / 2)
-    cocotb.start_soon(Clock(dut.clk, period, unit="ps").start())
+    start_clock(dut, config)
     uart = UartStream(dut.rx, dut.tx, BAUD)
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
@@ -66,7 +65,7 @@ async def chip_programs_and_infers_over_the_serial_link(dut):
     assert np.median(error) <= 3 and np.percentile(error, 90) <= 8
     assert result.cells_done + result.cells_failed == targets.size
 
-    from ..host.compiler import Layer, compile_network
+    from rram_cim.host.compiler import Layer, compile_network
     plus = (targets[:, 0::2][:, :4] > 120).astype(int) * 7
     minus = 7 - plus
     mapping = compile_network([Layer(np.vstack([plus, np.zeros((62, 4), int)]),

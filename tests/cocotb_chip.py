@@ -16,11 +16,11 @@ import random
 
 import cocotb
 
-from ..host.frames import read_frame, write_frame
-from ..protocol import StatusBit
-from .chip_bench import READ_HEADER_BYTES, ChipBench
-from .frame_generator import FrameGenerator
-from .regfile_model import RegisterFileModel
+from rram_cim.host.frames import read_frame, write_frame
+from rram_cim.protocol import StatusBit
+from rram_cim.sim.chip_bench import READ_HEADER_BYTES, ChipBench
+from rram_cim.sim.frame_generator import FrameGenerator
+from rram_cim.sim.regfile_model import RegisterFileModel
 
 #: SCK dividers covered, from the fastest the target supports to the slowest the issue asks for;
 #: 5.5 and 7.3 put SCK edges at every phase of the system clock.
