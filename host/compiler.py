@@ -32,7 +32,8 @@ from ..models.macro import LEAK_SCALE, NeuronCodes
 from ..models.neurons import NeuronMode
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route, route_offset, routing_table_bytes
 
-__all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network"]
+__all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network",
+           "neuron_codes"]
 
 #: The neuron threshold registers are 16 bits wide.
 THRESHOLD_CODE_MAX = 0xFFFF
@@ -57,11 +58,13 @@ class LayerMapping:
 
 
 def compile_layer(weights, level_codes, config: ChipConfig, core: int = 0,
-                  balance_rows: int | None = None) -> LayerMapping:
+                  balance_rows: int | None = None, extra_levels: int = 0) -> LayerMapping:
     """Map `weights` (inputs x neurons, integers within ±(len(level_codes) - 1)) onto `core`.
 
     Inputs take rows 0.., neurons the column pairs (2n, 2n+1); the rows left over (or the last
-    `balance_rows` of them) balance the columns.
+    `balance_rows` of them) balance the columns, and raise every column by `extra_levels` more: a larger
+    column total, a smaller drift per weight, with the weights unchanged (how an importer puts a layer's
+    threshold on a whole register code).
     """
     weights = np.asarray(weights)
     codes = np.asarray(level_codes)
@@ -99,7 +102,9 @@ def compile_layer(weights, level_codes, config: ChipConfig, core: int = 0,
                            "free more rows")
     # After cancelling the imbalance on the lighter side, raise both sides by the same amount.
     heavier = np.maximum(positive.sum(axis=0), negative.sum(axis=0))
-    total = int(heavier.max(initial=0))
+    if isinstance(extra_levels, bool) or not isinstance(extra_levels, (int, np.integer)) or extra_levels < 0:
+        raise CompileError(f"extra_levels = {extra_levels!r}: a number of levels, 0 or more")
+    total = int(heavier.max(initial=0)) + int(extra_levels)
     add_positive = total - positive.sum(axis=0)
     add_negative = total - negative.sum(axis=0)
     if max(add_positive.max(initial=0), add_negative.max(initial=0)) > capacity:
@@ -135,9 +140,10 @@ class Layer:
     inputs: int
 
     @classmethod
-    def from_weights(cls, weights, level_codes, config: ChipConfig) -> "Layer":
-        """Signed integer weights (inputs x neurons), balanced by `compile_layer` on spare rows."""
-        mapping = compile_layer(weights, level_codes, config)
+    def from_weights(cls, weights, level_codes, config: ChipConfig, extra_levels: int = 0) -> "Layer":
+        """Signed integer weights (inputs x neurons), balanced by `compile_layer` on spare rows (every
+        column raised by `extra_levels`)."""
+        mapping = compile_layer(weights, level_codes, config, extra_levels=extra_levels)
         neurons = np.asarray(weights).shape[1]
         return cls(mapping.levels[:, 0:2 * neurons:2], mapping.levels[:, 1:2 * neurons:2], len(mapping.input_rows))
 
@@ -154,7 +160,8 @@ class NetworkMapping:
     levels: list[np.ndarray]
     level_codes: tuple[int, ...]
     routing: bytes
-    codes: NeuronCodes
+    #: One NeuronCodes for every core, or a tuple of one per core where the layers' settings differ.
+    codes: NeuronCodes | tuple[NeuronCodes, ...]
     v_read_code: int
     #: Row (on core 0) of each network input, and (core, neuron) of each output.
     input_rows: tuple[int, ...]
@@ -184,24 +191,63 @@ class NetworkMapping:
         return scores
 
 
-def compile_network(layers: list[Layer], level_codes, config: ChipConfig, threshold_code: int,
-                    v_read_code: int, mode: NeuronMode = NeuronMode.ADC,
-                    negative_threshold_code: int | None = None, leak_code: int = 0) -> NetworkMapping:
+def _per_layer(value, layers: int, what: str) -> list:
+    """A setting given once for every layer, or as a sequence of one per layer."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != layers:
+            raise CompileError(f"{what}: {len(value)} values for {layers} layers (give one, or one per layer)")
+        return list(value)
+    return [value] * layers
+
+
+def neuron_codes(layers: int, config: ChipConfig, threshold_code, mode=NeuronMode.ADC,
+                 negative_threshold_code=None, leak_code=0):
+    """The neuron settings of a network of `layers` layers: one NeuronCodes if every layer's agree, else a
+    tuple of one per core (core k holds layer k; cores past the last layer take its settings). Each
+    setting is given once or once per layer. A config with one page of neuron settings for every core
+    (`per_core_neurons` off) refuses layers that differ."""
+    thresholds = _per_layer(threshold_code, layers, "threshold_code")
+    negatives = (thresholds if negative_threshold_code is None
+                 else _per_layer(negative_threshold_code, layers, "negative_threshold_code"))
+    modes = [NeuronMode(m) for m in _per_layer(mode, layers, "mode")]
+    leaks = _per_layer(leak_code, layers, "leak_code")
+    per_layer = []
+    for k, (threshold, negative, layer_mode, leak) in enumerate(zip(thresholds, negatives, modes, leaks)):
+        where = f"layer {k}: " if layers > 1 else ""
+        if not 0 <= leak < LEAK_SCALE or (leak and layer_mode is not NeuronMode.LIF):
+            raise CompileError(f"{where}leak code {leak}: a leak is 1..{LEAK_SCALE - 1} (/{LEAK_SCALE}) and only "
+                               "in LIF mode")
+        if not 1 <= negative <= THRESHOLD_CODE_MAX:
+            raise CompileError(f"{where}negative threshold code {negative} is outside 1..{THRESHOLD_CODE_MAX}")
+        if not 1 <= threshold <= THRESHOLD_CODE_MAX:
+            raise CompileError(f"{where}threshold code {threshold} is outside 1..{THRESHOLD_CODE_MAX}")
+        per_layer.append(NeuronCodes(thresh_pos=int(threshold), thresh_neg=int(negative), leak=int(leak),
+                                     mode=layer_mode))
+    if all(codes == per_layer[0] for codes in per_layer):
+        return per_layer[0]
+    if getattr(config, "neuron_pages", 1) == 1:         # configs before per-core pages had one
+        differ = [f"layer {k}: threshold {c.thresh_pos}, leak {c.leak}/{LEAK_SCALE}, {c.mode.name}"
+                  for k, c in enumerate(per_layer)]
+        raise CompileError(f"the layers' neuron settings differ ({'; '.join(differ)}), and config "
+                           f"{config.name!r} has one page of neuron settings for every core (per_core_neurons "
+                           "off): give every layer the same threshold, leak and mode, or use a config with "
+                           "per_core_neurons on")
+    return tuple(per_layer + [per_layer[-1]] * (config.cores - layers))
+
+
+def compile_network(layers: list[Layer], level_codes, config: ChipConfig, threshold_code, v_read_code: int,
+                    mode=NeuronMode.ADC, negative_threshold_code=None, leak_code=0) -> NetworkMapping:
     """Place `layers` on cores 0.. (see the module docstring); neurons run in `mode` (ADC: reset by
     subtracting the threshold; IF and LIF: reset to zero) with the threshold `threshold_code` (and
     `negative_threshold_code`, the same by default), LIF's `leak_code` (1/256 per step), and rows read at
-    `v_read_code`."""
+    `v_read_code`. Each neuron setting is one value for every layer or a sequence of one per layer (each
+    core has its own page of neuron settings: `neuron_codes`)."""
     codes = np.asarray(level_codes)
-    negative = threshold_code if negative_threshold_code is None else negative_threshold_code
-    mode = NeuronMode(mode)
-    if not 0 <= leak_code < LEAK_SCALE or (leak_code and mode is not NeuronMode.LIF):
-        raise CompileError(f"leak code {leak_code}: a leak is 1..{LEAK_SCALE - 1} (/{LEAK_SCALE}) and only in LIF mode")
-    if not 1 <= negative <= THRESHOLD_CODE_MAX:
-        raise CompileError(f"negative threshold code {negative} is outside 1..{THRESHOLD_CODE_MAX}")
     if not layers:
         raise CompileError("a network needs at least one layer")
     if len(layers) > config.cores:
         raise CompileError(f"{len(layers)} layers: the chip has {config.cores} cores, one per layer")
+    settings = neuron_codes(len(layers), config, threshold_code, mode, negative_threshold_code, leak_code)
     if codes.ndim != 1 or len(codes) < 2 or np.any(np.diff(codes) <= 0):
         raise CompileError("level_codes must list at least two increasing ADC codes")
     if len(codes) > config.pv_levels:
@@ -209,8 +255,6 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
     if codes[0] < 1 or codes[-1] > (1 << config.adc_bits) - 1:
         raise CompileError(f"level codes must be ADC codes 1..{(1 << config.adc_bits) - 1} (a column needs "
                            "conductance to settle)")
-    if not 1 <= threshold_code <= THRESHOLD_CODE_MAX:
-        raise CompileError(f"threshold code {threshold_code} is outside 1..{THRESHOLD_CODE_MAX}")
     check_read_code(v_read_code, config)
     targets, all_levels = [], []
     for k, layer in enumerate(layers):
@@ -250,7 +294,6 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
     last = len(layers) - 1
     return NetworkMapping(config=config, targets=targets, levels=all_levels,
                           level_codes=tuple(int(c) for c in codes), routing=routing,
-                          codes=NeuronCodes(thresh_pos=threshold_code, thresh_neg=negative, leak=leak_code,
-                                            mode=mode),
+                          codes=settings,
                           v_read_code=v_read_code, input_rows=tuple(range(layers[0].inputs)),
                           outputs=tuple((last, n) for n in range(layers[-1].neurons)), flush_steps=last)

@@ -29,7 +29,8 @@ def chain(weights, neurons):
 
 def nodes_in_a_row(nodes):
     """Input -> nodes... -> Output."""
-    named = {"input": nir.Input({"input": np.array([nodes[0].weight.shape[1]])}),
+    first = next(node for node in nodes if hasattr(node, "weight"))
+    named = {"input": nir.Input({"input": np.array([first.weight.shape[1]])}),
              **{f"node{k}": node for k, node in enumerate(nodes)},
              "output": nir.Output({"output": np.array([10])})}
     order = list(named)
@@ -43,7 +44,8 @@ def random_if_graph(rng, thresholds=(2.1, 1.3)):
 
 
 def nir_counts(weights, thresholds, raster, leak=0.0):
-    """NIR's IF/LIF equations step by step (reset to 0), with the chip's one-step delay between layers:
+    """NIR's IF/LIF equations step by step (fire at v > theta, reset to 0), with the chip's one-step delay
+    between layers:
     every neuron's spike count."""
     v = [np.zeros(w.shape[1]) for w in weights]
     spikes_in = [np.zeros(w.shape[0]) for w in weights]
@@ -53,7 +55,7 @@ def nir_counts(weights, thresholds, raster, leak=0.0):
         fired = []
         for k, w in enumerate(weights):
             v[k] = v[k] * (1 - leak) + spikes_in[k] @ w
-            z = v[k] >= thresholds[k]
+            z = v[k] > thresholds[k]
             v[k][z] = 0
             counts[k] += z
             fired.append(z.astype(float))
@@ -67,7 +69,8 @@ def test_if_network_from_a_nir_file_spikes_as_nir_says(seed, tmp_path):
     graph = random_if_graph(rng)
     nir.write(str(tmp_path / "net.nir"), graph)
     network = layers_from_nir(tmp_path / "net.nir", LEVELS, REFERENCE)
-    assert network.mode is NeuronMode.IF and network.threshold_error < 0.01 and network.threshold_code >= 1
+    assert all(c.mode == NeuronMode.IF for c in network.neurons) and network.threshold_error < 0.01
+    assert min(network.threshold_codes) >= 1
     mapping = network.compile(LEVELS, REFERENCE)
     chip = Chip(ModelTransport(REFERENCE, ideal=True))
     chip.load(mapping)
@@ -92,7 +95,7 @@ def test_lif_network_maps_to_the_chips_leak():
                        v_threshold=np.full(out, 1.5)) for out in SIZES[1:]]
     network = layers_from_nir(chain(weights, neurons), LEVELS, REFERENCE, dt=dt)
     mapping = network.compile(LEVELS, REFERENCE)
-    assert (mapping.codes.mode, mapping.codes.leak) == (NeuronMode.LIF, 64)
+    assert {(c.mode, c.leak) for c in network.neurons} == {(NeuronMode.LIF, 64)}
     chip = Chip(ModelTransport(REFERENCE, ideal=True))
     chip.load(mapping)
     quantized = [(layer.plus - layer.minus)[:layer.inputs] * scale
@@ -114,15 +117,17 @@ def _if(out, threshold=1.0, **extra):
     (lambda w: chain([nir.Affine(w[0].weight, np.ones(16)), w[1]], [_if(16), _if(10)]), "has a bias"),
     (lambda w: chain([w[0], w[1]], [_if(16, v_reset=np.ones(16)), _if(10)]), "non-zero v_reset"),
     (lambda w: chain([w[0], w[1]], [nir.IF(r=np.ones(16), v_threshold=np.arange(1, 17.0)), _if(10)]),
-     "threshold of 'node1' differs"),
+     "threshold of IF 'node1' \\(layer 0\\) differs"),
     (lambda w: chain([w[0], w[1]], [nir.LI(tau=np.ones(16), r=np.ones(16), v_leak=np.zeros(16)), _if(10)]),
      "is a LI"),
-    (lambda w: nodes_in_a_row([w[0], _if(16), w[1]]), "must alternate"),
+    (lambda w: nodes_in_a_row([w[0], _if(16), w[1]]), "Linear 'node2' \\(layer 1\\) ends the chain without neurons"),
+    (lambda w: nodes_in_a_row([w[0], w[1], _if(16), _if(10)]),
+     "Linear 'node0' \\(layer 0\\) is followed by Linear 'node1' \\(layer 0\\): the chain must alternate"),
     (lambda w: chain([nir.Linear(np.zeros((16, 40))), w[1]], [_if(16), _if(10)]), "only zero weights"),
     (lambda w: chain([w[0], w[1]], [_if(16), _if(10, threshold=-1.0)]), "must be positive"),
     (lambda w: nir.NIRGraph({"i": nir.Input({"input": np.array([40])}), "a": w[0], "b": _if(16), "c": _if(16),
                              "o": nir.Output({"output": np.array([16])})},
-                            [("i", "a"), ("a", "b"), ("a", "c"), ("b", "o"), ("c", "o")]), "feeds 2 nodes"),
+                            [("i", "a"), ("a", "b"), ("a", "c"), ("b", "o"), ("c", "o")]), "Linear 'a' feeds 2 nodes"),
     (lambda w: chain([nir.Linear(np.ones((16, 64)) * 0.1), w[1]], [_if(16), _if(10)]), "no balance row"),
 ])
 def test_graphs_that_do_not_map_are_refused_with_the_reason(build, message):
@@ -156,17 +161,17 @@ _W = np.random.default_rng(0).normal(0, 1, (16, 40))
 
 
 @pytest.mark.parametrize("graph, message", [
-    (lambda: _two_layers(_with(_W, 3, np.nan)), "the weights of 'node0' must be finite, not NaN or infinity"),
-    (lambda: _two_layers(_with(_W, 3, -np.inf)), "the weights of 'node0' must be finite"),
-    (lambda: _two_layers(_W + 0.5j), "the weights of 'node0' must be real numbers, not complex128"),
-    (lambda: _two_layers(first_neurons=_if(16, threshold=np.nan)), "the threshold of 'node1' must be finite"),
-    (lambda: _two_layers(first_neurons=_if(16, threshold=np.inf)), "the threshold of 'node1' must be finite"),
+    (lambda: _two_layers(_with(_W, 3, np.nan)), "the weights of Linear 'node0' \\(layer 0\\) must be finite, not NaN or infinity"),
+    (lambda: _two_layers(_with(_W, 3, -np.inf)), "the weights of Linear 'node0' \\(layer 0\\) must be finite"),
+    (lambda: _two_layers(_W + 0.5j), "the weights of Linear 'node0' \\(layer 0\\) must be real numbers, not complex128"),
+    (lambda: _two_layers(first_neurons=_if(16, threshold=np.nan)), "the threshold of IF 'node1' \\(layer 0\\) must be finite"),
+    (lambda: _two_layers(first_neurons=_if(16, threshold=np.inf)), "the threshold of IF 'node1' \\(layer 0\\) must be finite"),
     (lambda: _two_layers(first_neurons=nir.LIF(tau=np.zeros(16), r=np.ones(16), v_leak=np.zeros(16),
                                                v_threshold=np.ones(16))),
-     "'node1' has tau 0 s: a time constant must be positive"),
+     "'node1' \\(layer 0\\) has tau 0 s: a time constant must be positive"),
     (lambda: _two_layers(_W * 1e-300, _if(16, threshold=1e300)), "span a range the chip's registers cannot express"),
-    (lambda: _two_layers(np.ones((40, 40))), "'node0' has 40 neurons: a core has 1..32"),
-    (lambda: _two_layers(np.ones((16, 65))), "'node0' has 65 inputs: a core has 64 rows"),
+    (lambda: _two_layers(np.ones((40, 40))), "'node0' \\(layer 0\\) has 40 neurons: a core has 1..32"),
+    (lambda: _two_layers(np.ones((16, 65))), "'node0' \\(layer 0\\) has 65 inputs: a core has 64 rows"),
 ])
 def test_non_finite_complex_or_outsized_graphs_are_refused_with_the_reason(graph, message):
     with pytest.raises(CompileError, match=message):
@@ -231,6 +236,144 @@ def test_any_two_layer_graph_maps_or_is_refused_with_one_compile_error(data):
     except CompileError as error:
         assert str(error) and "\n" not in str(error)
         return
-    assert 1 <= network.threshold_code <= 0xFFFF
+    assert all(1 <= code <= 0xFFFF for code in network.threshold_codes)
     assert all(np.isfinite(scale) and scale > 0 for scale in network.scales)
     assert network.layers[0].neurons == hidden
+
+
+# ---- real exporters: snnTorch, Norse and Sinabs files (tests/fixtures/nir/make_fixtures.py) -------------
+from pathlib import Path  # noqa: E402
+
+from rram_cim.config import REFERENCE_LITE  # noqa: E402
+from rram_cim.host.nir_import import NirWarning  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "nir"
+#: Each exporter's time step as the importer takes it: snnTorch's 1e-4 s; Norse 1.1 writes tau = dt * tau
+#: (it divides its dt by 1/tau), so its dt squared; Sinabs's taus are in steps.
+EXPORT_DT = {"snntorch": 1e-4, "norse": 1e-6, "sinabs": 1.0}
+
+
+def fixture(name):
+    data = np.load(FIXTURES / f"{name}.npz")
+    raster = np.unpackbits(data["raster"], axis=-1)[..., :int(data["inputs"])].astype(bool)
+    return FIXTURES / f"{name}.nir", raster, data["counts"]
+
+
+def agreement(name, config=REFERENCE, **options):
+    """The share of (digit, output) spike counts on which the chip model (ideal cells) and the exporting
+    framework's own forward pass agree."""
+    path, raster, counts = fixture(name)
+    framework = name.split("_")[0]
+    options = {"dt": EXPORT_DT[framework], "fires_at_threshold": framework == "sinabs", **options}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NirWarning)
+        network = layers_from_nir(path, LEVELS, config, **options)
+    mapping = network.compile(LEVELS, config)
+    chip = Chip(ModelTransport(config, ideal=True), config)
+    chip.load(mapping)
+    scores = np.array([chip.classify(mapping, digit)[0] for digit in raster])
+    return float(np.mean(scores == counts)), network
+
+
+@pytest.mark.parametrize("name, least", [
+    ("snntorch_if", 1.0), ("snntorch_lif", 1.0), ("snntorch_lif_leaks", 0.97),
+    ("norse_if", 1.0), ("norse_lif", 0.97), ("norse_lif_leaks", 0.97), ("sinabs_if", 1.0),
+])
+def test_exported_networks_spike_as_their_framework_did(name, least):
+    share, _ = agreement(name)
+    assert share >= least, f"{name}: {share:.3f} of spike counts agree with the framework"
+
+
+@pytest.mark.parametrize("name", ["snntorch_subtract", "sinabs_subtract", "sinabs_lif", "snntorch_lif_float"])
+def test_what_the_chip_cannot_match_yet_is_measured(name):
+    """Reset by subtraction (issue 18, item 5), Sinabs's exp(-dt/tau) leak and unrounded weights: the
+    agreement is reported in docs/host.md, not pinned; the network imports and runs."""
+    share, network = agreement(name)
+    assert 0 < share < 1 and network.layers
+
+
+def test_snntorch_if_exports_tau_and_r_of_infinity_and_import_as_if():
+    _, network = agreement("snntorch_if")
+    assert [c.mode for c in network.neurons] == [NeuronMode.IF, NeuronMode.IF]
+    assert [c.leak for c in network.neurons] == [0, 0]
+
+
+def test_the_firing_rule_matters_and_nir_fires_above_the_threshold():
+    """Weights on a 1/8 grid put membranes exactly on theta; snnTorch does not fire there, Sinabs does."""
+    assert agreement("snntorch_if", fires_at_threshold=True)[0] < 0.95
+    assert agreement("sinabs_if", fires_at_threshold=False)[0] < 0.95
+
+
+def test_each_layer_keeps_its_own_leak_and_threshold_on_its_core():
+    _, network = agreement("snntorch_lif_leaks")
+    assert [c.leak for c in network.neurons] == [32, 64]                   # beta 0.875, then 0.75
+    mapping = network.compile(LEVELS, REFERENCE)
+    assert [c.leak for c in mapping.codes] == [32, 64]
+    with pytest.raises(CompileError, match="config 'reference-lite' has one page of neuron settings for every "
+                                           r"core \(per_core_neurons off\)"):
+        layers_from_nir(FIXTURES / "snntorch_lif_leaks.nir", LEVELS, REFERENCE_LITE, dt=1e-4)
+
+
+def test_a_single_page_of_neuron_settings_shares_one_threshold_by_rescaling_weights():
+    share, network = agreement("norse_if", config=REFERENCE_LITE)
+    assert len(set(network.threshold_codes)) == 1 and share > 0.9
+
+
+def test_batched_exports_import_with_their_batch_dimension_dropped():
+    graph = nir.read(str(FIXTURES / "norse_if.nir"), type_check=False)
+    assert list(graph.nodes["input"].input_type["input"]) == [1, 48]        # Norse exports a (1, 48) sample
+    with pytest.raises(ValueError, match="type mismatch"):
+        nir.read(str(FIXTURES / "norse_if.nir"))                            # nir's own check refuses it
+    graph.nodes["1"] = nir.IF(r=np.ones((1, 16)), v_threshold=np.ones((1, 16)), v_reset=np.zeros((1, 16)))
+    network = layers_from_nir(graph, LEVELS, REFERENCE)                      # Sinabs IAF's (1, n) parameters
+    assert network.layers[0].neurons == 16
+
+
+def test_an_input_shape_that_does_not_match_the_first_layer_is_refused():
+    graph = nir.read(str(FIXTURES / "norse_if.nir"), type_check=False)
+    graph.nodes["input"] = nir.Input({"input": np.array([1, 50])})
+    with pytest.raises(CompileError, match=r"Input 'input' has shape \(50,\), 50 values, but Affine '0' "
+                                           r"\(layer 0\) takes 48 inputs"):
+        layers_from_nir(graph, LEVELS, REFERENCE)
+
+
+def test_dt_comes_from_the_argument_then_the_file_then_snntorchs_default_with_a_warning():
+    graph = nir.read(str(FIXTURES / "snntorch_lif.nir"))
+    with pytest.warns(NirWarning, match="records no time step: assuming snnTorch's dt = 0.0001 s"):
+        assert layers_from_nir(graph, LEVELS, REFERENCE).dt_source == "default"
+    graph.nodes["1"].metadata["dt"] = 2e-4
+    graph.nodes["3"].metadata["dt"] = 2e-4
+    network = layers_from_nir(graph, LEVELS, REFERENCE)
+    assert (network.dt, network.dt_source, network.neurons[0].leak) == (2e-4, "file", 64)
+    assert layers_from_nir(graph, LEVELS, REFERENCE, dt=1e-4).neurons[0].leak == 32
+
+
+def test_a_leak_the_register_cannot_hold_is_refused_naming_dt():
+    # Norse 1.1 at snnTorch's dt: tau = 8e-6 s is a leak of 12.5 per step.
+    with pytest.raises(CompileError, match=r"LIF '1' \(layer 0\): tau = 8e-06 s at dt = 0.0001 s \(argument\) is a "
+                                           r"leak of 12.5 per step, which rounds to 3200/256"):
+        layers_from_nir(FIXTURES / "norse_lif.nir", LEVELS, REFERENCE, dt=1e-4)
+    with pytest.raises(CompileError, match=r"at dt = 1e-09 s \(argument\) is a leak of 0.000125 per step, which "
+                                           "rounds to 0/256"):
+        layers_from_nir(FIXTURES / "norse_lif.nir", LEVELS, REFERENCE, dt=1e-9)
+
+
+def test_a_file_without_v_reset_is_warned_about_its_reset():
+    with pytest.warns(NirWarning, match=r"neurons \['1', '3'\] record no v_reset.*Sinabs's default IAF subtracts"):
+        layers_from_nir(FIXTURES / "sinabs_subtract.nir", LEVELS, REFERENCE)
+
+
+def test_a_threshold_of_a_few_comparator_offsets_is_warned_about():
+    with pytest.warns(NirWarning, match=r"layer 0 \('1'\): its threshold is 0.5 mV on the membrane, 0.2 "
+                                        r"comparator offsets \(sigma 2 mV\)"):
+        layers_from_nir(FIXTURES / "snntorch_if.nir", LEVELS, REFERENCE)
+
+
+def test_flatten_nodes_are_dropped_and_named_when_they_break_the_chain():
+    rng = np.random.default_rng(0)
+    w = [nir.Linear(rng.normal(0, 1, (16, 40))), nir.Linear(rng.normal(0, 1, (10, 16)))]
+    flat = nir.Flatten(input_type={"input": np.array([40])}, start_dim=0, end_dim=-1)
+    network = layers_from_nir(nodes_in_a_row([flat, w[0], _if(16), w[1], _if(10)]), LEVELS, REFERENCE)
+    assert len(network.layers) == 2
+    with pytest.raises(CompileError, match=r"Linear 'node1' \(layer 0\) is followed by Linear 'node3'"):
+        layers_from_nir(nodes_in_a_row([flat, w[0], flat, w[1], _if(16), _if(10)]), LEVELS, REFERENCE)
