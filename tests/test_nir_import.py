@@ -2,6 +2,8 @@
 on the chip model, spikes as NIR's own equations give them for the quantized weights; what does not map
 is refused with the reason."""
 
+import os
+import shutil
 import warnings
 
 import nir
@@ -377,3 +379,67 @@ def test_flatten_nodes_are_dropped_and_named_when_they_break_the_chain():
     assert len(network.layers) == 2
     with pytest.raises(CompileError, match=r"Linear 'node1' \(layer 0\) is followed by Linear 'node3'"):
         layers_from_nir(nodes_in_a_row([flat, w[0], flat, w[1], _if(16), _if(10)]), LEVELS, REFERENCE)
+
+
+# ---- the nir floor: pyproject allows nir 1.0.4, the version Sinabs pins ------------------------------------
+NIR_FLOOR = "1.0.4"
+#: nir 1.0.4 installed once (no dependencies: numpy and h5py are the project's) and shared between runs
+#: and clones; it shadows the project's nir through PYTHONPATH in a subprocess.
+NIR_FLOOR_DIR = Path.home() / ".cache" / "rram_cim" / f"nir-{NIR_FLOOR}"
+
+FLOOR_SCRIPT = """
+import sys, warnings
+import numpy as np
+import nir
+from rram_cim.config import REFERENCE
+from rram_cim.host.chip import Chip, ModelTransport
+from rram_cim.host.compiler import CompileError
+from rram_cim.host.nir_import import layers_from_nir
+from rram_cim.models.recipes import LEVELS
+assert nir.__version__ == sys.argv[1], nir.__version__
+warnings.simplefilter("ignore")
+for name in sys.argv[3:]:
+    path = sys.argv[2] + "/" + name
+    try:
+        network = layers_from_nir(path + ".nir", LEVELS, REFERENCE, dt=1.0, fires_at_threshold=True)
+    except CompileError as error:
+        print(name, "refused", error)
+        continue
+    data = np.load(path + ".npz")
+    raster = np.unpackbits(data["raster"], axis=-1)[..., :int(data["inputs"])].astype(bool)
+    mapping = network.compile(LEVELS, REFERENCE)
+    chip = Chip(ModelTransport(REFERENCE, ideal=True))
+    chip.load(mapping)
+    scores = np.array([chip.classify(mapping, digit)[0] for digit in raster])
+    print(name, "agrees", float(np.mean(scores == data["counts"])))
+"""
+
+
+def _nir_floor() -> Path:
+    import subprocess
+    import sys
+    if not (NIR_FLOOR_DIR / "nir" / "__init__.py").is_file():
+        NIR_FLOOR_DIR.parent.mkdir(parents=True, exist_ok=True)
+        scratch = NIR_FLOOR_DIR.with_name(NIR_FLOOR_DIR.name + f".{os.getpid()}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(scratch),
+                        f"nir=={NIR_FLOOR}"], check=True, timeout=300)
+        try:
+            scratch.rename(NIR_FLOOR_DIR)   # atomic: parallel workers either win or find it there
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return NIR_FLOOR_DIR
+
+
+def test_the_nir_floor_reads_its_own_exports_and_refuses_newer_files_in_one_line():
+    """Sinabs's exports (written by nir 1.0.4, IF without v_reset) import and spike as Sinabs did under nir
+    1.0.4; a file written by a newer nir (LIF with v_reset) is one CompileError naming the field."""
+    import subprocess
+    import sys
+    site = _nir_floor()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, NIR_FLOOR, str(FIXTURES), "sinabs_if", "snntorch_lif"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+    assert lines["sinabs_if"] == "agrees 1.0", run.stdout
+    assert "refused cannot read NIR file" in lines["snntorch_lif"] and "'v_reset'" in lines["snntorch_lif"]
