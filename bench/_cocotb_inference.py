@@ -20,7 +20,7 @@ from rram_cim.host.inference import InferenceRunner
 from rram_cim.host.registers import RegisterClient
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.sim.analog_bridge import AnalogBridge
-from rram_cim.sim.chip_bench import ChipBench
+from rram_cim.sim.chip_bench import ChipBench, seed_from_env
 from rram_cim.sim.cosim_transport import CocotbTransport
 from rram_cim.sim.inference_harness import macro_with_weights, two_layer_routing
 
@@ -29,7 +29,7 @@ from rram_cim.sim.inference_harness import macro_with_weights, two_layer_routing
 async def timed_inferences(dut):
     tb = ChipBench(dut)
     config = tb.config
-    seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+    seed = seed_from_env()
     macro_bridge = AnalogBridge(dut, macro_with_weights(config, seed))
     runner = InferenceRunner(RegisterClient(CocotbTransport(tb.spi), tb.model.table), config)
     await tb.reset()

@@ -23,7 +23,7 @@ from rram_cim.models.macro import AnalogMacro
 from rram_cim.models.pv import igvva_level_recipes
 from rram_cim.models.recipes import LEVELS, reference_recipe
 from rram_cim.sim.analog_bridge import AnalogBridge
-from rram_cim.sim.chip_bench import ChipBench
+from rram_cim.sim.chip_bench import ChipBench, seed_from_env
 from rram_cim.sim.cosim_transport import CocotbTransport
 
 #: Cycles between status polls while the engine runs.
@@ -40,7 +40,7 @@ async def program_a_core(dut):
     name = os.environ.get("RRAM_CIM_BENCH_ALGORITHM", "igvva")
     tb = ChipBench(dut)
     config = tb.config
-    seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+    seed = seed_from_env()
     macro_bridge = AnalogBridge(dut, AnalogMacro(config, seed))
     await tb.reset()
     macro_bridge.start()

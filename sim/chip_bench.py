@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import cocotb
 from cocotb.triggers import ClockCycles, Timer
 
 from ..config import CONFIGS, REFERENCE
@@ -12,7 +13,7 @@ from .clock import clock_period_ps, start_clock
 from .regfile_model import RegisterFileModel
 from .spi_master import SPIMaster
 
-__all__ = ["ChipBench", "config_from_env"]
+__all__ = ["ChipBench", "config_from_env", "seed_from_env"]
 
 READ_HEADER_BYTES = 1 + ADDRESS_BYTES + READ_DUMMY_BYTES
 
@@ -20,6 +21,12 @@ READ_HEADER_BYTES = 1 + ADDRESS_BYTES + READ_DUMMY_BYTES
 def config_from_env():
     """The bench's ChipConfig, named by RRAM_CIM_CONFIG (the runner sets it to match the build)."""
     return CONFIGS[os.environ.get("RRAM_CIM_CONFIG", REFERENCE.name)]
+
+
+def seed_from_env() -> int:
+    """A scenario's seed (devices, stimuli): RRAM_CIM_SEED (`rram-cim sim --seed`), else cocotb's random
+    seed, cut to the 32 bits numpy's generators take."""
+    return int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
 
 
 class ChipBench:

@@ -19,7 +19,7 @@ from rram_cim.models.inference import InferenceModel
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.protocol import StatusBit, pack_route
 from rram_cim.sim.analog_bridge import AnalogBridge
-from rram_cim.sim.chip_bench import ChipBench
+from rram_cim.sim.chip_bench import ChipBench, seed_from_env
 from rram_cim.sim.cosim_transport import CocotbTransport
 from rram_cim.sim.inference_harness import macro_with_weights, two_layer_routing
 
@@ -27,7 +27,7 @@ V_READ = 6
 class InferenceBench(ChipBench):
     def __init__(self, dut):
         super().__init__(dut)
-        self.seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+        self.seed = seed_from_env()
         #: RRAM_CIM_NEURON_NOISE=1 turns on the neurons' kT/C noise and comparator offsets.
         self.noise = os.environ.get("RRAM_CIM_NEURON_NOISE", "0") == "1"
         self.bridge = AnalogBridge(dut, macro_with_weights(self.config, self.seed, self.noise))

@@ -6,8 +6,6 @@ Run by tests/test_cocotb_chip_pv.py on Icarus and Verilator.
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
 from cocotb.task import bridge
@@ -20,7 +18,7 @@ from rram_cim.models.pv import adc_codes, igvva_level_recipes
 from rram_cim.models.recipes import LEVELS, reference_recipe
 from rram_cim.protocol import RECIPE_FIELDS, StatusBit
 from rram_cim.sim.analog_bridge import AnalogBridge
-from rram_cim.sim.chip_bench import ChipBench
+from rram_cim.sim.chip_bench import ChipBench, seed_from_env
 from rram_cim.sim.cosim_transport import CocotbTransport
 from rram_cim.sim.pv_reference import port_pulses, reference_pulses
 
@@ -50,7 +48,7 @@ class ProgrammingBench(ChipBench):
 
     def __init__(self, dut, formed: bool = True):
         super().__init__(dut)
-        self.seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+        self.seed = seed_from_env()
         self.bridge = AnalogBridge(dut, AnalogMacro(self.config, self.seed, formed=formed))
         self.table = self.model.table
         self.regs = RegisterClient(CocotbTransport(self.spi), self.table)

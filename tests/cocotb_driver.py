@@ -19,7 +19,7 @@ from rram_cim.models.macro import AnalogMacro
 from rram_cim.protocol import Op
 from rram_cim.rtl.cell_driver import CellDriver, read_limit_code
 from rram_cim.sim.analog_bridge import AnalogBridge
-from rram_cim.sim.chip_bench import config_from_env
+from rram_cim.sim.chip_bench import config_from_env, seed_from_env
 from rram_cim.sim.clock import start_clock
 from rram_cim.sim.streams import StreamSink, StreamSource
 
@@ -42,7 +42,7 @@ def random_request(rng: random.Random, config, limit: int) -> dict:
 @cocotb.test()
 async def driver_pulses_and_senses_match_the_macro_model(dut):
     config = config_from_env()
-    seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+    seed = seed_from_env()
     rng = random.Random(seed)
     # Every input is driven before reset ends, so no X reaches the design.
     bridge = AnalogBridge(dut, AnalogMacro(config, seed))

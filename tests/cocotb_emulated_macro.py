@@ -11,8 +11,6 @@ the reference's).
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge
@@ -21,7 +19,7 @@ from rram_cim.fpga.emulation import EmulatedMacroModel
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.models.neurons import NeuronMode
 from rram_cim.rtl.analog_port import Op
-from rram_cim.sim.chip_bench import config_from_env
+from rram_cim.sim.chip_bench import config_from_env, seed_from_env
 from rram_cim.sim.clock import start_clock
 from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
@@ -92,7 +90,7 @@ class MacroPort:
 @cocotb.test()
 async def emulated_macro_answers_as_its_reference(dut):
     config = config_from_env()
-    seed = int(os.environ.get("RRAM_CIM_SEED", cocotb.RANDOM_SEED)) % (1 << 32)
+    seed = seed_from_env()
     rng = np.random.default_rng(seed)
     model = EmulatedMacroModel(config)
     port = MacroPort(dut)
