@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Elaboratable, Module
 
-from ..config import REFERENCE, ChipConfig
+from ..config import REFERENCE, REFERENCE_LITE, ChipConfig
 from ..progress import Ticker
 from ..protocol import FTDI_VID
 from .top import UART_BAUD, UartChip
@@ -41,7 +41,8 @@ class Board:
 
 
 BOARDS = {
-    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", REFERENCE, "bin",
+    # The UP5K holds the reference chip's reduced feature set (config.REFERENCE_LITE).
+    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", REFERENCE_LITE, "bin",
                         "ice40_generic", "ice40"),
     # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (SPI still at 1 MHz).
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform",

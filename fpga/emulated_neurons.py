@@ -9,7 +9,7 @@ each membrane with the thresholds, 2 cycles a neuron.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,8 +24,7 @@ from .emulation import GAIN_FRACTION, MEMBRANE_BITS, MEMBRANE_FRACTION, QUOTIENT
 __all__ = ["Lookup", "SETTINGS_ON_PORT", "neuron_settings", "NeuronUnit"]
 
 #: The neuron unit's settings, and the analog port members that carry them.
-SETTINGS_ON_PORT = {"thresh_pos": "thresh_pos", "thresh_neg": "thresh_neg", "leak": "leak",
-                    "refractory": "refractory", "mode": "neuron_mode", "v_read": "v_read_code"}
+SETTINGS_ON_PORT = {"cores": "neuron_cores", "v_read": "v_read_code"}
 
 
 class Lookup(wiring.Signature):
@@ -36,11 +35,10 @@ class Lookup(wiring.Signature):
 
 
 def neuron_settings(config: ChipConfig) -> data.StructLayout:
-    """The parameter codes the analog port carries to the neurons (the NEURON registers), as plain codes
-    of the port's widths."""
+    """The parameter codes the analog port carries to the neurons (each core's page and the read code),
+    in the port's shapes."""
     members = AnalogPort(config).members
-    return data.StructLayout({name: Shape.cast(members[on_port].shape).width
-                              for name, on_port in SETTINGS_ON_PORT.items()})
+    return data.StructLayout({name: members[on_port].shape for name, on_port in SETTINGS_ON_PORT.items()})
 
 
 class NeuronUnit(wiring.Component):
@@ -66,6 +64,8 @@ class NeuronUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config, p, s = self._config, self._params, self.settings
+        # The settings of the core being worked on: its own page, or the one page of a build that has one.
+        here = s.cores[self.rows.core] if config.neuron_pages > 1 else s.cores[0]
         neurons = config.cores * config.neurons
         column_sum = range(config.rows * p.code_top + 1)
         m.submodules.membranes = membrane_mem = block_ram(shape=signed(MEMBRANE_BITS), depth=neurons)
@@ -91,10 +91,9 @@ class NeuronUnit(wiring.Component):
         bits = Signal(range(QUOTIENT_BITS + 1))
         q, q_plus = Signal(QUOTIENT_BITS + 1), Signal(QUOTIENT_BITS + 1)
         scale = Signal(range(((1 << config.dac_bits) - 1) * p.gain16 + 1))
-        mode = Signal(2)
         membrane_now = membrane_rd.data
         leaked = Signal(signed(MEMBRANE_BITS + 2))
-        m.d.comb += leaked.eq(Mux(mode == NeuronMode.LIF, membrane_now - ((membrane_now * s.leak) >> 8), membrane_now))
+        m.d.comb += leaked.eq(Mux(here.mode == NeuronMode.LIF, membrane_now - ((membrane_now * here.leak) >> 8), membrane_now))
         diff = Signal(signed(QUOTIENT_BITS + 3))
         m.d.comb += diff.eq(q_plus - q)
         increment = Signal(signed(len(scale) + QUOTIENT_BITS + 3))
@@ -106,8 +105,8 @@ class NeuronUnit(wiring.Component):
 
         # ---- fire's comparison
         up_level, down_level = Signal(signed(MEMBRANE_BITS + 2)), Signal(signed(MEMBRANE_BITS + 2))
-        m.d.comb += [up_level.eq(s.thresh_pos << MEMBRANE_FRACTION),
-                     down_level.eq(-(s.thresh_neg << MEMBRANE_FRACTION))]
+        m.d.comb += [up_level.eq(here.thresh_pos << MEMBRANE_FRACTION),
+                     down_level.eq(-(here.thresh_neg << MEMBRANE_FRACTION))]
         ready = refractory_rd.data == 0
         fire_up = ready & (membrane_now >= up_level)
         fire_down = ready & ~fire_up & (membrane_now <= down_level)
@@ -131,7 +130,7 @@ class NeuronUnit(wiring.Component):
                 with m.If(self.start & self.clear):
                     m.next = "Clear"
                 with m.Elif(self.start & self.integrate):
-                    m.d.sync += [scale.eq(s.v_read * p.gain16), mode.eq(s.mode),
+                    m.d.sync += [scale.eq(s.v_read * p.gain16),
                                  index.eq(0), stage1.eq(0), stage2.eq(0), acc.eq(0)]
                     m.next = "Sum"
                 with m.Elif(self.start):
@@ -180,13 +179,13 @@ class NeuronUnit(wiring.Component):
             with m.State("Fire"):
                 fired = fire_up | fire_down
                 m.d.comb += [membrane_wr.en.eq(1), refractory_wr.en.eq(1)]
-                with m.If(s.mode == NeuronMode.ADC):          # subtract the threshold, no refractory
+                with m.If(here.mode == NeuronMode.ADC):          # subtract the threshold, no refractory
                     m.d.comb += [membrane_wr.data.eq(Mux(fire_up, membrane_now - up_level,
                                                          Mux(fire_down, membrane_now - down_level, membrane_now))),
                                  refractory_wr.data.eq(refractory_rd.data)]
                 with m.Else():
                     m.d.comb += [membrane_wr.data.eq(Mux(fired, 0, membrane_now)),
-                                 refractory_wr.data.eq(Mux(fired, s.refractory,
+                                 refractory_wr.data.eq(Mux(fired, here.refractory,
                                                            Mux(ready, 0, refractory_rd.data - 1)))]
                 # A fire visits the neurons in flag order, so each decision shifts in at the top: after
                 # the last, neuron i's flag is bit i (no decoder).

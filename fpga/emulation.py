@@ -34,7 +34,7 @@ import numpy as np
 
 from ..config import REFERENCE, ChipConfig
 from ..models.device import HFO2_1T1R, DeviceParams
-from ..models.macro import LEAK_SCALE, NeuronCodes
+from ..models.macro import LEAK_SCALE, codes_per_core
 from ..models.neurons import NeuronMode, NeuronParams
 from ..protocol import Op
 
@@ -154,12 +154,13 @@ class EmulatedMacroModel:
         self.refractory[:] = 0
         self.driven = [[] for _ in range(self.config.cores)]
 
-    def integrate(self, v_read_code: int, codes: NeuronCodes) -> None:
+    def integrate(self, v_read_code: int, codes) -> None:
+        """`codes`: one NeuronCodes for every core, or one per core (`models.macro.codes_per_core`)."""
         config = self.config
-        mode, leak = codes.mode, codes.leak
         scale = v_read_code * self.p.gain16
         top = 1 << (MEMBRANE_BITS - 1)
-        for core in range(config.cores):
+        for core, core_codes in enumerate(codes_per_core(codes, config.cores)):
+            mode, leak = core_codes.mode, core_codes.leak
             codes = self.codes[core]
             for neuron in range(config.neurons):
                 q = []
@@ -173,17 +174,20 @@ class EmulatedMacroModel:
                 self.membrane[core, neuron] = min(max(v + increment, -top), top - 1)
             self.driven[core] = []
 
-    def fire(self, codes: NeuronCodes) -> tuple[np.ndarray, np.ndarray]:
-        """Positive and negative spike flags, cores x neurons."""
-        up_at, down_at = codes.thresh_pos << MEMBRANE_FRACTION, codes.thresh_neg << MEMBRANE_FRACTION
-        mode, refractory = codes.mode, codes.refractory
+    def fire(self, codes) -> tuple[np.ndarray, np.ndarray]:
+        """Positive and negative spike flags, cores x neurons; `codes` as `integrate` takes them."""
+        codes = codes_per_core(codes, self.config.cores)
+        # Each core's settings as a column, so they broadcast over its neurons.
+        def column(name):
+            return np.array([[getattr(c, name)] for c in codes], dtype=np.int64)
+        up_at, down_at = column("thresh_pos") << MEMBRANE_FRACTION, column("thresh_neg") << MEMBRANE_FRACTION
+        adc = column("mode") == NeuronMode.ADC
         ready = self.refractory == 0
         up = ready & (self.membrane >= up_at)
         down = ready & ~up & (self.membrane <= -down_at)
         fired = up | down
-        if mode == NeuronMode.ADC:
-            self.membrane = self.membrane - up * up_at + down * down_at
-        else:
-            self.membrane = np.where(fired, 0, self.membrane)
-            self.refractory = np.where(fired, refractory, np.maximum(self.refractory - 1, 0))
+        subtracted = self.membrane - up * up_at + down * down_at
+        self.membrane = np.where(adc, subtracted, np.where(fired, 0, self.membrane))
+        self.refractory = np.where(adc, self.refractory,
+                                   np.where(fired, column("refractory"), np.maximum(self.refractory - 1, 0)))
         return up, down

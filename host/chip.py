@@ -263,13 +263,14 @@ class Chip:
 
     def _check_neurons(self, mapping: NetworkMapping) -> None:
         """What the chip would refuse at the start of a run, refused here instead."""
-        codes = mapping.codes
-        check_configuration(self.config, TABLE, codes, mapping.v_read_code, mapping.routing)
-        if codes.thresh_pos < 1 or codes.thresh_neg < 1:
-            raise ValueError(f"neuron thresholds must be at least one code, not {codes.thresh_pos} and "
-                             f"{codes.thresh_neg}")
-        if codes.mode not in tuple(NeuronMode):
-            raise ValueError(f"neuron mode {codes.mode} is not one of {[int(m) for m in NeuronMode]}")
+        pages = check_configuration(self.config, TABLE, mapping.codes, mapping.v_read_code, mapping.routing)
+        for page, codes in enumerate(pages):
+            where = f"core {page}: " if len(pages) > 1 else ""
+            if codes.thresh_pos < 1 or codes.thresh_neg < 1:
+                raise ValueError(f"{where}neuron thresholds must be at least one code, not {codes.thresh_pos} "
+                                 f"and {codes.thresh_neg}")
+            if codes.mode not in tuple(NeuronMode):
+                raise ValueError(f"{where}neuron mode {codes.mode} is not one of {[int(m) for m in NeuronMode]}")
         if mapping.v_read_code > read_limit_code(self.config):
             raise ValueError(f"read code {mapping.v_read_code} is above the chip's read limit "
                              f"{read_limit_code(self.config)}")

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ChipConfig
-from ..models.macro import NeuronCodes
+from ..models.macro import NeuronCodes, codes_per_core
+from ..models.device import ModelInputError
 from ..protocol import EVENT_TICK, StatusBit, input_event, routing_table_bytes
 from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
@@ -48,19 +49,18 @@ class InferenceRunner:
         #: In the chip's time (simulated seconds in co-simulation).
         self.timeout_seconds = timeout_seconds
 
-    def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
-        """Write the neurons' settings and the routing table. Values the chip itself refuses at the start
-        of a run (a zero threshold, a read code above its limit) are the chip's to flag, so they pass
-        here if they fit their registers; `Chip.configure` refuses them before sending."""
-        check_configuration(self.config, self.regs.table, codes, v_read_code, routing)
+    def configure(self, codes, v_read_code: int, routing: bytes) -> None:
+        """Write the neurons' settings (`codes`: one NeuronCodes for every core, or a list of one per core,
+        into the CORE pages) and the routing table. Values the chip itself refuses at the start of a run
+        (a zero threshold, a read code above its limit) are the chip's to flag, so they pass here if they
+        fit their registers; `Chip.configure` refuses them before sending."""
+        pages = check_configuration(self.config, self.regs.table, codes, v_read_code, routing)
         check_identity(self.regs, self.config)
         regs = self.regs
         regs.write_window("routing", 0, routing)
-        regs.write("neuron_thresh_pos", codes.thresh_pos)
-        regs.write("neuron_thresh_neg", codes.thresh_neg)
-        regs.write("neuron_leak", codes.leak)
-        regs.write("neuron_refractory", codes.refractory)
-        regs.write("neuron_mode", int(codes.mode))
+        for page, page_codes in enumerate(pages):
+            for name in NEURON_CORE_REGISTERS:
+                regs.write(f"core{page}_{name}", int(getattr(page_codes, name)))
         regs.write("neuron_v_read", v_read_code)
 
     def run(self, host_steps: list[list[tuple[int, int]]]) -> InferenceRun:
@@ -135,13 +135,39 @@ def check_host_steps(host_steps, config: ChipConfig | None = None) -> None:
                 raise ValueError(f"time step {index}: {error}") from None
 
 
-def check_configuration(config: ChipConfig, table, codes, v_read_code, routing) -> None:
-    """Types, and values that fit their registers."""
+#: A CORE page's registers, each named after the NeuronCodes field it holds.
+NEURON_CORE_REGISTERS = ("thresh_pos", "thresh_neg", "leak", "refractory", "mode")
+
+
+def neuron_pages(config: ChipConfig, codes) -> list[NeuronCodes]:
+    """The NeuronCodes of each CORE page the chip has, from one NeuronCodes for every core or a list of
+    one per core; a build with one page (per_core_neurons off) takes per-core codes only if they agree."""
     if not isinstance(codes, NeuronCodes):
-        raise TypeError(f"codes must be NeuronCodes, not {type(codes).__name__}")
-    for name in ("thresh_pos", "thresh_neg", "leak", "refractory", "mode"):
-        register = table.register(f"neuron_{name}")
-        check_int(f"NeuronCodes.{name}", getattr(codes, name), 0, (1 << (8 * register.size)) - 1)
+        if isinstance(codes, (str, bytes)) or not isinstance(codes, (list, tuple)):
+            raise TypeError(f"codes must be NeuronCodes or a list of one per core, not {type(codes).__name__}")
+        for index, core_codes in enumerate(codes):
+            if not isinstance(core_codes, NeuronCodes):
+                raise TypeError(f"codes[{index}] must be NeuronCodes, not {type(core_codes).__name__}")
+    try:
+        per_core = codes_per_core(codes, config.cores)
+    except ModelInputError as error:
+        raise ValueError(str(error)) from None
+    if config.neuron_pages == 1:
+        if any(core_codes != per_core[0] for core_codes in per_core):
+            raise ValueError(f"config {config.name!r} has one page of neuron settings for every core "
+                             f"(per_core_neurons off), so the cores cannot differ: {per_core}")
+        return per_core[:1]
+    return per_core
+
+
+def check_configuration(config: ChipConfig, table, codes, v_read_code, routing) -> list[NeuronCodes]:
+    """Types, and values that fit their registers; returns the codes of each CORE page."""
+    pages = neuron_pages(config, codes)
+    for page, page_codes in enumerate(pages):
+        for name in NEURON_CORE_REGISTERS:
+            register = table.register(f"core0_{name}")          # every page has the same registers
+            where = f"core {page}: " if len(pages) > 1 else ""
+            check_int(f"{where}NeuronCodes.{name}", getattr(page_codes, name), 0, (1 << (8 * register.size)) - 1)
     register = table.register("neuron_v_read")
     check_int("v_read_code", v_read_code, 0, (1 << (8 * register.size)) - 1)
     if not isinstance(routing, (bytes, bytearray, memoryview)):
@@ -149,3 +175,4 @@ def check_configuration(config: ChipConfig, table, codes, v_read_code, routing) 
     size = routing_table_bytes(config)
     if len(routing) != size:
         raise ValueError(f"routing table has {len(routing)} bytes, the chip's has {size}")
+    return pages

@@ -56,13 +56,14 @@ def check_seconds(name: str, value, positive: bool = False) -> float:
     return value
 
 
-#: The ChipConfig fields the GEOMETRY registers (geometry_<field>) carry.
-GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits")
+#: The ChipConfig fields (and properties) the GEOMETRY registers (geometry_<field>) carry.
+GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits", "neuron_pages")
 
 
 def _geometry_text(values: dict) -> str:
     return (f"{values['cores']}x{values['rows']}x{values['columns']} ({values['neurons']} neurons, "
-            f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC)")
+            f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC, "
+            f"{values['neuron_pages']} page(s) of neuron settings)")
 
 
 def check_identity(regs: "RegisterClient", config) -> None:

@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x3, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -38,9 +38,9 @@ TABLE = RegisterTable(
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
             Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running.'),
-            Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, thresh_pos or thresh_neg zero (either one), a zero time-step count, neuron mode 3, or an input read code above the read-disturb limit.'),
+            Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a thresh_pos or thresh_neg of zero or a neuron mode of 3 in any CORE page, a zero time-step count, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
-            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx). The access was not carried out; a read returned 0.'),
+            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages. The access was not carried out; a read returned 0.'),
             Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done or infer_done is set).'),
         )),
         Register('watchdog', 0x00000c, 1, external=False, description='Analog watchdog', fields=(
@@ -63,6 +63,9 @@ TABLE = RegisterTable(
         )),
         Register('geometry_adc_bits', 0x000019, 1, external=False, description='adc_bits', fields=(
             Field('bits', lsb=0, width=8, reset=0x8, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_neuron_pages', 0x00001a, 1, external=False, description='neuron_pages', fields=(
+            Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate).'),
@@ -126,21 +129,6 @@ TABLE = RegisterTable(
         Register('pv_per_level', 0x000124, 1, external=False, description='Per-level recipes', fields=(
             Field('enable', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Program with the per-level recipe table (pv_levels): each target buffer byte is then a level index, and its entry gives the target code, DAC ramps, RESET code, pulse width, pulse budget and window. The algorithm, shape, mode bits and setup cycles still come from this register file. A cell whose level index is past the table fails with no pulse.'),
         )),
-        Register('neuron_thresh_pos', 0x000200, 2, external=False, description='Positive threshold, ADC codes', fields=(
-            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
-        )),
-        Register('neuron_thresh_neg', 0x000202, 2, external=False, description='Negative threshold magnitude, ADC codes', fields=(
-            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
-        )),
-        Register('neuron_leak', 0x000204, 1, external=False, description='Leak per time step, ADC codes', fields=(
-            Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
-        )),
-        Register('neuron_refractory', 0x000205, 1, external=False, description='Refractory period, time steps', fields=(
-            Field('steps', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
-        )),
-        Register('neuron_mode', 0x000206, 1, external=False, description='Neuron mode', fields=(
-            Field('kind', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: IF, 1: LIF, 2: ADC (count spikes).'),
-        )),
         Register('neuron_timesteps', 0x000208, 2, external=False, description='Time steps per inference', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
@@ -171,6 +159,36 @@ TABLE = RegisterTable(
         Register('fifo_out_level', 0x000306, 2, external=False, description='Events waiting in the output FIFO', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('core0_thresh_pos', 0x010000, 2, external=False, description='Positive threshold', fields=(
+            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core0_thresh_neg', 0x010002, 2, external=False, description='Negative threshold magnitude', fields=(
+            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core0_leak', 0x010004, 1, external=False, description='Leak per time step', fields=(
+            Field('fraction', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core0_refractory', 0x010005, 1, external=False, description='Refractory period, time steps', fields=(
+            Field('steps', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core0_mode', 0x010006, 1, external=False, description='Neuron mode', fields=(
+            Field('kind', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: IF, 1: LIF, 2: ADC (count spikes: subtract the threshold, no refractory period); 3 refuses an inference start.'),
+        )),
+        Register('core1_thresh_pos', 0x010100, 2, external=False, description='Positive threshold', fields=(
+            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core1_thresh_neg', 0x010102, 2, external=False, description='Negative threshold magnitude', fields=(
+            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core1_leak', 0x010104, 1, external=False, description='Leak per time step', fields=(
+            Field('fraction', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core1_refractory', 0x010105, 1, external=False, description='Refractory period, time steps', fields=(
+            Field('steps', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('core1_mode', 0x010106, 1, external=False, description='Neuron mode', fields=(
+            Field('kind', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: IF, 1: LIF, 2: ADC (count spikes: subtract the threshold, no refractory period); 3 refuses an inference start.'),
+        )),
     ),
     windows=(
         Window('pv_target', 0x100000, 8192, sw_readable=True, sw_writable=True, description='P&V targets'),
@@ -199,6 +217,7 @@ class ADDR:
     geometry_neurons = 0x000016
     geometry_dac_bits = 0x000018
     geometry_adc_bits = 0x000019
+    geometry_neuron_pages = 0x00001a
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102
@@ -218,11 +237,6 @@ class ADDR:
     pv_cells_failed = 0x00011c
     pv_pulses_total = 0x000120
     pv_per_level = 0x000124
-    neuron_thresh_pos = 0x000200
-    neuron_thresh_neg = 0x000202
-    neuron_leak = 0x000204
-    neuron_refractory = 0x000205
-    neuron_mode = 0x000206
     neuron_timesteps = 0x000208
     neuron_v_read = 0x00020a
     neuron_step = 0x00020c
@@ -233,6 +247,16 @@ class ADDR:
     fifo_spike_out = 0x000302
     fifo_in_level = 0x000304
     fifo_out_level = 0x000306
+    core0_thresh_pos = 0x010000
+    core0_thresh_neg = 0x010002
+    core0_leak = 0x010004
+    core0_refractory = 0x010005
+    core0_mode = 0x010006
+    core1_thresh_pos = 0x010100
+    core1_thresh_neg = 0x010102
+    core1_leak = 0x010104
+    core1_refractory = 0x010105
+    core1_mode = 0x010106
     pv_target = 0x100000
     pv_pulses = 0x200000
     failed_log = 0x300000

@@ -15,7 +15,7 @@ from ..protocol import Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "NeuronCodes", "flags_word"]
+__all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,20 @@ class NeuronCodes:
         return replace(base, v_threshold_pos=self.thresh_pos * config.threshold_volts_per_lsb,
                        v_threshold_neg=self.thresh_neg * config.threshold_volts_per_lsb,
                        leak=self.leak / LEAK_SCALE, refractory_steps=self.refractory, mode=NeuronMode(self.mode))
+
+
+def codes_per_core(codes, cores: int) -> list[NeuronCodes]:
+    """Each core's NeuronCodes from one set for every core, or from a sequence of one per page of neuron
+    settings (`ChipConfig.neuron_pages`: one per core, or one for all)."""
+    if isinstance(codes, NeuronCodes):
+        return [codes] * cores
+    codes = list(codes)
+    if len(codes) == 1:
+        return codes * cores
+    if len(codes) != cores or not all(isinstance(c, NeuronCodes) for c in codes):
+        raise ModelInputError(f"neuron settings: give one NeuronCodes, or one per core ({cores}), "
+                              f"not {len(codes)} items")
+    return codes
 
 
 def flags_word(flags: np.ndarray) -> int:
@@ -100,13 +114,15 @@ class AnalogMacro:
         self._array(core, row, 0)
         self._driven[core].add(row)
 
-    def integrate(self, v_read_code: int, codes: NeuronCodes) -> None:
+    def integrate(self, v_read_code: int, codes) -> None:
         """Every neuron takes one sample of its differential column voltage (the driven rows at the
-        read voltage, the others at 0 V); the driven rows are released for the next step."""
+        read voltage, the others at 0 V); the driven rows are released for the next step. `codes`: one
+        NeuronCodes for every core, or one per core (`codes_per_core`)."""
         config = self.config
         v_read = v_read_code * config.bl_volts_per_lsb
-        for array, bank, driven in zip(self.cores, self.banks, self._driven):
-            bank.params = codes.params(config, bank.params)
+        codes = codes_per_core(codes, config.cores)
+        for array, bank, driven, core_codes in zip(self.cores, self.banks, self._driven, codes):
+            bank.params = core_codes.params(config, bank.params)
             if driven:
                 v_rows = np.zeros(config.rows)
                 v_rows[sorted(driven)] = v_read
@@ -116,11 +132,11 @@ class AnalogMacro:
             bank.integrate(v_in)
             driven.clear()
 
-    def fire(self, codes: NeuronCodes) -> tuple[np.ndarray, np.ndarray]:
-        """Positive and negative spike flags, cores x neurons."""
+    def fire(self, codes) -> tuple[np.ndarray, np.ndarray]:
+        """Positive and negative spike flags, cores x neurons; `codes` as `integrate` takes them."""
         spikes = []
-        for bank in self.banks:
-            bank.params = codes.params(self.config, bank.params)
+        for bank, core_codes in zip(self.banks, codes_per_core(codes, self.config.cores)):
+            bank.params = core_codes.params(self.config, bank.params)
             spikes.append(bank.fire())
         spikes = np.stack(spikes)
         return spikes > 0, spikes < 0

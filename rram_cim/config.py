@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V", "read_limit_code",
+__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "REFERENCE_LITE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V", "read_limit_code",
            "read_limit_volts"]
 
 # SPI mode 0 is oversampled in the system clock domain: a 2-flop synchronizer plus an edge detector costs
@@ -76,6 +76,10 @@ class ChipConfig:
     #: Microsiemens per LSB of the sense ADC: 8 bits span 0-128 uS, covering the HRS (~few uS) to LRS
     #: (~100 uS) range of HfO2 1T1R cells (Milo et al. 2019; NeuRRAM, Wan et al., Nature 608, 2022).
     us_per_adc_lsb: float = 0.5
+    #: Feature flag: each core has its own page of neuron settings (thresholds, leak, refractory period,
+    #: mode), so each layer of a network on its own core keeps its own. Off, one page sets every core:
+    #: the reduced feature set of builds that must stay small (the iCEBreaker's, docs/fpga.md).
+    per_core_neurons: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -83,6 +87,7 @@ class ChipConfig:
                 raise ConfigError(f"ChipConfig.{name} = {getattr(self, name)!r}: {message}")
 
         need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
+        need(isinstance(self.per_core_neurons, bool), "per_core_neurons", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth"):
@@ -137,6 +142,11 @@ class ChipConfig:
         """System clock cycles per SPI clock period (rounded down)."""
         return int(self.sys_clk_hz // self.spi_clk_hz)
 
+    @property
+    def neuron_pages(self) -> int:
+        """Pages of neuron settings in the register map (CORE pages): one per core, or one for all."""
+        return self.cores if self.per_core_neurons else 1
+
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
@@ -161,4 +171,7 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
                           input_fifo_depth=256, output_fifo_depth=256, failed_log_depth=256,
                           sys_clk_hz=100e6, spi_clk_hz=10e6)
 
-CONFIGS = {config.name: config for config in (REFERENCE, NEURRAM_LIKE)}
+#: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
+#: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
+REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False)
+CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

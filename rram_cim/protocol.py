@@ -17,7 +17,8 @@ from amaranth.lib import data, enum
 
 from .config import ADDRESS_BITS, ChipConfig
 
-__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "valid_member", "Command",
+__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
+           "valid_member", "Command",
            "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
            "decode_event",
            "RouteEntry", "ROUTE_ENTRY_BYTES", "ROUTE_TO_HOST", "ROUTE_TO_ROW", "pack_route", "unpack_route",
@@ -64,10 +65,30 @@ class Scope(enum.IntEnum, shape=2, view_class=enum.EnumView):
 
 
 class NeuronMode(enum.IntEnum, shape=2, view_class=enum.EnumView):
-    """The neuron bank's mode, as `neuron_mode.kind` and the port's `neuron_mode` carry it."""
+    """The neuron bank's mode, as a CORE page's `mode.kind` and the port's `neuron_cores` carry it."""
     IF = 0      # integrate and fire, membrane reset to zero after a spike
     LIF = 1     # the same with a leak towards zero each step
     ADC = 2     # reset by subtracting the threshold, no refractory: the spike count digitizes the input
+
+
+# ---- one core's neuron settings (a CORE page of the map, and the analog port's `neuron_cores`) ----------
+#: Thresholds in threshold LSBs (ChipConfig.threshold_volts_per_lsb), leak in 1/256 of the membrane per
+#: step, refractory period in time steps. The port carries one per page of neuron settings
+#: (ChipConfig.neuron_pages), page p at bits [p * NeuronCore.size, (p + 1) * NeuronCore.size).
+NeuronCore = data.StructLayout({"thresh_pos": 16, "thresh_neg": 16, "leak": 8, "refractory": 8, "mode": NeuronMode})
+
+
+def unpack_neuron_cores(word: int, pages: int) -> list[dict[str, int]]:
+    """Each page's settings, as plain integers, from the port's `neuron_cores` bit vector."""
+    size = NeuronCore.size
+    return [{name: (word >> (page * size + field.offset)) & ((1 << field.width) - 1) for name, field in NeuronCore}
+            for page in range(pages)]
+
+
+def pack_neuron_cores(pages: list[dict[str, int]]) -> int:
+    """The port's `neuron_cores` bit vector of each page's settings (the inverse of `unpack_neuron_cores`)."""
+    return sum(int(NeuronCore.const(dict(page)).as_bits()) << (index * NeuronCore.size)
+               for index, page in enumerate(pages))
 
 
 def valid_member(value, enum_type):

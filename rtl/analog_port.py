@@ -19,21 +19,20 @@ The row/column drivers drive the cell members (`CellPort`), the inference sequen
 members (`NeuronPort`); the chip joins them into one `AnalogPort`.
 """
 
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
 # The port's operation and neuron mode are wire formats, defined once in the protocol module (re-exported
 # here for the code that imports them with the port).
-from ..protocol import NeuronMode, Op
+from ..protocol import NeuronCore, NeuronMode, Op
 
-__all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort"]
+__all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort", "neuron_cores_layout"]
 
 
-#: Bits of the neuron parameter codes on the port (the NEURON registers' widths).
-THRESHOLD_BITS = 16
-LEAK_BITS = 8
-REFRACTORY_BITS = 8
+def neuron_cores_layout(config: ChipConfig) -> data.ArrayLayout:
+    """The port's `neuron_cores`: one NeuronCore per page of neuron settings."""
+    return data.ArrayLayout(NeuronCore, config.neuron_pages)
 
 
 def _cell_members(config: ChipConfig) -> dict:
@@ -62,11 +61,7 @@ def _neuron_members(config: ChipConfig) -> dict:
         "neuron_reset": Out(1),
         "integrate":    Out(1),
         "fire":         Out(1),
-        "thresh_pos":   Out(THRESHOLD_BITS),
-        "thresh_neg":   Out(THRESHOLD_BITS),
-        "leak":         Out(LEAK_BITS),
-        "refractory":   Out(REFRACTORY_BITS),
-        "neuron_mode":  Out(NeuronMode),
+        "neuron_cores": Out(neuron_cores_layout(config)),
         "neuron_ack":   In(1),
         # Neuron n of core c is bit c * NEURONS + n.
         "spike_pos":    In(neurons),

@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..config import REFERENCE, ChipConfig
-from ..protocol import (FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, NeuronMode, Scope,
+from ..protocol import (FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, Algorithm, NeuronCore, NeuronMode, Scope,
                         StatusBit, routing_table_bytes, valid_member)
 from .analog_port import AnalogPort, CellPort, NeuronPort, Op
 from .cell_driver import CellDriver, read_limit_code
@@ -33,6 +33,16 @@ __all__ = ["Chip", "PAGE_BITS", "settings_page"]
 
 #: The register map's pages: each engine's settings registers fill one 256-byte page.
 PAGE_BITS = 8
+
+
+class _PageRange:
+    """Consecutive register-map pages: `matches(page)` is the RTL test of a page number against them."""
+
+    def __init__(self, first: int, count: int):
+        self.first, self.count = first, count
+
+    def matches(self, page):
+        return (page >= self.first) & (page < self.first + self.count)
 
 
 def settings_page(table, prefix: str) -> int:
@@ -119,12 +129,13 @@ class Chip(wiring.Component):
         # registers, which it reads in place rather than copying. A host access then is refused.
         join_settings(m, table, "pv_", regs, pv.settings)
         join_settings(m, table, "neuron_", regs, sequencer.settings)
+        core_pages = self._join_core_pages(m, config, table, regs, sequencer.cores)
         for name, window in windows.items():
             m.d.comb += window.engine_owns.eq(sequencer.busy if name == "routing" else pv.busy)
         page = spi.bus.addr >> PAGE_BITS
         settings_refused = spi.bus.w_stb & (
             ((page == settings_page(table, "pv_")) & pv.busy)
-            | ((page == settings_page(table, "neuron_")) & sequencer.busy))
+            | (((page == settings_page(table, "neuron_")) | core_pages.matches(page)) & sequencer.busy))
         self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
         busy_refused = Signal()
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
@@ -184,11 +195,24 @@ class Chip(wiring.Component):
         with m.If(inferring):
             m.d.comb += self.port.op.eq(Op.INFER)
 
+    @staticmethod
+    def _join_core_pages(m, config, table, regs, cores):
+        """Each CORE page's registers to its NeuronCore on the sequencer (by the RDL's names, which must be
+        NeuronCore's). Returns the set of register-map pages they fill, for the write lock."""
+        fields = set(settings_fields(table, "core0_"))
+        if fields != {name for name, _ in NeuronCore}:
+            raise ValueError(f"a CORE page of rram_cim.rdl sets {sorted(fields)}, protocol.NeuronCore carries "
+                             f"{sorted(name for name, _ in NeuronCore)}: keep them the same")
+        for page in range(config.neuron_pages):
+            join_settings(m, table, f"core{page}_", regs, cores[page])
+        return _PageRange(settings_page(table, "core0_"), config.neuron_pages)
+
     def _wire_inference(self, m, config, regs, sequencer, windows, other_busy):
         """NEURON registers to the sequencer, its counters back, the routing window to its router.
         Returns the strobe of a refused start."""
-        bad = ((regs.neuron_thresh_pos.code == 0) | (regs.neuron_thresh_neg.code == 0)
-               | (regs.neuron_timesteps.count == 0) | ~valid_member(regs.neuron_mode.kind, NeuronMode)
+        pages = [(getattr(regs, f"core{page}_thresh_pos").code == 0) | (getattr(regs, f"core{page}_thresh_neg").code == 0)
+                 | ~valid_member(getattr(regs, f"core{page}_mode").kind, NeuronMode) for page in range(config.neuron_pages)]
+        bad = (Cat(pages).any() | (regs.neuron_timesteps.count == 0)
                | (regs.neuron_v_read.code > read_limit_code(config)) | other_busy)
         refused = Signal()
         m.d.comb += [

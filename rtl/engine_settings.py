@@ -14,14 +14,8 @@ from .regmap.generate import load_generated
 
 __all__ = ["settings_fields", "settings_layout", "join_settings"]
 
-#: The one member not named by the rule: sim/inference_harness.py sets the sequencer's read code as
-#: `v_read_code`. Drop this when it says `v_read`.
-_HELD_NAMES = {"neuron_": {"v_read": "v_read_code"}}
-
-
 def settings_fields(table, prefix: str) -> dict[str, tuple[str, str]]:
     """{member: (register, field)} of the host-writable registers named `prefix...`, in address order."""
-    renamed = _HELD_NAMES.get(prefix, {})
     fields = {}
     for register in sorted(table.registers, key=lambda register: register.address):
         if not register.name.startswith(prefix) or not register.sw_writable or register.external:
@@ -31,7 +25,6 @@ def settings_fields(table, prefix: str) -> dict[str, tuple[str, str]]:
         else:
             named = {field.name: field for field in register.fields}
         for name, field in named.items():
-            name = renamed.get(name, name)
             if name in fields:
                 raise ValueError(f"{register.name}.{field.name} and {'.'.join(fields[name])} both make the "
                                  f"{prefix}* setting {name!r}: rename one in rram_cim.rdl")

@@ -24,9 +24,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..protocol import (EVENT_BITS, ROUTE_ENTRY_BYTES, InputEvent, NeuronMode, OutputEvent, RouteEntry, route_offset,
+from ..protocol import (EVENT_BITS, ROUTE_ENTRY_BYTES, InputEvent, OutputEvent, RouteEntry, route_offset,
                         routing_table_bytes)
-from .analog_port import LEAK_BITS, REFRACTORY_BITS, THRESHOLD_BITS, NeuronPort
+from .analog_port import NeuronPort, neuron_cores_layout
 from .block_fifo import BlockFIFO
 from .engine_settings import settings_layout
 
@@ -37,11 +37,9 @@ STEP_BITS = 16
 
 
 def NeuronSettings(config: ChipConfig) -> data.StructLayout:
-    """The run's parameters: the NEURON registers, named as rtl/engine_settings.py names them from the RDL."""
-    return settings_layout(config, "neuron_", {
-        "thresh_pos": THRESHOLD_BITS, "thresh_neg": THRESHOLD_BITS, "leak": LEAK_BITS,
-        "refractory": REFRACTORY_BITS, "mode": NeuronMode, "timesteps": STEP_BITS, "v_read_code": config.dac_bits,
-    })
+    """The run's parameters: the NEURON registers, named as rtl/engine_settings.py names them from the RDL.
+    The neurons' own settings (each core's page) pass through the sequencer to the port as `cores`."""
+    return settings_layout(config, "neuron_", {"timesteps": STEP_BITS, "v_read": config.dac_bits})
 
 
 class InferenceSequencer(wiring.Component):
@@ -50,7 +48,7 @@ class InferenceSequencer(wiring.Component):
 
     What it owns: the neuron members of the analog port while it runs, the router's row queue, the
     step/row-event/spike/drop counters, and the read port of the routing window; it reads the NEURON
-    registers in place and consumes the input FIFO, feeding the output FIFO. How it is verified: in
+    registers and the CORE pages in place and consumes the input FIFO, feeding the output FIFO. How it is verified: in
     Amaranth's simulator and in cocotb on both simulators spike for spike against the golden model
     `models.inference` (tests/test_inference.py, tests/test_cocotb_chip_infer.py), at the status byte
     (tests/test_chip_handshakes.py) and in the golden trace (tests/test_golden_trace.py).
@@ -60,6 +58,7 @@ class InferenceSequencer(wiring.Component):
         self._config = config
         super().__init__({
             "settings":   In(NeuronSettings(config)),
+            "cores":      In(neuron_cores_layout(config)),
             "start":      In(1),
             "stop":       In(1),
             # The macro stopped answering (the chip's watchdog): end the run at once, where it waits.
@@ -98,9 +97,7 @@ class InferenceSequencer(wiring.Component):
         fetch = Signal(range(ROUTE_ENTRY_BYTES + 1))
         entry = Signal(RouteEntry)
 
-        m.d.comb += [port.thresh_pos.eq(s.thresh_pos), port.thresh_neg.eq(s.thresh_neg), port.leak.eq(s.leak),
-                     port.refractory.eq(s.refractory), port.neuron_mode.eq(s.mode),
-                     port.v_read_code.eq(s.v_read_code)]
+        m.d.comb += [port.neuron_cores.eq(self.cores), port.v_read_code.eq(s.v_read)]
 
         def strobe_row(event, valid):
             """Put an input event's row on the port this cycle, or drop it if it names no row of the chip."""

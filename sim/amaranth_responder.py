@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from amaranth.lib import data
+
 from .port_responder import CELL_MEMBERS, DRIVEN_MEMBERS, NEURON_MEMBERS, PortResponder
 
 __all__ = ["port_responder_process"]
@@ -30,6 +32,8 @@ def port_responder_process(responder: PortResponder, port, **fixed: int):
         async for _, _, *values in ctx.tick().sample(*(getattr(port, n) for n in names)):
             sample = dict(constants)
             for name, value in zip(names, values):
+                if isinstance(value, data.Const):           # a member with a layout: its bits, as on pins
+                    value = value.as_bits()
                 sample[name] = value.value if isinstance(value, Enum) else value
             for name, value in responder.step(sample).items():
                 if name in driven:

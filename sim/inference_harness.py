@@ -3,12 +3,14 @@ port: the fast loop for tests/test_inference.py and the cycle counts of bench/in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from amaranth.sim import Simulator
 
 from ..config import ChipConfig
-from ..models.macro import AnalogMacro, NeuronCodes
-from ..protocol import EVENT_TICK, Op, input_event, pack_route
+from ..models.macro import AnalogMacro, NeuronCodes, codes_per_core
+from ..protocol import EVENT_TICK, Op, input_event, pack_neuron_cores, pack_route
 from ..rtl.inference import InferenceSequencer
 from .amaranth_responder import port_responder_process
 from .port_responder import PortResponder
@@ -49,7 +51,7 @@ def two_layer_routing(config: ChipConfig, layer1_to_host: bool = True) -> bytes:
 ACK_LATENCY = 2
 
 
-def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read: int, steps=None, out_stall=0,
+def run_sequencer(macro, routing: bytes, codes, host_steps, v_read: int, steps=None, out_stall=0,
                   stop_at_cycle=None, runs=1):
     """Run the sequencer (`runs` times back to back, the same input each time); return (output events,
     counters of the last run, row strobes per step). The counters include `cycles`, from start to done."""
@@ -71,10 +73,10 @@ def run_sequencer(macro, routing: bytes, codes: NeuronCodes, host_steps, v_read:
         ctx.set(dut.host_in.valid, 0)
 
     async def bench(ctx):
-        for name, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
-                                refractory=codes.refractory, mode=codes.mode, v_read_code=v_read,
-                                timesteps=steps or len(host_steps)).items():
+        for name, value in dict(v_read=v_read, timesteps=steps or len(host_steps)).items():
             ctx.set(getattr(dut.settings, name), value)
+        pages = codes_per_core(codes, macro.config.cores)[:macro.config.neuron_pages]
+        ctx.set(dut.cores.as_value(), pack_neuron_cores([dataclasses.asdict(page) for page in pages]))
         for _ in range(runs):
             ctx.set(dut.start, 1)
             await ctx.tick()

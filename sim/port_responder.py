@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..models.macro import NeuronCodes, flags_word
-from ..protocol import Op
+from ..protocol import Op, unpack_neuron_cores
 
 __all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
 
@@ -40,7 +40,7 @@ __all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
 CELL_MEMBERS = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
 #: The port's outputs the inference sequencer uses (a port of the drivers alone has none of them).
 NEURON_MEMBERS = ("row_strobe", "row_core", "row_index", "v_read_code", "neuron_reset", "integrate", "fire",
-                  "thresh_pos", "thresh_neg", "leak", "refractory", "neuron_mode")
+                  "neuron_cores")
 #: The port's inputs the responder drives.
 DRIVEN_MEMBERS = ("sense_valid", "sense_code", "neuron_ack", "spike_pos", "spike_neg")
 
@@ -172,8 +172,9 @@ class PortResponder:
         self._neuron_waited = 0
         if self.silent:
             return
-        codes = NeuronCodes(thresh_pos=port["thresh_pos"], thresh_neg=port["thresh_neg"], leak=port["leak"],
-                            refractory=port["refractory"], mode=port["neuron_mode"])
+        # One NeuronCodes per page of neuron settings the port carries (the macro's config says how many).
+        pages = unpack_neuron_cores(port["neuron_cores"], macro.config.neuron_pages)
+        codes = [NeuronCodes(**page) for page in pages]
         if action == "neuron_reset":
             macro.reset_neurons()
             self.neuron_log.append(("reset", None))

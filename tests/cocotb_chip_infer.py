@@ -97,14 +97,14 @@ async def bad_starts_are_refused_and_the_engines_exclude_each_other(dut):
         except ChipError as error:
             assert "pv_config" in str(error)
         # Its settings and its routing table belong to it while it runs: refused, nothing changes.
-        for what, attempt in (("threshold write", lambda: regs.write("neuron_thresh_pos", 9)),
+        for what, attempt in (("threshold write", lambda: regs.write("core1_thresh_pos", 9)),
                               ("routing read", lambda: regs.read_window("routing", 0, 4))):
             try:
                 attempt()
                 raise AssertionError(f"a {what} during inference was carried out")
             except ChipError as error:
                 assert "engine_busy" in str(error), error
-        assert regs.read("neuron_thresh_pos") == 5
+        assert regs.read("core1_thresh_pos") == 5
         # Stop while it waits for input: it ends without its tick.
         regs.write("ctrl", ctrl.field("inf_abort").mask)
         regs.idle(20e-6)

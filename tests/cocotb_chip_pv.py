@@ -261,8 +261,8 @@ async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
     def configure_both():
         regs.write("watchdog", 0)                                # (0 + 1) * 4096 cycles
         tb.configure(dict(RECIPE, max_pulses=0))                 # verify only: a sense first
-        for name, value in [("neuron_thresh_pos", 7), ("neuron_thresh_neg", 7), ("neuron_timesteps", 3),
-                            ("neuron_v_read", 6)]:
+        for name, value in [("core0_thresh_pos", 7), ("core0_thresh_neg", 7), ("core1_thresh_pos", 7),
+                            ("core1_thresh_neg", 7), ("neuron_timesteps", 3), ("neuron_v_read", 6)]:
             regs.write(name, value)
 
     await bridge(configure_both)()

@@ -11,6 +11,8 @@ the reference's).
 
 from __future__ import annotations
 
+import dataclasses
+
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge
@@ -18,6 +20,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from rram_cim.fpga.emulation import EmulatedMacroModel
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.models.neurons import NeuronMode
+from rram_cim.protocol import pack_neuron_cores
 from rram_cim.rtl.analog_port import Op
 from rram_cim.sim.chip_bench import config_from_env, seed_from_env
 from rram_cim.sim.clock import start_clock
@@ -75,8 +78,9 @@ class MacroPort:
         self.set(row_strobe=0)
 
     async def strobe(self, name, codes: NeuronCodes) -> tuple[int, int]:
-        self.set(op=Op.INFER, thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
-                 refractory=codes.refractory, neuron_mode=codes.mode, v_read_code=V_READ, **{name: 1})
+        # The same settings in every page of neuron settings the build has.
+        pages = [dataclasses.asdict(codes)] * config_from_env().neuron_pages
+        self.set(op=Op.INFER, neuron_cores=pack_neuron_cores(pages), v_read_code=V_READ, **{name: 1})
         for _ in range(ANSWER_LIMIT):
             await self.cycles()
             if self.get("neuron_ack"):
@@ -97,7 +101,7 @@ async def emulated_macro_answers_as_its_reference(dut):
     # Every input is driven before reset ends, so no X reaches the design.
     port.set(op=Op.IDLE, core=0, row=0, column=0, wl_code=0, bl_code=0, sl_code=0, pulse=0, sense_req=0,
              row_strobe=0, row_core=0, row_index=0, v_read_code=0, neuron_reset=0, integrate=0, fire=0,
-             thresh_pos=0, thresh_neg=0, leak=0, refractory=0, neuron_mode=0)
+             neuron_cores=0)
     start_clock(dut, config)
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)

@@ -27,7 +27,7 @@ class ConstantMacro:
     """A macro with no cells: every sense reads `code`, no neuron ever spikes, pulses change nothing."""
 
     def __init__(self, config, code: int = 0):
-        self.code = code
+        self.config, self.code = config, code
         self.quiet = np.zeros((config.cores, config.neurons), bool)
 
     def pulse(self, *request):
@@ -94,8 +94,8 @@ async def verify_only_recipe(host, ctx):
 
 
 async def one_step_recipe(host, ctx, timesteps=1):
-    for name, value in [("neuron_thresh_pos", 100), ("neuron_thresh_neg", 100), ("neuron_v_read", 4),
-                        ("neuron_mode", 0), ("neuron_timesteps", timesteps)]:
+    for name, value in [("core0_thresh_pos", 100), ("core0_thresh_neg", 100), ("core1_thresh_pos", 100),
+                        ("core1_thresh_neg", 100), ("neuron_v_read", 4), ("neuron_timesteps", timesteps)]:
         await host.write(ctx, name, value)
 
 

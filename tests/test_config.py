@@ -13,7 +13,15 @@ def test_reference_fits_the_digits_demo():
 
 def test_neurram_like_has_256_by_256_cores():
     assert (NEURRAM_LIKE.rows, NEURRAM_LIKE.columns) == (256, 256)
-    assert set(CONFIGS) == {"reference", "neurram-like"}
+    assert set(CONFIGS) == {"reference", "reference-lite", "neurram-like"}
+
+
+def test_the_reduced_reference_has_one_page_of_neuron_settings_and_is_otherwise_the_reference():
+    from rram_cim.config import REFERENCE_LITE
+    assert (REFERENCE.neuron_pages, REFERENCE_LITE.neuron_pages, NEURRAM_LIKE.neuron_pages) == (2, 1, 4)
+    assert REFERENCE_LITE.replace(name=REFERENCE.name, per_core_neurons=True) == REFERENCE
+    with pytest.raises(ConfigError, match=r"ChipConfig\.per_core_neurons = 1: must be True or False"):
+        REFERENCE.replace(per_core_neurons=1)
 
 
 def test_derived_quantities_follow_fields():

@@ -2,6 +2,8 @@
 port as the drivers and the inference sequencer drive it, answer for answer equal to its Python
 reference (fpga/emulation.py); and that reference close to the analog models it stands in for."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -9,8 +11,9 @@ from amaranth.sim import Simulator
 from rram_cim.config import REFERENCE
 from rram_cim.fpga.emulated_macro import EmulatedMacro
 from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr, reset_result
-from rram_cim.models.macro import AnalogMacro, NeuronCodes
+from rram_cim.models.macro import AnalogMacro, NeuronCodes, codes_per_core
 from rram_cim.models.neurons import NeuronMode
+from rram_cim.protocol import pack_neuron_cores
 from rram_cim.rtl.analog_port import Op
 from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
@@ -121,9 +124,9 @@ class PortDriver:
     async def strobe(self, name, codes: NeuronCodes, v_read=6):
         ctx, port = self.ctx, self.port
         ctx.set(port.op, Op.INFER)
-        for field, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=codes.leak,
-                                 refractory=codes.refractory, neuron_mode=codes.mode, v_read_code=v_read).items():
-            ctx.set(getattr(port, field), value)
+        ctx.set(port.v_read_code, v_read)
+        pages = codes_per_core(codes, port.neuron_cores.shape().length)
+        ctx.set(port.neuron_cores.as_value(), pack_neuron_cores([dataclasses.asdict(page) for page in pages]))
         ctx.set(getattr(port, name), 1)
         for cycle in range(100_000):
             await self.idle()

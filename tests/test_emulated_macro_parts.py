@@ -1,6 +1,8 @@
 """The emulated macro's parts (fpga/emulated_cells.py, emulated_rows.py, emulated_neurons.py) one by one in
 Amaranth's simulator, each against its piece of the Python reference (fpga/emulation.py)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.hdl import Module
@@ -16,6 +18,7 @@ from rram_cim.fpga.emulation import (EmulatedMacroModel, EmulationParams, Lfsr, 
                                      set_result)
 from rram_cim.models.macro import NeuronCodes
 from rram_cim.models.neurons import NeuronMode
+from rram_cim.protocol import pack_neuron_cores
 from rram_cim.rtl.analog_port import Op
 
 CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
@@ -206,17 +209,26 @@ class NeuronHarness(wiring.Component):
         return m
 
 
+#: Core 1 with its own page: another neuron type, thresholds and refractory period than core 0's.
+PER_CORE = "per-core"
+
+
 @pytest.mark.parametrize("config,mode,leak,refractory",
                          [(CONFIG, NeuronMode.IF, 0, 2), (CONFIG, NeuronMode.LIF, 40, 1),
-                          (CONFIG, NeuronMode.ADC, 0, 0), (DAC10, NeuronMode.IF, 0, 0)],
-                         ids=["if-refractory", "lif", "adc", "if-10-bit-dac"])
+                          (CONFIG, NeuronMode.ADC, 0, 0), (DAC10, NeuronMode.IF, 0, 0),
+                          (CONFIG, NeuronMode.LIF, 40, PER_CORE)],
+                         ids=["if-refractory", "lif", "adc", "if-10-bit-dac", "per-core"])
 def test_neuron_unit_integrates_and_fires_as_the_reference(config, mode, leak, refractory):
+    per_core = refractory == PER_CORE
+    refractory = 0 if per_core else refractory
     rng = np.random.default_rng(int(mode) * 10 + leak + refractory)
     model = EmulatedMacroModel(config)
     model.codes[:] = rng.integers(2, model.p.code_top - 10, model.codes.shape)
     dut = NeuronHarness(config, model.codes)
     unit = dut.unit
-    codes = NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)
+    codes = [NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)] * config.cores
+    if per_core:
+        codes[1] = NeuronCodes(thresh_pos=7, thresh_neg=15, refractory=2, mode=NeuronMode.IF)
     v_read = 6 << (config.dac_bits - 8)
     steps = [[(int(rng.integers(config.cores)), int(rng.integers(config.rows))) for _ in range(6)]
              for _ in range(10)]
@@ -235,9 +247,8 @@ def test_neuron_unit_integrates_and_fires_as_the_reference(config, mode, leak, r
         return flags
 
     async def bench(ctx):
-        for name, value in dict(thresh_pos=codes.thresh_pos, thresh_neg=codes.thresh_neg, leak=leak,
-                                refractory=refractory, mode=int(mode), v_read=v_read).items():
-            ctx.set(getattr(unit.settings, name), value)
+        ctx.set(unit.settings.v_read, v_read)
+        ctx.set(unit.settings.cores.as_value(), pack_neuron_cores([dataclasses.asdict(c) for c in codes]))
         await command(ctx, "clear")
         for rows in steps:
             await strobe_rows(ctx, dut.tracker, rows)

@@ -18,7 +18,7 @@ def test_a_one_field_register_is_named_after_itself_a_wider_one_after_its_fields
     assert fields["per_level"] == ("pv_per_level", "enable")
     assert fields["algorithm"] == ("pv_mode", "algorithm") and fields["scope"] == ("pv_mode", "scope")
     assert {name: fields[name] for name in DAC_FIELDS} == {name: (f"pv_{name}", "code") for name in DAC_FIELDS}
-    assert settings_fields(TABLE, "neuron_")["mode"] == ("neuron_mode", "kind")
+    assert settings_fields(TABLE, "core1_")["mode"] == ("core1_mode", "kind")
 
 
 def test_every_writable_settings_field_reaches_its_engine_and_nothing_else():

@@ -116,3 +116,32 @@ def test_waiting_for_an_engine_that_never_finishes_aborts_it_and_raises():
     ctrl = TABLE.register("ctrl")
     abort = write_frame(ctrl.address, bytes([ctrl.field("inf_abort").mask]))
     assert abort in frames and len(polls) >= 5
+
+
+def test_neuron_settings_go_to_each_cores_page_or_one_page_for_all():
+    from rram_cim.config import REFERENCE, REFERENCE_LITE
+    from rram_cim.host.inference import neuron_pages
+    from rram_cim.models.macro import NeuronCodes
+    a, b = NeuronCodes(thresh_pos=5, thresh_neg=5), NeuronCodes(thresh_pos=9, thresh_neg=3, leak=20, mode=1)
+    assert neuron_pages(REFERENCE, a) == [a, a] and neuron_pages(REFERENCE, [a, b]) == [a, b]
+    assert neuron_pages(REFERENCE, [b]) == [b, b]
+    assert neuron_pages(REFERENCE_LITE, [a, a]) == [a] and neuron_pages(REFERENCE_LITE, a) == [a]
+    with pytest.raises(ValueError, match="one page of neuron settings for every core"):
+        neuron_pages(REFERENCE_LITE, [a, b])
+    with pytest.raises(ValueError, match=r"one per core \(2\), not 3 items"):
+        neuron_pages(REFERENCE, [a, b, a])
+    with pytest.raises(TypeError, match=r"codes\[1\] must be NeuronCodes"):
+        neuron_pages(REFERENCE, [a, 5])
+
+
+def test_a_chip_with_one_page_answers_its_geometry_and_a_host_for_the_full_chip_refuses_it():
+    from rram_cim.config import REFERENCE, REFERENCE_LITE
+    from rram_cim.host.registers import IdentityError, check_identity
+    from rram_cim.rtl.regmap.generate import load_generated
+    lite_table = load_generated(REFERENCE_LITE)[1].TABLE
+    assert lite_table.register("geometry_neuron_pages").field("count").reset == 1
+    assert not any(r.name.startswith("core1_") for r in lite_table.registers)
+    regs = RegisterClient(RegisterFileModel(REFERENCE_LITE), TABLE)
+    with pytest.raises(IdentityError, match=r"1 page\(s\) of neuron settings\), the config 'reference' says .*2 page"):
+        check_identity(regs, REFERENCE)
+    check_identity(RegisterClient(RegisterFileModel(REFERENCE_LITE), lite_table), REFERENCE_LITE)

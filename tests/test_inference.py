@@ -7,7 +7,7 @@ import pytest
 from rram_cim.config import REFERENCE
 from rram_cim.models.inference import InferenceModel
 from rram_cim.models.macro import NeuronCodes
-from rram_cim.protocol import EVENT_TICK, pack_route
+from rram_cim.protocol import EVENT_TICK, decode_event, pack_route
 from rram_cim.sim.inference_harness import macro_with_weights, run_sequencer, two_layer_routing
 
 CONFIG = REFERENCE
@@ -28,7 +28,9 @@ def random_input(seed, steps=12, per_step=24):
     NeuronCodes(thresh_pos=5, thresh_neg=12, refractory=2),
     NeuronCodes(thresh_pos=6, thresh_neg=6, leak=40, mode=1),
     NeuronCodes(thresh_pos=8, thresh_neg=8, mode=2),
-])
+    # Each core its own page: a layer per core with its own neuron type and thresholds.
+    [NeuronCodes(thresh_pos=5, thresh_neg=12, refractory=2), NeuronCodes(thresh_pos=6, thresh_neg=6, leak=40, mode=1)],
+], ids=["if", "if-refractory", "lif", "adc", "per-core"])
 def test_two_layer_network_spikes_exactly_like_the_golden_model(codes):
     routing = two_layer_routing(CONFIG)
     host_steps = random_input(1)
@@ -40,6 +42,20 @@ def test_two_layer_network_spikes_exactly_like_the_golden_model(codes):
     assert counters["spikes"] == int(np.abs(golden.spikes).sum())
     assert counters["row_events"] == golden.row_events and counters["dropped"] == golden.dropped == 0
     assert [sorted(set(s)) for s in strobes[:-1]] == [sorted(set(s)) for s in golden.routed]
+
+
+def test_each_core_follows_its_own_page_of_neuron_settings():
+    """The same run with core 1's thresholds raised out of reach: core 0 spikes as before, core 1 falls
+    silent, so the pages are not shared or swapped."""
+    routing, host_steps = two_layer_routing(CONFIG), random_input(1)
+    codes = NeuronCodes(thresh_pos=7, thresh_neg=7)
+    shared, _, _ = run_rtl(macro_with_weights(CONFIG, 5), routing, codes, host_steps)
+    quiet, _, _ = run_rtl(macro_with_weights(CONFIG, 5), routing,
+                          [codes, NeuronCodes(thresh_pos=65535, thresh_neg=65535)], host_steps)
+    def core_of(events, core):
+        return [e for e in events if not decode_event(e)[0] and decode_event(e)[2] == core]
+    assert core_of(shared, 1) and not core_of(quiet, 1)
+    assert core_of(quiet, 0) == core_of(shared, 0)
 
 
 def test_a_full_route_queue_drops_and_counts_and_back_pressure_loses_nothing():

@@ -4,12 +4,15 @@ was asked: when pulses are applied, when senses and neuron strobes are answered,
 import numpy as np
 import pytest
 
-from rram_cim.protocol import Op
+from rram_cim.config import REFERENCE
+from rram_cim.protocol import Op, pack_neuron_cores
 from rram_cim.sim.port_responder import CELL_MEMBERS, NEURON_MEMBERS, PortResponder
 
 
 class FakeMacro:
     """Two neurons; a sense reads core + row + column; every call is written down."""
+
+    config = REFERENCE
 
     def __init__(self):
         self.calls = []
@@ -26,7 +29,7 @@ class FakeMacro:
         self.calls.append(("drive_row", (core, row)))
 
     def integrate(self, v_read_code, codes):
-        self.calls.append(("integrate", (v_read_code, codes.thresh_pos)))
+        self.calls.append(("integrate", (v_read_code, [c.thresh_pos for c in codes])))
 
     def fire(self, codes):
         self.calls.append(("fire", None))
@@ -120,13 +123,13 @@ def test_a_request_after_a_sense_is_seen_from_the_second_cycle_after_the_answer(
 def test_neuron_strobes_are_carried_out_and_acknowledged_for_one_cycle():
     macro = FakeMacro()
     responder = PortResponder(macro, neuron_latency=2)
-    infer = port(op=Op.INFER, v_read_code=4, thresh_pos=50)
+    infer = port(op=Op.INFER, v_read_code=4, neuron_cores=pack_neuron_cores([dict(thresh_pos=50), dict(thresh_pos=60)]))
     cycles = [infer | dict(row_strobe=1, row_core=1, row_index=6), infer | dict(integrate=1),
               infer | dict(integrate=1), infer | dict(integrate=1), infer | dict(fire=1), infer | dict(fire=1),
               infer | dict(fire=1), infer]
     drives = run(responder, cycles)
     assert [d["neuron_ack"] for d in drives] == [0, 0, 1, 0, 0, 1, 0, 0]
-    assert macro.calls == [("drive_row", (1, 6)), ("integrate", (4, 50)), ("fire", None)]
+    assert macro.calls == [("drive_row", (1, 6)), ("integrate", (4, [50, 60])), ("fire", None)]
     assert drives[5]["spike_pos"] == 0b01 and drives[5]["spike_neg"] == 0b10
     assert drives[7]["spike_pos"] == 0b01                    # held until the next fire
     assert [action for action, _ in responder.neuron_log] == ["row", "integrate", "fire"]

@@ -91,8 +91,9 @@ def test_decoder_hits_every_window_byte_and_nothing_around_it():
 
 def test_each_engines_settings_fill_one_page():
     from rram_cim.rtl.chip import settings_page
-    assert settings_page(TABLE, "pv_") == ADDR.pv_mode >> 8 and settings_page(TABLE, "neuron_") == ADDR.neuron_mode >> 8
+    assert settings_page(TABLE, "pv_") == ADDR.pv_mode >> 8 and settings_page(TABLE, "neuron_") == ADDR.neuron_v_read >> 8
+    assert [settings_page(TABLE, f"core{c}_") for c in range(REFERENCE.cores)] == [0x100, 0x101]
     # A settings register moved to another page could not be locked with its engine's page: refused.
-    moved = tuple(dataclasses.replace(r, address=0x000380) if r.name == "neuron_leak" else r for r in TABLE.registers)
+    moved = tuple(dataclasses.replace(r, address=0x000380) if r.name == "neuron_v_read" else r for r in TABLE.registers)
     with pytest.raises(ValueError, match=r"neuron_\* settings registers span pages \[2, 3\]"):
         settings_page(dataclasses.replace(TABLE, registers=moved), "neuron_")

@@ -81,8 +81,8 @@ def test_burst_write_and_read_of_a_memory_window_auto_increments():
 
 def test_wide_register_burst_spans_its_bytes():
     async def scenario(spi, ctx, model):
-        await spi.write(ctx, ADDR.neuron_thresh_pos, b"\x34\x12\x78\x56")
-        assert await spi.read(ctx, ADDR.neuron_thresh_pos, 4) == b"\x34\x12\x78\x56"
+        await spi.write(ctx, ADDR.core0_thresh_pos, b"\x34\x12\x78\x56")
+        assert await spi.read(ctx, ADDR.core0_thresh_pos, 4) == b"\x34\x12\x78\x56"
     run(scenario)
 
 

@@ -44,11 +44,6 @@ class RegisterDecoder(wiring.Component):
             "pv_cells_failed": Out(wiring.Signature({"count": In(32)})),
             "pv_pulses_total": Out(wiring.Signature({"count": In(32)})),
             "pv_per_level": Out(wiring.Signature({"enable": Out(1)})),
-            "neuron_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
-            "neuron_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
-            "neuron_leak": Out(wiring.Signature({"code": Out(8)})),
-            "neuron_refractory": Out(wiring.Signature({"steps": Out(8)})),
-            "neuron_mode": Out(wiring.Signature({"kind": Out(2)})),
             "neuron_timesteps": Out(wiring.Signature({"count": Out(16)})),
             "neuron_v_read": Out(wiring.Signature({"code": Out(8)})),
             "neuron_step": Out(wiring.Signature({"count": In(16)})),
@@ -57,6 +52,16 @@ class RegisterDecoder(wiring.Component):
             "neuron_dropped": Out(wiring.Signature({"count": In(32)})),
             "fifo_in_level": Out(wiring.Signature({"count": In(16)})),
             "fifo_out_level": Out(wiring.Signature({"count": In(16)})),
+            "core0_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
+            "core0_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
+            "core0_leak": Out(wiring.Signature({"fraction": Out(8)})),
+            "core0_refractory": Out(wiring.Signature({"steps": Out(8)})),
+            "core0_mode": Out(wiring.Signature({"kind": Out(2)})),
+            "core1_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
+            "core1_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
+            "core1_leak": Out(wiring.Signature({"fraction": Out(8)})),
+            "core1_refractory": Out(wiring.Signature({"steps": Out(8)})),
+            "core1_mode": Out(wiring.Signature({"kind": Out(2)})),
             "fifo_spike_in": Out(WindowPort(1)),
             "fifo_spike_out": Out(WindowPort(1)),
             "pv_target": Out(WindowPort(13)),
@@ -110,13 +115,18 @@ class RegisterDecoder(wiring.Component):
         pv_max_pulses_count = Signal(8, init=0)
         pv_window_codes = Signal(8, init=0)
         pv_per_level_enable = Signal(1, init=0)
-        neuron_thresh_pos_code = Signal(16, init=0)
-        neuron_thresh_neg_code = Signal(16, init=0)
-        neuron_leak_code = Signal(8, init=0)
-        neuron_refractory_steps = Signal(8, init=0)
-        neuron_mode_kind = Signal(2, init=0)
         neuron_timesteps_count = Signal(16, init=0)
         neuron_v_read_code = Signal(8, init=0)
+        core0_thresh_pos_code = Signal(16, init=0)
+        core0_thresh_neg_code = Signal(16, init=0)
+        core0_leak_fraction = Signal(8, init=0)
+        core0_refractory_steps = Signal(8, init=0)
+        core0_mode_kind = Signal(2, init=0)
+        core1_thresh_pos_code = Signal(16, init=0)
+        core1_thresh_neg_code = Signal(16, init=0)
+        core1_leak_fraction = Signal(8, init=0)
+        core1_refractory_steps = Signal(8, init=0)
+        core1_mode_kind = Signal(2, init=0)
 
         m.d.comb += self.scratch.value.eq(scratch_value)
         m.d.comb += self.ctrl.pv_start.eq(ctrl_pv_start)
@@ -156,13 +166,18 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_max_pulses.count.eq(pv_max_pulses_count)
         m.d.comb += self.pv_window.codes.eq(pv_window_codes)
         m.d.comb += self.pv_per_level.enable.eq(pv_per_level_enable)
-        m.d.comb += self.neuron_thresh_pos.code.eq(neuron_thresh_pos_code)
-        m.d.comb += self.neuron_thresh_neg.code.eq(neuron_thresh_neg_code)
-        m.d.comb += self.neuron_leak.code.eq(neuron_leak_code)
-        m.d.comb += self.neuron_refractory.steps.eq(neuron_refractory_steps)
-        m.d.comb += self.neuron_mode.kind.eq(neuron_mode_kind)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
+        m.d.comb += self.core0_thresh_pos.code.eq(core0_thresh_pos_code)
+        m.d.comb += self.core0_thresh_neg.code.eq(core0_thresh_neg_code)
+        m.d.comb += self.core0_leak.fraction.eq(core0_leak_fraction)
+        m.d.comb += self.core0_refractory.steps.eq(core0_refractory_steps)
+        m.d.comb += self.core0_mode.kind.eq(core0_mode_kind)
+        m.d.comb += self.core1_thresh_pos.code.eq(core1_thresh_pos_code)
+        m.d.comb += self.core1_thresh_neg.code.eq(core1_thresh_neg_code)
+        m.d.comb += self.core1_leak.fraction.eq(core1_leak_fraction)
+        m.d.comb += self.core1_refractory.steps.eq(core1_refractory_steps)
+        m.d.comb += self.core1_mode.kind.eq(core1_mode_kind)
         # Single-pulse fields fall back to 0 the cycle after a write.
         m.d.sync += ctrl_pv_start.eq(0)
         m.d.sync += ctrl_pv_abort.eq(0)
@@ -186,7 +201,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(2, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(3, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -259,6 +274,9 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0019):  # geometry_adc_bits[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
+                with m.Case(0x001a):  # geometry_neuron_pages[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -442,48 +460,6 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(pv_per_level_enable[0:1], C(0, 7)))
                     with m.If(bus.w_stb):
                         m.d.sync += pv_per_level_enable[0:1].eq(bus.w_data[0:1])
-                with m.Case(0x0200):  # neuron_thresh_pos[0]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[0:8]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_thresh_pos_code[0:8].eq(bus.w_data[0:8])
-                with m.Case(0x0201):  # neuron_thresh_pos[1]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_thresh_pos_code[8:16]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_thresh_pos_code[8:16].eq(bus.w_data[0:8])
-                with m.Case(0x0202):  # neuron_thresh_neg[0]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[0:8]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_thresh_neg_code[0:8].eq(bus.w_data[0:8])
-                with m.Case(0x0203):  # neuron_thresh_neg[1]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_thresh_neg_code[8:16]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_thresh_neg_code[8:16].eq(bus.w_data[0:8])
-                with m.Case(0x0204):  # neuron_leak[0]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_leak_code[0:8]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_leak_code[0:8].eq(bus.w_data[0:8])
-                with m.Case(0x0205):  # neuron_refractory[0]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_refractory_steps[0:8]))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_refractory_steps[0:8].eq(bus.w_data[0:8])
-                with m.Case(0x0206):  # neuron_mode[0]
-                    m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(neuron_mode_kind[0:2], C(0, 6)))
-                    with m.If(bus.w_stb):
-                        m.d.sync += neuron_mode_kind[0:2].eq(bus.w_data[0:2])
                 with m.Case(0x0208):  # neuron_timesteps[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -572,6 +548,90 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0307):  # fifo_out_level[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(snapshot[0:8])
+                with m.Case(0x10000):  # core0_thresh_pos[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_thresh_pos_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_thresh_pos_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10001):  # core0_thresh_pos[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_thresh_pos_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_thresh_pos_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x10002):  # core0_thresh_neg[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_thresh_neg_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_thresh_neg_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10003):  # core0_thresh_neg[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_thresh_neg_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_thresh_neg_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x10004):  # core0_leak[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_leak_fraction[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_leak_fraction[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10005):  # core0_refractory[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_refractory_steps[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_refractory_steps[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10006):  # core0_mode[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_mode_kind[0:2], C(0, 6)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_mode_kind[0:2].eq(bus.w_data[0:2])
+                with m.Case(0x10100):  # core1_thresh_pos[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_thresh_pos_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_thresh_pos_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10101):  # core1_thresh_pos[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_thresh_pos_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_thresh_pos_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x10102):  # core1_thresh_neg[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_thresh_neg_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_thresh_neg_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10103):  # core1_thresh_neg[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_thresh_neg_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_thresh_neg_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x10104):  # core1_leak[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_leak_fraction[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_leak_fraction[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10105):  # core1_refractory[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_refractory_steps[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_refractory_steps[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x10106):  # core1_mode[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_mode_kind[0:2], C(0, 6)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_mode_kind[0:2].eq(bus.w_data[0:2])
 
         # External registers and memory windows: forwarded, offsets relative to their base.
         for index, (name, base, size, readable, writable) in enumerate(WINDOWS, start=1):
@@ -636,7 +696,7 @@ def _window_hit(addr, base, size):
     return hit, addr[:span_bits]
 
 
-REGISTER_BITS = 10
+REGISTER_BITS = 17
 
 # (port name, base address, size in bytes, readable, writable)
 WINDOWS = (

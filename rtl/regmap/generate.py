@@ -40,6 +40,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "CORES": config.cores, "ROWS": config.rows, "COLUMNS": config.columns, "NEURONS": config.neurons,
         "DAC_BITS": config.dac_bits, "ADC_BITS": config.adc_bits, "FAILED_LOG_DEPTH": config.failed_log_depth,
         "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
+        "NEURON_PAGES": config.neuron_pages,
     }
 
 
@@ -50,7 +51,9 @@ def _elaborate(config: ChipConfig) -> AddrmapNode:
 
 
 def _name(node) -> str:
-    return "_".join(node.get_path_segments()[1:])
+    """The register's name in the table: its path under the top, an array element's index appended to its
+    name (`core1_thresh_pos` is `core[1].thresh_pos`), so every element is a register of its own."""
+    return "_".join(node.get_path_segments(array_suffix="{index:d}")[1:])
 
 
 def _field(node: FieldNode) -> Field:
@@ -68,7 +71,7 @@ def _field(node: FieldNode) -> Field:
 
 def _table(top: AddrmapNode) -> RegisterTable:
     registers, windows = [], []
-    for node in top.descendants():
+    for node in top.descendants(unroll=True):
         if isinstance(node, RegNode):
             registers.append(Register(
                 name=_name(node), address=node.absolute_address, size=node.size, external=node.external,
