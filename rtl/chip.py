@@ -224,9 +224,8 @@ class Chip(wiring.Component):
             regs.neuron_row_events.count.eq(sequencer.row_events),
             regs.neuron_spikes.count.eq(sequencer.spikes),
             regs.neuron_dropped.count.eq(sequencer.dropped),
-            windows["routing"].engine.addr.eq(sequencer.route_addr),
-            sequencer.route_data.eq(windows["routing"].engine.data),
         ]
+        connect(m, sequencer.route, windows["routing"].engine)
         return refused
 
     def _wire_pv(self, m, config, regs, pv, windows, other_busy):

@@ -21,6 +21,8 @@ the macro stopped acknowledging a neuron strobe) ends it at once.
 
 from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import ReadPort
+from amaranth.utils import ceil_log2
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
@@ -68,8 +70,7 @@ class InferenceSequencer(wiring.Component):
             "host_in":    In(stream.Signature(EVENT_BITS)),
             "host_out":   Out(stream.Signature(EVENT_BITS)),
             # The routing table: a synchronous read port, ROUTE_ENTRY_BYTES per (core, neuron, sign).
-            "route_addr": Out(range(routing_table_bytes(config))),
-            "route_data": In(8),
+            "route":      In(ReadPort.Signature(addr_width=ceil_log2(routing_table_bytes(config)), shape=8)),
             "step":       Out(STEP_BITS),
             "row_events": Out(COUNTER_BITS),
             "spikes":     Out(COUNTER_BITS),
@@ -122,7 +123,7 @@ class InferenceSequencer(wiring.Component):
                 m.d.comb += lowest.eq(bit)
         neuron = index >> 1
         negative = index[0]
-        m.d.comb += self.route_addr.eq(route_offset(config.neurons, core, neuron, negative) + fetch)
+        m.d.comb += self.route.addr.eq(route_offset(config.neurons, core, neuron, negative) + fetch)
         # The macro's flags, interleaved as {neg, pos} per neuron, cores one after another: bit
         # (core, neuron, sign). Not latched: the port holds them from a fire's acknowledge to the next.
         flags = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i]) for i in range(config.cores * config.neurons)))
@@ -192,7 +193,7 @@ class InferenceSequencer(wiring.Component):
                 m.d.sync += fetch.eq(fetch + 1)
                 with m.If(fetch != 0):
                     m.d.sync += entry.as_value().word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(
-                        self.route_data)
+                        self.route.data)
                 with m.If(fetch == ROUTE_ENTRY_BYTES):
                     m.d.sync += self.spikes.eq(self.spikes + 1)
                     m.next = "To-Host"

@@ -62,8 +62,8 @@ def run_sequencer(macro, routing: bytes, codes, host_steps, v_read: int, steps=N
     responder = PortResponder(macro, neuron_latency=ACK_LATENCY)
 
     async def memories(ctx):
-        async for _, _, addr in ctx.tick().sample(dut.route_addr):
-            ctx.set(dut.route_data, routing[addr] if addr < len(routing) else 0)
+        async for _, _, addr in ctx.tick().sample(dut.route.addr):
+            ctx.set(dut.route.data, routing[addr] if addr < len(routing) else 0)
 
     async def host(ctx):
         for word in words:
