@@ -201,6 +201,11 @@ def cmd_demo(args) -> int:
     return run(args)
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import run
+    return run(args)
+
+
 #: The boards of fpga/boards.py (named here so that the parser does not import the RTL).
 BOARD_NAMES = ("icebreaker", "ulx3s")
 #: rram_cim/blocks.py's BLOCKS, named here so the CLI starts without importing Amaranth.
@@ -305,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     from .demo import add_arguments, check_arguments
     add_arguments(p)
     p.set_defaults(func=cmd_demo, validate=check_arguments)
+
+    p = with_config(commands.add_parser(
+        "sweep", help="Monte-Carlo chip yield and P&V recipe campaigns on the golden model, on Dask (docs/campaigns.md)"))
+    from . import sweep
+    sweep.add_arguments(p)
+    p.set_defaults(func=cmd_sweep, validate=sweep.check_arguments)
 
     p = with_config(commands.add_parser("sim", help="run the cocotb benches on the generated Verilog"))
     p.add_argument("--simulator", choices=("icarus", "verilator", "both"), default="both")
