@@ -14,7 +14,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ChipConfig
-from ..models.neurons import NeuronMode
+from ..protocol import NeuronMode, NeuronReset
 from ..rtl.analog_port import AnalogPort
 from ..rtl.block_ram import block_ram, read_port
 from .emulated_cells import cell_address
@@ -179,14 +179,15 @@ class NeuronUnit(wiring.Component):
             with m.State("Fire"):
                 fired = fire_up | fire_down
                 m.d.comb += [membrane_wr.en.eq(1), refractory_wr.en.eq(1)]
-                with m.If(here.mode == NeuronMode.ADC):          # subtract the threshold, no refractory
-                    m.d.comb += [membrane_wr.data.eq(Mux(fire_up, membrane_now - up_level,
-                                                         Mux(fire_down, membrane_now - down_level, membrane_now))),
-                                 refractory_wr.data.eq(refractory_rd.data)]
+                adc = here.mode == NeuronMode.ADC
+                subtracted = Mux(fire_up, membrane_now - up_level, Mux(fire_down, membrane_now - down_level, membrane_now))
+                # ADC mode and reset by subtraction keep what lay beyond the threshold; else back to zero.
+                m.d.comb += membrane_wr.data.eq(Mux(adc | (here.reset == NeuronReset.SUBTRACT), subtracted,
+                                                    Mux(fired, 0, membrane_now)))
+                with m.If(adc):                                  # no refractory period
+                    m.d.comb += refractory_wr.data.eq(refractory_rd.data)
                 with m.Else():
-                    m.d.comb += [membrane_wr.data.eq(Mux(fired, 0, membrane_now)),
-                                 refractory_wr.data.eq(Mux(fired, here.refractory,
-                                                           Mux(ready, 0, refractory_rd.data - 1)))]
+                    m.d.comb += refractory_wr.data.eq(Mux(fired, here.refractory, Mux(ready, 0, refractory_rd.data - 1)))
                 # A fire visits the neurons in flag order, so each decision shifts in at the top: after
                 # the last, neuron i's flag is bit i (no decoder).
                 m.d.sync += [self.spike_pos.eq(Cat(self.spike_pos[1:], fire_up)),

@@ -35,7 +35,7 @@ import numpy as np
 from ..config import REFERENCE, ChipConfig
 from ..models.device import HFO2_1T1R, DeviceParams
 from ..models.macro import LEAK_SCALE, codes_per_core
-from ..models.neurons import NeuronMode, NeuronParams
+from ..models.neurons import NeuronMode, NeuronParams, NeuronReset
 from ..protocol import Op
 
 __all__ = ["EmulationParams", "Lfsr", "EmulatedMacroModel"]
@@ -182,12 +182,13 @@ class EmulatedMacroModel:
             return np.array([[getattr(c, name)] for c in codes], dtype=np.int64)
         up_at, down_at = column("thresh_pos") << MEMBRANE_FRACTION, column("thresh_neg") << MEMBRANE_FRACTION
         adc = column("mode") == NeuronMode.ADC
+        subtract = adc | (column("reset") == NeuronReset.SUBTRACT)
         ready = self.refractory == 0
         up = ready & (self.membrane >= up_at)
         down = ready & ~up & (self.membrane <= -down_at)
         fired = up | down
         subtracted = self.membrane - up * up_at + down * down_at
-        self.membrane = np.where(adc, subtracted, np.where(fired, 0, self.membrane))
+        self.membrane = np.where(subtract, subtracted, np.where(fired, 0, self.membrane))
         self.refractory = np.where(adc, self.refractory,
                                    np.where(fired, column("refractory"), np.maximum(self.refractory - 1, 0)))
         return up, down

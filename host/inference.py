@@ -136,7 +136,7 @@ def check_host_steps(host_steps, config: ChipConfig | None = None) -> None:
 
 
 #: A CORE page's registers, each named after the NeuronCodes field it holds.
-NEURON_CORE_REGISTERS = ("thresh_pos", "thresh_neg", "leak", "refractory", "mode")
+NEURON_CORE_REGISTERS = ("thresh_pos", "thresh_neg", "leak", "refractory", "mode", "reset")
 
 
 def neuron_pages(config: ChipConfig, codes) -> list[NeuronCodes]:

@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x3, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x4, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -174,6 +174,9 @@ TABLE = RegisterTable(
         Register('core0_mode', 0x010006, 1, external=False, description='Neuron mode', fields=(
             Field('kind', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: IF, 1: LIF, 2: ADC (count spikes: subtract the threshold, no refractory period); 3 refuses an inference start.'),
         )),
+        Register('core0_reset', 0x010007, 1, external=False, description='Reset after a spike', fields=(
+            Field('subtract', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='IF and LIF: 0 sets the membrane to zero after a spike, 1 subtracts the threshold crossed (snnTorch\'s reset_mechanism="subtract", Sinabs\'s default), keeping what lay beyond it. ADC mode always subtracts.'),
+        )),
         Register('core1_thresh_pos', 0x010100, 2, external=False, description='Positive threshold', fields=(
             Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
@@ -188,6 +191,9 @@ TABLE = RegisterTable(
         )),
         Register('core1_mode', 0x010106, 1, external=False, description='Neuron mode', fields=(
             Field('kind', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: IF, 1: LIF, 2: ADC (count spikes: subtract the threshold, no refractory period); 3 refuses an inference start.'),
+        )),
+        Register('core1_reset', 0x010107, 1, external=False, description='Reset after a spike', fields=(
+            Field('subtract', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='IF and LIF: 0 sets the membrane to zero after a spike, 1 subtracts the threshold crossed (snnTorch\'s reset_mechanism="subtract", Sinabs\'s default), keeping what lay beyond it. ADC mode always subtracts.'),
         )),
     ),
     windows=(
@@ -252,11 +258,13 @@ class ADDR:
     core0_leak = 0x010004
     core0_refractory = 0x010005
     core0_mode = 0x010006
+    core0_reset = 0x010007
     core1_thresh_pos = 0x010100
     core1_thresh_neg = 0x010102
     core1_leak = 0x010104
     core1_refractory = 0x010105
     core1_mode = 0x010106
+    core1_reset = 0x010107
     pv_target = 0x100000
     pv_pulses = 0x200000
     failed_log = 0x300000

@@ -13,7 +13,7 @@ import numpy as np
 from ..config import REFERENCE, ChipConfig
 from ..protocol import Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
-from .neurons import NeuronBank, NeuronMode, NeuronParams, column_voltages, differential_inputs
+from .neurons import NeuronBank, NeuronMode, NeuronParams, NeuronReset, column_voltages, differential_inputs
 
 __all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word"]
 
@@ -26,15 +26,19 @@ class NeuronCodes:
     leak: int = 0               # membrane fraction lost per step, in 1/256 (LIF)
     refractory: int = 0         # time steps
     mode: int = NeuronMode.IF
+    reset: int = NeuronReset.ZERO   # IF and LIF: 0 to zero, 1 subtract the threshold
 
     def params(self, config: ChipConfig, base: NeuronParams) -> NeuronParams:
         if self.thresh_pos <= 0 or self.thresh_neg <= 0:
             raise ModelInputError("neuron thresholds must be at least one code")
         if self.mode not in tuple(NeuronMode):
             raise ModelInputError(f"neuron mode {self.mode} is not one of {[int(m) for m in NeuronMode]}")
+        if self.reset not in tuple(NeuronReset):
+            raise ModelInputError(f"neuron reset {self.reset} is not one of {[int(r) for r in NeuronReset]}")
         return replace(base, v_threshold_pos=self.thresh_pos * config.threshold_volts_per_lsb,
                        v_threshold_neg=self.thresh_neg * config.threshold_volts_per_lsb,
-                       leak=self.leak / LEAK_SCALE, refractory_steps=self.refractory, mode=NeuronMode(self.mode))
+                       leak=self.leak / LEAK_SCALE, refractory_steps=self.refractory, mode=NeuronMode(self.mode),
+                       reset=NeuronReset(self.reset))
 
 
 def codes_per_core(codes, cores: int) -> list[NeuronCodes]:

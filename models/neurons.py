@@ -5,7 +5,10 @@ voltages, V_col = sum_i G_ij V_i / sum_i G_ij (NeuRRAM's voltage-mode sensing, W
 2022). A sampling capacitor takes V_col and shares its charge with the integration capacitor, so the
 membrane moves by (C_sample / C_int) * V_in. Two comparators fire a +1 spike above the positive
 threshold and a -1 spike below the negative one (SPIRIT, Valentian et al., IEDM 2019); during the
-refractory period the neuron keeps integrating but cannot fire (SPIRIT's third specification).
+refractory period the neuron keeps integrating but cannot fire (SPIRIT's third specification). After
+a spike an IF or LIF membrane goes back to zero, or loses the threshold it crossed (reset by
+subtraction, as snnTorch's and Sinabs's neurons do); ADC mode always subtracts and has no refractory
+period, so its spike count digitizes the input.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..protocol import NeuronMode
+from ..protocol import NeuronMode, NeuronReset
 from .device import ModelInputError
 
-__all__ = ["NeuronMode", "NeuronParams", "NeuronBank", "column_voltages", "differential_inputs"]
+__all__ = ["NeuronMode", "NeuronReset", "NeuronParams", "NeuronBank", "column_voltages", "differential_inputs"]
 
 BOLTZMANN = 1.380649e-23
 
@@ -36,6 +39,8 @@ class NeuronParams:
     #: Fraction of the membrane voltage lost per step in LIF mode.
     leak: float = 0.0
     mode: NeuronMode = NeuronMode.IF
+    #: IF and LIF: what the membrane does after a spike (ADC mode always subtracts).
+    reset: NeuronReset = NeuronReset.ZERO
     #: Comparator offset spread across neurons, volts (device-to-device; a few mV is typical of
     #: uncalibrated CMOS comparators - model assumption).
     offset_sigma_v: float = 0.002
@@ -128,10 +133,14 @@ class NeuronBank:
         down = may_fire & (compared <= -p.v_threshold_neg)
         spikes = up.astype(np.int8) - down.astype(np.int8)
         fired = spikes != 0
+        crossed = spikes * np.where(up, p.v_threshold_pos, p.v_threshold_neg)
         if p.mode is NeuronMode.ADC:
-            self.v_mem -= spikes * np.where(up, p.v_threshold_pos, p.v_threshold_neg)
+            self.v_mem -= crossed
         else:
-            self.v_mem[fired] = 0.0
+            if p.reset is NeuronReset.SUBTRACT:
+                self.v_mem -= crossed
+            else:
+                self.v_mem[fired] = 0.0
             self.refractory = np.where(fired, p.refractory_steps, np.maximum(self.refractory - 1, 0))
         self.spike_count += np.abs(spikes)
         return spikes

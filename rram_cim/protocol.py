@@ -17,7 +17,7 @@ from amaranth.lib import data, enum
 
 from .config import ADDRESS_BITS, ChipConfig
 
-__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
+__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
            "valid_member", "Command",
            "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
            "decode_event",
@@ -71,11 +71,19 @@ class NeuronMode(enum.IntEnum, shape=2, view_class=enum.EnumView):
     ADC = 2     # reset by subtracting the threshold, no refractory: the spike count digitizes the input
 
 
+class NeuronReset(enum.IntEnum, shape=1, view_class=enum.EnumView):
+    """What an IF or LIF neuron's membrane does after a spike, as a CORE page's `reset.subtract` carries it
+    (ADC mode always subtracts)."""
+    ZERO = 0        # back to zero (SPIRIT's neurons, NIR's IF/LIF with v_reset = 0)
+    SUBTRACT = 1    # minus the threshold crossed: what lay beyond it carries over (snnTorch's, Sinabs's)
+
+
 # ---- one core's neuron settings (a CORE page of the map, and the analog port's `neuron_cores`) ----------
 #: Thresholds in threshold LSBs (ChipConfig.threshold_volts_per_lsb), leak in 1/256 of the membrane per
 #: step, refractory period in time steps. The port carries one per page of neuron settings
 #: (ChipConfig.neuron_pages), page p at bits [p * NeuronCore.size, (p + 1) * NeuronCore.size).
-NeuronCore = data.StructLayout({"thresh_pos": 16, "thresh_neg": 16, "leak": 8, "refractory": 8, "mode": NeuronMode})
+NeuronCore = data.StructLayout({"thresh_pos": 16, "thresh_neg": 16, "leak": 8, "refractory": 8, "mode": NeuronMode,
+                                "reset": NeuronReset})
 
 
 def unpack_neuron_cores(word: int, pages: int) -> list[dict[str, int]]:

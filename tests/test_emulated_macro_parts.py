@@ -217,7 +217,7 @@ PER_CORE = "per-core"
                          [(CONFIG, NeuronMode.IF, 0, 2), (CONFIG, NeuronMode.LIF, 40, 1),
                           (CONFIG, NeuronMode.ADC, 0, 0), (DAC10, NeuronMode.IF, 0, 0),
                           (CONFIG, NeuronMode.LIF, 40, PER_CORE)],
-                         ids=["if-refractory", "lif", "adc", "if-10-bit-dac", "per-core"])
+                         ids=["if-refractory", "lif", "adc", "if-10-bit-dac", "per-core-subtract"])
 def test_neuron_unit_integrates_and_fires_as_the_reference(config, mode, leak, refractory):
     per_core = refractory == PER_CORE
     refractory = 0 if per_core else refractory
@@ -228,7 +228,8 @@ def test_neuron_unit_integrates_and_fires_as_the_reference(config, mode, leak, r
     unit = dut.unit
     codes = [NeuronCodes(thresh_pos=12, thresh_neg=9, leak=leak, refractory=refractory, mode=mode)] * config.cores
     if per_core:
-        codes[1] = NeuronCodes(thresh_pos=7, thresh_neg=15, refractory=2, mode=NeuronMode.IF)
+        # Core 1: IF with reset by subtraction and a refractory period; core 0 LIF resetting to zero.
+        codes[1] = NeuronCodes(thresh_pos=7, thresh_neg=15, refractory=2, mode=NeuronMode.IF, reset=1)
     v_read = 6 << (config.dac_bits - 8)
     steps = [[(int(rng.integers(config.cores)), int(rng.integers(config.rows))) for _ in range(6)]
              for _ in range(10)]

@@ -30,7 +30,9 @@ def random_input(seed, steps=12, per_step=24):
     NeuronCodes(thresh_pos=8, thresh_neg=8, mode=2),
     # Each core its own page: a layer per core with its own neuron type and thresholds.
     [NeuronCodes(thresh_pos=5, thresh_neg=12, refractory=2), NeuronCodes(thresh_pos=6, thresh_neg=6, leak=40, mode=1)],
-], ids=["if", "if-refractory", "lif", "adc", "per-core"])
+    # Reset by subtraction: IF with a refractory period on one core, LIF on the other.
+    [NeuronCodes(thresh_pos=5, thresh_neg=7, refractory=1, reset=1), NeuronCodes(thresh_pos=6, thresh_neg=6, leak=30, mode=1, reset=1)],
+], ids=["if", "if-refractory", "lif", "adc", "per-core", "subtract"])
 def test_two_layer_network_spikes_exactly_like_the_golden_model(codes):
     routing = two_layer_routing(CONFIG)
     host_steps = random_input(1)

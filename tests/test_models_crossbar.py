@@ -191,6 +191,24 @@ def test_refractory_period_caps_the_rate_but_integration_goes_on():
     assert slow.run(inputs).sum() == 20
 
 
+def test_reset_by_subtraction_keeps_what_lay_beyond_the_threshold_and_keeps_the_refractory_period():
+    from rram_cim.models.neurons import NeuronReset
+    step = 0.15 / quiet().gain                     # each sample moves the membrane by 0.15 V
+    for mode in (NeuronMode.IF, NeuronMode.LIF):
+        zero = NeuronBank(1, quiet(mode=mode), np.random.default_rng(0))
+        subtract = NeuronBank(1, quiet(mode=mode, reset=NeuronReset.SUBTRACT), np.random.default_rng(0))
+        assert zero.step(np.array([step]))[0] == subtract.step(np.array([step]))[0] == 1
+        assert zero.v_mem[0] == 0.0 and subtract.v_mem[0] == pytest.approx(0.05)
+    # Ten samples of 0.07 V: 0.7 V of charge. Subtraction spends it a threshold at a time (7 spikes); a
+    # reset to zero throws away what lay beyond the threshold at each spike (one spike per 2 samples).
+    drive = np.full((10, 1), 0.07 / quiet().gain)
+    assert NeuronBank(1, quiet(reset=NeuronReset.SUBTRACT), np.random.default_rng(0)).run(drive).sum() == 7
+    assert NeuronBank(1, quiet(), np.random.default_rng(0)).run(drive).sum() == 5
+    late = NeuronBank(1, quiet(reset=NeuronReset.SUBTRACT, refractory_steps=2), np.random.default_rng(0))
+    assert late.run(np.full((3, 1), step))[:, 0].tolist() == [1, 0, 0]
+    assert late.v_mem[0] == pytest.approx(0.05 + 0.3)
+
+
 def test_leak_reduces_firing_and_adc_mode_counts_charge():
     drive = np.full((300, 1), 0.05)
     plain = NeuronBank(1, quiet(), np.random.default_rng(0)).run(drive).sum()

@@ -57,11 +57,13 @@ class RegisterDecoder(wiring.Component):
             "core0_leak": Out(wiring.Signature({"fraction": Out(8)})),
             "core0_refractory": Out(wiring.Signature({"steps": Out(8)})),
             "core0_mode": Out(wiring.Signature({"kind": Out(2)})),
+            "core0_reset": Out(wiring.Signature({"subtract": Out(1)})),
             "core1_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
             "core1_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
             "core1_leak": Out(wiring.Signature({"fraction": Out(8)})),
             "core1_refractory": Out(wiring.Signature({"steps": Out(8)})),
             "core1_mode": Out(wiring.Signature({"kind": Out(2)})),
+            "core1_reset": Out(wiring.Signature({"subtract": Out(1)})),
             "fifo_spike_in": Out(WindowPort(1)),
             "fifo_spike_out": Out(WindowPort(1)),
             "pv_target": Out(WindowPort(13)),
@@ -122,11 +124,13 @@ class RegisterDecoder(wiring.Component):
         core0_leak_fraction = Signal(8, init=0)
         core0_refractory_steps = Signal(8, init=0)
         core0_mode_kind = Signal(2, init=0)
+        core0_reset_subtract = Signal(1, init=0)
         core1_thresh_pos_code = Signal(16, init=0)
         core1_thresh_neg_code = Signal(16, init=0)
         core1_leak_fraction = Signal(8, init=0)
         core1_refractory_steps = Signal(8, init=0)
         core1_mode_kind = Signal(2, init=0)
+        core1_reset_subtract = Signal(1, init=0)
 
         m.d.comb += self.scratch.value.eq(scratch_value)
         m.d.comb += self.ctrl.pv_start.eq(ctrl_pv_start)
@@ -173,11 +177,13 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.core0_leak.fraction.eq(core0_leak_fraction)
         m.d.comb += self.core0_refractory.steps.eq(core0_refractory_steps)
         m.d.comb += self.core0_mode.kind.eq(core0_mode_kind)
+        m.d.comb += self.core0_reset.subtract.eq(core0_reset_subtract)
         m.d.comb += self.core1_thresh_pos.code.eq(core1_thresh_pos_code)
         m.d.comb += self.core1_thresh_neg.code.eq(core1_thresh_neg_code)
         m.d.comb += self.core1_leak.fraction.eq(core1_leak_fraction)
         m.d.comb += self.core1_refractory.steps.eq(core1_refractory_steps)
         m.d.comb += self.core1_mode.kind.eq(core1_mode_kind)
+        m.d.comb += self.core1_reset.subtract.eq(core1_reset_subtract)
         # Single-pulse fields fall back to 0 the cycle after a write.
         m.d.sync += ctrl_pv_start.eq(0)
         m.d.sync += ctrl_pv_abort.eq(0)
@@ -201,7 +207,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(3, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(4, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -590,6 +596,12 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(core0_mode_kind[0:2], C(0, 6)))
                     with m.If(bus.w_stb):
                         m.d.sync += core0_mode_kind[0:2].eq(bus.w_data[0:2])
+                with m.Case(0x10007):  # core0_reset[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core0_reset_subtract[0:1], C(0, 7)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core0_reset_subtract[0:1].eq(bus.w_data[0:1])
                 with m.Case(0x10100):  # core1_thresh_pos[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -632,6 +644,12 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(core1_mode_kind[0:2], C(0, 6)))
                     with m.If(bus.w_stb):
                         m.d.sync += core1_mode_kind[0:2].eq(bus.w_data[0:2])
+                with m.Case(0x10107):  # core1_reset[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(core1_reset_subtract[0:1], C(0, 7)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += core1_reset_subtract[0:1].eq(bus.w_data[0:1])
 
         # External registers and memory windows: forwarded, offsets relative to their base.
         for index, (name, base, size, readable, writable) in enumerate(WINDOWS, start=1):
