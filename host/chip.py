@@ -24,6 +24,8 @@ from ..config import REFERENCE, ChipConfig, read_limit_code, read_limit_volts
 from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes
+from ..models.mvm import MVMModel
+from ..models.mvm import check_request as check_mvm_request
 from ..models.pv import PVSettings, adc_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
 from .compiler import NetworkMapping
@@ -117,6 +119,10 @@ class ModelTransport:
         self._status |= StatusBit.INFER_DONE
         return run
 
+    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code) -> np.ndarray:
+        codes = NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code)
+        return MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion).outputs
+
     def status(self) -> StatusBit:
         """The model is never busy and raises instead of flagging errors."""
         return self._status
@@ -165,6 +171,10 @@ class _FrameLink:
 
     def run(self, host_steps) -> InferenceRun:
         return self.runner.run(host_steps)
+
+    def mvm(self, *request) -> np.ndarray:
+        raise ChipError("MVM runs on the model transport only so far: the chip's MVM sequencer is the next "
+                        "slice of the dataflow work (docs/mvm.md)")
 
     def status(self) -> StatusBit:
         check_identity(self.regs, self.config)
@@ -294,6 +304,21 @@ class Chip:
             raise ValueError("the raster holds spikes: booleans, or numbers that are 0 or 1")
         run = self.infer(mapping.host_steps(raster))
         return mapping.scores(run.events), run
+
+    # ---- matrix-vector multiplication (docs/mvm.md) ---------------------------------------------------------
+    def mvm(self, core: int, x, direction: str = "forward", in_bits: int = 1, out_bits: int = 1,
+            conversion: str = "count", threshold_code: int = 1, v_read_code: int | None = None) -> np.ndarray:
+        """One MVM on `core`: signed integer inputs `x` (|x| < 2^in_bits; one per row forward, one per column
+        pair backward) in, signed outputs (|y| < 2^out_bits; one per column pair forward, one per row
+        backward) out, in units of `threshold_code` on the neurons' membranes. `v_read_code` defaults to the
+        read-disturb limit. Bad requests are refused before anything is sent."""
+        v_read_code = read_limit_code(self.config) if v_read_code is None else v_read_code
+        check_mvm_request(self.config, core, x, direction, in_bits, out_bits, conversion)
+        for name, value, top in (("threshold_code", threshold_code, 65535),
+                                 ("v_read_code", v_read_code, read_limit_code(self.config))):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= top:
+                raise ValueError(f"{name} must be an integer from 1 to {top}, not {value!r}")
+        return self._link.mvm(core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code)
 
     # ---- status and counters --------------------------------------------------------------------------------
     def status(self) -> StatusBit:

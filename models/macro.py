@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
-from ..protocol import Op
+from ..protocol import Conversion, Direction, Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, NeuronReset, column_voltages, differential_inputs
 
@@ -144,6 +144,33 @@ class AnalogMacro:
             spikes.append(bank.fire())
         spikes = np.stack(spikes)
         return spikes > 0, spikes < 0
+
+    # ---- matrix-vector multiplication (models/mvm.py sequences these) ------------------------------------
+    def integrate_frame(self, core: int, direction, signs, v_read_code: int, codes: NeuronCodes,
+                        phase: int = 0) -> None:
+        """One sample of one MVM input frame on `core`: the inputs driven at signs * V_read (forward: the
+        rows; backward: +V on column 2k and -V on column 2k+1 for input k), every neuron sensing its line
+        (forward: its column pair; backward: row phase * neurons + k, 0 V past the last row)."""
+        from .mvm import effective_weights           # the MVM model imports this module
+        config = self.config
+        bank = self.banks[core]
+        bank.params = codes.params(config, bank.params)
+        v_read = v_read_code * config.bl_volts_per_lsb
+        v_lines = v_read * (np.asarray(signs, dtype=float) @ effective_weights(self.cores[core].g_us, direction,
+                                                                              config.neurons))
+        if Direction(direction) is Direction.BACKWARD:
+            v_in = np.zeros(config.neurons)
+            sensed = v_lines[phase * config.neurons:(phase + 1) * config.neurons]
+            v_in[:len(sensed)] = sensed
+        else:
+            v_in = v_lines
+        bank.integrate(v_in)
+
+    def convert(self, core: int, out_bits: int, conversion, codes: NeuronCodes) -> tuple[np.ndarray, int]:
+        """Every neuron of `core` turns its membrane into a signed `out_bits` output (`NeuronBank.convert`)."""
+        bank = self.banks[core]
+        bank.params = codes.params(self.config, bank.params)
+        return bank.convert(out_bits, Conversion(conversion) is Conversion.SAR)
 
     def reset_neurons(self) -> None:
         for bank, driven in zip(self.banks, self._driven):

@@ -145,6 +145,22 @@ class NeuronBank:
         self.spike_count += np.abs(spikes)
         return spikes
 
+    def convert(self, bits: int, sar: bool) -> tuple[np.ndarray, int]:
+        """A multi-bit output per neuron from its membrane (models/mvm.py): partial-reset counting (up to
+        2^bits - 1 comparator steps) or successive approximation (`bits` steps, 2^b thresholds at bit b);
+        each decision sees the comparator offset; the membrane keeps the remainder. Returns the signed
+        counts and the number of steps."""
+        p = self.params
+        weights = [1 << b for b in reversed(range(bits))] if sar else [1] * ((1 << bits) - 1)
+        counts = np.zeros(self.n, dtype=np.int64)
+        for weight in weights:
+            compared = self.v_mem + self.offset_v
+            up = compared >= weight * p.v_threshold_pos
+            down = ~up & (compared <= -weight * p.v_threshold_neg)
+            counts += weight * (up.astype(np.int64) - down.astype(np.int64))
+            self.v_mem -= weight * (up * p.v_threshold_pos - down * p.v_threshold_neg)
+        return counts, len(weights)
+
     def run(self, v_inputs: np.ndarray) -> np.ndarray:
         """Step through (steps, n) inputs; return the (steps, n) spike raster."""
         v_inputs = np.asarray(v_inputs, dtype=float)

@@ -17,7 +17,7 @@ from amaranth.lib import data, enum
 
 from .config import ADDRESS_BITS, ChipConfig
 
-__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
+__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "Direction", "Conversion", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
            "valid_member", "Command",
            "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
            "decode_event",
@@ -76,6 +76,18 @@ class NeuronReset(enum.IntEnum, shape=1, view_class=enum.EnumView):
     (ADC mode always subtracts)."""
     ZERO = 0        # back to zero (SPIRIT's neurons, NIR's IF/LIF with v_reset = 0)
     SUBTRACT = 1    # minus the threshold crossed: what lay beyond it carries over (snnTorch's, Sinabs's)
+
+
+class Direction(enum.IntEnum, shape=1, view_class=enum.EnumView):
+    """Which way an MVM runs through a core (docs/mvm.md)."""
+    FORWARD = 0     # drive the rows, sense the column pairs
+    BACKWARD = 1    # drive the column pairs (+y on G+, -y on G-), sense the rows
+
+
+class Conversion(enum.IntEnum, shape=1, view_class=enum.EnumView):
+    """How a neuron turns its membrane into a multi-bit output after an MVM (docs/mvm.md)."""
+    COUNT = 0       # partial reset: one threshold subtracted per step, the steps counted
+    SAR = 1         # successive approximation: 2^b thresholds compared and subtracted at bit b
 
 
 # ---- one core's neuron settings (a CORE page of the map, and the analog port's `neuron_cores`) ----------

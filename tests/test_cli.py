@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from rram_cim.cli import main
+from rram_cim.cli import bench_names, main
 
 
 def test_verilog_writes_a_module(tmp_path):
@@ -109,7 +109,8 @@ def test_bench_runs_only_the_benches_in_bench(capsys, tmp_path):
     script = tmp_path / "evil.py"
     script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w')\n")
     for name in (str(script.with_suffix("")), f"../../../../..{script.with_suffix('')}", "bench/models", "models.py"):
-        assert "choose one of device, fpga, inference, models, pv_cosim, spi_throughput" in _refused(capsys, ["bench", name])
+        assert f"choose one of {', '.join(bench_names())}" in _refused(capsys, ["bench", name])
+    assert {"device", "fpga", "inference", "models", "mvm", "pv_cosim", "spi_throughput"} <= set(bench_names())
     assert not (tmp_path / "ran").exists()
 
 
