@@ -25,6 +25,7 @@ from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes
 from ..models.mvm import MVMModel
+from .calibration import OffsetCalibration, calibrate_offsets
 from ..models.mvm import check_request as check_mvm_request
 from ..models.pv import PVSettings, adc_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
@@ -123,6 +124,9 @@ class ModelTransport:
         codes = NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code)
         return MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion).outputs
 
+    def set_trims(self, core: int, codes) -> None:
+        self.macro.set_trims(core, codes)
+
     def status(self) -> StatusBit:
         """The model is never busy and raises instead of flagging errors."""
         return self._status
@@ -175,6 +179,10 @@ class _FrameLink:
     def mvm(self, *request) -> np.ndarray:
         raise ChipError("MVM runs on the model transport only so far: the chip's MVM sequencer is the next "
                         "slice of the dataflow work (docs/mvm.md)")
+
+    def set_trims(self, *request) -> None:
+        raise ChipError("neuron trims are on the model transport only so far: the chip's trim registers come "
+                        "with its MVM sequencer (docs/mvm.md)")
 
     def status(self) -> StatusBit:
         check_identity(self.regs, self.config)
@@ -319,6 +327,17 @@ class Chip:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= top:
                 raise ValueError(f"{name} must be an integer from 1 to {top}, not {value!r}")
         return self._link.mvm(core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code)
+
+    def set_trims(self, core: int, codes) -> None:
+        """Each neuron's comparator offset trim on `core` (signed threshold LSBs, `models.macro.TRIM_RANGE`)."""
+        if isinstance(core, bool) or not isinstance(core, (int, np.integer)) or not 0 <= core < self.config.cores:
+            raise ValueError(f"core must be 0 to {self.config.cores - 1}, not {core!r}")
+        self._link.set_trims(core, codes)
+
+    def calibrate(self, core: int, trials: int = 64, tolerance: float = 0.1, seed: int = 0) -> OffsetCalibration:
+        """Trim each neuron of `core` until random +-1 inputs find its comparators unbiased (host/calibration.py);
+        the trims stay written."""
+        return calibrate_offsets(self, core, self.config, trials, tolerance, seed)
 
     # ---- status and counters --------------------------------------------------------------------------------
     def status(self) -> StatusBit:

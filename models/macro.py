@@ -15,7 +15,7 @@ from ..protocol import Conversion, Direction, Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, NeuronReset, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word"]
+__all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word", "TRIM_RANGE"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ def flags_word(flags: np.ndarray) -> int:
 
 #: Leak codes are fractions of 256.
 LEAK_SCALE = 256
+#: A neuron's comparator trim: a signed byte of threshold LSBs (+-12.7 mV at 0.1 mV), over six sigma of
+#: the comparators' 2 mV offset spread (`NeuronParams.offset_sigma_v`).
+TRIM_RANGE = range(-128, 128)
 
 
 class AnalogMacro:
@@ -171,6 +174,17 @@ class AnalogMacro:
         bank = self.banks[core]
         bank.params = codes.params(self.config, bank.params)
         return bank.convert(out_bits, Conversion(conversion) is Conversion.SAR)
+
+    def set_trims(self, core: int, codes) -> None:
+        """Each neuron's comparator offset trim on `core`, in threshold LSBs (`TRIM_RANGE`), as calibration
+        (host/calibration.py) sets it: the trim adds to what the comparators see."""
+        codes = np.asarray(codes)
+        if codes.shape != (self.config.neurons,) or codes.dtype.kind not in "iu":
+            raise ModelInputError(f"trims: {self.config.neurons} integer codes per core, not {codes.shape} {codes.dtype}")
+        if np.any(codes < TRIM_RANGE.start) or np.any(codes >= TRIM_RANGE.stop):
+            raise ModelInputError(f"trim codes lie in {TRIM_RANGE.start}..{TRIM_RANGE.stop - 1}")
+        self._array(core, 0, 0)
+        self.banks[core].trim_v = codes * self.config.threshold_volts_per_lsb
 
     def reset_neurons(self) -> None:
         for bank, driven in zip(self.banks, self._driven):

@@ -98,6 +98,8 @@ class NeuronBank:
         self.params = params
         self.rng = rng
         self.offset_v = rng.normal(0.0, params.offset_sigma_v, n) if params.noise else np.zeros(n)
+        #: Each comparator's offset trim, volts (set by calibration; `AnalogMacro.set_trims`).
+        self.trim_v = np.zeros(n)
         self.v_mem = np.zeros(n)
         self.refractory = np.zeros(n, dtype=np.int64)
         self.spike_count = np.zeros(n, dtype=np.int64)
@@ -127,7 +129,7 @@ class NeuronBank:
     def fire(self) -> np.ndarray:
         """Compare against the thresholds (the chip's fire strobe); return spikes in {-1, 0, +1}."""
         p = self.params
-        compared = self.v_mem + self.offset_v
+        compared = self.v_mem + self.offset_v + self.trim_v
         may_fire = self.refractory == 0
         up = may_fire & (compared >= p.v_threshold_pos)
         down = may_fire & (compared <= -p.v_threshold_neg)
@@ -154,7 +156,7 @@ class NeuronBank:
         weights = [1 << b for b in reversed(range(bits))] if sar else [1] * ((1 << bits) - 1)
         counts = np.zeros(self.n, dtype=np.int64)
         for weight in weights:
-            compared = self.v_mem + self.offset_v
+            compared = self.v_mem + self.offset_v + self.trim_v
             up = compared >= weight * p.v_threshold_pos
             down = ~up & (compared <= -weight * p.v_threshold_neg)
             counts += weight * (up.astype(np.int64) - down.astype(np.int64))
