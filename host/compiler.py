@@ -29,11 +29,11 @@ import numpy as np
 
 from ..config import READ_DISTURB_LIMIT_V, ChipConfig, read_limit_code
 from ..models.macro import LEAK_SCALE, NeuronCodes
-from ..models.neurons import NeuronMode
+from ..models.neurons import NeuronMode, NeuronReset
 from ..protocol import ROUTE_ENTRY_BYTES, decode_event, pack_route, route_offset, routing_table_bytes
 
 __all__ = ["CompileError", "LayerMapping", "compile_layer", "Layer", "NetworkMapping", "compile_network",
-           "neuron_codes"]
+           "neuron_codes", "neuron_reset"]
 
 #: The neuron threshold registers are 16 bits wide.
 THRESHOLD_CODE_MAX = 0xFFFF
@@ -200,8 +200,23 @@ def _per_layer(value, layers: int, what: str) -> list:
     return [value] * layers
 
 
+#: The reset of an IF or LIF neuron by name, as the compiler and the NIR importer take it.
+RESETS = {"zero": NeuronReset.ZERO, "subtract": NeuronReset.SUBTRACT}
+
+
+def neuron_reset(value, what: str = "reset", otherwise: str = "") -> NeuronReset:
+    """`value` ("zero", "subtract" or a NeuronReset) as a NeuronReset; anything else refused, the message
+    naming `what` was given and `otherwise` what else would do."""
+    if isinstance(value, NeuronReset):
+        return value
+    if isinstance(value, str) and value in RESETS:
+        return RESETS[value]
+    raise CompileError(f"{what} = {value!r}: an IF or LIF neuron resets to 'zero' or by 'subtract'ing its "
+                       f"threshold (protocol.NeuronReset.ZERO / SUBTRACT){otherwise}")
+
+
 def neuron_codes(layers: int, config: ChipConfig, threshold_code, mode=NeuronMode.ADC,
-                 negative_threshold_code=None, leak_code=0):
+                 negative_threshold_code=None, leak_code=0, reset=NeuronReset.ZERO):
     """The neuron settings of a network of `layers` layers: one NeuronCodes if every layer's agree, else a
     tuple of one per core (core k holds layer k; cores past the last layer take its settings). Each
     setting is given once or once per layer. A config with one page of neuron settings for every core
@@ -211,8 +226,11 @@ def neuron_codes(layers: int, config: ChipConfig, threshold_code, mode=NeuronMod
                  else _per_layer(negative_threshold_code, layers, "negative_threshold_code"))
     modes = [NeuronMode(m) for m in _per_layer(mode, layers, "mode")]
     leaks = _per_layer(leak_code, layers, "leak_code")
+    resets = [neuron_reset(r, f"layer {k}'s reset" if layers > 1 else "reset")
+              for k, r in enumerate(_per_layer(reset, layers, "reset"))]
     per_layer = []
-    for k, (threshold, negative, layer_mode, leak) in enumerate(zip(thresholds, negatives, modes, leaks)):
+    for k, (threshold, negative, layer_mode, leak, layer_reset) in enumerate(zip(thresholds, negatives, modes,
+                                                                                  leaks, resets)):
         where = f"layer {k}: " if layers > 1 else ""
         if not 0 <= leak < LEAK_SCALE or (leak and layer_mode is not NeuronMode.LIF):
             raise CompileError(f"{where}leak code {leak}: a leak is 1..{LEAK_SCALE - 1} (/{LEAK_SCALE}) and only "
@@ -222,32 +240,33 @@ def neuron_codes(layers: int, config: ChipConfig, threshold_code, mode=NeuronMod
         if not 1 <= threshold <= THRESHOLD_CODE_MAX:
             raise CompileError(f"{where}threshold code {threshold} is outside 1..{THRESHOLD_CODE_MAX}")
         per_layer.append(NeuronCodes(thresh_pos=int(threshold), thresh_neg=int(negative), leak=int(leak),
-                                     mode=layer_mode))
+                                     mode=layer_mode, reset=layer_reset))
     if all(codes == per_layer[0] for codes in per_layer):
         return per_layer[0]
     if getattr(config, "neuron_pages", 1) == 1:         # configs before per-core pages had one
-        differ = [f"layer {k}: threshold {c.thresh_pos}, leak {c.leak}/{LEAK_SCALE}, {c.mode.name}"
-                  for k, c in enumerate(per_layer)]
+        differ = [f"layer {k}: threshold {c.thresh_pos}, leak {c.leak}/{LEAK_SCALE}, {c.mode.name}, reset "
+                  f"{c.reset.name.lower()}" for k, c in enumerate(per_layer)]
         raise CompileError(f"the layers' neuron settings differ ({'; '.join(differ)}), and config "
                            f"{config.name!r} has one page of neuron settings for every core (per_core_neurons "
-                           "off): give every layer the same threshold, leak and mode, or use a config with "
+                           "off): give every layer the same threshold, leak, mode and reset, or use a config with "
                            "per_core_neurons on")
     return tuple(per_layer + [per_layer[-1]] * (config.cores - layers))
 
 
 def compile_network(layers: list[Layer], level_codes, config: ChipConfig, threshold_code, v_read_code: int,
-                    mode=NeuronMode.ADC, negative_threshold_code=None, leak_code=0) -> NetworkMapping:
+                    mode=NeuronMode.ADC, negative_threshold_code=None, leak_code=0,
+                    reset=NeuronReset.ZERO) -> NetworkMapping:
     """Place `layers` on cores 0.. (see the module docstring); neurons run in `mode` (ADC: reset by
-    subtracting the threshold; IF and LIF: reset to zero) with the threshold `threshold_code` (and
-    `negative_threshold_code`, the same by default), LIF's `leak_code` (1/256 per step), and rows read at
-    `v_read_code`. Each neuron setting is one value for every layer or a sequence of one per layer (each
-    core has its own page of neuron settings: `neuron_codes`)."""
+    subtracting the threshold; IF and LIF: `reset`, "zero" or "subtract") with the threshold
+    `threshold_code` (and `negative_threshold_code`, the same by default), LIF's `leak_code` (1/256 per
+    step), and rows read at `v_read_code`. Each neuron setting is one value for every layer or a sequence
+    of one per layer (each core has its own page of neuron settings: `neuron_codes`)."""
     codes = np.asarray(level_codes)
     if not layers:
         raise CompileError("a network needs at least one layer")
     if len(layers) > config.cores:
         raise CompileError(f"{len(layers)} layers: the chip has {config.cores} cores, one per layer")
-    settings = neuron_codes(len(layers), config, threshold_code, mode, negative_threshold_code, leak_code)
+    settings = neuron_codes(len(layers), config, threshold_code, mode, negative_threshold_code, leak_code, reset)
     if codes.ndim != 1 or len(codes) < 2 or np.any(np.diff(codes) <= 0):
         raise CompileError("level_codes must list at least two increasing ADC codes")
     if len(codes) > config.pv_levels:

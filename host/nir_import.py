@@ -10,7 +10,7 @@ flat). Leading batch dimensions of 1 (exports traced from a (1, n) sample) are d
 checked here instead of by nir's type check, which refuses them. Weights are quantized per layer to the
 level table's signed range and balanced (`compiler.compile_layer`), so a voltage-mode neuron's drift per
 step is k V_r (delta G / S) sum_i w_i x_i, with one column total S for the layer. NIR's neuron is
-v += r W x, spiking when v > theta and resetting to v_reset (= 0).
+v += r W x, spiking when v > theta and resetting (below).
 
 Neuron settings: each core has its own page (threshold, leak, mode), so each layer keeps its own. A
 layer's weight scale is bisected until its threshold lands exactly on a whole threshold code (its
@@ -27,13 +27,28 @@ r dt / tau. dt is the `dt` argument, else the file's own record (a `dt` in the g
 metadata), else snnTorch's export step 1e-4 s with a warning. A leak that rounds outside 1..255/256 is
 refused with a message that names dt. snnTorch's IF (Leaky with beta = 1) exports tau = r = inf: an IF.
 
-Warnings: NIR records no reset-by-subtraction; a file with no v_reset (nir 1.0.4's IF) is warned about,
-since its exporter's reset is unknown (Sinabs's default subtracts). A threshold within a few comparator
-offsets (the neuron noise's sigma) is warned about.
+Reset: each layer's IF or LIF neurons reset to zero or by subtracting the threshold (NeuronCodes.reset,
+per core), as the `reset` argument says ("zero", "subtract", once or per layer), else as the file says:
+nir >= 1.0.5 records v_reset (0: reset to zero), nir 1.0.4's IF and LIF have no v_reset and subtract the
+threshold by their own equations. Two exporters lose their neurons' mechanism, and an import that relies
+on the file is warned about once, naming `reset`:
+  - snnTorch 1.0 writes v_reset = 0 whatever the Leaky's reset_mechanism (its default subtracts); its
+    LIFs are recognised by r = tau / 1e-4 s (tau = dt / (1 - beta), r = tau / dt at its hard-coded dt)
+    and import as reset to zero;
+  - Sinabs 3.1 (nir 1.0.4) writes no v_reset whatever its reset_fn, nor its spike_fn: such files import
+    as subtracting, NIR 1.0.4's rule and Sinabs's default, but its MultiSpike neurons fire several spikes
+    a step where the chip fires one.
+The chip subtracts at the step it fires and leaks the remainder the next step; snnTorch subtracts the
+threshold after the next step's leak, so a leaky subtracting snnTorch neuron keeps (1 - beta) theta less
+per spike than the chip's: exact for IF, close for LIF. A subtracting layer keeps its exact weights and
+takes the threshold code (down to half its natural one) and column total that land its threshold
+closest to theta in weight units, never coarser weights: every spike carries that error forward.
+
+Warnings: a threshold within a few comparator offsets (the neuron noise's sigma) is warned about.
 
 Refused, with the reason and the node (by type, name and layer):
   - biases;
-  - a non-zero v_reset or v_leak;
+  - a non-zero v_reset or v_leak; a `reset` that is not "zero", "subtract" or None;
   - thresholds or leaks that differ within a layer (a single register each per core);
   - any other node type;
   - a graph that is not a chain;
@@ -51,9 +66,9 @@ import numpy as np
 
 from ..config import ChipConfig, read_limit_code
 from ..models.macro import LEAK_SCALE, NeuronCodes
-from ..models.neurons import NeuronMode, NeuronParams
+from ..models.neurons import NeuronMode, NeuronParams, NeuronReset
 from .compiler import (THRESHOLD_CODE_MAX, CompileError, Layer, NetworkMapping, check_read_code,
-                       compile_network)
+                       compile_network, neuron_reset)
 
 __all__ = ["NirNetwork", "NirWarning", "layers_from_nir", "read_nir"]
 
@@ -72,6 +87,8 @@ FIRING_MARGIN = 1e-6
 #: A layer's threshold under this many comparator offsets (NeuronParams.offset_sigma_v) is warned about:
 #: with the neuron noise on, the offsets move its spikes.
 OFFSET_WARNING = 10
+#: What else a `reset` may be, as refusals say.
+FILES_RESET = ", or None: as the file says"
 #: A leak code further than this (relative) from dt/tau is warned about.
 LEAK_ROUNDING_WARNING = 0.05
 
@@ -81,10 +98,26 @@ class NirWarning(UserWarning):
 
 
 @dataclass(frozen=True)
+class _Part:
+    """One weight and neuron pair as the file gives it, before dt is known."""
+    #: Effective weights (inputs x neurons): NIR's W scaled by r (IF) or r / tau (LIF, times dt later).
+    weights: np.ndarray
+    threshold: float
+    #: A LIF's time constant in seconds, None for an IF.
+    tau: float | None
+    #: (weights, neurons) node names.
+    names: tuple[str, str]
+    #: The reset the node states: "zero" (v_reset = 0) or "subtract" (no v_reset: nir 1.0.4's equations).
+    reset: str
+    #: snnTorch's LIF signature, r = tau / 1e-4 s: its v_reset = 0 does not say how it resets.
+    snntorch: bool
+
+
+@dataclass(frozen=True)
 class NirNetwork:
     layers: list[Layer]
-    #: Each layer's neuron settings (threshold code, leak code, mode); the negative threshold is the
-    #: register's maximum, since NIR's neurons fire positive spikes only.
+    #: Each layer's neuron settings (threshold code, leak code, mode, reset); the negative threshold is
+    #: the register's maximum, since NIR's neurons fire positive spikes only.
     neurons: tuple[NeuronCodes, ...]
     v_read_code: int
     #: NIR weight units per level difference, per layer.
@@ -104,7 +137,8 @@ class NirNetwork:
     def compile(self, level_codes, config: ChipConfig) -> NetworkMapping:
         return compile_network(self.layers, level_codes, config, [c.thresh_pos for c in self.neurons],
                                self.v_read_code, mode=[NeuronMode(c.mode) for c in self.neurons],
-                               negative_threshold_code=THRESHOLD_CODE_MAX, leak_code=[c.leak for c in self.neurons])
+                               negative_threshold_code=THRESHOLD_CODE_MAX, leak_code=[c.leak for c in self.neurons],
+                               reset=[NeuronReset(c.reset) for c in self.neurons])
 
 
 def read_nir(source, config: ChipConfig | None = None):
@@ -287,10 +321,9 @@ def _metadata_dt(graph) -> float | None:
     return None
 
 
-def _layers(chain, config: ChipConfig):
-    """[(effective weights inputs x neurons, threshold, leak per step or None for IF, (weights, neurons)
-    names)] from Linear/Affine + IF/LIF pairs; Flatten nodes dropped. A LIF's leak is left as tau (seconds)
-    until dt is known."""
+def _layers(chain, config: ChipConfig, unrecorded: set[str]) -> list[_Part]:
+    """The Linear/Affine + IF/LIF pairs; Flatten nodes dropped. A LIF's leak is left as tau (seconds)
+    until dt is known. `unrecorded`: neurons whose file holds no v_reset (nir fills in 0 when it reads)."""
     import nir
     (input_name, input_node), body = chain[0], [(n, node) for n, node in chain[1:] if not isinstance(node, nir.Flatten)]
     out = []
@@ -327,9 +360,10 @@ def _layers(chain, config: ChipConfig):
             if shape and int(np.prod(shape)) != inputs:
                 raise CompileError(f"Input {input_name!r} has shape {tuple(shape)}, {int(np.prod(shape))} values, "
                                    f"but {w_label} takes {inputs} inputs")
-        elif inputs != out[-1][0].shape[1]:
+        elif inputs != out[-1].weights.shape[1]:
             raise CompileError(f"{w_label} takes {inputs} inputs but layer {layer - 1} has "
-                               f"{out[-1][0].shape[1]} neurons")
+                               f"{out[-1].weights.shape[1]} neurons")
+        snntorch = False
         if isinstance(neurons, nir.IF):
             scale, tau = _per_neuron(neurons.r, outputs, f"r of {n_label}"), None
         elif isinstance(neurons, nir.LIF):
@@ -340,9 +374,10 @@ def _layers(chain, config: ChipConfig):
             if np.all(np.isposinf(tau)) and np.all(np.isposinf(r)):
                 # snnTorch's Leaky(beta=1) exports tau = dt / (1 - beta) = inf and r = tau / dt = inf:
                 # no leak, and an input scale r dt / tau of 1. An IF.
-                scale, tau = np.ones(outputs), None
+                scale, tau, snntorch = np.ones(outputs), None, True
             else:
                 tau, r = _real(tau, f"tau of {n_label}"), _real(r, f"r of {n_label}")
+                snntorch = bool(np.allclose(r * SNNTORCH_DT, tau, rtol=1e-5, atol=0))
                 if np.any(tau <= 0):
                     raise CompileError(f"{n_label} has tau {tau.min():g} s: a time constant must be positive "
                                        "(the chip leaks dt/tau per step)")
@@ -350,35 +385,77 @@ def _layers(chain, config: ChipConfig):
                 scale = r / tau                             # times dt, once it is known
         else:
             raise CompileError(f"{n_label} is a {type(neurons).__name__}; the chip's neurons are IF or LIF")
-        v_reset = getattr(neurons, "v_reset", None)      # nir 1.0.4's IF has none
+        v_reset = None if n_name in unrecorded else getattr(neurons, "v_reset", None)     # nir 1.0.4 has none
         if v_reset is not None and np.any(np.asarray(v_reset) != 0):
-            raise CompileError(f"{n_label} resets to a non-zero v_reset: the chip resets to 0")
+            raise CompileError(f"{n_label} resets to a non-zero v_reset: the chip resets to 0 or by subtracting "
+                               "the threshold")
         threshold = _uniform(_unbatched(np.asarray(neurons.v_threshold)), f"the threshold of {n_label}")
         if threshold <= 0:
             raise CompileError(f"{n_label} has threshold {threshold}: it must be positive")
-        out.append(((scale[:, None] * w).T, threshold, tau, (w_name, n_name)))
+        out.append(_Part((scale[:, None] * w).T, threshold, tau, (w_name, n_name),
+                         "zero" if v_reset is not None else "subtract", snntorch and v_reset is not None))
     return out
 
 
+def _resets(parts: list[_Part], reset, config: ChipConfig) -> list[NeuronReset]:
+    """Each layer's reset: the argument's, else the file's; an import that relies on a file which lost
+    its exporter's mechanism is warned about once, naming the argument."""
+    if isinstance(reset, (list, tuple)):
+        if len(reset) != len(parts):
+            raise CompileError(f"reset: {len(reset)} values for {len(parts)} layers (give one, or one per layer)")
+        given = list(reset)
+    else:
+        given = [reset] * len(parts)
+    chosen, snntorch, sinabs = [], [], []
+    for k, (part, value) in enumerate(zip(parts, given)):
+        what = f"layer {k}'s reset" if isinstance(reset, (list, tuple)) else "reset"
+        if value is not None:
+            chosen.append(neuron_reset(value, what, FILES_RESET))
+            continue
+        chosen.append(neuron_reset(part.reset))
+        if part.snntorch:
+            snntorch.append(part.names[1])
+        elif part.reset == "subtract":
+            sinabs.append(part.names[1])
+    lost = []
+    if snntorch:
+        lost.append(f"LIF nodes {snntorch} look like snnTorch's export (r = tau / {SNNTORCH_DT:g} s), which writes "
+                    "v_reset = 0 whatever the Leaky's reset_mechanism (its default subtracts): imported as reset "
+                    "to zero")
+    if sinabs:
+        lost.append(f"neurons {sinabs} record no v_reset, as Sinabs writes them (nir 1.0.4) whatever its reset_fn "
+                    "and spike_fn: imported as subtracting the threshold, nir 1.0.4's rule and Sinabs's default "
+                    "(the chip fires at most one spike per step, where Sinabs's default MultiSpike fires more)")
+    if lost:
+        warnings.warn(f"the file does not say how its neurons reset: {'; '.join(lost)}. Pass reset='zero' or "
+                      "reset='subtract' (or one per layer) as the exporting network did", NirWarning, stacklevel=3)
+    if getattr(config, "neuron_pages", 1) == 1 and len(set(chosen)) > 1:
+        raise CompileError(f"layers reset differently ({', '.join(r.name.lower() for r in chosen)}), and config "
+                           f"{config.name!r} has one page of neuron settings for every core (per_core_neurons off): "
+                           "use a config with per_core_neurons on")
+    return chosen
+
+
 def layers_from_nir(source, level_codes, config: ChipConfig, v_read_code: int | None = None,
-                    dt: float | None = None, fires_at_threshold: bool = False) -> NirNetwork:
+                    dt: float | None = None, fires_at_threshold: bool = False, reset=None) -> NirNetwork:
     """Map a NIR graph (or file) to layers, each layer's neuron settings and a read code (the highest the
     read-disturb limit allows, by default): see the module docstring. `dt` is the exporter's time step in
     seconds (snnTorch 1e-4; Norse 1.1: the square of its dt, since its export writes tau = dt * tau;
     Sinabs: 1, its taus are in steps); by default the file's record of it, else snnTorch's.
-    `fires_at_threshold`: the exporter's neurons fire at v >= theta (Sinabs), not NIR's v > theta."""
+    `fires_at_threshold`: the exporter's neurons fire at v >= theta (Sinabs), not NIR's v > theta.
+    `reset`: "zero", "subtract" or None (the file's), once or one per layer."""
     if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating))
                            or not 0 < dt < np.inf):
         raise CompileError(f"dt = {dt!r}: the time step must be a finite positive number of seconds")
+    if reset is not None and not isinstance(reset, (list, tuple)):
+        neuron_reset(reset, "reset", FILES_RESET)                # refused before the file is read
     graph = read_nir(source, config)
-    if not isinstance(source, type(graph)) and (missing := _resets_missing(pathlib.Path(source))):
-        warnings.warn(f"{pathlib.Path(source).name}: neurons {missing} record no v_reset, so the file does not "
-                      "say how they reset (Sinabs's default IAF subtracts the threshold); the chip resets to 0",
-                      NirWarning, stacklevel=2)
-    parts = _layers(_chain(graph), config)
+    unrecorded = set() if isinstance(source, type(graph)) else set(_resets_missing(pathlib.Path(source)))
+    parts = _layers(_chain(graph), config, unrecorded)
     if not parts:
         raise CompileError("the graph has no layer")
-    leaky = any(tau is not None for _, _, tau, _ in parts)
+    resets = _resets(parts, reset, config)
+    leaky = any(part.tau is not None for part in parts)
     if dt is not None:
         dt_source = "argument"
     elif (dt := _metadata_dt(graph)) is not None:
@@ -392,7 +469,8 @@ def layers_from_nir(source, level_codes, config: ChipConfig, v_read_code: int | 
                           f"snnTorch's dt = {SNNTORCH_DT:g} s; pass dt (Norse 1.1: its dt squared; Sinabs: 1)",
                           NirWarning, stacklevel=2)
     layers, leaks = [], []
-    for k, (weights, threshold, tau, names) in enumerate(parts):
+    for k, part in enumerate(parts):
+        weights, threshold, tau, names = part.weights, part.threshold, part.tau, part.names
         if tau is None:
             layers.append((weights, threshold)), leaks.append(0)
             continue
@@ -417,15 +495,30 @@ def layers_from_nir(source, level_codes, config: ChipConfig, v_read_code: int | 
     # Weights and thresholds many decades apart overflow the scale search; say so rather than crash.
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
-            network = _fit([(w, th * margin) for w, th in layers], leaks, np.asarray(level_codes), config,
+            network = _fit([(w, th * margin) for w, th in layers], leaks, resets, np.asarray(level_codes), config,
                            v_read_code, dt, dt_source, fires_at_threshold)
     except (FloatingPointError, OverflowError) as error:
         raise CompileError(f"weights and thresholds span a range the chip's registers cannot express "
                            f"({error})") from None
     network = NirNetwork(network.layers, network.neurons, network.v_read_code, network.scales,
-                         network.threshold_error, dt, dt_source, tuple(names for *_, names in parts))
+                         network.threshold_error, dt, dt_source, tuple(part.names for part in parts))
     _warn_offsets(network, config)
     return network
+
+
+def _codes_and_levels(volts: float, total_us: float, step_us: float, lsb: float, natural_code: int,
+                      fires_at_threshold: bool, search: bool):
+    """(threshold code, levels to raise the column total by) to try, best first: at `natural_code`, or
+    (`search`, for neurons that subtract their threshold) at each code down to half of it, ordered by how
+    close the threshold lands to the code, on the side the firing rule needs (at or under the code for
+    NIR's v > theta, at or over it for v >= theta)."""
+    tries = []
+    for code in range(natural_code, max(natural_code // 2, 1) - 1, -1) if search else [natural_code]:
+        levels = (volts / (code * lsb) - 1) * total_us / step_us
+        extra = max(int(np.floor(levels) if fires_at_threshold else np.ceil(levels - 1e-9)), 0)
+        landed = volts * total_us / (total_us + extra * step_us) / (code * lsb)
+        tries.append((abs(landed - 1), code, extra))
+    return [(code, extra) for _, code, extra in sorted(tries)]
 
 
 def _warn_offsets(network: NirNetwork, config: ChipConfig) -> None:
@@ -440,8 +533,8 @@ def _warn_offsets(network: NirNetwork, config: ChipConfig) -> None:
                           NirWarning, stacklevel=3)
 
 
-def _fit(parts, leaks: list[int], codes: np.ndarray, config: ChipConfig, v_read_code: int, dt: float,
-         dt_source: str, fires_at_threshold: bool) -> NirNetwork:
+def _fit(parts, leaks: list[int], resets: list[NeuronReset], codes: np.ndarray, config: ChipConfig,
+         v_read_code: int, dt: float, dt_source: str, fires_at_threshold: bool) -> NirNetwork:
     """Weight scales that put every layer's threshold exactly on a whole code: its own (each core has a
     page of neuron settings), or the lowest layer's (one page for every core)."""
     top = len(codes) - 1
@@ -473,21 +566,29 @@ def _fit(parts, leaks: list[int], codes: np.ndarray, config: ChipConfig, v_read_
                                f"(at dt = {dt:g} s, {dt_source}: a LIF's inputs are scaled by r dt / tau), outside "
                                f"the register's 1..{THRESHOLD_CODE_MAX} codes of {lsb * 1e3} mV")
     layers, natural = [], []
+    one_page = getattr(config, "neuron_pages", 1) == 1
     for k, (layer, volts) in enumerate(first):
-        target = natural_codes[k] * lsb
         # First keep the weights and raise the column total until the threshold falls on the code: the
         # drift per weight shrinks as 1/S, so S grows by volts / target, in whole levels (above the
         # threshold for NIR's v > theta, below for v >= theta).
         total_us = (codes[layer.plus[:, 0]] * config.us_per_adc_lsb).sum()
-        levels = (volts / target - 1) * total_us / step_us
-        extra = int(np.floor(levels) if fires_at_threshold else np.ceil(levels - 1e-9))
-        try:
-            raised = Layer.from_weights(np.rint(parts[k][0] / scales[k]).astype(np.int64), codes, config,
-                                        extra_levels=max(extra, 0))
+        subtract = resets[k] is NeuronReset.SUBTRACT
+        raised = None
+        for code, extra in _codes_and_levels(volts, total_us, step_us, lsb, natural_codes[k], fires_at_threshold,
+                                             search=subtract and not one_page):
+            try:
+                raised = Layer.from_weights(np.rint(parts[k][0] / scales[k]).astype(np.int64), codes, config,
+                                            extra_levels=extra)
+            except CompileError:
+                continue                    # no room on the balance rows: a higher code, or coarser weights
+            natural_codes[k] = code
             layer, volts = raised, volts * total_us / (codes[raised.plus[:, 0]] * config.us_per_adc_lsb).sum()
-        except CompileError:
-            pass                            # no room on the balance rows: coarser weights instead
-        if volts > target * (1 + SCALE_TOLERANCE):
+            break
+        target = natural_codes[k] * lsb
+        # A subtracting neuron keeps its exact weights over a threshold a fraction of a level off: coarser
+        # weights would put the threshold on its code but change what each spike subtracts in weight units
+        # (the integers stay, their scale moves), an error every spike carries forward.
+        if volts > target * (1 + SCALE_TOLERANCE) and not (subtract and raised is not None):
             # Coarser weights lower a layer's threshold voltage (its column total shrinks more slowly than
             # the scale grows): bisect the scale until it lands on the target.
             low, high = scales[k], scales[k] * volts / target * 2
@@ -501,6 +602,6 @@ def _fit(parts, leaks: list[int], codes: np.ndarray, config: ChipConfig, v_read_
         natural.append(volts / target)
     error = max(abs(1 - n) / n for n in natural)
     neurons = tuple(NeuronCodes(thresh_pos=code, thresh_neg=THRESHOLD_CODE_MAX, leak=leak,
-                                mode=NeuronMode.LIF if leak else NeuronMode.IF)
-                    for code, leak in zip(natural_codes, leaks))
+                                mode=NeuronMode.LIF if leak else NeuronMode.IF, reset=reset)
+                    for code, leak, reset in zip(natural_codes, leaks, resets))
     return NirNetwork(layers, neurons, v_read_code, tuple(scales), error, dt, dt_source, ())

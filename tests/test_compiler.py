@@ -130,3 +130,34 @@ def test_bad_levels_thresholds_and_read_codes_are_refused(levels, threshold, v_r
     layers = [Layer(np.zeros((64, 4), int), np.zeros((64, 4), int), 64)]
     with pytest.raises(CompileError, match=message):
         compile_network(layers, levels, REFERENCE, threshold, v_read)
+
+
+# ---- neuron settings per layer: threshold, leak, mode and reset ------------------------------------------
+from rram_cim.config import REFERENCE_LITE  # noqa: E402
+from rram_cim.models.neurons import NeuronMode, NeuronReset  # noqa: E402
+
+
+def test_each_layers_reset_goes_to_its_core_like_its_leak_and_threshold():
+    layers = _network(np.random.default_rng(3))
+    mapping = compile_network(layers, LEVELS, REFERENCE, 8, 6, mode=NeuronMode.IF, reset=["subtract", "zero"])
+    assert [c.reset for c in mapping.codes] == [NeuronReset.SUBTRACT, NeuronReset.ZERO]
+    same = compile_network(layers, LEVELS, REFERENCE, 8, 6, mode=NeuronMode.IF, reset=NeuronReset.SUBTRACT)
+    assert same.codes.reset == NeuronReset.SUBTRACT                 # one setting for every core
+    assert compile_network(layers, LEVELS, REFERENCE, 8, 6).codes.reset == NeuronReset.ZERO
+
+
+def test_layers_that_reset_differently_are_refused_on_a_config_with_one_page():
+    layers = _network(np.random.default_rng(3))
+    with pytest.raises(CompileError, match=r"layer 0: threshold 8, leak 0/256, IF, reset subtract; layer 1: "
+                                           r"threshold 8, leak 0/256, IF, reset zero\), and config 'reference-lite'"):
+        compile_network(layers, LEVELS, REFERENCE_LITE, 8, 6, mode=NeuronMode.IF, reset=["subtract", "zero"])
+
+
+@pytest.mark.parametrize("reset, message", [
+    ("to-zero", r"reset = 'to-zero': an IF or LIF neuron resets to 'zero' or by 'subtract'ing its threshold"),
+    (["zero", 2], r"layer 1's reset = 2"),
+    (["zero"], "reset: 1 values for 2 layers"),
+])
+def test_a_reset_that_is_not_zero_or_subtract_is_refused(reset, message):
+    with pytest.raises(CompileError, match=message):
+        compile_network(_network(np.random.default_rng(3)), LEVELS, REFERENCE, 8, 6, mode=NeuronMode.IF, reset=reset)
