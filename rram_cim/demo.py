@@ -196,7 +196,7 @@ def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> 
 def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib.Path, timings) -> Trained:
     """Stage 1: the data split, the device spread at the P&V levels, and the network trained with it (or
     loaded from --network, copied beside the report)."""
-    from .host.recipes import level_recipes
+    from .host.recipes import HOLDING, level_recipes
     from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, save_networks,
                                 train)
     from .models.recipes import LEVELS
@@ -204,7 +204,7 @@ def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib
     print(f"data: scikit-learn digits, {len(data.train_y)} training and {len(data.test_y)} test images (8x8)")
     level_codes = np.array(LEVELS)
     level_us = level_codes * config.us_per_adc_lsb
-    recipes = level_recipes(config, level_codes)
+    recipes = level_recipes(config, level_codes, **HOLDING)      # averaged, confirmed verifies, widened windows
     spread = device_spread_us(config, level_codes, recipes, seed=args.seed)
     print("device spread injected in training (P&V + 1 day relaxation, uS per level): "
           + " ".join(f"{s:.1f}" for s in spread))
@@ -273,15 +273,18 @@ def _evaluate_on_models(args, config: ChipConfig, trained: Trained, compiled: Co
     model_chip = Chip(model_transport, config)
     model_programs = model_chip.load(mapping, trained.recipes)
     meter = EnergyMeter()
-    layer_neurons = [layer.neurons for layer in trained.quantized.layers()]
-    c_sample = NeuronParams().c_sample_ff
+    layers = trained.quantized.layers()
+    layer_neurons = [layer.neurons for layer in layers]
+    neuron = NeuronParams()
     v_read = mapping.v_read_code * config.bl_volts_per_lsb
+    v_threshold = trained.settings.threshold_code * config.threshold_volts_per_lsb
     first_spikes = {}
 
     def account(i, result):
         last = model_transport.last
         meter.inference(last.routed, [core.g_us for core in model_transport.macro.cores], v_read, layer_neurons,
-                        config.neurons, c_sample, result.spikes)
+                        config.neurons, neuron.c_sample_ff, result.spikes, layer_inputs=[l.inputs for l in layers],
+                        c_int_ff=neuron.c_int_ff, v_threshold=v_threshold, dac_bits=config.dac_bits)
         if i == 0:
             first_spikes["spikes"] = last.spikes.copy()
     evaluations["chip_model"] = _evaluate("chip (golden model)", model_chip, mapping, rasters, labels,
