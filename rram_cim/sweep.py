@@ -70,6 +70,8 @@ class Network:
     labels: np.ndarray
     level_codes: np.ndarray
     layer_neurons: tuple
+    layer_inputs: tuple
+    v_threshold: float          # the neurons' threshold, volts (the energy of a partial reset)
 
 
 def train_network(settings: Settings, network_seed: int) -> Network:
@@ -88,8 +90,10 @@ def train_network(settings: Settings, network_seed: int) -> Network:
     _, quantized = train(config, data, level_us, trained, spread)
     mapping = compile_network(quantized.layers(), level_codes, config, trained.threshold_code, trained.v_read_code)
     digits = data.test_x[:settings.digits]
+    layers = quantized.layers()
     return Network(network_seed, mapping, [rate_code(x, settings.steps) for x in digits],
-                   data.test_y[:settings.digits], level_codes, tuple(layer.neurons for layer in quantized.layers()))
+                   data.test_y[:settings.digits], level_codes, tuple(layer.neurons for layer in layers),
+                   tuple(layer.inputs for layer in layers), trained.threshold_code * config.threshold_volts_per_lsb)
 
 
 def run_point(point: Point, settings: Settings, network: Network) -> dict:
@@ -119,15 +123,18 @@ def run_point(point: Point, settings: Settings, network: Network) -> dict:
             chip.relax(point["age_s"])
             in_window_aged = _in_window(transport, programs, settings.spec_window)
         meter = EnergyMeter()
-        c_sample = NeuronParams().c_sample_ff
+        neuron = NeuronParams()
         v_read = mapping.v_read_code * config.bl_volts_per_lsb
         right = 0
         for raster, label in zip(network.rasters, network.labels):
             scores, run = chip.classify(mapping, raster)
             right += int(scores.argmax()) == int(label)
             last = transport.last
+            # As the demo counts an inference (rram_cim/demo.py, stage 3).
             meter.inference(last.routed, [core.g_us for core in transport.macro.cores], v_read,
-                            network.layer_neurons, config.neurons, c_sample, run.spikes)
+                            network.layer_neurons, config.neurons, neuron.c_sample_ff, run.spikes,
+                            layer_inputs=network.layer_inputs, c_int_ff=neuron.c_int_ff,
+                            v_threshold=network.v_threshold, dac_bits=config.dac_bits)
     n = max(len(network.labels), 1)
     energy = meter.per_inference_nj(n)
     return {"accuracy": right / n, "pulses_per_cell": pulses / cells,
@@ -258,7 +265,8 @@ class Outcome:
     ran: int
     skipped: int
     failed: list
-    seconds: float
+    seconds: float             # the whole run: training, engine start, points
+    train_s: float = 0.0       # of which training the networks
 
 
 def execute(design: Design, points: list[Point], settings: Settings, results: ResultsFile, *, workers: int = 2,
@@ -277,6 +285,7 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
     print(f"sweep: training {len(seeds)} network(s) (seed {', '.join(map(str, seeds))}), once for the campaign",
           file=stream, flush=True)
     networks = {s: train_network(settings, s) for s in seeds}
+    train_s = time.perf_counter() - started
     bar = Bar("sweep", len(todo), stream=stream)
     failed = []
     meeting = []
@@ -303,7 +312,7 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
         else:
             with _client(client, scheduler, workers) as dask:
                 _distribute(dask, todo, settings, networks, function, retries, finished)
-    return Outcome(len(todo) - len(failed), len(done), failed, time.perf_counter() - started)
+    return Outcome(len(todo) - len(failed), len(done), failed, time.perf_counter() - started, train_s)
 
 
 @contextlib.contextmanager
@@ -324,6 +333,10 @@ def _client(client, scheduler: str | None, workers: int):
 
 def _distribute(dask, todo, settings, networks, function, retries, finished) -> None:
     from distributed import as_completed
+    if not dask.scheduler_info()["workers"]:
+        # A cluster whose workers are still queued (dask-jobqueue's batch jobs): nothing to ship to yet.
+        print(f"sweep: waiting for the first worker of {dask.scheduler.address}", flush=True)
+        dask.wait_for_workers(1)
     shipped = {s: dask.scatter(network, broadcast=True) for s, network in networks.items()}
     campaign = uuid.uuid4().hex[:8]
     futures = {dask.submit(function, point, settings, shipped[point["network_seed"]], retries=retries,

@@ -308,20 +308,24 @@ class Design:
             raise DesignError(f"the design has {self.size:,} points, more than {POINTS_MAX:,}: split the campaign")
         from .models.device import ModelInputError
         points = self.all_points()
-        checked = set()
+        devices, recipes = set(), set()          # each distinct device and recipe is built once
         for point in points:
-            key = tuple(sorted(point.values.items()))
-            if key in checked:
+            device = tuple((k, v) for k, v in point.values.items() if k not in RECIPE_AXES)
+            recipe = tuple(point[k] for k in RECIPE_AXES)
+            if device in devices and recipe in recipes:
                 continue
-            checked.add(key)
             shown = ", ".join(f"{k} = {v}" for k, v in point.values.items()) or "the reference device"
             try:
-                point.device_params()
-                recipes = point_recipes(point, config, level_codes)
-                for recipe in (recipes.values() if isinstance(recipes, dict) else (recipes,)):
-                    recipe.check_codes(config)
+                if device not in devices:
+                    point.device_params()
+                if recipe not in recipes:
+                    built = point_recipes(point, config, level_codes)
+                    for each in (built.values() if isinstance(built, dict) else (built,)):
+                        each.check_codes(config)
             except ModelInputError as error:
                 raise DesignError(f"point {point.index} ({shown}): {error}") from None
+            devices.add(device)
+            recipes.add(recipe)
         return points
 
 

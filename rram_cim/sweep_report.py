@@ -38,7 +38,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def yield_by_axis(results: dict, design: Design, spec_accuracy: float) -> dict[str, list[dict]]:
-    """For each varied axis: its values (or bins) with chips, chips meeting spec, yield and interval."""
+    """For each axis the design varies over more than one value: its values (or bins) with chips, chips
+    meeting spec, yield and interval."""
     meets = results["accuracy"] >= spec_accuracy
     table = {}
     for name, values in design.vary.items():
@@ -55,7 +56,8 @@ def yield_by_axis(results: dict, design: Design, spec_accuracy: float) -> dict[s
             if n:
                 rows.append({"value": value.item() if hasattr(value, "item") else value, "chips": n,
                              "meeting": good, "yield": good / n, "interval": wilson(good, n)})
-        table[name] = rows
+        if len(rows) > 1:                        # an axis held at one value is a setting, not a variable
+            table[name] = rows
     return table
 
 
@@ -67,7 +69,8 @@ def recipe_front(results: dict, design: Design) -> list[dict]:
     recipes = []
     for key in dict.fromkeys(keys):
         chosen = np.array([k == key for k in keys])
-        recipes.append({"recipe": dict(zip(varied, (k.item() if hasattr(k, "item") else k for k in key))),
+        recipes.append({"recipe": {name: axes()[name].kind(k.item() if hasattr(k, "item") else k)
+                                   for name, k in zip(varied, key)},
                         "chips": int(chosen.sum()),
                         "pulses_per_cell": float(results["pulses_per_cell"][chosen].mean()),
                         "error_rate": float(1 - results["in_window"][chosen].mean()),
@@ -179,13 +182,14 @@ def _plot(out: pathlib.Path, results: dict, design: Design, spec_accuracy: float
     recipes = summary["recipes"]
     for r in recipes:
         ax.scatter(r["error_rate"], r["pulses_per_cell"], color="#cc3311" if r["front"] else "#999999", zorder=3)
-        ax.annotate(_label(r["recipe"]), (r["error_rate"], r["pulses_per_cell"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
+        ax.annotate("/".join(map(str, r["recipe"].values())), (r["error_rate"], r["pulses_per_cell"]), fontsize=6,
+                    xytext=(3, 2), textcoords="offset points")
     best = sorted((r for r in recipes if r["front"]), key=lambda r: r["error_rate"])
     ax.plot([r["error_rate"] for r in best], [r["pulses_per_cell"] for r in best], color="#cc3311", label="front")
-    ax.set_xlabel(f"cell error rate (read back outside +-{int(results['spec_window'][0])} codes)")
+    ax.set_xlabel(f"cell error rate (conductance outside +-{int(results['spec_window'][0])} codes after P&V)")
     ax.set_ylabel("pulses per cell (mean over chips)")
-    ax.set_title("P&V recipes: pulses vs error rate")
+    named = "/".join(recipes[0]["recipe"]) if recipes and recipes[0]["recipe"] else "host default recipe"
+    ax.set_title(f"P&V recipes ({named}): pulses vs error rate", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "recipe_front.png", dpi=120)

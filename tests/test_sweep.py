@@ -136,6 +136,17 @@ def test_a_worker_that_dies_mid_point_has_its_point_retried(serial, tmp_path):
     assert read_results(path)["worker"][2].split(":")[-1] != marker.read_text()     # it ran again elsewhere
 
 
+def test_an_existing_scheduler_runs_the_campaign(serial, tmp_path, capsys):
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        code = main(["sweep", "--scheduler", cluster.scheduler_address, "--vary", "stuck_rate=0,0.05", "--chips", "3",
+                     "--seed", "5", "--digits", "4", "--steps", "8", "--epochs", "2", "--spec-accuracy", "0.5",
+                     "--out", str(tmp_path)])
+    assert code == 0
+    assert f"on Dask scheduler {cluster.scheduler_address}" in capsys.readouterr().out
+    assert _rows(tmp_path / RESULTS) == _rows(serial)
+
+
 # ---- designs ---------------------------------------------------------------------------------------------
 def test_seeds_come_from_the_design_not_from_the_order_of_work():
     points = DESIGN.all_points()
