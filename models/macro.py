@@ -80,6 +80,7 @@ class AnalogMacro:
         base = NeuronParams(noise=neuron_noise)
         self.banks = [NeuronBank(config.neurons, base, neuron_rng) for _ in range(config.cores)]
         self._driven = [set() for _ in range(config.cores)]
+        self._lines = [{} for _ in range(config.cores)]          # MVM input lines: line -> sign
         if 2 * config.neurons > config.columns:
             raise ModelInputError(f"{config.neurons} differential neurons need {2 * config.neurons} columns")
 
@@ -148,7 +149,31 @@ class AnalogMacro:
         spikes = np.stack(spikes)
         return spikes > 0, spikes < 0
 
-    # ---- matrix-vector multiplication (models/mvm.py sequences these) ------------------------------------
+    # ---- matrix-vector multiplication (models/mvm.py sequences these, as the port's strobes do) -----------
+    def drive_line(self, core: int, direction, line: int, negative: bool) -> None:
+        """Put one MVM input line of `core` at +V_read (or -V_read) for the next integration: a row forward,
+        a column pair backward (+ on its G+ column, - on its G-)."""
+        from .mvm import inputs
+        if not 0 <= line < inputs(self.config, Direction(direction)):
+            raise ModelInputError(f"line {line} is not an input of a {Direction(direction).name.lower()} MVM")
+        self._array(core, 0, 0)
+        self._lines[core][line] = -1 if negative else 1
+
+    def integrate_lines(self, core: int, direction, v_read_code: int, codes: NeuronCodes, phase: int = 0) -> None:
+        """One sample of the lines `drive_line` put up (the others at 0 V); the lines are released."""
+        from .mvm import inputs
+        signs = np.zeros(inputs(self.config, Direction(direction)), dtype=np.int8)
+        for line, sign in self._lines[core].items():
+            signs[line] = sign
+        self._lines[core].clear()
+        self.integrate_frame(core, direction, signs, v_read_code, codes, phase)
+
+    def convert_step(self, core: int, shift: int, codes: NeuronCodes) -> tuple[np.ndarray, np.ndarray]:
+        """One conversion decision of every neuron of `core` against +-2^shift thresholds (`NeuronBank`)."""
+        bank = self.banks[core]
+        bank.params = codes.params(self.config, bank.params)
+        return bank.convert_step(1 << shift)
+
     def integrate_frame(self, core: int, direction, signs, v_read_code: int, codes: NeuronCodes,
                         phase: int = 0) -> None:
         """One sample of one MVM input frame on `core`: the inputs driven at signs * V_read (forward: the
@@ -187,6 +212,7 @@ class AnalogMacro:
         self.banks[core].trim_v = codes * self.config.threshold_volts_per_lsb
 
     def reset_neurons(self) -> None:
-        for bank, driven in zip(self.banks, self._driven):
+        for bank, driven, lines in zip(self.banks, self._driven, self._lines):
             bank.reset()
             driven.clear()
+            lines.clear()

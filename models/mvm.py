@@ -43,6 +43,7 @@ from ..config import ChipConfig, read_limit_code
 from ..protocol import Conversion, Direction
 from .device import ModelInputError
 from .macro import AnalogMacro, NeuronCodes, codes_per_core
+from .neurons import conversion_weights
 
 __all__ = ["Direction", "Conversion", "MVMResult", "MVMModel", "BITS_MAX", "effective_weights", "input_frames",
            "outputs", "phases", "ideal_outputs"]
@@ -71,6 +72,7 @@ def effective_weights(g_us: np.ndarray, direction: Direction, neurons: int) -> n
     forward G[i, 2k] / T[2k] - G[i, 2k+1] / T[2k+1]; backward (G[i, 2k] - G[i, 2k+1]) / R[i], transposed
     to (column pairs x rows)."""
     g = np.asarray(g_us, dtype=float)
+    direction = Direction(direction)
     if g.ndim != 2 or g.shape[1] < 2 * neurons:
         raise ModelInputError(f"a {g.shape} conductance array has no {neurons} differential column pairs")
     if direction is Direction.FORWARD:
@@ -146,14 +148,21 @@ class MVMModel:
         codes = self.codes[core]
         result = np.zeros(outputs(config, direction), dtype=np.int64)
         samples = steps = 0
+        # The port's sequence, strobe for strobe (rtl/mvm.py sends the same): per phase a neuron reset; per
+        # frame and sample the lines of the frame, then an integration; then the conversion steps.
         for phase in range(phases(config, direction)):
             macro.reset_neurons()
             for repeats, signs in input_frames(x, in_bits):
                 for _ in range(repeats):
-                    macro.integrate_frame(core, direction, signs, self.v_read_code, codes, phase)
+                    for line in np.flatnonzero(signs):
+                        macro.drive_line(core, direction, int(line), bool(signs[line] < 0))
+                    macro.integrate_lines(core, direction, self.v_read_code, codes, phase)
                     samples += 1
-            counts, decisions = macro.convert(core, out_bits, conversion, codes)
-            steps += decisions
+            counts = np.zeros(config.neurons, dtype=np.int64)
+            for weight in conversion_weights(out_bits, conversion is Conversion.SAR):
+                up, down = macro.convert_step(core, weight.bit_length() - 1, codes)
+                counts += weight * (up.astype(np.int64) - down.astype(np.int64))
+                steps += 1
             rows = slice(phase * config.neurons, min((phase + 1) * config.neurons, len(result)))
             result[rows] = counts[:rows.stop - rows.start]
         return MVMResult(result, samples, steps)

@@ -66,6 +66,12 @@ class NeuronParams:
         return float(np.sqrt(BOLTZMANN * self.temperature_k / (self.c_int_ff * 1e-15))) if self.noise else 0.0
 
 
+def conversion_weights(bits: int, sar: bool) -> list[int]:
+    """The weight of each conversion step: 2^b for bit b, most significant first (SAR), or 2^bits - 1
+    steps of one threshold (partial-reset counting)."""
+    return [1 << b for b in reversed(range(bits))] if sar else [1] * ((1 << bits) - 1)
+
+
 def column_voltages(g_us: np.ndarray, v_rows: np.ndarray) -> np.ndarray:
     """Settled bit-line voltages: the conductance-weighted average of the word-line voltages."""
     g_us = np.asarray(g_us, dtype=float)
@@ -152,16 +158,22 @@ class NeuronBank:
         2^bits - 1 comparator steps) or successive approximation (`bits` steps, 2^b thresholds at bit b);
         each decision sees the comparator offset; the membrane keeps the remainder. Returns the signed
         counts and the number of steps."""
-        p = self.params
-        weights = [1 << b for b in reversed(range(bits))] if sar else [1] * ((1 << bits) - 1)
+        weights = conversion_weights(bits, sar)
         counts = np.zeros(self.n, dtype=np.int64)
         for weight in weights:
-            compared = self.v_mem + self.offset_v + self.trim_v
-            up = compared >= weight * p.v_threshold_pos
-            down = ~up & (compared <= -weight * p.v_threshold_neg)
+            up, down = self.convert_step(weight)
             counts += weight * (up.astype(np.int64) - down.astype(np.int64))
-            self.v_mem -= weight * (up * p.v_threshold_pos - down * p.v_threshold_neg)
         return counts, len(weights)
+
+    def convert_step(self, weight: int) -> tuple[np.ndarray, np.ndarray]:
+        """One conversion decision per neuron against +-weight thresholds: the flags, and the membranes that
+        decided lose (or gain back) weight thresholds."""
+        p = self.params
+        compared = self.v_mem + self.offset_v + self.trim_v
+        up = compared >= weight * p.v_threshold_pos
+        down = ~up & (compared <= -weight * p.v_threshold_neg)
+        self.v_mem -= weight * (up * p.v_threshold_pos - down * p.v_threshold_neg)
+        return up, down
 
     def run(self, v_inputs: np.ndarray) -> np.ndarray:
         """Step through (steps, n) inputs; return the (steps, n) spike raster."""

@@ -47,6 +47,11 @@ def _inference(config):
     return InferenceSequencer(config)
 
 
+def _mvm(config):
+    from .rtl.mvm import MVMSequencer
+    return MVMSequencer(config)
+
+
 def _emulated_macro(config):
     # The FPGA's stand-in for the analog macro, alone behind its analog port.
     from .fpga.emulated_macro import EmulatedMacro
@@ -68,6 +73,7 @@ BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "cell_driver": _cell_driver,
     "pv_engine": _pv_engine,
     "inference": _inference,
+    "mvm": _mvm,
     "emulated_macro": _emulated_macro,
     "fpga_uart": _fpga_uart,
 }

@@ -25,9 +25,14 @@ from amaranth.lib.wiring import In, Out
 from ..config import ChipConfig
 # The port's operation and neuron mode are wire formats, defined once in the protocol module (re-exported
 # here for the code that imports them with the port).
-from ..protocol import NeuronCore, NeuronMode, Op
+from ..protocol import Conversion, Direction, NeuronCore, NeuronMode, Op
 
-__all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort", "neuron_cores_layout"]
+__all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort", "neuron_cores_layout", "mvm_phases"]
+
+
+def mvm_phases(config: ChipConfig) -> int:
+    """Sensing phases of a backward MVM: the core's neurons take its rows `neurons` at a time."""
+    return -(-config.rows // config.neurons)
 
 
 def neuron_cores_layout(config: ChipConfig) -> data.ArrayLayout:
@@ -62,6 +67,16 @@ def _neuron_members(config: ChipConfig) -> dict:
         "integrate":    Out(1),
         "fire":         Out(1),
         "neuron_cores": Out(neuron_cores_layout(config)),
+        # MVM (rtl/mvm.py, docs/mvm.md): with `mvm` high a row strobe drives input line `row_index` of
+        # `row_core` (a row forward, a column pair backward; `line_negative`: at -V_read), `integrate` samples
+        # those lines and releases them (backward: neuron k senses row phase * neurons + k), and `convert`
+        # is one conversion step against +-2^convert_shift thresholds, answered by the spike flags.
+        "mvm":           Out(1),
+        "direction":     Out(Direction),
+        "line_negative": Out(1),
+        "phase":         Out(range(max(mvm_phases(config), 2))),
+        "convert":       Out(1),
+        "convert_shift": Out(range(8)),
         "neuron_ack":   In(1),
         # Neuron n of core c is bit c * NEURONS + n.
         "spike_pos":    In(neurons),

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..models.macro import NeuronCodes, flags_word
+import numpy as np
+
+from ..models.macro import NeuronCodes, codes_per_core, flags_word
 from ..protocol import Op, unpack_neuron_cores
 
 __all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
@@ -40,11 +42,11 @@ __all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
 CELL_MEMBERS = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
 #: The port's outputs the inference sequencer uses (a port of the drivers alone has none of them).
 NEURON_MEMBERS = ("row_strobe", "row_core", "row_index", "v_read_code", "neuron_reset", "integrate", "fire",
-                  "neuron_cores")
+                  "neuron_cores", "mvm", "direction", "line_negative", "phase", "convert", "convert_shift")
 #: The port's inputs the responder drives.
 DRIVEN_MEMBERS = ("sense_valid", "sense_code", "neuron_ack", "spike_pos", "spike_neg")
 
-_STROBES = ("neuron_reset", "integrate", "fire")
+_STROBES = ("neuron_reset", "integrate", "fire", "convert")
 
 
 class PortResponder:
@@ -155,7 +157,11 @@ class PortResponder:
 
     def _infer_step(self, port):
         macro = self.macro
-        if port["row_strobe"]:
+        if port["row_strobe"] and port.get("mvm"):         # an MVM input line, signed
+            where = (port["row_core"], port["row_index"])
+            macro.drive_line(where[0], port["direction"], where[1], bool(port["line_negative"]))
+            self.neuron_log.append(("line", (*where, -1 if port["line_negative"] else 1)))
+        elif port["row_strobe"]:
             where = (port["row_core"], port["row_index"])
             macro.drive_row(*where)
             self.neuron_log.append(("row", where))
@@ -175,9 +181,20 @@ class PortResponder:
         # One NeuronCodes per page of neuron settings the port carries (the macro's config says how many).
         pages = unpack_neuron_cores(port["neuron_cores"], macro.config.neuron_pages)
         codes = [NeuronCodes(**page) for page in pages]
+        core = port["row_core"]
         if action == "neuron_reset":
             macro.reset_neurons()
             self.neuron_log.append(("reset", None))
+        elif action == "integrate" and port.get("mvm"):
+            macro.integrate_lines(core, port["direction"], port["v_read_code"],
+                                  codes_per_core(codes, macro.config.cores)[core], port["phase"])
+            self.neuron_log.append(("integrate", core))
+        elif action == "convert":
+            up, down = macro.convert_step(core, port["convert_shift"], codes_per_core(codes, macro.config.cores)[core])
+            flags = np.zeros((macro.config.cores, macro.config.neurons), dtype=bool)
+            self._drive("spike_pos", flags_word(np.where(np.arange(len(flags))[:, None] == core, up, flags)))
+            self._drive("spike_neg", flags_word(np.where(np.arange(len(flags))[:, None] == core, down, flags)))
+            self.neuron_log.append(("convert", up.astype(int) - down.astype(int)))
         elif action == "integrate":
             macro.integrate(port["v_read_code"], codes)
             self.neuron_log.append(("integrate", None))
