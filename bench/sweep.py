@@ -6,10 +6,10 @@ own work.
 
 One small design (N chips of the reference device, D test digits each) is run in this process without
 Dask (the serial reference), then on a LocalCluster of each worker count (processes, one thread each).
-Reported per engine: the cluster's start (with each worker's imports), points per second (the network's training excluded: it is once
-per campaign), the point's own time (inside `run_point`, mean) and the per-point overhead: what each
-point costs a worker beyond its own time (scheduling, shipping the point and its result, writing the row),
-`workers x wall / points - own time`. The ratio of 2 to 1 workers is the speed-up; on a machine of 2 cores
+Reported per engine: the cluster's start (with each worker's imports), points per second (the network's
+training excluded: it is once per campaign), the point's own time (inside `run_point`, mean) and the
+per-point overhead: what each point costs a worker beyond its own time (scheduling, shipping the point and
+its result, writing the row), `workers x wall / points - own time`. The ratio of 2 to 1 workers is the speed-up; on a machine of 2 cores
 shared with other work it stays under 2. The figures go to `out/bench/sweep.json`.
 """
 
@@ -82,7 +82,8 @@ def main(argv=None) -> int:
             rows.append(run_engine(design, settings, workers, pathlib.Path(scratch)))
     print(f"\n{args.points} chips of the reference device, {args.digits} test digits each "
           f"(network trained once: {rows[0]['train_s']:.1f} s, not counted)")
-    print(f"{'engine':<12} {'start s':>8} {'wall s':>8} {'points/s':>9} {'own s':>7} {'overhead s':>11} {'overhead':>9}")
+    print(f"{'engine':<12} {'start s':>8} {'wall s':>8} {'points/s':>9} {'own s':>7} {'overhead s':>11} "
+          f"{'overhead':>9}")
     for row in rows:
         name = "serial" if row["workers"] == 0 else f"{row['workers']} worker{'s' * (row['workers'] > 1)}"
         print(f"{name:<12} {row['start_s']:8.2f} {row['wall_s']:8.2f} {row['points_per_s']:9.2f} {row['own_s']:7.3f} "

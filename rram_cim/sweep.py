@@ -40,7 +40,7 @@ from .sweep_design import (DIGITS_MAX, Design, DesignError, Point, design_from_t
                            point_recipes)
 
 __all__ = ["Settings", "Network", "ResultsFile", "METRICS", "add_arguments", "check_arguments", "run",
-           "train_network", "run_point", "execute"]
+           "train_network", "run_point", "execute", "dask_client"]
 
 RESULTS = "results.csv"
 #: What each point measures, in this order in the results file.
@@ -247,6 +247,8 @@ def read_results(path: pathlib.Path) -> dict[str, np.ndarray]:
     """The results file as columns: numbers as float arrays, text as string arrays, sorted by point."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
+    if not rows:
+        return {"point": np.zeros(0)}
     header, rows = rows[0], [row for row in rows[1:] if len(row) == len(rows[0])]
     rows.sort(key=lambda row: int(row[0]))
     columns = {}
@@ -276,6 +278,8 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
     is 0 and no client or scheduler is given, else on Dask (`client`, else a Client of `scheduler`, else a
     LocalCluster of `workers` processes). Rows are written as points finish, in the order they finish."""
     stream = stream or sys.stdout
+    if not resume and results.path.exists() and results.path.stat().st_size:
+        raise DesignError(f"{results.path} holds a campaign: resume it, or write elsewhere")
     done = results.finished(points) if resume else set()
     todo = [point for point in points if point.index not in done]
     started = time.perf_counter()
@@ -310,13 +314,14 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
                 else:
                     finished(point, measured)
         else:
-            with _client(client, scheduler, workers) as dask:
+            with dask_client(client, scheduler, workers) as dask:
                 _distribute(dask, todo, settings, networks, function, retries, finished)
     return Outcome(len(todo) - len(failed), len(done), failed, time.perf_counter() - started, train_s)
 
 
 @contextlib.contextmanager
-def _client(client, scheduler: str | None, workers: int):
+def dask_client(client, scheduler: str | None, workers: int):
+    """`client` as it is, else a Client of `scheduler`, else of a LocalCluster of `workers` processes."""
     if client is not None:
         yield client
         return

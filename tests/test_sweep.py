@@ -225,3 +225,4 @@ def test_a_design_error_names_the_axis_and_what_would_be_right():
     with pytest.raises(DesignError, match="chips = 0: needs a whole number of at least 1"):
         Design(chips=0).check(REFERENCE, LEVELS)
     assert np.isclose(Design(vary={"d2d_scale": (2.0,)}).all_points()[0].device_params().v_set_d2d_sigma, 0.16)
+
