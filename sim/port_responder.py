@@ -157,7 +157,7 @@ class PortResponder:
 
     def _infer_step(self, port):
         macro = self.macro
-        if port["row_strobe"] and port.get("mvm"):         # an MVM input line, signed
+        if port["row_strobe"] and port["mvm"]:              # an MVM input line, signed
             where = (port["row_core"], port["row_index"])
             macro.drive_line(where[0], port["direction"], where[1], bool(port["line_negative"]))
             self.neuron_log.append(("line", (*where, -1 if port["line_negative"] else 1)))
@@ -185,7 +185,7 @@ class PortResponder:
         if action == "neuron_reset":
             macro.reset_neurons()
             self.neuron_log.append(("reset", None))
-        elif action == "integrate" and port.get("mvm"):
+        elif action == "integrate" and port["mvm"]:
             macro.integrate_lines(core, port["direction"], port["v_read_code"],
                                   codes_per_core(codes, macro.config.cores)[core], port["phase"])
             self.neuron_log.append(("integrate", core))
