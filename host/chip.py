@@ -27,13 +27,13 @@ from ..models.macro import AnalogMacro, NeuronCodes
 from ..models.mvm import MVMModel
 from .calibration import OffsetCalibration, calibrate_offsets
 from ..models.mvm import check_request as check_mvm_request
-from ..models.pv import PVSettings, adc_codes, program_and_verify
+from ..models.pv import PVSettings, adc_codes, averaged_codes, program_and_verify
 from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
 from .compiler import NetworkMapping
 from ..models.macro import NeuronMode
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
-from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_request,
-                          check_selection, check_targets)
+from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_reads,
+                          check_request, check_selection, check_targets)
 from .recipes import level_recipes
 from .registers import ChipError, RegisterClient, check_identity, check_seconds
 from .registers_gen import TABLE
@@ -68,7 +68,7 @@ class ModelTransport:
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
                 progress: Progress | None = None) -> ProgramResult:
         config = self.config
-        targets, recipes, _ = check_request(config, core, targets, recipes, first_row)
+        targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
         rows = slice(first_row, first_row + targets.shape[0])
         array = self.macro.cores[core]
         # The chip verifies at its drivers' read code, whatever v_read a recipe names.
@@ -89,19 +89,22 @@ class ModelTransport:
             progress(targets.size, targets.size)
         windows = cell_windows(targets, recipes)
         logged = [(core, int(r), int(c)) for r, c in zip(*np.nonzero(failed))][:config.failed_log_depth]
-        codes = self.read_codes(core, first_row, targets.shape[0]) if read_back else targets.copy()
+        reads = shared.verify_reads
+        codes = self.read_codes(core, first_row, targets.shape[0], reads) if read_back else targets.copy()
         self._status |= StatusBit.PV_DONE
         return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
                              cells_done=passed, cells_failed=int(failed.sum()), pulses_total=total,
-                             failed_cells=logged, us_per_code=config.us_per_adc_lsb)
+                             failed_cells=logged, us_per_code=config.us_per_adc_lsb, verify_reads=reads,
+                             true_codes=adc_codes(array.g_us[rows], config))
 
-    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
         config = self.config
         count = check_selection(config, core, first_row, count)
+        check_reads(config, reads)
         chosen = np.zeros((config.rows, config.columns), bool)
         chosen[first_row:first_row + count] = True
-        g = self.macro.cores[core].read(read_limit_volts(config), chosen)
-        return adc_codes(g, config)[first_row:first_row + count]
+        return averaged_codes(self.macro.cores[core], read_limit_volts(config), chosen, reads,
+                              config)[first_row:first_row + count]
 
     def configure(self, codes: NeuronCodes, v_read_code: int, routing: bytes) -> None:
         check_configuration(self.config, TABLE, codes, v_read_code, routing)
@@ -167,8 +170,8 @@ class _FrameLink:
     def program(self, core, targets, recipes, first_row=0, read_back=True, progress=None) -> ProgramResult:
         return self._programmer(progress).program(core, targets, recipes, first_row, read_back)
 
-    def read_codes(self, core, first_row=0, count=None) -> np.ndarray:
-        return self._programmer(None).read_codes(core, first_row, count)
+    def read_codes(self, core, first_row=0, count=None, reads=1) -> np.ndarray:
+        return self._programmer(None).read_codes(core, first_row, count, reads)
 
     def configure(self, codes, v_read_code, routing) -> None:
         self.runner.configure(codes, v_read_code, routing)
@@ -244,9 +247,10 @@ class Chip:
             recipes = level_recipes(self.config, np.unique(check_targets(self.config, targets)))
         return self._link.program(core, targets, recipes, first_row, True, progress)
 
-    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
-        """ADC codes of rows `first_row`.. of `core`, each cell read once through the sense path."""
-        return self._link.read_codes(core, first_row, count)
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
+        """ADC codes of rows `first_row`.. of `core` through the sense path, each the mean of `reads` senses
+        (1, 2, 4 or 8) as the P&V engine's verify averages them."""
+        return self._link.read_codes(core, first_row, count, reads)
 
     def read_conductances(self, core: int) -> np.ndarray:
         """Every cell of `core` as the ADC sees it, in uS."""

@@ -7,7 +7,8 @@
 The host writes the targets (and, for per-level recipes, the level table), sets the recipe registers,
 starts the engine, polls the status byte until it is done, and reads back per-cell pulse counts, the
 failed-cell log and the counters; then a verify-only run (max_pulses = 0) reads every cell through the
-sense path, so the conductances reported are what the chip's ADC sees. Bad input raises before anything
+sense path, averaging as many senses per cell as the recipe's verify does, so the conductances reported
+are what the chip's own verify sees. Bad input raises before anything
 is written.
 """
 
@@ -20,12 +21,13 @@ import numpy as np
 
 from ..config import ChipConfig
 from ..models.device import Shape
-from ..models.pv import PVSettings, check_level_recipes
+from ..models.pv import VERIFY_READS, PVSettings, check_level_recipes
 from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, RECIPE_FIELDS, Scope, StatusBit, pack_level,
                         unpack_failed_log)
 from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
-__all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "cell_windows"]
+__all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "check_reads",
+           "cell_windows"]
 
 #: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
 #: co-simulated SPI frame under a second of wall time.
@@ -48,6 +50,11 @@ class ProgramResult:
     pulses_total: int
     failed_cells: list[tuple[int, int, int]] = field(default_factory=list)   # (core, row, column), logged
     us_per_code: float = 0.5
+    #: Senses averaged per read-back code: the recipe's verify reads, as the chip's verify-only run made them.
+    verify_reads: int = 1
+    #: The codes a noiseless read would give (the model's true conductances): the model transport knows
+    #: them, a chip does not (None).
+    true_codes: np.ndarray | None = None
 
     @property
     def conductance_us(self) -> np.ndarray:
@@ -55,9 +62,16 @@ class ProgramResult:
 
     @property
     def in_window(self) -> np.ndarray:
-        """Cells whose read-back code lies within their window (relaxation or read noise can move a cell
-        that verified during programming just outside it)."""
+        """Cells whose read-back code (the chip's own `verify_reads`-averaged read) lies within their window
+        (relaxation or read noise can move a cell that verified during programming just outside it)."""
         return np.abs(self.codes.astype(int) - self.targets) <= self.window
+
+    @property
+    def in_window_true(self) -> np.ndarray | None:
+        """Cells whose true conductance (no read noise) lies within their window; None from a chip."""
+        if self.true_codes is None:
+            return None
+        return np.abs(self.true_codes.astype(int) - self.targets) <= self.window
 
 
 class Programmer:
@@ -121,21 +135,26 @@ class Programmer:
             totals = {name: totals[name] + counters[name] for name in totals}
             failed += self._failed_cells(counters["pv_cells_failed"])
         pulses = self._read_rows("pv_pulses", core, rows)
-        codes = self.read_codes(core, first_row, len(rows)) if read_back else self._read_rows("pv_codes", core, rows)
+        reads = shared.verify_reads
+        codes = (self.read_codes(core, first_row, len(rows), reads=reads) if read_back
+                 else self._read_rows("pv_codes", core, rows))
         return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
                              cells_done=totals["pv_cells_done"], cells_failed=totals["pv_cells_failed"],
                              pulses_total=totals["pv_pulses_total"], failed_cells=failed,
-                             us_per_code=config.us_per_adc_lsb)
+                             us_per_code=config.us_per_adc_lsb, verify_reads=reads)
 
-    def read_codes(self, core: int, first_row: int = 0, count: int | None = None) -> np.ndarray:
-        """Rows `first_row`.. of `core` (`count` of them, all by default) read once each through the
-        sense path, by a verify-only run (no pulse). Returns ADC codes, rows x columns."""
+    def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
+        """Rows `first_row`.. of `core` (`count` of them, all by default) read through the sense path by a
+        verify-only run (no pulse), each code the mean of `reads` senses (1, 2, 4 or 8) as the engine's
+        verify averages them. Returns ADC codes, rows x columns."""
         count = check_selection(self.config, core, first_row, count)
+        reads_log2 = check_reads(self.config, reads)
         check_identity(self.regs, self.config)
         rows = range(first_row, first_row + count)
         self.regs.write("pv_per_level", 0)
         self.regs.write("pv_max_pulses", 0)
         self.regs.write("pv_mode", 0)
+        self.regs.write("pv_verify", reads_log2=reads_log2, confirm=0)
         self.regs.write("pv_core", core)
         for scope, row in self._runs(rows):
             self._run(scope, row, max_pulses=0)
@@ -159,6 +178,7 @@ class Programmer:
         regs.write("pv_max_pulses", recipe.max_pulses)
         regs.write("pv_window", recipe.window)
         regs.write("pv_per_level", int(per_level))
+        regs.write("pv_verify", reads_log2=recipe.reads_log2, confirm=int(recipe.confirm))
 
     def _runs(self, rows: range) -> list[tuple[int, int]]:
         """(scope, row) of the engine runs that cover `rows`: one run for a whole core, else one per row."""
@@ -213,6 +233,19 @@ def _check_flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def check_reads(config: ChipConfig, reads, what: str = "reads") -> int:
+    """Senses averaged per read, checked (1, 2, 4 or 8, at most the build's `pv_verify_reads`); returns the
+    register's reads_log2."""
+    reads = check_int(what, reads)
+    if reads not in VERIFY_READS:
+        raise ProgrammingError(f"{what} = {reads}: the chip averages {', '.join(map(str, VERIFY_READS))} senses "
+                               f"per read")
+    if reads > config.pv_verify_reads:
+        raise ProgrammingError(f"{what} = {reads}: {config.name!r} averages at most {config.pv_verify_reads} "
+                               f"sense(s) per read (pv_averaging off); use 1 or a config with pv_averaging on")
+    return reads.bit_length() - 1
 
 
 def check_progress(progress) -> None:
@@ -287,6 +320,7 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     _check_rows(config, first_row, targets.shape[0])
     if isinstance(recipes, PVSettings):
         recipes.check_codes(config)
+        check_reads(config, recipes.verify_reads, "verify_reads")
         return targets, recipes, recipes
     if (not isinstance(recipes, dict) or not recipes
             or not all(isinstance(r, PVSettings) for r in recipes.values())):
@@ -296,4 +330,6 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     if len(recipes) > config.pv_levels:
         raise ProgrammingError(f"{len(recipes)} levels: the level table holds {config.pv_levels}")
     # The chip verifies at its drivers' read code, whatever v_read a recipe names.
-    return targets, recipes, check_level_recipes(recipes, targets, config, ignore=("v_read",))
+    shared = check_level_recipes(recipes, targets, config, ignore=("v_read",))
+    check_reads(config, shared.verify_reads, "verify_reads")
+    return targets, recipes, shared

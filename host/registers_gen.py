@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x4, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x5, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -66,6 +66,9 @@ TABLE = RegisterTable(
         )),
         Register('geometry_neuron_pages', 0x00001a, 1, external=False, description='neuron_pages', fields=(
             Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_pv_verify_reads', 0x00001b, 1, external=False, description='pv_verify_reads', fields=(
+            Field('count', lsb=0, width=8, reset=0x8, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate).'),
@@ -128,6 +131,10 @@ TABLE = RegisterTable(
         )),
         Register('pv_per_level', 0x000124, 1, external=False, description='Per-level recipes', fields=(
             Field('enable', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Program with the per-level recipe table (pv_levels): each target buffer byte is then a level index, and its entry gives the target code, DAC ramps, RESET code, pulse width, pulse budget and window. The algorithm, shape, mode bits and setup cycles still come from this register file. A cell whose level index is past the table fails with no pulse.'),
+        )),
+        Register('pv_verify', 0x000125, 1, external=False, description='Verify reads', fields=(
+            Field('reads_log2', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Each verify senses the cell 2^reads_log2 times (1, 2, 4 or 8, at most GEOMETRY.pv_verify_reads) and decides on the mean code, rounded half up: read noise shrinks by the square root of the count, so a cell whose true conductance lies outside the window rarely passes on one lucky read. Verify-only runs (max_pulses = 0) read back the same way.'),
+            Field('confirm', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description="A cell that verifies inside its window is read (averaged) once more before it passes, with no pulse between, as NeuRRAM's write-verify does; if that read falls outside the window, programming goes on from it (SET below, RESET above, within the same pulse budget)."),
         )),
         Register('neuron_timesteps', 0x000208, 2, external=False, description='Time steps per inference', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -224,6 +231,7 @@ class ADDR:
     geometry_dac_bits = 0x000018
     geometry_adc_bits = 0x000019
     geometry_neuron_pages = 0x00001a
+    geometry_pv_verify_reads = 0x00001b
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102
@@ -243,6 +251,7 @@ class ADDR:
     pv_cells_failed = 0x00011c
     pv_pulses_total = 0x000120
     pv_per_level = 0x000124
+    pv_verify = 0x000125
     neuron_timesteps = 0x000208
     neuron_v_read = 0x00020a
     neuron_step = 0x00020c

@@ -12,6 +12,12 @@ this one pulse for pulse:
 * RESET on overshoot: a cell verified above its window gets a RESET pulse and its ramp starts again;
   without it, an overshoot is a failure (SET cannot lower a conductance).
 * Square or triangular pulses, a maximum pulse count, a verify window in ADC codes.
+* Averaged verify reads: each verify senses a cell `verify_reads` times (a power of two, the chip's
+  `PV.verify.reads_log2`) and decides on the mean ADC code, rounded half up; read noise shrinks by
+  sqrt(N). A confirming read (`confirm`, NeuRRAM's second verify): a cell that verifies is read (averaged)
+  once more, with no pulse between, and passes only if that read verifies too; else programming goes on
+  from the second read's code. Without them, one lucky read inside the window passes a cell whose
+  conductance lies outside it (2 % read noise is wider than a +-1 uS window above ~50 uS).
 * Forming: FORM pulses with the top electrode ramped as in ISPVA (the gate at `wl_start` sets the
   forming compliance) until the cell reads at least `target - window`; a formed cell above its window
   passes too (levels are programmed afterwards).
@@ -31,8 +37,12 @@ from ..protocol import DAC_FIELDS, RECIPE_FIELDS, Algorithm, Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray, Shape
 from .pulses import relative_codes, relative_waveform
 
-__all__ = ["Algorithm", "PVSettings", "PVResult", "program_and_verify", "adc_codes",
-           "igvva_level_recipes", "check_level_recipes"]
+__all__ = ["Algorithm", "PVSettings", "PVResult", "program_and_verify", "adc_codes", "averaged_codes", "VERIFY_READS",
+           "igvva_level_recipes", "widened_windows", "check_level_recipes"]
+
+
+#: Reads a verify may average: powers of two, so the chip divides by a shift (PV.verify.reads_log2).
+VERIFY_READS = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class PVSettings:
     shape: Shape = Shape.SQUARE
     form: bool = False           # a forming run instead of programming
     v_read: float = READ_DISTURB_LIMIT_V   # volts across the cell during verify (SPIRIT's 100 mV limit)
+    verify_reads: int = 1        # reads averaged per verify: 1, 2, 4 or 8 (PV.verify.reads_log2)
+    confirm: bool = False        # a second (averaged) verify before a cell passes (PV.verify.confirm)
 
     def __post_init__(self):
         for name in (*DAC_FIELDS, "window"):
@@ -63,6 +75,14 @@ class PVSettings:
             raise ModelInputError("PVSettings: pulse_width and max_pulses must be at least 1")
         if self.bl_stop < self.bl_start or self.wl_stop < self.wl_start:
             raise ModelInputError("PVSettings: a ramp's stop code is below its start code")
+        if self.verify_reads not in VERIFY_READS:
+            raise ModelInputError(f"PVSettings.verify_reads = {self.verify_reads}: the chip averages "
+                                  f"{', '.join(map(str, VERIFY_READS))} reads per verify")
+
+    @property
+    def reads_log2(self) -> int:
+        """`verify_reads` as the chip's register field holds it."""
+        return self.verify_reads.bit_length() - 1
 
     def check_codes(self, config: ChipConfig):
         top = (1 << config.dac_bits) - 1
@@ -103,9 +123,20 @@ def adc_codes(g_us: np.ndarray, config: ChipConfig = REFERENCE) -> np.ndarray:
     return np.clip(np.rint(np.nan_to_num(g_us) / config.us_per_adc_lsb), 0, top).astype(np.int64)
 
 
+def averaged_codes(array: ReRAMArray, v_read: float, select, reads: int, config: ChipConfig = REFERENCE) -> np.ndarray:
+    """The chip's averaged verify read of the cells `select` picks: `reads` senses (a power of two), each
+    an ADC code, their sum divided by a shift after adding half the count (the mean rounded half up), as
+    the engine computes it. Unselected cells read 0."""
+    if reads not in VERIFY_READS:
+        raise ModelInputError(f"{reads} reads per verify: the chip averages {', '.join(map(str, VERIFY_READS))}")
+    total = sum(adc_codes(array.read(v_read, select), config) for _ in range(reads))
+    return (total + reads // 2) >> (reads.bit_length() - 1)
+
+
 #: What may differ between levels: a per-level table entry's recipe fields.
 PER_LEVEL_FIELDS = RECIPE_FIELDS
-SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read")
+SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read", "verify_reads",
+                 "confirm")
 
 
 def igvva_level_recipes(codes, base: PVSettings, config: ChipConfig = REFERENCE,
@@ -128,6 +159,31 @@ def igvva_level_recipes(codes, base: PVSettings, config: ChipConfig = REFERENCE,
         recipes[code] = replace(base, algorithm=Algorithm.IGVVA, wl_start=min(start, top),
                                 wl_stop=min(max(stop, start), top), wl_step=max(base.wl_step, 1))
     return recipes
+
+
+def widened_windows(recipes: dict[int, PVSettings], config: ChipConfig = REFERENCE,
+                    params: DeviceParams = HFO2_1T1R, sigmas: float = 6.0) -> dict[int, PVSettings]:
+    """Per-level recipes {target code: PVSettings} whose windows widen with the level: each level's
+    half-width becomes `sigmas` read-noise spreads of one verify (the device's read noise at the level,
+    sqrt(verify_reads) smaller for averaged reads), never narrower than the recipe's own window and never
+    as wide as half the spacing to the nearest other level (at most floor((spacing - 1) / 2) codes), so
+    neighbouring windows never touch. Read noise grows with conductance (2 % in the default device), so a
+    window fixed in codes that holds at 10 uS is narrower than one read's spread at 100 uS: a cell there
+    passes on a lucky read and reads back outside."""
+    codes = sorted(int(code) for code in recipes)
+    if sigmas <= 0:
+        raise ModelInputError(f"sigmas = {sigmas}: a window widens by a positive number of read-noise spreads")
+    out = {}
+    for code in codes:
+        recipe = recipes[code]
+        g_us = code * config.us_per_adc_lsb
+        spread = float(np.hypot(params.read_noise_rel * g_us, params.read_noise_abs_us)) / config.us_per_adc_lsb
+        window = max(recipe.window, int(np.ceil(sigmas * spread / np.sqrt(recipe.verify_reads))))
+        gaps = [abs(code - other) for other in codes if other != code]
+        if gaps:
+            window = min(window, max((min(gaps) - 1) // 2, recipe.window))
+        out[code] = replace(recipe, window=window)
+    return out
 
 
 def check_level_recipes(recipes: dict, codes, config: ChipConfig, ignore: tuple[str, ...] = ()) -> PVSettings:
@@ -197,9 +253,18 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
                         else relative_codes(amplitude_codes[group], int(width), s.shape))
             pulse(group, v_driven, v_wl, waveform, dt_s)
 
-    code = adc_codes(array.read(s.v_read, select_read), config)
+    def sense(cells):
+        """Verify `cells`: the averaged read, then, if asked, a confirming one of those that verified. Returns
+        the codes (the confirming read's where there was one) and which cells passed."""
+        code = averaged_codes(array, s.v_read, cells, s.verify_reads, config)
+        ok = cells & verified(code)
+        if s.confirm and ok.any():
+            code = np.where(ok, averaged_codes(array, s.v_read, ok, s.verify_reads, config), code)
+            ok &= verified(code)
+        return code, ok
+
     targeted = select_read
-    passed = targeted & verified(code)
+    code, passed = sense(select_read)
     active = targeted & ~passed
     pulses = np.zeros(array.shape, dtype=np.int64)
     ramp = np.zeros(array.shape, dtype=np.int64)      # steps taken on the current ramp
@@ -230,8 +295,9 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
         if not s.cumulative:
             ramp = np.where(low, ramp + 1, ramp)
         ramp = np.where(high, 0, ramp)                   # after a RESET the ramp starts over
-        code = np.where(pulsed, adc_codes(array.read(s.v_read, pulsed), config), code)
-        passed |= pulsed & verified(code)
+        sensed, ok = sense(pulsed)
+        code = np.where(pulsed, sensed, code)
+        passed |= ok
         active &= ~passed & (pulses < s.max_pulses)
         iteration += 1
     log = np.concatenate(logs) if logs else np.zeros(0, LOG_DTYPE)

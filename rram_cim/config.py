@@ -80,6 +80,10 @@ class ChipConfig:
     #: mode), so each layer of a network on its own core keeps its own. Off, one page sets every core:
     #: the reduced feature set of builds that must stay small (the iCEBreaker's, docs/fpga.md).
     per_core_neurons: bool = True
+    #: Feature flag: the P&V engine averages up to 8 senses per verify (PV.verify.reads_log2). Off, a
+    #: verify is one sense whatever reads_log2 says (the confirming verify stays): the iCEBreaker's
+    #: reduced set, where the averaging's ~70 logic cells do not fit (docs/fpga.md).
+    pv_averaging: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -88,6 +92,7 @@ class ChipConfig:
 
         need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
         need(isinstance(self.per_core_neurons, bool), "per_core_neurons", "must be True or False")
+        need(isinstance(self.pv_averaging, bool), "pv_averaging", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth"):
@@ -147,6 +152,11 @@ class ChipConfig:
         """Pages of neuron settings in the register map (CORE pages): one per core, or one for all."""
         return self.cores if self.per_core_neurons else 1
 
+    @property
+    def pv_verify_reads(self) -> int:
+        """Most senses the P&V engine averages per verify: 8, or 1 without averaging."""
+        return 8 if self.pv_averaging else 1
+
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
@@ -173,5 +183,5 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
 
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
-REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False)
+REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

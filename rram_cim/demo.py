@@ -196,7 +196,7 @@ def _run(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> 
 def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib.Path, timings) -> Trained:
     """Stage 1: the data split, the device spread at the P&V levels, and the network trained with it (or
     loaded from --network, copied beside the report)."""
-    from .host.recipes import level_recipes
+    from .host.recipes import HOLDING, level_recipes
     from .host.training import (TrainSettings, device_spread_us, load_digits, load_networks, save_networks,
                                 train)
     from .models.recipes import LEVELS
@@ -204,7 +204,7 @@ def _train_or_load(args, config: ChipConfig, out: pathlib.Path, scratch: pathlib
     print(f"data: scikit-learn digits, {len(data.train_y)} training and {len(data.test_y)} test images (8x8)")
     level_codes = np.array(LEVELS)
     level_us = level_codes * config.us_per_adc_lsb
-    recipes = level_recipes(config, level_codes)
+    recipes = level_recipes(config, level_codes, **HOLDING)      # averaged, confirmed verifies, widened windows
     spread = device_spread_us(config, level_codes, recipes, seed=args.seed)
     print("device spread injected in training (P&V + 1 day relaxation, uS per level): "
           + " ".join(f"{s:.1f}" for s in spread))

@@ -31,7 +31,8 @@ def build_report(args, config: ChipConfig, trained, compiled, models, cosim: dic
         "cosim_images": samples if cosim else 0,
         "accuracy": {name: e.accuracy for name, e in evaluations.items()},
         "accuracy_on_cosim_subset": {name: e.on(samples) for name, e in evaluations.items()},
-        "programming": [_pv_stats(r, trained.level_codes, config) for r in _programs(models, cosim)],
+        "programming": [_pv_stats(r, trained.level_codes, config, true) for r, true
+                        in zip(_programs(models, cosim), models.programs)],
         "spikes_per_inference": evaluations["chip_model"].spikes,
         "row_events_per_inference": evaluations["chip_model"].row_events,
         "synaptic_events_per_inference": meter.synaptic_events / inferences,
@@ -64,12 +65,19 @@ def plot(scratch: pathlib.Path, out: pathlib.Path, trained, compiled, models, co
            models.first_spikes, compiled.labels[0], chip_model.predictions[0], trained.quantized)
 
 
-def _pv_stats(result, level_codes, config) -> dict:
+def _pv_stats(result, level_codes, config, model) -> dict:
+    """`result`'s P&V figures; the true in-window share from the golden model's `model` result of the same
+    core (the chip's cells are the model's, pulse for pulse, but a chip cannot show them without noise)."""
     us = config.us_per_adc_lsb
     error = (result.codes - result.targets) * us
     return {"core": result.core, "cells": int(result.targets.size), "mean_pulses": float(result.pulses.mean()),
             "max_pulses": int(result.pulses.max()), "failed": result.cells_failed,
             "in_window_on_read_back": float(result.in_window.mean()),
+            # The read-back is the chip's own verify read: `verify_reads` senses averaged per cell.
+            "in_window": float(result.in_window.mean()), "verify_reads": result.verify_reads,
+            "in_window_true": float(model.in_window_true.mean()),
+            "window_codes_per_level": [int(result.window[result.targets == c].max()) if np.any(result.targets == c)
+                                       else None for c in level_codes],
             "sigma_us_per_level": [float(error[result.targets == c].std()) if np.any(result.targets == c)
                                    else None for c in level_codes]}
 
@@ -95,10 +103,12 @@ def print_report(report, evaluations, cosim) -> None:
         print(f"{cosim['transport']} ({cosim['simulator'] or 'board'}): {cosim['inference_wall_s']:.2f} s wall and "
               f"{cosim['inference_sim_ms']:.2f} ms chip time per inference, "
               f"{cosim['spi_frames_per_inference']:.0f} frames ({cosim['spi_bytes_per_inference']:.0f} B)")
-    print("\n=== program and verify (per-level IGVVA, window +-1 uS) ===")
+    print("\n=== program and verify (per-level IGVVA, windows widened with the level) ===")
     for p in report["programming"]:
         print(f"core {p['core']}: {p['cells']} cells, {p['mean_pulses']:.2f} pulses/cell (max {p['max_pulses']}), "
-              f"{p['failed']} failed, {100 * p['in_window_on_read_back']:.0f} % in window on read-back; "
+              f"{p['failed']} failed, {100 * p['in_window']:.0f} % in window on read-back "
+              f"({p['verify_reads']} reads averaged), {100 * p['in_window_true']:.0f} % truly; windows (codes): "
+              + " ".join("-" if w is None else str(w) for w in p["window_codes_per_level"]) + "; "
               "sigma per level (uS): " + " ".join("-" if s is None else f"{s:.2f}" for s in p["sigma_us_per_level"]))
     if cosim:
         build = f", build {cosim['build_s']:.0f} s" if cosim["build_s"] is not None else ""

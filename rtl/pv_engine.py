@@ -10,12 +10,16 @@ that never answers a sense: `halt` (the chip's watchdog) ends the run where it w
 Every pulse and sense goes through the row/column drivers (`CellDriver`), so their interlocks hold.
 Triangular pulses are the drivers' (the engine only asks for them). A forming run (`form`) sends FORM
 pulses with the top electrode ramped as in ISPVA until the cell reads at least `target - window`.
-Per-level recipes (EMBER's controller does this): with `per_level`, each target-buffer byte is a level
-index; before programming the cell the engine fetches that level's entry from the level table (layout in
+Verify reads that hold (`PV.verify`): each verify senses the cell 2^reads_log2 times and decides on the
+mean code (the sum plus half the count, shifted: rounded half up), and with `confirm` a cell that verifies
+is verified once more, with no pulse between, before it passes; if that read fails, programming goes on
+from its code (a build with `ChipConfig.pv_averaging` off senses once per verify; the confirming verify
+stays). Per-level recipes (EMBER's controller does this): with `per_level`, each target-buffer
+byte is a level index; before programming the cell the engine fetches that level's entry from the level table (layout in
 `protocol.LevelEntry`) over the target code, DAC ramps, RESET code, pulse width, budget and window.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.utils import ceil_log2
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
@@ -103,6 +107,17 @@ class PVEngine(wiring.Component):
         column = Signal(range(config.columns))
         target = Signal(8)
         code = Signal(config.adc_bits)
+        # The averaged verify read: the codes sensed so far summed, the senses taken, and whether the
+        # read under way confirms one that verified already.
+        max_reads_log2 = (1 << len(live.reads_log2)) - 1
+        total = Signal(config.adc_bits + max_reads_log2)
+        reads = Signal(range(1 << max_reads_log2))
+        half = Signal(range(1 << max_reads_log2))        # what the sum starts from: rounds the mean half up
+        with m.Switch(live.reads_log2):
+            for k in range(1 << len(live.reads_log2)):
+                with m.Case(k):
+                    m.d.comb += half.eq((1 << k) >> 1)
+        confirming = Signal()
         pulses = Signal(8)
         bl_now = Signal(config.dac_bits)
         wl_now = Signal(config.dac_bits)
@@ -151,7 +166,7 @@ class PVEngine(wiring.Component):
                         *(getattr(s, name).eq(getattr(live, name)) for name in overridden),
                         aborting.eq(0), self.done.eq(0),
                         self.cells_done.eq(0), self.cells_failed.eq(0), self.pulses_total.eq(0),
-                        log_entries.eq(0),
+                        log_entries.eq(0), total.eq(half), reads.eq(0),
                         row.eq(Mux(self.settings.scope == Scope.CORE, 0, self.settings.row)),
                         column.eq(Mux(self.settings.scope == Scope.CELL, self.settings.column, 0)),
                     ]
@@ -188,7 +203,7 @@ class PVEngine(wiring.Component):
                     m.next = "Start-Cell"
 
             with m.State("Start-Cell"):
-                m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
+                m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start), confirming.eq(0)]
                 m.next = "Verify"
 
             # Sense the cell with the gate fully on and the bit line at the read limit.
@@ -199,20 +214,34 @@ class PVEngine(wiring.Component):
                 with m.If(self.cell.ready):
                     m.next = "Wait-Verify"
 
+            # Sum 2^reads_log2 senses on top of half their count; the last one closes the verify with the
+            # sum shifted: their mean, rounded half up. A build without averaging takes each sense as is.
             with m.State("Wait-Verify"):
                 m.d.comb += self.answer.ready.eq(1)
+                summed = total + self.answer.payload.code
                 with m.If(self.answer.valid):
-                    m.d.sync += code.eq(self.answer.payload.code)
-                    m.next = "Decide"
+                    if config.pv_averaging:
+                        with m.If(reads == (Const(1, max_reads_log2 + 1) << live.reads_log2) - 1):
+                            m.d.sync += [code.eq(summed >> live.reads_log2), total.eq(half), reads.eq(0)]
+                            m.next = "Decide"
+                        with m.Else():
+                            m.d.sync += [total.eq(summed), reads.eq(reads + 1)]
+                            m.next = "Verify"
+                    else:
+                        m.d.sync += code.eq(self.answer.payload.code)
+                        m.next = "Decide"
                 with m.Elif(self.halt):          # no answer is coming: this cell is neither passed nor failed
                     m.next = "Finished"
 
             with m.State("Decide"):
-                with m.If(verified):
+                with m.If(verified & (confirming | ~live.confirm)):
                     m.d.sync += passed.eq(1)
                     m.next = "Record"
                 with m.Elif(aborting):           # stopped by the host: this cell is neither passed nor failed
                     m.next = "Finished"
+                with m.Elif(verified):           # in the window once: read it again before it passes
+                    m.d.sync += confirming.eq(1)
+                    m.next = "Verify"
                 with m.Elif((pulses >= s.max_pulses) | (above & ~live.reset_on_overshoot)):
                     m.d.sync += passed.eq(0)
                     m.next = "Record"
@@ -229,7 +258,8 @@ class PVEngine(wiring.Component):
                     m.d.comb += [request.op.eq(Op.RESET), request.sl_code.eq(s.sl_reset),
                                  request.wl_code.eq(s.wl_stop)]
                 with m.If(self.cell.ready):
-                    m.d.sync += [pulses.eq(pulses + 1), self.pulses_total.eq(self.pulses_total + 1)]
+                    m.d.sync += [pulses.eq(pulses + 1), self.pulses_total.eq(self.pulses_total + 1),
+                                 confirming.eq(0)]
                     with m.If(below & ~live.cumulative):
                         m.d.sync += [bl_now.eq(step(bl_now, s.bl_step, s.bl_stop)),
                                      wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))]

@@ -14,7 +14,8 @@ from rram_cim.host.programming import Programmer
 from rram_cim.host.registers import ChipError, RegisterClient
 from rram_cim.models import program_and_verify
 from rram_cim.models.macro import AnalogMacro
-from rram_cim.models.pv import adc_codes, igvva_level_recipes
+from rram_cim.host.recipes import HOLDING, level_recipes
+from rram_cim.models.pv import averaged_codes
 from rram_cim.models.recipes import LEVELS, reference_recipe
 from rram_cim.protocol import RECIPE_FIELDS, StatusBit
 from rram_cim.sim.analog_bridge import AnalogBridge
@@ -35,6 +36,8 @@ RECIPES = {
     "no_reset_on_overshoot": dict(RECIPE, reset_on_overshoot=0, wl_step=8),
     "triangular": dict(RECIPE, triangular=1, pulse_width=7, wl_step=3),
     "form": dict(RECIPE, form=1, bl_start=180, bl_step=4, bl_stop=250, wl_start=100, window=4),
+    # Verify reads that hold: 4 senses averaged per verify, a confirming verify before a cell passes.
+    "averaged_confirmed": dict(RECIPE, reads_log2=2, confirm=1),
 }
 #: A forming run's target: conducting at least (20 - window) ADC codes, i.e. formed.
 FORM_TARGET = 20
@@ -62,6 +65,7 @@ class ProgrammingBench(ChipBench):
         self.regs.write("pv_column", column)
         for name in (*RECIPE_FIELDS, "setup_cycles"):
             self.regs.write(f"pv_{name}", recipe[name])
+        self.regs.write("pv_verify", reads_log2=recipe.get("reads_log2", 0), confirm=recipe.get("confirm", 0))
 
     def start(self, engine: str):
         """CTRL's start bit of `engine` ("pv", "inf")."""
@@ -115,11 +119,13 @@ async def programming_a_row_through_spi_matches_the_reference(dut, name: str):
 
     def counters():
         counts = regs.read_window("pv_pulses", ROW * config.columns, config.columns)
-        return list(counts), {name: regs.read(name) for name in
-                              ("pv_cells_done", "pv_cells_failed", "pv_pulses_total", "error")}
+        codes = regs.read_window("pv_codes", ROW * config.columns, config.columns)
+        return list(counts), list(codes), {name: regs.read(name) for name in
+                                           ("pv_cells_done", "pv_cells_failed", "pv_pulses_total", "error")}
 
-    counts, read = await bridge(counters)()
+    counts, codes, read = await bridge(counters)()
     assert counts == outcome.pulses[ROW].tolist()
+    assert codes == outcome.final_code[ROW].tolist()            # the last (averaged, confirming) verify's code
     assert read == {"pv_cells_done": int(outcome.passed[ROW].sum()), "pv_cells_failed": int(outcome.failed[ROW].sum()),
                     "pv_pulses_total": len(outcome.log), "error": 0}
     dut._log.info("%s: row programmed, %d pulses, %d passed, %d failed, %d status polls during the run",
@@ -214,16 +220,19 @@ async def reset_mid_programming_leaves_an_idle_chip(dut):
 
 
 @cocotb.test()
-async def host_programmer_programs_rows_and_reads_them_back(dut):
-    """The host API over the co-simulation transport: per-level recipes, two rows of core 1, read back
-    through the sense path; every number equals the reference model's."""
+@cocotb.parametrize(recipes=[cocotb.Param({}, "igvva_levels"), cocotb.Param(HOLDING, "holding")])
+async def host_programmer_programs_rows_and_reads_them_back(dut, recipes: dict):
+    """The host API over the co-simulation transport: per-level recipes (plain, or with averaged and
+    confirmed verifies and widened windows), two rows of core 1, read back through the sense path with the
+    recipe's averaging; every number equals the reference model's."""
+    options = recipes
     tb = ProgrammingBench(dut)
     await tb.reset()
     tb.bridge.start()
     config = tb.config
     core, first_row = 1, 10
     targets = np.random.default_rng(tb.seed).choice(LEVELS, size=(2, config.columns))
-    recipes = igvva_level_recipes(LEVELS, reference_recipe(dict(RECIPE, max_pulses=40), config), config)
+    recipes = level_recipes(config, LEVELS, dict(RECIPE, max_pulses=40), **options)
     programmer = Programmer(tb.regs, config, poll_seconds=2000 / config.sys_clk_hz)
     result = await bridge(programmer.program)(core, targets, recipes, first_row)
 
@@ -232,7 +241,9 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     full[first_row:first_row + 2] = targets
     outcome = program_and_verify(macro.cores[core], full, recipes, config)
     chosen = full >= 0
-    codes = adc_codes(macro.cores[core].read(recipes[LEVELS[0]].v_read, chosen), config)
+    reads = recipes[LEVELS[0]].verify_reads
+    codes = averaged_codes(macro.cores[core], recipes[LEVELS[0]].v_read, chosen, reads, config)
+    assert result.verify_reads == reads
     rows = slice(first_row, first_row + 2)
     assert np.array_equal(result.pulses, outcome.pulses[rows])
     assert np.array_equal(result.codes, codes[rows])
@@ -245,6 +256,8 @@ async def host_programmer_programs_rows_and_reads_them_back(dut):
     # of pulses may sit anywhere. A mix-up of cells would be off by tens of codes for most of them.
     error = np.abs(result.codes - targets)
     assert np.median(error) <= 4 and np.corrcoef(result.codes.ravel(), targets.ravel())[0, 1] > 0.9, error
+    if options:                                  # the verify reads that hold: most read back in window
+        assert result.in_window.mean() >= 0.9, result.in_window.mean()
     dut._log.info("host programmed 2 rows: %d pulses, %d failed, %.0f %% in window on read-back",
                   result.pulses_total, result.cells_failed, 100 * result.in_window.mean())
 

@@ -109,3 +109,27 @@ def test_a_cosimulation_of_another_block_is_refused(tmp_path):
         config, toplevel, simulator = REFERENCE, "rram_cim_spi_target", "icarus"
     with pytest.raises(CosimError, match="rram_cim_spi_target"):
         CosimTransport(config=REFERENCE, built=Other())
+
+
+def test_holding_recipes_program_through_the_model_transport_and_read_back_averaged():
+    from rram_cim.host.recipes import HOLDING, level_recipes
+    chip = Chip(ModelTransport(REFERENCE, seed=3))
+    targets = np.random.default_rng(3).choice(LEVELS, size=(REFERENCE.rows, REFERENCE.columns))
+    plain = chip.program(0, targets)
+    held = chip.program(1, targets, level_recipes(REFERENCE, LEVELS, **HOLDING))
+    assert plain.verify_reads == 1 and held.verify_reads == 4
+    assert held.in_window.mean() >= 0.95 and held.in_window_true.mean() >= 0.95
+    assert plain.in_window.mean() < 0.8 and held.pulses.mean() < plain.pulses.mean()
+    with pytest.raises(ProgrammingError, match="reads = 3"):
+        chip.read_codes(0, reads=3)
+
+
+def test_a_build_without_averaging_refuses_averaged_recipes_before_a_frame():
+    from rram_cim.config import REFERENCE_LITE
+    from rram_cim.host.recipes import HOLDING, level_recipes
+    chip = Chip(ModelTransport(REFERENCE_LITE, seed=3), REFERENCE_LITE)
+    targets = np.full((1, REFERENCE_LITE.columns), LEVELS[0])
+    with pytest.raises(ProgrammingError, match="pv_averaging off"):
+        chip.program(0, targets, level_recipes(REFERENCE_LITE, LEVELS, **HOLDING))
+    confirmed = chip.program(0, targets, level_recipes(REFERENCE_LITE, LEVELS, confirm=True, widen=6.0))
+    assert confirmed.verify_reads == 1

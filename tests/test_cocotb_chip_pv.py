@@ -20,7 +20,8 @@ def test_programming_a_row_matches_the_reference(chip_build, recipe):
 @pytest.mark.parametrize("testcase", [
     "bad_selection_is_refused_and_abort_stops_the_engine",
     "reset_mid_programming_leaves_an_idle_chip",
-    "host_programmer_programs_rows_and_reads_them_back",
+    "host_programmer_programs_rows_and_reads_them_back/recipes=igvva_levels",
+    "host_programmer_programs_rows_and_reads_them_back/recipes=holding",
     "a_silent_macro_ends_either_engine_through_the_watchdog",
 ])
 def test_chip_programming(chip_build, testcase):

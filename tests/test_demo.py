@@ -35,6 +35,9 @@ def test_demo_on_the_golden_models(tmp_path, capsys):
     assert report["test_images"] == 360 and report["cosim_images"] == 0
     assert [p["cells"] for p in report["programming"]] == [4096, 4096]
     assert all(p["failed"] < 10 and 1 < p["mean_pulses"] < 20 for p in report["programming"])
+    # Read back by the chip's own 4-read average (HOLDING recipes), and the model's true conductances.
+    assert all(p["verify_reads"] == 4 and p["in_window"] > 0.9 and p["in_window_true"] > 0.9
+               for p in report["programming"])
     assert report["synaptic_events_per_inference"] > report["row_events_per_inference"] > 0
     energy = report["energy_pj_per_synaptic_event"]
     assert 0 < energy["array_pj"] < energy["total_pj"]

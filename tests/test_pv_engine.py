@@ -25,9 +25,9 @@ SEED = 11
 
 
 class Harness(Elaboratable):
-    def __init__(self):
-        self.engine = PVEngine(CONFIG)
-        self.driver = CellDriver(CONFIG)
+    def __init__(self, config=CONFIG):
+        self.engine = PVEngine(config)
+        self.driver = CellDriver(config)
 
     def elaborate(self, platform):
         m = Module()
@@ -38,23 +38,27 @@ class Harness(Elaboratable):
         return m
 
 
-def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None, level_table=b""):
+def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None, level_table=b"",
+               config=CONFIG):
     """Program with the RTL; return (pulse log from the port, counts memory, log bytes, counters)."""
-    h = Harness()
+    h = Harness(config)
     engine, port = h.engine, h.driver.port
     counts, log_bytes = {}, {}
     responder = PortResponder(macro, sense_latency=SENSE_LATENCY)
     flat_targets = targets_core.reshape(-1)
     result = {}
 
+    codes = result["codes"] = {}
+
     async def memories(ctx):
-        async for _, _, addr, level_addr, c_en, c_addr, c_data, l_en, l_addr, l_data in ctx.tick().sample(
+        async for _, _, addr, level_addr, c_en, c_addr, c_data, l_en, l_addr, l_data, code in ctx.tick().sample(
                 engine.target.addr, engine.level.addr, engine.pulses.en, engine.pulses.addr, engine.pulses.data,
-                engine.log.en, engine.log.addr, engine.log.data):
+                engine.log.en, engine.log.addr, engine.log.data, engine.codes.data):
             ctx.set(engine.target.data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
             ctx.set(engine.level.data, level_table[level_addr] if level_addr < len(level_table) else 0)
             if c_en:
                 counts[c_addr] = c_data
+                codes[c_addr] = code
             if l_en:
                 log_bytes[l_addr] = l_data
 
@@ -122,6 +126,10 @@ def targets(seed=0):
     dict(scope=Scope.CELL, column=17),
     dict(triangular=1, pulse_width=7, wl_step=3),
     dict(algorithm=Algorithm.ISPVA, triangular=1, bl_start=70, wl_start=150, wl_stop=150, pulse_width=8),
+    dict(reads_log2=2),
+    dict(confirm=1),
+    dict(reads_log2=3, confirm=1, cumulative=1, max_pulses=8),
+    dict(reads_log2=1, confirm=1, reset_on_overshoot=0, wl_step=8),
 ])
 def test_rtl_pulse_sequence_equals_the_reference(changes):
     settings = recipe(**changes)
@@ -136,11 +144,24 @@ def test_rtl_pulse_sequence_equals_the_reference(changes):
         ours = port_pulses(pulse_log, row, column)
         assert ours == reference_pulses(outcome, row, column, shape), f"cell ({row}, {column})"
         assert counts[row * CONFIG.columns + column] == outcome.pulses[row, column]
+        assert counters["codes"][row * CONFIG.columns + column] == outcome.final_code[row, column]
     assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
     assert counters["cells_done"] == int(outcome.passed[chosen].sum())
     assert counters["cells_failed"] == int(outcome.failed[chosen].sum())
     assert counters["pulses_total"] == len(pulse_log) == len(outcome.log)
     assert not counters["busy"]
+
+
+def test_a_build_without_averaging_senses_once_per_verify_whatever_reads_log2_says():
+    from rram_cim.config import REFERENCE_LITE
+    settings = recipe(reads_log2=3, confirm=1)
+    core_targets = targets()
+    macro = AnalogMacro(CONFIG, SEED)
+    pulse_log, counts, _, counters = run_engine(core_targets, settings, macro, config=REFERENCE_LITE)
+    ref_macro, outcome, chosen = reference(dict(settings, reads_log2=0), core_targets)
+    assert [counts[5 * CONFIG.columns + c] for c in range(CONFIG.columns)] == outcome.pulses[5].tolist()
+    assert counters["pulses_total"] == len(pulse_log) == len(outcome.log)
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
 
 
 def test_forming_run_forms_every_cell_of_a_row_like_the_reference():

@@ -44,6 +44,7 @@ class RegisterDecoder(wiring.Component):
             "pv_cells_failed": Out(wiring.Signature({"count": In(32)})),
             "pv_pulses_total": Out(wiring.Signature({"count": In(32)})),
             "pv_per_level": Out(wiring.Signature({"enable": Out(1)})),
+            "pv_verify": Out(wiring.Signature({"reads_log2": Out(2), "confirm": Out(1)})),
             "neuron_timesteps": Out(wiring.Signature({"count": Out(16)})),
             "neuron_v_read": Out(wiring.Signature({"code": Out(8)})),
             "neuron_step": Out(wiring.Signature({"count": In(16)})),
@@ -117,6 +118,8 @@ class RegisterDecoder(wiring.Component):
         pv_max_pulses_count = Signal(8, init=0)
         pv_window_codes = Signal(8, init=0)
         pv_per_level_enable = Signal(1, init=0)
+        pv_verify_reads_log2 = Signal(2, init=0)
+        pv_verify_confirm = Signal(1, init=0)
         neuron_timesteps_count = Signal(16, init=0)
         neuron_v_read_code = Signal(8, init=0)
         core0_thresh_pos_code = Signal(16, init=0)
@@ -170,6 +173,8 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_max_pulses.count.eq(pv_max_pulses_count)
         m.d.comb += self.pv_window.codes.eq(pv_window_codes)
         m.d.comb += self.pv_per_level.enable.eq(pv_per_level_enable)
+        m.d.comb += self.pv_verify.reads_log2.eq(pv_verify_reads_log2)
+        m.d.comb += self.pv_verify.confirm.eq(pv_verify_confirm)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
         m.d.comb += self.core0_thresh_pos.code.eq(core0_thresh_pos_code)
@@ -207,7 +212,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(4, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(5, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -283,6 +288,9 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x001a):  # geometry_neuron_pages[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
+                with m.Case(0x001b):  # geometry_pv_verify_reads[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -466,6 +474,13 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(pv_per_level_enable[0:1], C(0, 7)))
                     with m.If(bus.w_stb):
                         m.d.sync += pv_per_level_enable[0:1].eq(bus.w_data[0:1])
+                with m.Case(0x0125):  # pv_verify[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_verify_reads_log2[0:2], pv_verify_confirm[0:1], C(0, 5)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_verify_reads_log2[0:2].eq(bus.w_data[0:2])
+                        m.d.sync += pv_verify_confirm[0:1].eq(bus.w_data[2:3])
                 with m.Case(0x0208):  # neuron_timesteps[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)

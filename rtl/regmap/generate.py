@@ -40,7 +40,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "CORES": config.cores, "ROWS": config.rows, "COLUMNS": config.columns, "NEURONS": config.neurons,
         "DAC_BITS": config.dac_bits, "ADC_BITS": config.adc_bits, "FAILED_LOG_DEPTH": config.failed_log_depth,
         "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
-        "NEURON_PAGES": config.neuron_pages,
+        "NEURON_PAGES": config.neuron_pages, "PV_VERIFY_READS": config.pv_verify_reads,
     }
 
 
