@@ -9,8 +9,9 @@ Dask (the serial reference), then on a LocalCluster of each worker count (proces
 Reported per engine: the cluster's start (with each worker's imports), points per second (the network's
 training excluded: it is once per campaign), the point's own time (inside `run_point`, mean) and the
 per-point overhead: what each point costs a worker beyond its own time (scheduling, shipping the point and
-its result, writing the row), `workers x wall / points - own time`. The ratio of 2 to 1 workers is the speed-up; on a machine of 2 cores
-shared with other work it stays under 2. The figures go to `out/bench/sweep.json`.
+its result, writing the row), `workers x wall / points - own time`. The ratio of 2 to 1 workers is the
+speed-up; on a machine of 2 cores shared with other work it stays under 2. The figures go to
+`out/bench/sweep.json`.
 """
 
 from __future__ import annotations

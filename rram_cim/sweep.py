@@ -44,8 +44,8 @@ __all__ = ["Settings", "Network", "ResultsFile", "METRICS", "add_arguments", "ch
 
 RESULTS = "results.csv"
 #: What each point measures, in this order in the results file.
-METRICS = ("accuracy", "pulses_per_cell", "failed_cells", "in_window", "in_window_read", "in_window_aged",
-           "energy_nj", "energy_total_nj", "pj_per_event")
+METRICS = ("accuracy", "pulses_per_cell", "failed_cells", "in_window", "in_recipe_window", "in_window_read",
+           "in_window_aged", "energy_nj", "energy_total_nj", "pj_per_event")
 #: Where and how long: differ between runs of the same point, so left out of comparisons.
 RUN_COLUMNS = ("seconds", "worker")
 
@@ -117,6 +117,7 @@ def run_point(point: Point, settings: Settings, network: Network) -> dict:
         cells = sum(p.targets.size for p in programs)
         pulses = sum(int(p.pulses.sum()) for p in programs)
         in_window = _in_window(transport, programs, settings.spec_window)
+        in_recipe_window = _in_window(transport, programs, None)
         in_window_read = sum(int((np.abs(p.codes - p.targets) <= settings.spec_window).sum()) for p in programs)
         in_window_aged = in_window
         if point["age_s"] > 0:
@@ -139,20 +140,21 @@ def run_point(point: Point, settings: Settings, network: Network) -> dict:
     energy = meter.per_inference_nj(n)
     return {"accuracy": right / n, "pulses_per_cell": pulses / cells,
             "failed_cells": sum(p.cells_failed for p in programs), "in_window": in_window / cells,
-            "in_window_read": in_window_read / cells, "in_window_aged": in_window_aged / cells,
-            "energy_nj": energy["array"],
+            "in_recipe_window": in_recipe_window / cells, "in_window_read": in_window_read / cells,
+            "in_window_aged": in_window_aged / cells, "energy_nj": energy["array"],
             "energy_total_nj": energy["total"],
             "pj_per_event": meter.total_pj / meter.synaptic_events if meter.synaptic_events else float("nan"),
             "seconds": time.perf_counter() - started, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-def _in_window(transport, programs, window: int) -> int:
-    """Cells whose conductance (the model's, without read noise) is within `window` codes of the target.
+def _in_window(transport, programs, window: int | None) -> int:
+    """Cells whose conductance (the model's, without read noise) is within `window` codes of the target
+    (None: each cell's own recipe window, which `widen` may have widened).
     One read-back through the sense path adds the read noise (2 % and 0.1 uS by default, several codes
     at the top levels), which would hide what the recipe did: it is recorded apart (in_window_read)."""
     us_per_code = transport.config.us_per_adc_lsb
     return sum(int((np.abs(transport.macro.cores[p.core].g_us[:len(p.targets)] / us_per_code - p.targets)
-                    <= window).sum()) for p in programs)
+                    <= (p.window if window is None else window)).sum()) for p in programs)
 
 
 # ---- the results file ------------------------------------------------------------------------------------
@@ -364,7 +366,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vary", action="append", default=[], metavar="AXIS=VALUES",
                         help="an axis and its values: a,b,c or low:high:n (grid) or low:high (random); "
                              "axes: d2d_scale, c2c_scale, stuck_rate, any float of DeviceParams (read_noise_rel, "
-                             "relax_settle_s, ...), algorithm, step, window, max_pulses, age_s, network_seed")
+                             "relax_settle_s, ...), algorithm, step, window, max_pulses, verify_reads, confirm, widen, "
+                             "age_s, network_seed")
     parser.add_argument("--random", type=whole(1), default=None, metavar="N",
                         help="a random design of N parameter combinations (default: a grid)")
     parser.add_argument("--chips", type=whole(1), default=None, help="device seeds per combination (default 1)")

@@ -69,7 +69,7 @@ class Axis:
     kind: type                  # float, int or str
     help: str
     low: float | None = None    # the least value allowed (None: DeviceParams decides)
-    choices: tuple[str, ...] = ()
+    choices: tuple = ()         # the only values allowed, when there are few
 
 
 #: P&V recipes, as `rram-cim bench pv_cosim` names them: IGVVA with a recipe per level (the host's default,
@@ -103,6 +103,12 @@ def axes() -> dict[str, Axis]:
                                  "electrode for ISPVA)", 1),
         "window": Axis("window", int, "verify window, +- ADC codes", 0),
         "max_pulses": Axis("max_pulses", int, "pulse budget per cell", 1),
+        "verify_reads": Axis("verify_reads", int, "reads averaged per verify (PV.verify.reads_log2)", 1,
+                             choices=(1, 2, 4, 8)),
+        "confirm": Axis("confirm", int, "1: a second verify before a cell passes (PV.verify.confirm)", 0,
+                        choices=(0, 1)),
+        "widen": Axis("widen", float, "igvva_levels: each window widened to this many read-noise spreads of "
+                                      "its level, within half the level spacing (0: off)", 0.0),
         "age_s": Axis("age_s", float, "relaxation time between programming and inference, seconds", 0.0),
         "network_seed": Axis("network_seed", int, "seed of the data split and the training (one network per "
                                                   "seed, trained once per campaign)", 0),
@@ -110,8 +116,9 @@ def axes() -> dict[str, Axis]:
 
 
 DEFAULTS = {"d2d_scale": 1.0, "c2c_scale": 1.0, "stuck_rate": 0.0, "algorithm": "igvva_levels", "step": 2,
-            "window": 2, "max_pulses": 60, "age_s": 0.0, "network_seed": 1}
-RECIPE_AXES = ("algorithm", "step", "window", "max_pulses")
+            "window": 2, "max_pulses": 60, "verify_reads": 1, "confirm": 0, "widen": 0.0, "age_s": 0.0,
+            "network_seed": 1}
+RECIPE_AXES = ("algorithm", "step", "window", "max_pulses", "verify_reads", "confirm", "widen")
 
 
 def _unknown(name: str) -> DesignError:
@@ -143,6 +150,8 @@ def _typed(axis: Axis, value):
             raise DesignError(f"network_seed = {number}: seeds go from 0 to {SEED_LIMIT - 1}")
     if axis.low is not None and number < axis.low:
         raise DesignError(f"{axis.name} = {value!r}: needs at least {axis.low:g}")
+    if axis.choices and number not in axis.choices:
+        raise DesignError(f"{axis.name} = {value!r}: choose one of {', '.join(map(str, axis.choices))}")
     return number
 
 
@@ -151,6 +160,9 @@ def parse_values(name: str, text: str):
     if name not in axes():
         raise _unknown(name)
     axis = axes()[name]
+    if ":" in text and axis.choices:
+        raise DesignError(f"{name}={text}: {name} takes a list of {', '.join(map(str, axis.choices))}, "
+                          f"not a range")
     if ":" in text and axis.kind is not str:
         parts = text.split(":")
         if len(parts) not in (2, 3) or not all(parts):
@@ -186,10 +198,11 @@ def _toml_values(name: str, raw):
     axis = axes()[name]
     if isinstance(raw, dict):
         extra = set(raw) - {"low", "high", "n"}
-        if extra or not {"low", "high"} <= set(raw) or axis.kind is str:
+        if extra or not {"low", "high"} <= set(raw) or axis.choices:
             raise DesignError(f"{name}: a range is {{low = ..., high = ...[, n = ...]}}"
                               + (f", not {sorted(extra)}" if extra else "")
-                              + ("; a choice axis takes a list" if axis.kind is str else ""))
+                              + (f"; {name} takes a list of {', '.join(map(str, axis.choices))}" if axis.choices
+                                 else ""))
         n = _count(name, raw["n"]) if "n" in raw else None
         return _range(name, _typed(axis, raw["low"]), _typed(axis, raw["high"]), n)
     values = raw if isinstance(raw, list) else [raw]
@@ -235,7 +248,8 @@ def point_recipes(point: Point, config: ChipConfig, level_codes):
     """The P&V recipes of a point: {target code: PVSettings} for igvva_levels, else one PVSettings."""
     from .host.recipes import IGVVA_REGISTERS, level_recipes
     from .models.recipes import reference_recipe
-    registers = dict(IGVVA_REGISTERS, window=point["window"], max_pulses=point["max_pulses"])
+    registers = dict(IGVVA_REGISTERS, window=point["window"], max_pulses=point["max_pulses"],
+                     reads_log2=int(point["verify_reads"]).bit_length() - 1, confirm=int(point["confirm"]))
     algorithm = point["algorithm"]
     if algorithm == "ispva":
         # bench/pv_cosim.py's ISPVA: the gate fixed above the top level's compliance, the top electrode
@@ -246,7 +260,8 @@ def point_recipes(point: Point, config: ChipConfig, level_codes):
     registers.update(wl_step=point["step"])
     if algorithm == "igvva":
         return reference_recipe(registers, config)
-    return level_recipes(config, level_codes, registers)
+    return level_recipes(config, level_codes, registers, verify_reads=int(point["verify_reads"]),
+                         confirm=bool(point["confirm"]), widen=point["widen"] or None)
 
 
 # ---- the design -----------------------------------------------------------------------------------------

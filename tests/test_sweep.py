@@ -17,8 +17,9 @@ import pytest
 from rram_cim.cli import main
 from rram_cim.config import REFERENCE
 from rram_cim.models.recipes import LEVELS
-from rram_cim.sweep import RESULTS, RUN_COLUMNS, ResultsFile, Settings, execute, read_results, run_point
-from rram_cim.sweep_design import Design, DesignError, Range, chip_seed, design_from_toml, parse_values
+from rram_cim.sweep import METRICS, RESULTS, RUN_COLUMNS, ResultsFile, Settings, execute, read_results, run_point
+from rram_cim.sweep_design import (Design, DesignError, Range, chip_seed, design_from_toml, parse_values,
+                                   point_recipes)
 from rram_cim.sweep_report import PLOTS, report
 
 #: Few digits, short inferences and a network trained for 2 epochs: a point takes a tenth of a second.
@@ -178,6 +179,8 @@ def test_a_design_file_reads_as_the_command_line_says_it():
     (["--vary", "max_pulses=1:4:0"], "n = '0' needs a whole number of values"),
     (["--vary", "v_t=0.2,-1"], "DeviceParams.v_t = -1.0 must not be negative"),
     (["--vary", "stuck_rate"], "give AXIS=VALUES"),
+    (["--vary", "verify_reads=1,3"], "verify_reads = '3': choose one of 1, 2, 4, 8"),
+    (["--random", "2", "--vary", "confirm=0:1"], "confirm=0:1: confirm takes a list of 0, 1, not a range"),
     (["--random", "3", "--vary", "read_noise_rel=0.01:0.02", "--chips", "400000"], "more than 1,000,000"),
     (["--scheduler", "myhost"], "give the scheduler's address, e.g. tcp://HOST:8786"),
 ])
@@ -205,9 +208,7 @@ def test_a_design_file_with_unknown_keys_or_another_designs_results_is_refused(c
     # A results file is never overwritten, nor continued by a design that did not write it.
     rows = ResultsFile(tmp_path / RESULTS, DESIGN, SMALL)
     with rows:
-        rows.write(DESIGN.all_points()[0], dict.fromkeys(("accuracy", "pulses_per_cell", "failed_cells", "in_window",
-                                                         "in_window_read", "in_window_aged", "energy_nj",
-                                                         "energy_total_nj", "pj_per_event", "seconds", "worker"), 0))
+        rows.write(DESIGN.all_points()[0], dict.fromkeys((*METRICS, *RUN_COLUMNS), 0))
     base = ["sweep", "--vary", "stuck_rate=0,0.05", "--chips", "3", "--seed", "5", "--digits", "4", "--steps", "8",
             "--epochs", "2", "--out", str(tmp_path)]
     for argv, message in ((base, "holds a campaign: --resume continues it"),
@@ -226,3 +227,13 @@ def test_a_design_error_names_the_axis_and_what_would_be_right():
         Design(chips=0).check(REFERENCE, LEVELS)
     assert np.isclose(Design(vary={"d2d_scale": (2.0,)}).all_points()[0].device_params().v_set_d2d_sigma, 0.16)
 
+
+
+def test_verify_reads_confirm_and_widened_windows_reach_the_recipes():
+    holding = Design(vary={"verify_reads": (4,), "confirm": (1,), "widen": (6.0,)}).check(REFERENCE, LEVELS)[0]
+    recipes = point_recipes(holding, REFERENCE, np.array(LEVELS))
+    assert {(r.verify_reads, r.confirm) for r in recipes.values()} == {(4, True)}
+    assert max(r.window for r in recipes.values()) > 2           # the top levels' windows widened
+    single = point_recipes(Design(vary={"algorithm": ("ispva",), "verify_reads": (2,)}).all_points()[0],
+                           REFERENCE, np.array(LEVELS))
+    assert (single.verify_reads, single.confirm, single.algorithm.name) == (2, False, "ISPVA")
