@@ -19,6 +19,8 @@ for room in the output FIFO (a host that stops a run need not drain it first). `
 the macro stopped acknowledging a neuron strobe) ends it at once.
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
@@ -42,6 +44,20 @@ def NeuronSettings(config: ChipConfig) -> data.StructLayout:
     """The run's parameters: the NEURON registers, named as rtl/engine_settings.py names them from the RDL.
     The neurons' own settings (each core's page) pass through the sequencer to the port as `cores`."""
     return settings_layout(config, "neuron_", {"timesteps": STEP_BITS, "v_read": config.dac_bits})
+
+
+@dataclass
+class Routing:
+    """The router's signals the routing states share with the rest of the FSM."""
+    entry: Signal
+    fetch: Signal
+    core: Signal
+    neuron: object
+    negative: object
+    index: Signal
+    pending: Signal
+    queue: BlockFIFO
+    stopping: Signal
 
 
 class InferenceSequencer(wiring.Component):
@@ -188,39 +204,8 @@ class InferenceSequencer(wiring.Component):
                 with m.Else():
                     m.d.sync += [core.eq(core + 1), pending.eq(flags.word_select(core + 1, per_core))]
 
-            # The entry, one byte per cycle: the byte addressed last cycle arrives now.
-            with m.State("Fetch"):
-                m.d.sync += fetch.eq(fetch + 1)
-                with m.If(fetch != 0):
-                    m.d.sync += entry.as_value().word_select((fetch - 1).as_unsigned()[:len(fetch)], 8).eq(
-                        self.route.data)
-                with m.If(fetch == ROUTE_ENTRY_BYTES):
-                    m.d.sync += self.spikes.eq(self.spikes + 1)
-                    m.next = "To-Host"
-
-            with m.State("To-Host"):
-                spike = Signal(OutputEvent)
-                m.d.comb += [spike.neuron.eq(neuron), spike.core.eq(core), spike.negative.eq(negative)]
-                with m.If(entry.to_host):
-                    m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(spike)]
-                    with m.If(self.host_out.ready):
-                        m.next = "To-Row"
-                    with m.Elif(stopping):           # stopped with no room: the host is not reading
-                        m.next = "Finished"
-                with m.Else():
-                    m.next = "To-Row"
-
-            with m.State("To-Row"):
-                inside = (entry.core < config.cores) & (entry.row < config.rows)
-                routed = Signal(InputEvent)
-                m.d.comb += [routed.row.eq(entry.row), routed.core.eq(entry.core)]
-                with m.If(entry.to_row):
-                    with m.If(inside & queue.w_rdy):
-                        m.d.comb += [queue.w_en.eq(1), queue.w_data.eq(routed)]
-                    with m.Else():
-                        m.d.comb += self.drop.eq(1)
-                m.d.sync += pending.eq(pending & ~(Const(1, per_core) << index))
-                m.next = "Scan"
+            self._route_states(m, config, Routing(entry, fetch, core, neuron, negative, index, pending, queue,
+                                                  stopping))
 
             with m.State("Tick"):
                 m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(OutputEvent.const({"tick": 1}))]
@@ -240,3 +225,40 @@ class InferenceSequencer(wiring.Component):
         # byte shows neither.
         m.d.comb += self.busy.eq(~fsm.ongoing("Idle"))
         return m
+
+    def _route_states(self, m, config, r: "Routing"):
+        """The FSM's states that route one spike: its routing entry fetched, then to the host, then to a row."""
+        # The entry, one byte per cycle: the byte addressed last cycle arrives now.
+        with m.State("Fetch"):
+            m.d.sync += r.fetch.eq(r.fetch + 1)
+            with m.If(r.fetch != 0):
+                m.d.sync += r.entry.as_value().word_select((r.fetch - 1).as_unsigned()[:len(r.fetch)], 8).eq(
+                    self.route.data)
+            with m.If(r.fetch == ROUTE_ENTRY_BYTES):
+                m.d.sync += self.spikes.eq(self.spikes + 1)
+                m.next = "To-Host"
+
+        with m.State("To-Host"):
+            spike = Signal(OutputEvent)
+            m.d.comb += [spike.neuron.eq(r.neuron), spike.core.eq(r.core), spike.negative.eq(r.negative)]
+            with m.If(r.entry.to_host):
+                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(spike)]
+                with m.If(self.host_out.ready):
+                    m.next = "To-Row"
+                with m.Elif(r.stopping):           # stopped with no room: the host is not reading
+                    m.next = "Finished"
+            with m.Else():
+                m.next = "To-Row"
+
+        with m.State("To-Row"):
+            inside = (r.entry.core < config.cores) & (r.entry.row < config.rows)
+            routed = Signal(InputEvent)
+            m.d.comb += [routed.row.eq(r.entry.row), routed.core.eq(r.entry.core)]
+            with m.If(r.entry.to_row):
+                with m.If(inside & r.queue.w_rdy):
+                    m.d.comb += [r.queue.w_en.eq(1), r.queue.w_data.eq(routed)]
+                with m.Else():
+                    m.d.comb += self.drop.eq(1)
+            m.d.sync += r.pending.eq(r.pending & ~(Const(1, len(r.pending)) << r.index))
+            m.next = "Scan"
+

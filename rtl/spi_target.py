@@ -55,22 +55,24 @@ class SPITarget(wiring.Component):
     read_only: Out(1)
     truncated: Out(1)
 
-    def elaborate(self, platform):
-        m = Module()
-
+    def _synchronized_pins(self, m):
+        """SCK, CS and COPI through equal synchronizers: (cs_n, copi, sample: a rising SCK edge while
+        selected, the host's bit valid; frame_end: chip select rising)."""
         sck = Signal()
         cs_n = Signal(init=1)
         copi = Signal()
         m.submodules.sck_sync = FFSynchronizer(self.spi.sck, sck)
         m.submodules.cs_sync = FFSynchronizer(self.spi.cs_n, cs_n, init=1)
         m.submodules.copi_sync = FFSynchronizer(self.spi.copi, copi)
-
         sck_last = Signal()
         cs_n_last = Signal(init=1)
         m.d.sync += [sck_last.eq(sck), cs_n_last.eq(cs_n)]
+        return cs_n, copi, ~cs_n & sck & ~sck_last, cs_n & ~cs_n_last
+
+    def elaborate(self, platform):
+        m = Module()
+        cs_n, copi, sample, frame_end = self._synchronized_pins(m)
         selected = ~cs_n
-        sample = selected & sck & ~sck_last            # rising SCK: the host's bit is valid
-        frame_end = cs_n & ~cs_n_last
 
         bit_count = Signal(3)
         shift_in = Signal(7)
