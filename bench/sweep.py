@@ -24,8 +24,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 from rram_cim.cli import ArgumentParser, output_folder, whole
 from rram_cim.config import REFERENCE
 from rram_cim.models.recipes import LEVELS
@@ -46,7 +44,7 @@ def run_engine(design: Design, settings: Settings, workers: int, scratch: pathli
     quiet = open(scratch / "progress.log", "a")
     started = time.perf_counter()
     if workers == 0:
-        outcome = execute(design, points, settings, results, workers=0, stream=quiet)
+        outcome = execute(points, settings, results, workers=0, stream=quiet)
         start_s = 0.0
     else:
         from distributed import Client, LocalCluster
@@ -55,7 +53,7 @@ def run_engine(design: Design, settings: Settings, workers: int, scratch: pathli
             client.wait_for_workers(workers)
             client.run(_warm)                # imports once per worker: part of the start, not of a point
             start_s = time.perf_counter() - started
-            outcome = execute(design, points, settings, results, client=client, stream=quiet)
+            outcome = execute(points, settings, results, client=client, stream=quiet)
     quiet.close()
     if outcome.failed or outcome.ran != len(points):
         raise SystemExit(f"{PROG}: {len(outcome.failed)} points failed on {workers} workers")

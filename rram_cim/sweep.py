@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import csv
 import io
-import json
 import logging
 import os
 import pathlib
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cli import UsageError, existing_file, output_folder, seed, whole
-from .config import CONFIGS, REFERENCE, ChipConfig
+from .config import CONFIGS, REFERENCE
 from .progress import Bar
 from .sweep_design import (DIGITS_MAX, Design, DesignError, Point, design_from_toml, parse_values,
                            point_recipes)
@@ -273,7 +272,7 @@ class Outcome:
     train_s: float = 0.0       # of which training the networks
 
 
-def execute(design: Design, points: list[Point], settings: Settings, results: ResultsFile, *, workers: int = 2,
+def execute(points: list[Point], settings: Settings, results: ResultsFile, *, workers: int = 2,
             scheduler: str | None = None, client=None, function=run_point, retries: int = 2,
             resume: bool = False, stream=None) -> Outcome:
     """Run the points not yet in `results` (all of them unless `resume`): in this process when `workers`
@@ -294,7 +293,7 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
     train_s = time.perf_counter() - started
     bar = Bar("sweep", len(todo), stream=stream)
     failed = []
-    meeting = []
+    accuracies = []
 
     def finished(point, measured=None, error=None):
         if error is not None:
@@ -303,8 +302,8 @@ def execute(design: Design, points: list[Point], settings: Settings, results: Re
                   f"{point.values}) failed: {error!r}", file=stream, flush=True)
         else:
             results.write(point, measured)
-            meeting.append(measured["accuracy"])
-        bar.step(f"mean accuracy {np.mean(meeting):.3f}" if meeting else "")
+            accuracies.append(measured["accuracy"])
+        bar.step(f"mean accuracy {np.mean(accuracies):.3f}" if accuracies else "")
 
     with results:
         if workers == 0 and client is None and scheduler is None:
@@ -443,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"rram-cim sweep: {design.kind} design, {len(points)} points ({len(points) // design.chips} combinations x "
           f"{design.chips} chips), seed {design.seed}, {settings.digits} test digits each; on {engine}")
     try:
-        outcome = execute(design, points, settings, results, workers=args.workers, scheduler=args.scheduler,
+        outcome = execute(points, settings, results, workers=args.workers, scheduler=args.scheduler,
                           retries=args.retries, resume=args.resume)
     except KeyboardInterrupt:
         print(f"\nsweep: interrupted; the finished points are in {results.path}: --resume continues")

@@ -37,7 +37,7 @@ def _rows(path) -> dict[int, tuple]:
 def _run(tmp, design=DESIGN, **engine):
     points = design.check(REFERENCE, LEVELS)
     results = ResultsFile(tmp / RESULTS, design, SMALL)
-    outcome = execute(design, points, SMALL, results, **engine)
+    outcome = execute(points, SMALL, results, **engine)
     return outcome, results.path
 
 
