@@ -179,6 +179,8 @@ class Programmer:
         regs.write("pv_window", recipe.window)
         regs.write("pv_per_level", int(per_level))
         regs.write("pv_verify", reads_log2=recipe.reads_log2, confirm=int(recipe.confirm))
+        regs.write("pv_sl_step", recipe.sl_step)
+        regs.write("pv_sl_stop", recipe.sl_stop)
 
     def _runs(self, rows: range) -> list[tuple[int, int]]:
         """(scope, row) of the engine runs that cover `rows`: one run for a whole core, else one per row."""
@@ -233,6 +235,13 @@ def _check_flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def check_algorithm(config: ChipConfig, recipe: PVSettings) -> None:
+    """The chip has the recipe's algorithm (a build with `pv_radar` off has no RADAR)."""
+    if not config.pv_algorithms >> int(recipe.algorithm) & 1:
+        raise ProgrammingError(f"{config.name!r} has no {recipe.algorithm.name} (pv_radar off); use ISPVA or IGVVA, "
+                               f"or a config with pv_radar on")
 
 
 def check_reads(config: ChipConfig, reads, what: str = "reads") -> int:
@@ -321,6 +330,7 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     if isinstance(recipes, PVSettings):
         recipes.check_codes(config)
         check_reads(config, recipes.verify_reads, "verify_reads")
+        check_algorithm(config, recipes)
         return targets, recipes, recipes
     if (not isinstance(recipes, dict) or not recipes
             or not all(isinstance(r, PVSettings) for r in recipes.values())):
@@ -332,4 +342,5 @@ def check_request(config: ChipConfig, core: int, targets, recipes, first_row: in
     # The chip verifies at its drivers' read code, whatever v_read a recipe names.
     shared = check_level_recipes(recipes, targets, config, ignore=("v_read",))
     check_reads(config, shared.verify_reads, "verify_reads")
+    check_algorithm(config, shared)
     return targets, recipes, shared

@@ -57,14 +57,15 @@ def check_seconds(name: str, value, positive: bool = False) -> float:
 
 
 #: The ChipConfig fields (and properties) the GEOMETRY registers (geometry_<field>) carry.
-GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits", "neuron_pages", "pv_verify_reads")
+GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits", "neuron_pages", "pv_verify_reads",
+            "pv_algorithms")
 
 
 def _geometry_text(values: dict) -> str:
     return (f"{values['cores']}x{values['rows']}x{values['columns']} ({values['neurons']} neurons, "
             f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC, "
             f"{values['neuron_pages']} page(s) of neuron settings, up to {values['pv_verify_reads']} "
-            f"read(s) averaged per verify)")
+            f"read(s) averaged per verify, P&V algorithms {values['pv_algorithms']:#05b})")
 
 
 def check_identity(regs: "RegisterClient", config) -> None:

@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x5, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x6, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -70,8 +70,11 @@ TABLE = RegisterTable(
         Register('geometry_pv_verify_reads', 0x00001b, 1, external=False, description='pv_verify_reads', fields=(
             Field('count', lsb=0, width=8, reset=0x8, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('geometry_pv_algorithms', 0x00001c, 1, external=False, description='pv_algorithms', fields=(
+            Field('mask', lsb=0, width=8, reset=0x7, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
-            Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate).'),
+            Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate), 2: RADAR (if GEOMETRY.pv_algorithms has bit 2; a coarse phase of SETs at bl_stop with the gate stepped from wl_start by wl_step until the cell first overshoots, then a fine phase at the last coarse gate: SETs with the top electrode ramped from bl_start by bl_step to bl_stop below the window, RESETs with the source line ramped from sl_reset by sl_step to sl_stop above it, each ramp starting over when the direction changes); 3 refuses a start (ERROR.pv_config).'),
             Field('cumulative', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Repeat the same pulse (cumulative) instead of stepping it (incremental).'),
             Field('triangular', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Triangular pulses (the driven DAC steps up to the amplitude and back down) instead of square.'),
             Field('reset_on_overshoot', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Apply a RESET pulse when a cell overshoots its window.'),
@@ -135,6 +138,12 @@ TABLE = RegisterTable(
         Register('pv_verify', 0x000125, 1, external=False, description='Verify reads', fields=(
             Field('reads_log2', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Each verify senses the cell 2^reads_log2 times (1, 2, 4 or 8, at most GEOMETRY.pv_verify_reads) and decides on the mean code, rounded half up: read noise shrinks by the square root of the count, so a cell whose true conductance lies outside the window rarely passes on one lucky read. Verify-only runs (max_pulses = 0) read back the same way.'),
             Field('confirm', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description="A cell that verifies inside its window is read (averaged) once more before it passes, with no pulse between, as NeuRRAM's write-verify does; if that read falls outside the window, programming goes on from it (SET below, RESET above, within the same pulse budget)."),
+        )),
+        Register('pv_sl_step', 0x000126, 2, external=False, description='Source-line DAC step for RESET (RADAR)', fields=(
+            Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('pv_sl_stop', 0x000128, 2, external=False, description='Source-line DAC stop code for RESET (RADAR)', fields=(
+            Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('neuron_timesteps', 0x000208, 2, external=False, description='Time steps per inference', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -232,6 +241,7 @@ class ADDR:
     geometry_adc_bits = 0x000019
     geometry_neuron_pages = 0x00001a
     geometry_pv_verify_reads = 0x00001b
+    geometry_pv_algorithms = 0x00001c
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102
@@ -252,6 +262,8 @@ class ADDR:
     pv_pulses_total = 0x000120
     pv_per_level = 0x000124
     pv_verify = 0x000125
+    pv_sl_step = 0x000126
+    pv_sl_stop = 0x000128
     neuron_timesteps = 0x000208
     neuron_v_read = 0x00020a
     neuron_step = 0x00020c

@@ -18,6 +18,12 @@ this one pulse for pulse:
   once more, with no pulse between, and passes only if that read verifies too; else programming goes on
   from the second read's code. Without them, one lucky read inside the window passes a cell whose
   conductance lies outside it (2 % read noise is wider than a +-1 uS window above ~50 uS).
+* RADAR (Levy et al., IEEE TED 68(9), 2021; docs/pv_engine.md says what is theirs and what we assumed):
+  a coarse phase, SET pulses at the full top-electrode code `bl_stop` with the gate stepped from
+  `wl_start` by `wl_step` (ISPP on the word line), until the cell first overshoots its window; then a
+  fine phase around the window, at the last coarse gate: below it, SET pulses with the top electrode
+  ramped from `bl_start` by `bl_step` up to `bl_stop`; above it, RESET pulses with the source line ramped
+  from `sl_reset` by `sl_step` up to `sl_stop`. Each ramp starts over when the direction changes.
 * Forming: FORM pulses with the top electrode ramped as in ISPVA (the gate at `wl_start` sets the
   forming compliance) until the cell reads at least `target - window`; a formed cell above its window
   passes too (levels are programmed afterwards).
@@ -55,7 +61,9 @@ class PVSettings:
     wl_start: int = 70           # gate (word-line) DAC code: ramp start for IGVVA, fixed for ISPVA
     wl_step: int = 1
     wl_stop: int = 165
-    sl_reset: int = 120          # source-line DAC code of a RESET pulse (gate at wl_stop)
+    sl_reset: int = 120          # source-line DAC code of a RESET pulse (gate at wl_stop); RADAR's ramp start
+    sl_step: int = 0             # RADAR: source-line step between consecutive fine-phase RESETs
+    sl_stop: int = 0             # RADAR: the source-line ramp's top (at least sl_reset)
     pulse_width: int = 8         # system cycles
     max_pulses: int = 100
     window: int = 2              # accepted: |ADC code - target| <= window
@@ -75,6 +83,11 @@ class PVSettings:
             raise ModelInputError("PVSettings: pulse_width and max_pulses must be at least 1")
         if self.bl_stop < self.bl_start or self.wl_stop < self.wl_start:
             raise ModelInputError("PVSettings: a ramp's stop code is below its start code")
+        if self.sl_step < 0 or self.sl_stop < 0:
+            raise ModelInputError("PVSettings: sl_step and sl_stop must not be negative")
+        if self.algorithm is Algorithm.RADAR and self.sl_stop < self.sl_reset:
+            raise ModelInputError(f"PVSettings: RADAR's source-line ramp stops at {self.sl_stop}, below its "
+                                  f"start sl_reset = {self.sl_reset}")
         if self.verify_reads not in VERIFY_READS:
             raise ModelInputError(f"PVSettings.verify_reads = {self.verify_reads}: the chip averages "
                                   f"{', '.join(map(str, VERIFY_READS))} reads per verify")
@@ -86,7 +99,7 @@ class PVSettings:
 
     def check_codes(self, config: ChipConfig):
         top = (1 << config.dac_bits) - 1
-        for name in (name for name in DAC_FIELDS if not name.endswith("_step")):
+        for name in (*(name for name in DAC_FIELDS if not name.endswith("_step")), "sl_stop"):
             if getattr(self, name) > top:
                 raise ModelInputError(f"PVSettings.{name} = {getattr(self, name)} exceeds the "
                                       f"{config.dac_bits}-bit DAC (max {top})")
@@ -136,7 +149,7 @@ def averaged_codes(array: ReRAMArray, v_read: float, select, reads: int, config:
 #: What may differ between levels: a per-level table entry's recipe fields.
 PER_LEVEL_FIELDS = RECIPE_FIELDS
 SHARED_FIELDS = ("algorithm", "cumulative", "reset_on_overshoot", "shape", "form", "v_read", "verify_reads",
-                 "confirm")
+                 "confirm", "sl_step", "sl_stop")
 
 
 def igvva_level_recipes(codes, base: PVSettings, config: ChipConfig = REFERENCE,
@@ -268,6 +281,14 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
     active = targeted & ~passed
     pulses = np.zeros(array.shape, dtype=np.int64)
     ramp = np.zeros(array.shape, dtype=np.int64)      # steps taken on the current ramp
+    radar = s.algorithm is Algorithm.RADAR and not s.form
+    if radar:
+        # Each cell's DAC codes as the engine holds them: the next coarse gate, the last coarse gate (the
+        # fine phase's), the fine SET's bit line and the fine RESET's source line, and the phase.
+        wl_now, wl_last, bl_now = s.wl_start.copy(), s.wl_start.copy(), s.bl_start.copy()
+        sl_now = np.broadcast_to(s.sl_reset, array.shape).copy()
+        fine = np.zeros(array.shape, bool)
+    sl = np.broadcast_to(s.sl_reset, array.shape)
     logs = []
     iteration = 0
     while active.any():
@@ -276,7 +297,11 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
         if not s.reset_on_overshoot:
             active &= ~high                              # an overshoot it cannot undo: give up on it
             high[:] = False
-        if s.algorithm is Algorithm.ISPVA or s.form:
+        if radar:
+            bl = np.where(fine, bl_now, s.bl_stop)
+            wl = np.where(fine, wl_last, wl_now)
+            sl = sl_now.copy()
+        elif s.algorithm is Algorithm.ISPVA or s.form:
             bl = np.minimum(s.bl_start + ramp * s.bl_step, s.bl_stop)
             wl = s.wl_start
         else:
@@ -287,11 +312,20 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
             apply(array.form if s.form else array.set_pulse, low, bl * config.bl_volts_per_lsb, bl,
                   wl * config.wl_volts_per_lsb)
         if high.any():
-            apply(array.reset_pulse, high, s.sl_reset * config.sl_volts_per_lsb, s.sl_reset,
-                  s.wl_stop * config.wl_volts_per_lsb)
+            apply(array.reset_pulse, high, sl * config.sl_volts_per_lsb, sl, s.wl_stop * config.wl_volts_per_lsb)
         pulsed = low | high
-        logs.append(_log_rows(iteration, low, high, bl, wl, s))
+        logs.append(_log_rows(iteration, low, high, bl, wl, sl, s))
         pulses += pulsed
+        if radar:
+            coarse_set, fine_set = low & ~fine, low & fine
+            wl_last = np.where(coarse_set, wl_now, wl_last)
+            if not s.cumulative:
+                wl_now = np.where(coarse_set, np.minimum(wl_now + s.wl_step, s.wl_stop), wl_now)
+                bl_now = np.where(fine_set, np.minimum(bl_now + s.bl_step, s.bl_stop), bl_now)
+                sl_now = np.where(high, np.minimum(sl_now + s.sl_step, s.sl_stop), sl_now)
+            sl_now = np.where(fine_set, s.sl_reset, sl_now)  # a change of direction starts the other ramp over
+            bl_now = np.where(high, s.bl_start, bl_now)
+            fine |= high
         if not s.cumulative:
             ramp = np.where(low, ramp + 1, ramp)
         ramp = np.where(high, 0, ramp)                   # after a RESET the ramp starts over
@@ -305,7 +339,7 @@ def program_and_verify(array: ReRAMArray, targets: np.ndarray, settings,
                     iterations=iteration)
 
 
-def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
+def _log_rows(iteration, low, high, bl, wl, sl, s: _CellSettings) -> np.ndarray:
     rows, columns = np.nonzero(low | high)
     out = np.zeros(rows.size, LOG_DTYPE)
     out["iteration"] = iteration
@@ -314,6 +348,6 @@ def _log_rows(iteration, low, high, bl, wl, s: _CellSettings) -> np.ndarray:
     out["kind"] = np.where(is_set, Op.FORM if s.form else Op.SET, Op.RESET)
     out["bl"] = np.where(is_set, bl[rows, columns], 0)
     out["wl"] = np.where(is_set, wl[rows, columns], s.wl_stop[rows, columns])
-    out["sl"] = np.where(is_set, 0, s.sl_reset[rows, columns])
+    out["sl"] = np.where(is_set, 0, sl[rows, columns])
     out["width"] = s.pulse_width[rows, columns]
     return out

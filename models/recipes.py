@@ -16,13 +16,14 @@ LEVELS = (20, 50, 80, 110, 140, 170, 200, 230)
 
 def reference_recipe(registers: dict, config: ChipConfig) -> PVSettings:
     """`registers` holds the engine's recipe fields (algorithm, cumulative, reset_on_overshoot, DAC
-    ramps, optionally triangular, form, reads_log2 and confirm); the verify read happens at the drivers'
+    ramps, optionally triangular, form, reads_log2, confirm and RADAR's sl_step and sl_stop); the verify read happens at the drivers'
     read code, as on chip."""
     return PVSettings(algorithm=Algorithm(registers["algorithm"]), cumulative=bool(registers["cumulative"]),
                       reset_on_overshoot=bool(registers["reset_on_overshoot"]),
                       shape=Shape.TRIANGULAR if registers.get("triangular") else Shape.SQUARE,
                       form=bool(registers.get("form", 0)),
                       verify_reads=1 << registers.get("reads_log2", 0), confirm=bool(registers.get("confirm", 0)),
+                      sl_step=registers.get("sl_step", 0), sl_stop=registers.get("sl_stop", 0),
                       v_read=read_limit_volts(config),
                       **{name: registers[name] for name in RECIPE_FIELDS})
 

@@ -84,6 +84,9 @@ class ChipConfig:
     #: verify is one sense whatever reads_log2 says (the confirming verify stays): the iCEBreaker's
     #: reduced set, where the averaging's ~70 logic cells do not fit (docs/fpga.md).
     pv_averaging: bool = True
+    #: Feature flag: the P&V engine has RADAR (pv_mode.algorithm 2). Off, a RADAR start is refused
+    #: (ERROR.pv_config): the iCEBreaker's reduced set, where RADAR's ~125 logic cells do not fit.
+    pv_radar: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -93,6 +96,7 @@ class ChipConfig:
         need(isinstance(self.name, str) and self.name != "", "name", "must be a non-empty string")
         need(isinstance(self.per_core_neurons, bool), "per_core_neurons", "must be True or False")
         need(isinstance(self.pv_averaging, bool), "pv_averaging", "must be True or False")
+        need(isinstance(self.pv_radar, bool), "pv_radar", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth"):
@@ -157,6 +161,11 @@ class ChipConfig:
         """Most senses the P&V engine averages per verify: 8, or 1 without averaging."""
         return 8 if self.pv_averaging else 1
 
+    @property
+    def pv_algorithms(self) -> int:
+        """The P&V algorithms the engine has, one bit per `protocol.Algorithm` code (ISPVA, IGVVA, RADAR)."""
+        return 0b111 if self.pv_radar else 0b011
+
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
@@ -183,5 +192,6 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
 
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
-REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False)
+REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
+                                   pv_radar=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

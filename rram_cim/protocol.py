@@ -55,6 +55,7 @@ class Algorithm(enum.IntEnum, shape=2, view_class=enum.EnumView):
     """P&V algorithm, as `pv_mode.algorithm` encodes it (shared by the RTL engine and `models.pv`)."""
     ISPVA = 0       # fixed gate, stepped top-electrode voltage
     IGVVA = 1       # fixed top-electrode voltage, stepped gate
+    RADAR = 2       # coarse gate ramp, then bit-line SET and source-line RESET ramps around the window
 
 
 class Scope(enum.IntEnum, shape=2, view_class=enum.EnumView):

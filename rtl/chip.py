@@ -238,8 +238,10 @@ class Chip(wiring.Component):
         # A zero pulse width would have every pulse refused by the drivers' interlock while the budget runs out.
         no_width = ((regs.pv_pulse_width.cycles == 0) & (regs.pv_max_pulses.count != 0)
                     & ~regs.pv_per_level.enable)
+        # A build without RADAR (ChipConfig.pv_radar off) refuses it like an algorithm code that does not exist.
+        no_radar = (mode.algorithm == Algorithm.RADAR) if not config.pv_radar else 0
         unsupported = (~valid_member(mode.algorithm, Algorithm) | ~valid_member(mode.scope, Scope)
-                       | no_width | other_busy)
+                       | no_radar | no_width | other_busy)
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),

@@ -3,7 +3,9 @@
 Per cell it runs the algorithm of `models.pv` (the reference it is scored against pulse for pulse):
 verify; while outside `target +- window` and under the pulse budget, SET below the window (ISPVA
 steps the top electrode, IGVVA the gate; cumulative mode repeats the same pulse) or, above it, RESET
-and restart the ramp (or give up if RESET on overshoot is off); verify after every pulse. A cell that
+and restart the ramp (or give up if RESET on overshoot is off); verify after every pulse. RADAR steps
+the gate at the full top electrode until the first overshoot, then ramps the top electrode (SET) and
+the source line (RESET) at the last coarse gate around the window. A cell that
 never verifies (stuck) stops at the budget and is logged: the engine never hangs on it. Nor on a macro
 that never answers a sense: `halt` (the chip's watchdog) ends the run where it waits.
 
@@ -121,6 +123,10 @@ class PVEngine(wiring.Component):
         pulses = Signal(8)
         bl_now = Signal(config.dac_bits)
         wl_now = Signal(config.dac_bits)
+        # RADAR: the fine phase's source-line ramp, the last coarse gate it SETs at, and the phase.
+        sl_now = Signal(config.dac_bits)
+        wl_last = Signal(config.dac_bits)
+        fine = Signal()
         aborting = Signal()
         passed = Signal()
         log_entries = Signal(range(config.failed_log_depth + 1))
@@ -151,6 +157,8 @@ class PVEngine(wiring.Component):
                      request.setup.eq(live.setup_cycles), request.triangular.eq(live.triangular)]
         # A forming run ramps the top electrode (as ISPVA does) and accepts any level from the window up.
         ramps_bl = (live.algorithm == Algorithm.ISPVA) | live.form
+        # A build without RADAR (ChipConfig.pv_radar off: the chip refuses its start) leaves its logic out.
+        radar = ((live.algorithm == Algorithm.RADAR) & ~live.form) if config.pv_radar else Const(0, 1)
         verified = ~below & (~above | live.form)
 
         with m.If(self.stop & self.busy):
@@ -203,7 +211,8 @@ class PVEngine(wiring.Component):
                     m.next = "Start-Cell"
 
             with m.State("Start-Cell"):
-                m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start), confirming.eq(0)]
+                m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start), confirming.eq(0),
+                             sl_now.eq(s.sl_reset), wl_last.eq(s.wl_start), fine.eq(0)]
                 m.next = "Verify"
 
             # Sense the cell with the gate fully on and the bit line at the read limit.
@@ -251,20 +260,28 @@ class PVEngine(wiring.Component):
             with m.State("Pulse"):
                 m.d.comb += [self.cell.valid.eq(1), request.width.eq(s.pulse_width)]
                 with m.If(below):
+                    # RADAR's coarse SETs: full top electrode, gate ramp; its fine SETs: the last coarse
+                    # gate, top-electrode ramp.
                     m.d.comb += [request.op.eq(Mux(live.form, Op.FORM, Op.SET)),
-                                 request.bl_code.eq(Mux(ramps_bl, bl_now, s.bl_start)),
-                                 request.wl_code.eq(Mux(ramps_bl, s.wl_start, wl_now))]
+                                 request.bl_code.eq(Mux(radar, Mux(fine, bl_now, s.bl_stop),
+                                                        Mux(ramps_bl, bl_now, s.bl_start))),
+                                 request.wl_code.eq(Mux(radar, Mux(fine, wl_last, wl_now),
+                                                        Mux(ramps_bl, s.wl_start, wl_now)))]
                 with m.Else():
-                    m.d.comb += [request.op.eq(Op.RESET), request.sl_code.eq(s.sl_reset),
+                    m.d.comb += [request.op.eq(Op.RESET), request.sl_code.eq(Mux(radar, sl_now, s.sl_reset)),
                                  request.wl_code.eq(s.wl_stop)]
                 with m.If(self.cell.ready):
                     m.d.sync += [pulses.eq(pulses + 1), self.pulses_total.eq(self.pulses_total + 1),
                                  confirming.eq(0)]
-                    with m.If(below & ~live.cumulative):
-                        m.d.sync += [bl_now.eq(step(bl_now, s.bl_step, s.bl_stop)),
-                                     wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))]
-                    with m.If(~below):           # after a RESET the ramp starts over
-                        m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
+                    if config.pv_radar:
+                        with m.If(radar):
+                            self._radar_ramps(m, live, s, below, fine, bl_now, wl_now, wl_last, sl_now, step)
+                    with m.If(~radar):
+                        with m.If(below & ~live.cumulative):
+                            m.d.sync += [bl_now.eq(step(bl_now, s.bl_step, s.bl_stop)),
+                                         wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))]
+                        with m.If(~below):           # after a RESET the ramp starts over
+                            m.d.sync += [bl_now.eq(s.bl_start), wl_now.eq(s.wl_start)]
                     m.next = "Wait-Pulse"
 
             with m.State("Wait-Pulse"):
@@ -311,3 +328,21 @@ class PVEngine(wiring.Component):
         # byte shows neither.
         m.d.comb += self.busy.eq(~fsm.ongoing("Idle"))
         return m
+
+    @staticmethod
+    def _radar_ramps(m, live, s, below, fine, bl_now, wl_now, wl_last, sl_now, step):
+        """RADAR's codes after a pulse: a coarse SET steps the gate (and remembers it); the first RESET
+        starts the fine phase for good; there a SET steps the top electrode and a RESET the source line,
+        and a change of direction starts the other ramp over. Cumulative mode steps nothing."""
+        with m.If(below & fine):
+            m.d.sync += sl_now.eq(s.sl_reset)
+            with m.If(~live.cumulative):
+                m.d.sync += bl_now.eq(step(bl_now, s.bl_step, s.bl_stop))
+        with m.Elif(below):
+            m.d.sync += wl_last.eq(wl_now)
+            with m.If(~live.cumulative):
+                m.d.sync += wl_now.eq(step(wl_now, s.wl_step, s.wl_stop))
+        with m.Else():
+            m.d.sync += [fine.eq(1), bl_now.eq(s.bl_start)]
+            with m.If(~live.cumulative):
+                m.d.sync += sl_now.eq(step(sl_now, live.sl_step, live.sl_stop))

@@ -38,6 +38,9 @@ RECIPES = {
     "form": dict(RECIPE, form=1, bl_start=180, bl_step=4, bl_stop=250, wl_start=100, window=4),
     # Verify reads that hold: 4 senses averaged per verify, a confirming verify before a cell passes.
     "averaged_confirmed": dict(RECIPE, reads_log2=2, confirm=1),
+    # RADAR: coarse gate ramp at bl_stop, then top-electrode SET and source-line RESET ramps.
+    "radar": dict(RECIPE, algorithm=2, wl_step=6, bl_start=110, bl_step=3, bl_stop=160, sl_reset=50, sl_step=8,
+                  sl_stop=140),
 }
 #: A forming run's target: conducting at least (20 - window) ADC codes, i.e. formed.
 FORM_TARGET = 20
@@ -66,6 +69,8 @@ class ProgrammingBench(ChipBench):
         for name in (*RECIPE_FIELDS, "setup_cycles"):
             self.regs.write(f"pv_{name}", recipe[name])
         self.regs.write("pv_verify", reads_log2=recipe.get("reads_log2", 0), confirm=recipe.get("confirm", 0))
+        for name in ("sl_step", "sl_stop"):
+            self.regs.write(f"pv_{name}", recipe.get(name, 0))
 
     def start(self, engine: str):
         """CTRL's start bit of `engine` ("pv", "inf")."""

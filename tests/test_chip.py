@@ -133,3 +133,6 @@ def test_a_build_without_averaging_refuses_averaged_recipes_before_a_frame():
         chip.program(0, targets, level_recipes(REFERENCE_LITE, LEVELS, **HOLDING))
     confirmed = chip.program(0, targets, level_recipes(REFERENCE_LITE, LEVELS, confirm=True, widen=6.0))
     assert confirmed.verify_reads == 1
+    from rram_cim.models.pv import Algorithm, PVSettings
+    with pytest.raises(ProgrammingError, match="has no RADAR"):
+        chip.program(0, targets, PVSettings(algorithm=Algorithm.RADAR, sl_stop=140))

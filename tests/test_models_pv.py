@@ -240,3 +240,31 @@ def test_holding_verify_reads_keep_95_percent_in_window_on_the_chips_own_read_ba
                         np.mean(np.abs(adc_codes(cells.g_us) - targets) <= window), result.pulses.mean())
     assert shares["holding"][0] >= 0.95 and shares["holding"][1] >= 0.95
     assert shares["plain"][0] < 0.8
+
+
+def test_radar_programs_the_radar_preset_in_half_the_pulses_of_igvva_with_the_same_verify():
+    # RADAR's coarse gate ramp, then bit-line SET and source-line RESET ramps around the window, on the
+    # device fitted to RADAR's array: ~8 pulses per cell (RADAR measured 8.5 on its own levels) against
+    # ~17 for per-level IGVVA, both with HOLDING's averaged, confirmed verifies and widened windows.
+    from dataclasses import replace
+    from rram_cim.host.recipes import HOLDING, IGVVA_REGISTERS, level_recipes
+    from rram_cim.models.measured.presets import RADAR_1T1R
+    from rram_cim.models.pv import averaged_codes
+    from rram_cim.models.recipes import LEVELS
+    targets = np.random.default_rng(0).choice(LEVELS, size=(64, 64))
+    igvva = level_recipes(REFERENCE, LEVELS, IGVVA_REGISTERS | dict(bl_start=115, bl_stop=115, wl_step=1),
+                          params=RADAR_1T1R, **HOLDING)
+    radar = {code: replace(recipe, algorithm=Algorithm.RADAR, wl_step=3, bl_start=105, bl_step=2, bl_stop=125,
+                           sl_reset=66, sl_step=4, sl_stop=110) for code, recipe in igvva.items()}
+    window = np.vectorize(lambda code: igvva[code].window)(targets)
+    outcome = {}
+    for name, recipes in (("igvva", igvva), ("radar", radar)):
+        cells = array(64, seed=0, params=RADAR_1T1R)
+        result = program_and_verify(cells, targets, recipes)
+        read_back = averaged_codes(cells, 0.1, np.ones(targets.shape, bool), 4)
+        outcome[name] = (result.pulses.mean(), np.mean(np.abs(read_back - targets) <= window), result.failed.sum())
+        assert set(np.unique(result.log["kind"])) == {Op.SET, Op.RESET}
+    assert outcome["radar"][0] < 0.6 * outcome["igvva"][0]
+    assert outcome["radar"][1] >= 0.93 and outcome["radar"][2] <= 5
+    with pytest.raises(ModelInputError, match="RADAR's source-line ramp stops at 100"):
+        PVSettings(algorithm=Algorithm.RADAR, sl_reset=110, sl_stop=100)

@@ -87,6 +87,13 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
     return responder.pulse_log, counts, log_bytes, result
 
 
+#: RADAR: coarse gate steps of 60 mV at a 2.4 V top electrode, then 1.65-2.4 V top-electrode SET ramps
+#: (45 mV steps) and source-line RESET ramps from 0.75 V (below V_reset: the ramp must climb) to 2.1 V
+#: (120 mV steps) at the last coarse gate.
+RADAR = dict(algorithm=Algorithm.RADAR, wl_step=6, bl_start=110, bl_step=3, bl_stop=160, sl_reset=50, sl_step=8,
+             sl_stop=140)
+
+
 def recipe(**changes):
     base = dict(algorithm=Algorithm.IGVVA, cumulative=0, reset_on_overshoot=1, scope=Scope.ROW, core=0, row=5,
                 column=0, bl_start=133, bl_step=1, bl_stop=160, wl_start=90, wl_step=2, wl_stop=165, sl_reset=110,
@@ -130,6 +137,9 @@ def targets(seed=0):
     dict(confirm=1),
     dict(reads_log2=3, confirm=1, cumulative=1, max_pulses=8),
     dict(reads_log2=1, confirm=1, reset_on_overshoot=0, wl_step=8),
+    RADAR,
+    dict(RADAR, cumulative=1, max_pulses=8),
+    dict(RADAR, sl_reset=60, sl_step=10, sl_stop=120, wl_step=12, triangular=1, pulse_width=5, reads_log2=1),
 ])
 def test_rtl_pulse_sequence_equals_the_reference(changes):
     settings = recipe(**changes)

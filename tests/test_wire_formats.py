@@ -45,6 +45,6 @@ def test_failed_log_entry_is_column_row_core_valid():
 
 
 def test_mode_enums_keep_their_register_encodings():
-    assert [int(a) for a in Algorithm] == [0, 1] and Algorithm.as_shape().width == 2
+    assert [int(a) for a in Algorithm] == [0, 1, 2] and Algorithm.as_shape().width == 2
     assert [int(s) for s in Scope] == [0, 1, 2] and Scope.as_shape().width == 2
     assert [int(m) for m in NeuronMode] == [0, 1, 2] and NeuronMode.as_shape().width == 2

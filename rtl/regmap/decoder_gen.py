@@ -45,6 +45,8 @@ class RegisterDecoder(wiring.Component):
             "pv_pulses_total": Out(wiring.Signature({"count": In(32)})),
             "pv_per_level": Out(wiring.Signature({"enable": Out(1)})),
             "pv_verify": Out(wiring.Signature({"reads_log2": Out(2), "confirm": Out(1)})),
+            "pv_sl_step": Out(wiring.Signature({"code": Out(8)})),
+            "pv_sl_stop": Out(wiring.Signature({"code": Out(8)})),
             "neuron_timesteps": Out(wiring.Signature({"count": Out(16)})),
             "neuron_v_read": Out(wiring.Signature({"code": Out(8)})),
             "neuron_step": Out(wiring.Signature({"count": In(16)})),
@@ -120,6 +122,8 @@ class RegisterDecoder(wiring.Component):
         pv_per_level_enable = Signal(1, init=0)
         pv_verify_reads_log2 = Signal(2, init=0)
         pv_verify_confirm = Signal(1, init=0)
+        pv_sl_step_code = Signal(8, init=0)
+        pv_sl_stop_code = Signal(8, init=0)
         neuron_timesteps_count = Signal(16, init=0)
         neuron_v_read_code = Signal(8, init=0)
         core0_thresh_pos_code = Signal(16, init=0)
@@ -175,6 +179,8 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_per_level.enable.eq(pv_per_level_enable)
         m.d.comb += self.pv_verify.reads_log2.eq(pv_verify_reads_log2)
         m.d.comb += self.pv_verify.confirm.eq(pv_verify_confirm)
+        m.d.comb += self.pv_sl_step.code.eq(pv_sl_step_code)
+        m.d.comb += self.pv_sl_stop.code.eq(pv_sl_stop_code)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
         m.d.comb += self.core0_thresh_pos.code.eq(core0_thresh_pos_code)
@@ -212,7 +218,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(5, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(6, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -291,6 +297,9 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x001b):  # geometry_pv_verify_reads[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(8, 8)[0:8]))
+                with m.Case(0x001c):  # geometry_pv_algorithms[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(7, 8)[0:8]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -481,6 +490,26 @@ class RegisterDecoder(wiring.Component):
                     with m.If(bus.w_stb):
                         m.d.sync += pv_verify_reads_log2[0:2].eq(bus.w_data[0:2])
                         m.d.sync += pv_verify_confirm[0:1].eq(bus.w_data[2:3])
+                with m.Case(0x0126):  # pv_sl_step[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_sl_step_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_sl_step_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0127):  # pv_sl_step[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0128):  # pv_sl_stop[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_sl_stop_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_sl_stop_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0129):  # pv_sl_stop[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
                 with m.Case(0x0208):  # neuron_timesteps[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
