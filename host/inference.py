@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from ..config import ChipConfig
 from ..models.macro import NeuronCodes, codes_per_core
-from ..models.device import ModelInputError
 from ..protocol import EVENT_TICK, StatusBit, input_event, routing_table_bytes
 from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
@@ -148,10 +147,7 @@ def neuron_pages(config: ChipConfig, codes) -> list[NeuronCodes]:
         for index, core_codes in enumerate(codes):
             if not isinstance(core_codes, NeuronCodes):
                 raise TypeError(f"codes[{index}] must be NeuronCodes, not {type(core_codes).__name__}")
-    try:
-        per_core = codes_per_core(codes, config.cores)
-    except ModelInputError as error:
-        raise ValueError(str(error)) from None
+    per_core = codes_per_core(codes, config.cores)          # a wrong count: ModelInputError, a ValueError
     if config.neuron_pages == 1:
         if any(core_codes != per_core[0] for core_codes in per_core):
             raise ValueError(f"config {config.name!r} has one page of neuron settings for every core "

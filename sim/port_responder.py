@@ -191,9 +191,10 @@ class PortResponder:
             self.neuron_log.append(("integrate", core))
         elif action == "convert":
             up, down = macro.convert_step(core, port["convert_shift"], codes_per_core(codes, macro.config.cores)[core])
-            flags = np.zeros((macro.config.cores, macro.config.neurons), dtype=bool)
-            self._drive("spike_pos", flags_word(np.where(np.arange(len(flags))[:, None] == core, up, flags)))
-            self._drive("spike_neg", flags_word(np.where(np.arange(len(flags))[:, None] == core, down, flags)))
+            for name, decided in (("spike_pos", up), ("spike_neg", down)):     # only this core's neurons
+                flags = np.zeros((macro.config.cores, macro.config.neurons), dtype=bool)
+                flags[core] = decided
+                self._drive(name, flags_word(flags))
             self.neuron_log.append(("convert", up.astype(int) - down.astype(int)))
         elif action == "integrate":
             macro.integrate(port["v_read_code"], codes)
