@@ -211,6 +211,19 @@ class AnalogMacro:
         self._array(core, 0, 0)
         self.banks[core].trim_v = codes * self.config.threshold_volts_per_lsb
 
+    def set_trim(self, core: int, neuron: int, code: int) -> None:
+        """One neuron's trim, as the chip writes it over the analog port (op TRIM, one neuron a cycle)."""
+        if not 0 <= neuron < self.config.neurons:
+            raise ModelInputError(f"neuron {neuron} is outside the {self.config.neurons} of a core")
+        trims = self.trims(core)
+        trims[neuron] = code
+        self.set_trims(core, trims)
+
+    def trims(self, core: int) -> np.ndarray:
+        """Each neuron's trim on `core`, in threshold LSBs."""
+        self._array(core, 0, 0)
+        return np.rint(self.banks[core].trim_v / self.config.threshold_volts_per_lsb).astype(int)
+
     def reset_neurons(self) -> None:
         for bank, driven, lines in zip(self.banks, self._driven, self._lines):
             bank.reset()

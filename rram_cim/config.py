@@ -87,6 +87,10 @@ class ChipConfig:
     #: Feature flag: the P&V engine has RADAR (pv_mode.algorithm 2). Off, a RADAR start is refused
     #: (ERROR.pv_config): the iCEBreaker's reduced set, where RADAR's ~125 logic cells do not fit.
     pv_radar: bool = True
+    #: Feature flag: the chip has the MVM sequencer (docs/mvm.md: MVM registers, input and output windows,
+    #: per-neuron trims forwarded to the macro). Off, an MVM start is refused (ERROR.mvm_config) and the
+    #: windows shrink to one entry: the iCEBreaker's reduced set.
+    mvm: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -97,6 +101,7 @@ class ChipConfig:
         need(isinstance(self.per_core_neurons, bool), "per_core_neurons", "must be True or False")
         need(isinstance(self.pv_averaging, bool), "pv_averaging", "must be True or False")
         need(isinstance(self.pv_radar, bool), "pv_radar", "must be True or False")
+        need(isinstance(self.mvm, bool), "mvm", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth"):
@@ -166,6 +171,12 @@ class ChipConfig:
         """The P&V algorithms the engine has, one bit per `protocol.Algorithm` code (ISPVA, IGVVA, RADAR)."""
         return 0b111 if self.pv_radar else 0b011
 
+    @property
+    def mvm_lines(self) -> int:
+        """Entries of the MVM input and output windows: the most inputs or outputs either direction has
+        (rows forward in, rows backward out), or 0 in a build without MVM."""
+        return max(self.rows, self.neurons) if self.mvm else 0
+
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
@@ -193,5 +204,5 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
-                                   pv_radar=False)
+                                   pv_radar=False, mvm=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

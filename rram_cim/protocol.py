@@ -48,7 +48,8 @@ class Op(enum.IntEnum, shape=3, view_class=enum.EnumView):
     SET = 2        # top electrode pulsed, gate sets the compliance
     RESET = 3      # source line pulsed, gate on
     FORM = 4       # first SET of a pristine cell, at forming voltage
-    INFER = 5      # the inference sequencer drives rows and neurons
+    INFER = 5      # the inference sequencer or the MVM sequencer drives rows and neurons
+    TRIM = 6       # one cycle: a neuron's comparator trim is written (`trim_index`, `trim_code`)
 
 
 class Algorithm(enum.IntEnum, shape=2, view_class=enum.EnumView):
@@ -135,6 +136,7 @@ class StatusBit(enum.IntFlag):
     PV_DONE = 1 << 2
     OUT_READY = 1 << 3
     INFER_DONE = 1 << 4
+    MVM_DONE = 1 << 5
 
 
 # ---- spike events (16 bits, through the spike FIFOs and the router) ------------------------------------

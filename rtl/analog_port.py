@@ -13,12 +13,16 @@ the FPGA emulated macro, and silicon. Every cycle it carries:
   `v_read_code` this time step), the neuron bank's strobes (`neuron_reset`, `integrate`, `fire`, each
   held until the macro answers `neuron_ack` for one cycle) and parameter codes (thresholds, leak,
   refractory period, mode), answered by positive and negative spike flags per neuron, held from a
-  fire's acknowledge to the next. `op` reads INFER while the inference sequencer owns the macro.
+  fire's acknowledge to the next. `op` reads INFER while the inference or the MVM sequencer owns the macro.
+* MVM (docs/mvm.md): signed input lines, integrations and conversion steps, the same handshake.
+* trims: for one cycle `op` reads TRIM and `trim_index` / `trim_code` give a neuron its comparator trim;
+  nothing answers it.
 
 The row/column drivers drive the cell members (`CellPort`), the inference sequencer the neuron
 members (`NeuronPort`); the chip joins them into one `AnalogPort`.
 """
 
+from amaranth.hdl import signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,6 +81,10 @@ def _neuron_members(config: ChipConfig) -> dict:
         "phase":         Out(range(max(mvm_phases(config), 2))),
         "convert":       Out(1),
         "convert_shift": Out(range(8)),
+        # A trim write (op reads TRIM for that one cycle, no answer): neuron n of core c, index c * NEURONS + n,
+        # gets comparator trim `trim_code` (signed, threshold LSBs, docs/mvm.md).
+        "trim_index":    Out(range(max(neurons, 2))),
+        "trim_code":     Out(signed(8)),
         "neuron_ack":   In(1),
         # Neuron n of core c is bit c * NEURONS + n.
         "spike_pos":    In(neurons),

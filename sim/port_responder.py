@@ -18,6 +18,7 @@ What it does is what the cocotb bridge has always done (the golden trace holds e
 * A sense request is answered `sense_latency` cycles after it is first seen, with the code of the cell
   addressed in that cycle, `sense_valid` high for one cycle; the cycles in between are not read, and the
   cycle after the answer is read only for its operation.
+* A cycle whose operation reads TRIM writes one neuron's comparator trim (`trim_index`, `trim_code`).
 * While the operation reads INFER, each row strobe drives a row for the step; a neuron reset, integrate
   or fire is carried out on the macro in the `neuron_latency`-th cycle it is seen and acknowledged for
   one cycle; a fire's spike flags are set with its acknowledge and held until the next fire.
@@ -42,7 +43,8 @@ __all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
 CELL_MEMBERS = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
 #: The port's outputs the inference sequencer uses (a port of the drivers alone has none of them).
 NEURON_MEMBERS = ("row_strobe", "row_core", "row_index", "v_read_code", "neuron_reset", "integrate", "fire",
-                  "neuron_cores", "mvm", "direction", "line_negative", "phase", "convert", "convert_shift")
+                  "neuron_cores", "mvm", "direction", "line_negative", "phase", "convert", "convert_shift",
+                  "trim_index", "trim_code")
 #: The port's inputs the responder drives.
 DRIVEN_MEMBERS = ("sense_valid", "sense_code", "neuron_ack", "spike_pos", "spike_neg")
 
@@ -107,6 +109,8 @@ class PortResponder:
                 self._previous_op = port["op"]
                 if self._previous_op != Op.INFER:          # the sequencer let go: its handshake ends here
                     self._neuron_waited, self._acknowledging = 0, False
+            elif op == Op.TRIM:
+                self._trim_step(port)
             elif op != Op.IDLE:
                 self._request_step(port)
             else:
@@ -117,6 +121,16 @@ class PortResponder:
     def _drive(self, name: str, value: int) -> None:
         if self.drives[name] != value:
             self.drives[name] = self._changed[name] = value
+
+    def _trim_step(self, port):
+        """A trim write lasts the one cycle `op` reads TRIM; the cycle after it is read for its operation."""
+        if port["op"] == Op.TRIM:
+            neurons = self.macro.config.neurons
+            core, neuron = divmod(port["trim_index"], neurons)
+            code = port["trim_code"] - 256 if port["trim_code"] >= 128 else port["trim_code"]
+            self.macro.set_trim(core, neuron, code)
+            self.neuron_log.append(("trim", (core, neuron, code)))
+        self._previous_op = port["op"]
 
     def _request_step(self, port):
         if port["pulse"]:

@@ -13,7 +13,7 @@ from rram_cim.sim.streams import pack, unpack
 
 
 def test_one_operation_enum_keeps_the_port_wire_values():
-    assert {op.name: op.value for op in Op} == dict(IDLE=0, READ=1, SET=2, RESET=3, FORM=4, INFER=5)
+    assert {op.name: op.value for op in Op} == dict(IDLE=0, READ=1, SET=2, RESET=3, FORM=4, INFER=5, TRIM=6)
     assert analog_port.Op is Op and Op.as_shape().width == 3
 
 
@@ -76,3 +76,18 @@ def test_neuron_side_integrates_driven_rows_and_refuses_bad_settings():
         macro.fire(NeuronCodes(thresh_pos=0, thresh_neg=5))
     with pytest.raises(ModelInputError, match="mode"):
         macro.integrate(6, NeuronCodes(thresh_pos=5, thresh_neg=5, mode=3))
+
+
+def test_a_trim_written_one_neuron_at_a_time_equals_the_whole_core_written_at_once():
+    one, whole = AnalogMacro(REFERENCE, seed=2), AnalogMacro(REFERENCE, seed=2)
+    codes = np.arange(REFERENCE.neurons) * 7 % 256 - 128
+    for neuron, code in enumerate(codes):
+        one.set_trim(1, neuron, int(code))
+    whole.set_trims(1, codes)
+    assert np.array_equal(one.trims(1), codes) and np.array_equal(one.trims(1), whole.trims(1))
+    assert not one.trims(0).any()
+    with pytest.raises(ModelInputError, match="neuron 32 is outside"):
+        one.set_trim(0, REFERENCE.neurons, 0)
+    with pytest.raises(ModelInputError, match="trim codes lie in -128..127"):
+        one.set_trim(0, 0, 128)
+    assert np.array_equal(one.trims(1), codes)

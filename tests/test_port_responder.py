@@ -38,6 +38,9 @@ class FakeMacro:
     def reset_neurons(self):
         self.calls.append(("reset_neurons", None))
 
+    def set_trim(self, core, neuron, code):
+        self.calls.append(("set_trim", (core, neuron, code)))
+
 
 def port(**members):
     """One cycle of the port's outputs: every member 0 but those given."""
@@ -163,3 +166,15 @@ def test_a_step_returns_only_the_drives_it_changed():
     asking = port(op=Op.READ, row=4, sense_req=1)
     changes = [responder.step(cycle) for cycle in [asking] * 4]
     assert changes == [{}, {}, {"sense_code": 4, "sense_valid": 1}, {"sense_valid": 0}]
+
+
+def test_a_trim_write_is_one_cycle_of_op_trim_applied_once_and_answered_by_nothing():
+    macro = FakeMacro()
+    responder = PortResponder(macro)
+    neurons = REFERENCE.neurons
+    drives = run(responder, [port(op=Op.TRIM, trim_index=neurons + 3, trim_code=0xF6),    # -10 on core 1
+                             port(trim_index=neurons + 3, trim_code=0xF6),
+                             port(op=Op.TRIM, trim_index=5, trim_code=7), port()])
+    assert macro.calls == [("set_trim", (1, 3, -10)), ("set_trim", (0, 5, 7))]
+    assert all(not any(d.values()) for d in drives) and responder.asleep
+    assert responder.neuron_log == [("trim", (1, 3, -10)), ("trim", (0, 5, 7))]
