@@ -126,10 +126,11 @@ class MatrixMapping:
         `out_bits` spanning |W x| <= full_scale, units_per_lsb = full_scale / (2^out_bits - 1)."""
         if not np.isfinite(units_per_lsb) or units_per_lsb <= 0:
             raise CompileError(f"units_per_lsb = {units_per_lsb!r}: a positive number of W's units")
-        code = round(self.lsb_per_unit(direction, 1, v_read_code, gain) * units_per_lsb)
+        per_code = self.lsb_per_unit(direction, 1, v_read_code, gain)      # LSBs per unit at one code
+        code = round(per_code * units_per_lsb)
         if not 1 <= code <= THRESHOLD_CODE_MAX:
             raise CompileError(f"{units_per_lsb} units per output LSB needs threshold code {code}; the register "
-                               f"holds 1..{THRESHOLD_CODE_MAX} (one code is {1 / self.lsb_per_unit(direction, 1, v_read_code, gain):.4g} units)")
+                               f"holds 1..{THRESHOLD_CODE_MAX} (one code is {1 / per_code:.4g} units)")
         return int(code)
 
     def line_inputs(self, x, direction) -> np.ndarray:
@@ -221,7 +222,8 @@ def _quantized(weights, top: int, levels_per_unit) -> tuple[np.ndarray, float]:
     return levels, scale
 
 
-def _balance(sums: np.ndarray, spare: int, top: int, what: str, lines: str, spares: str, used: str) -> tuple[np.ndarray, int]:
+def _balance(sums: np.ndarray, spare: int, top: int, what: str, lines: str, spares: str,
+             used: str) -> tuple[np.ndarray, int]:
     """Levels on `spare` balance lines raising each of `sums` to their maximum, the deficit of each spread
     evenly (spare x len(sums)); and that maximum."""
     total = int(sums.max())

@@ -103,7 +103,8 @@ def test_balance_lines_make_every_sensed_line_total_equal_so_each_direction_hold
     bare = levels.copy()
     bare[30:], bare[:, 24:] = 0, 0
     g_bare = np.asarray(LEVELS)[bare] * REFERENCE.us_per_adc_lsb
-    gains = effective_weights(g_bare, Direction.FORWARD, REFERENCE.neurons)[:30, :12] / np.where(weights.T, weights.T, np.nan)
+    bare_forward = effective_weights(g_bare, Direction.FORWARD, REFERENCE.neurons)[:30, :12]
+    gains = bare_forward / np.where(weights.T, weights.T, np.nan)
     assert np.nanstd(gains) / np.nanmean(np.abs(gains)) > 0.01
 
 
@@ -135,7 +136,8 @@ def test_threshold_code_for_inverts_the_scale_and_refuses_what_the_register_cann
     (np.ones((10, 65), int), {"direction": "forward"}, "needs 65 rows and 10 neurons"),
     (np.ones((65, 10), int), {"direction": "backward"}, r"a 65x10 matrix \(rows x neurons\) needs 65 rows"),
     (np.full((4, 4), 8), {}, r"the matrix reaches 8 levels; 8 levels allow \+-7"),
-    (np.array([[1.0, -2.0]]), {"levels_per_unit": 4.0}, r"reaches 8 levels; 8 levels allow \+-7 \(at 4 levels per unit\)"),
+    (np.array([[1.0, -2.0]]), {"levels_per_unit": 4.0},
+     r"reaches 8 levels; 8 levels allow \+-7 \(at 4 levels per unit\)"),
     (np.array([[1.0, np.inf]]), {}, "not finite"),
     (np.ones((2, 2), int), {"levels_per_unit": 2.0}, "levels_per_unit is for float matrices"),
     (np.ones((2, 2), bool), {}, "integers or floats, not \\(2, 2\\) bool"),
