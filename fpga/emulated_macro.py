@@ -7,7 +7,10 @@ component is tested against, operation for operation). Summary:
   - SET raises a cell to a compliance table entry, RESET keeps a fraction above the floor, a sense adds
     read noise, with the jitter from one LFSR;
   - neurons are the voltage-mode rule in fixed point: a restoring division per column, a multiply per
-    neuron.
+    neuron;
+  - with `ChipConfig.mvm`, an MVM's signed input lines in either direction (the row totals kept beside
+    the column totals for the backward one), its conversion steps and the comparator trims; without it,
+    none of that logic is elaborated.
 
 Parts (each tested against its piece of the reference): the LFSR, the pulse capture, the pulse's
 outcome and the sense noise (`emulated_cells.py`), the row tracker (`emulated_rows.py`) and the neuron
@@ -22,7 +25,8 @@ the clearing; a pulse cannot wait (it is a timed strobe), and pulses that end du
 not applied one by one. The chip never sends one then: the P&V engine senses every cell before it pulses
 it. A pulse is applied 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
-a fire 2 cycles per neuron.
+a fire 2 cycles per neuron; an MVM integrate neurons x 2 x (driven lines + 16) cycles forward and
+neurons x (2 x driven lines + 17) backward, a conversion step 2 cycles per neuron of every core.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ..rtl.analog_port import AnalogPort, Op
 from ..rtl.block_ram import block_ram, read_port
 from .spram import SinglePortSPRAM
 from .emulated_cells import LfsrGenerator, PulseCapture, PulseOutcome, SenseNoise, cell_address
-from .emulated_neurons import SETTINGS_ON_PORT, NeuronUnit
+from .emulated_neurons import SETTINGS_ON_PORT, NeuronUnit, column_sum
 from .emulated_rows import RowTracker
 from .emulation import EmulationParams
 
@@ -65,8 +69,15 @@ class EmulatedMacro(wiring.Component):
         columns = config.cores * config.columns
         #: Every cell's code, and every column's total (reachable, for tests that preload a state).
         self.cell_ram = SinglePortSPRAM(cells, init=None if clear_cells else [self.params.init_code] * cells)
-        self.total_memory = block_ram(shape=range(config.rows * self.params.code_top + 1), depth=columns,
+        self.total_memory = block_ram(shape=column_sum(config, self.params), depth=columns,
                                       init=[config.rows * self.params.init_code] * columns)
+        #: Every row's total over its columns (the backward MVM's divisor), in an MVM build.
+        row_slots = config.cores * config.rows
+        self.row_total_memory = block_ram(shape=column_sum(config, self.params), depth=row_slots,
+                                          init=[config.columns * self.params.init_code] * row_slots
+                                          ) if config.mvm else None
+        #: The neuron unit (its `membrane_memory` reachable for tests).
+        self.neurons = NeuronUnit(config, self.params)
         super().__init__({"port": In(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -78,18 +89,24 @@ class EmulatedMacro(wiring.Component):
         # Collisions (`block_ram`): a state that writes an entry of the totals reads that same entry in
         # that cycle and never uses the result (the next state reads again or addresses another).
         total_rd, total_wr = read_port(m, total_mem, name="total_read"), total_mem.write_port()
+        if config.mvm:
+            m.submodules.row_totals = row_total_mem = self.row_total_memory
+            row_total_rd = read_port(m, row_total_mem, name="row_total_read")
+            row_total_wr = row_total_mem.write_port()
         m.submodules.lfsr = lfsr = LfsrGenerator()
         m.submodules.pulse = pulse = PulseCapture(config)
         m.submodules.outcome = outcome = PulseOutcome(config, p)
         m.submodules.sense_noise = noise = SenseNoise(config)
         m.submodules.rows = rows = RowTracker(config)
-        m.submodules.neurons = neurons = NeuronUnit(config, p)
+        m.submodules.neurons = neurons = self.neurons
         wiring.connect(m, neurons.rows, rows.lists)
         port_cell = cell_address(config, port.core, port.row, port.column)       # the cell the port addresses
 
         # ---- the port's row events and pulses, into the parts that keep them
         m.d.comb += [rows.strobe.eq((port.op == Op.INFER) & port.row_strobe),
                      rows.core.eq(port.row_core), rows.row.eq(port.row_index)]
+        if config.mvm:
+            m.d.comb += rows.negative.eq(port.mvm & port.line_negative)
         m.d.comb += [pulse.strobe.eq(port.pulse), pulse.now.op.eq(port.op), pulse.now.wl.eq(port.wl_code),
                      pulse.now.bl.eq(port.bl_code), pulse.now.sl.eq(port.sl_code),
                      pulse.now.cell.eq(port_cell),
@@ -106,6 +123,23 @@ class EmulatedMacro(wiring.Component):
                      total_rd.addr.eq(neurons.totals.addr), neurons.totals.data.eq(total_rd.data),
                      port.neuron_ack.eq(neurons.done), port.spike_pos.eq(neurons.spike_pos),
                      port.spike_neg.eq(neurons.spike_neg)]
+        if config.mvm:
+            # The MVM's request and the trim writes (a TRIM cycle, whatever else is going on: it has no
+            # answer to wait for); the row totals, unless a pulse has them.
+            m.d.comb += [neurons.convert.eq(port.convert), neurons.mvm.on.eq(port.mvm),
+                         neurons.mvm.direction.eq(port.direction), neurons.mvm.core.eq(port.row_core),
+                         neurons.mvm.phase.eq(port.phase), neurons.mvm.shift.eq(port.convert_shift),
+                         neurons.trim.write.eq(port.op == Op.TRIM), neurons.trim.index.eq(port.trim_index),
+                         neurons.trim.code.eq(port.trim_code),
+                         row_total_rd.addr.eq(neurons.row_totals.addr),
+                         neurons.row_totals.data.eq(row_total_rd.data)]
+            # A pulse's row, for its row total: taken in its first cycle, as the pulse capture takes its cell.
+            pulse_row = Signal(range(config.cores * config.rows))
+            with m.If(port.pulse & ~pulse.pending):
+                m.d.sync += pulse_row.eq(port.core * config.rows + port.row)
+        strobes = port.neuron_reset | port.integrate | port.fire
+        if config.mvm:
+            strobes |= port.convert
 
         sense_code = Signal(config.adc_bits)
         wait = Signal(range(SENSE_LATENCY + 1))
@@ -127,13 +161,15 @@ class EmulatedMacro(wiring.Component):
                     m.d.comb += lfsr.advance.eq(1)
                     m.d.sync += wait.eq(0)
                     m.next = "Sense"
-                with m.Elif(infer & (port.neuron_reset | port.integrate | port.fire)):
+                with m.Elif(infer & strobes):
                     m.d.comb += neurons.start.eq(1)
                     m.next = "Neurons"
 
-            # A pulse: read the cell and its column's total, then write both back.
+            # A pulse: read the cell and its column's total (and row's), then write them back.
             with m.State("Apply"):
                 m.d.comb += [cell_ram.addr.eq(pulse.held.cell), total_rd.addr.eq(pulse.held.column)]
+                if config.mvm:
+                    m.d.comb += row_total_rd.addr.eq(pulse_row)
                 m.next = "Apply-Write"
             with m.State("Apply-Write"):
                 old, new = cell_ram.r_data, outcome.new
@@ -141,6 +177,9 @@ class EmulatedMacro(wiring.Component):
                              cell_ram.w_data.eq(new), cell_ram.w_en.eq(1),
                              total_wr.addr.eq(pulse.held.column), total_wr.data.eq(total_rd.data + new - old),
                              total_wr.en.eq(1)]
+                if config.mvm:
+                    m.d.comb += [row_total_rd.addr.eq(pulse_row), row_total_wr.addr.eq(pulse_row),
+                                 row_total_wr.data.eq(row_total_rd.data + new - old), row_total_wr.en.eq(1)]
                 m.next = "Idle"
 
             with m.State("Sense"):

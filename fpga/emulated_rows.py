@@ -1,12 +1,14 @@
 """The emulated macro's row tracker: which rows a time step drove, listed once each, per core.
 
 The reference (`emulation.EmulatedMacroModel.drive_row`) keeps a list per core that a row joins the first
-time it is strobed in a step; the integrate walks those lists and a step's end empties them.
+time it is strobed in a step; the integrate walks those lists and a step's end empties them. An MVM's
+input lines (`drive_line`, only in a build with `ChipConfig.mvm`) are listed the same way, each with the
+sign it was first strobed with.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,11 +22,13 @@ EPOCH_BITS = 16               # steps a row entry can tell apart: NEURON.timeste
 
 class RowLists(wiring.Signature):
     """The neuron unit's side of the row lists: it reads entry `index` of core `core`'s list (`row`, the
-    cycle after) and how long that list is (`count`, at once); it ends a step (`end_step`: the lists
-    empty), starts a run (`new_run`, after holding `wipe` until `wiped`: every row forgotten)."""
+    cycle after, with its sign `negative` in an MVM build) and how long that list is (`count`, at once);
+    it ends a step (`end_step`: the lists empty), starts a run (`new_run`, after holding `wipe` until
+    `wiped`: every row forgotten)."""
 
     def __init__(self, config: ChipConfig):
-        super().__init__({
+        signed_lines = {"negative": In(1)} if config.mvm else {}
+        super().__init__(signed_lines | {
             "core":     Out(range(max(config.cores, 2))),
             "index":    Out(range(config.rows + 1)),
             "count":    In(range(config.rows + 1)),
@@ -45,8 +49,9 @@ class RowTracker(wiring.Component):
 
     def __init__(self, config: ChipConfig):
         self._config = config
-        super().__init__({"strobe": In(1), "core": In(range(config.cores)), "row": In(range(config.rows)),
-                          "lists": In(RowLists(config))})
+        signed_lines = {"negative": In(1)} if config.mvm else {}
+        super().__init__({"strobe": In(1), "core": In(range(config.cores)), "row": In(range(config.rows))}
+                         | signed_lines | {"lists": In(RowLists(config))})
 
     def elaborate(self, platform):
         m = Module()
@@ -63,6 +68,12 @@ class RowTracker(wiring.Component):
         seen_core, seen_row, seen_valid = Signal.like(self.core), Signal.like(self.row), Signal()
         m.d.comb += seen_rd.addr.eq(self.core * config.rows + self.row)
         m.d.sync += [seen_valid.eq(self.strobe), seen_core.eq(self.core), seen_row.eq(self.row)]
+        # A list entry: the row, and in an MVM build the line's sign above it.
+        entry = seen_row
+        if config.mvm:
+            seen_negative = Signal()
+            m.d.sync += seen_negative.eq(self.negative)
+            entry = Cat(seen_row, seen_negative)
         looked_up = Signal(range(row_slots))
         tagged_slot, tagged = Signal.like(looked_up), Signal()
         m.d.comb += looked_up.eq(seen_core * config.rows + seen_row)
@@ -72,17 +83,19 @@ class RowTracker(wiring.Component):
         clear = lists.end_step | lists.new_run
         for core in range(config.cores):
             # Listed while rows are strobed, read while integrating: never both in one cycle.
-            m.submodules[f"driven{core}"] = listed = block_ram(shape=range(config.rows), depth=config.rows)
+            m.submodules[f"driven{core}"] = listed = block_ram(shape=len(entry), depth=config.rows)
             list_wr, list_rd = listed.write_port(), read_port(m, listed, name=f"driven{core}_read")
             count = Signal(range(config.rows + 1), name=f"driven_count{core}")
             take = fresh & (seen_core == core)
-            m.d.comb += [list_wr.addr.eq(count), list_wr.data.eq(seen_row), list_wr.en.eq(take),
+            m.d.comb += [list_wr.addr.eq(count), list_wr.data.eq(entry), list_wr.en.eq(take),
                          list_rd.addr.eq(lists.index)]
             with m.If(clear):
                 m.d.sync += count.eq(0)
             with m.Elif(take):
                 m.d.sync += count.eq(count + 1)
-            chosen = [lists.count.eq(count), lists.row.eq(list_rd.data)]
+            chosen = [lists.count.eq(count), lists.row.eq(list_rd.data[:len(seen_row)])]
+            if config.mvm:
+                chosen.append(lists.negative.eq(list_rd.data[len(seen_row)]))
             if core == 0:
                 m.d.comb += chosen                 # unless another core is chosen
             else:

@@ -24,6 +24,18 @@ behaviour, not the physics:
     input (the `ChipConfig` constants, rounded to 1/16).
   - IF, LIF and ADC modes, the +- thresholds and the refractory period are as on the chip. There is no
     noise: the emulation is the ideal neuron.
+* **MVM** (docs/mvm.md; only with `ChipConfig.mvm`). Input lines are driven at +-V_r, listed once per
+  sample with the sign they were first named with; an integrate samples them into one core's neurons
+  and releases the lines of every core.
+  - Forward, as inference but signed: num is the signed sum of the driven rows' codes, and each
+    quotient is sign(num) * floor(|num| / S), 12 bits.
+  - Backward, input line k puts +-V_r on column 2k and -+V_r on 2k+1; neuron k senses row
+    r = phase * neurons + k, num_k = sum_l s_l (code[r, 2l] - code[r, 2l+1]) over the driven lines,
+    divided by R[r], the row's total over all columns (kept like the column totals); 0 past the last row.
+  - A convert step compares membrane + trim against +-2^shift thresholds of the core's page: +1 and
+    subtract at or above the positive one, -1 and add at or below the negative one.
+* **Trims.** A signed byte of threshold LSBs per neuron (`set_trim`, the port's TRIM cycle), added to
+  what the comparators see in fire and convert; kept across neuron resets.
 """
 
 from __future__ import annotations
@@ -33,10 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import REFERENCE, ChipConfig
-from ..models.device import HFO2_1T1R, DeviceParams
-from ..models.macro import LEAK_SCALE, codes_per_core
+from ..models.device import HFO2_1T1R, DeviceParams, ModelInputError
+from ..models.macro import LEAK_SCALE, TRIM_RANGE, codes_per_core
 from ..models.neurons import NeuronMode, NeuronParams, NeuronReset
-from ..protocol import Op
+from ..protocol import Direction, Op
 
 __all__ = ["EmulationParams", "Lfsr", "EmulatedMacroModel"]
 
@@ -119,6 +131,14 @@ def quotient(num: int, total: int) -> int:
     return (num << QUOTIENT_BITS) // total if total else 0
 
 
+def signed_quotients(num: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """`quotient` of signed numerators (|num| <= total): the magnitude's, with num's sign (so rounded
+    towards zero), 0 for an empty line."""
+    num, total = np.asarray(num, dtype=np.int64), np.asarray(total, dtype=np.int64)
+    magnitude = (np.abs(num) << QUOTIENT_BITS) // np.maximum(total, 1)
+    return np.where(total > 0, np.sign(num) * magnitude, 0)
+
+
 class EmulatedMacroModel:
     """The emulated macro at the transaction level: the same calls as `models.AnalogMacro`."""
 
@@ -130,6 +150,10 @@ class EmulatedMacroModel:
         self.membrane = np.zeros((config.cores, config.neurons), dtype=np.int64)
         self.refractory = np.zeros((config.cores, config.neurons), dtype=np.int64)
         self.driven: list[list[int]] = [[] for _ in range(config.cores)]
+        #: MVM input lines per core, as (line, negative), each listed once with its first sign.
+        self.lines: list[list[tuple[int, bool]]] = [[] for _ in range(config.cores)]
+        #: Each neuron's comparator trim, threshold LSBs.
+        self.trim = np.zeros((config.cores, config.neurons), dtype=np.int64)
 
     # ---- cells ------------------------------------------------------------------------------------------
     def pulse(self, op: int, core: int, row: int, column: int, wl_codes, bl_codes, sl_codes) -> None:
@@ -153,25 +177,26 @@ class EmulatedMacroModel:
         self.membrane[:] = 0
         self.refractory[:] = 0
         self.driven = [[] for _ in range(self.config.cores)]
+        self.lines = [[] for _ in range(self.config.cores)]
+
+    def _moved(self, core: int, v_read_code: int, core_codes, difference: np.ndarray) -> None:
+        """Every neuron of `core`: leak (LIF), then move by gain * V_r times its quotient difference."""
+        scale = v_read_code * self.p.gain16
+        top = 1 << (MEMBRANE_BITS - 1)
+        v = self.membrane[core]
+        if core_codes.mode == NeuronMode.LIF:
+            v = v - ((v * core_codes.leak) >> (LEAK_SCALE.bit_length() - 1))
+        increment = (scale * np.asarray(difference, dtype=np.int64)) >> (QUOTIENT_BITS + GAIN_FRACTION - MEMBRANE_FRACTION)
+        self.membrane[core] = np.clip(v + increment, -top, top - 1)
 
     def integrate(self, v_read_code: int, codes) -> None:
         """`codes`: one NeuronCodes for every core, or one per core (`models.macro.codes_per_core`)."""
         config = self.config
-        scale = v_read_code * self.p.gain16
-        top = 1 << (MEMBRANE_BITS - 1)
         for core, core_codes in enumerate(codes_per_core(codes, config.cores)):
-            mode, leak = core_codes.mode, core_codes.leak
             codes = self.codes[core]
-            for neuron in range(config.neurons):
-                q = []
-                for column in (2 * neuron, 2 * neuron + 1):
-                    num = int(sum(int(codes[row, column]) for row in self.driven[core]))
-                    q.append(quotient(num, int(codes[:, column].sum())))
-                v = int(self.membrane[core, neuron])
-                if mode == NeuronMode.LIF:
-                    v -= (v * leak) >> LEAK_SCALE.bit_length() - 1
-                increment = (scale * (q[0] - q[1])) >> (QUOTIENT_BITS + GAIN_FRACTION - MEMBRANE_FRACTION)
-                self.membrane[core, neuron] = min(max(v + increment, -top), top - 1)
+            num = codes[self.driven[core]].sum(axis=0)[:2 * config.neurons]
+            q = [quotient(int(n), int(t)) for n, t in zip(num, codes.sum(axis=0))]
+            self._moved(core, v_read_code, core_codes, np.array(q[0::2]) - np.array(q[1::2]))
             self.driven[core] = []
 
     def fire(self, codes) -> tuple[np.ndarray, np.ndarray]:
@@ -184,11 +209,74 @@ class EmulatedMacroModel:
         adc = column("mode") == NeuronMode.ADC
         subtract = adc | (column("reset") == NeuronReset.SUBTRACT)
         ready = self.refractory == 0
-        up = ready & (self.membrane >= up_at)
-        down = ready & ~up & (self.membrane <= -down_at)
+        compared = self.membrane + (self.trim << MEMBRANE_FRACTION)
+        up = ready & (compared >= up_at)
+        down = ready & ~up & (compared <= -down_at)
         fired = up | down
         subtracted = self.membrane - up * up_at + down * down_at
         self.membrane = np.where(subtract, subtracted, np.where(fired, 0, self.membrane))
         self.refractory = np.where(adc, self.refractory,
                                    np.where(fired, column("refractory"), np.maximum(self.refractory - 1, 0)))
         return up, down
+
+    # ---- matrix-vector multiplication and trims (what `sim.port_responder` calls, as on `AnalogMacro`) -----
+    def drive_line(self, core: int, direction, line: int, negative: bool) -> None:
+        """Put MVM input line `line` of `core` at +V_r (or -V_r) for the next integrate: a row forward, a
+        column pair backward. A line named again before that integrate keeps its first sign."""
+        lines = self.config.rows if Direction(direction) is Direction.FORWARD else self.config.neurons
+        if not 0 <= line < lines:
+            raise ModelInputError(f"line {line} is not an input of a {Direction(direction).name.lower()} MVM")
+        if all(listed != line for listed, _ in self.lines[core]):
+            self.lines[core].append((line, bool(negative)))
+
+    def integrate_lines(self, core: int, direction, v_read_code: int, codes, phase: int = 0) -> None:
+        """One sample of the driven lines into `core`'s neurons (forward: neuron k's column pair;
+        backward: row phase * neurons + k, nothing past the last row); every core's lines are released."""
+        config = self.config
+        core_codes = codes_per_core(codes, config.cores)[core]
+        cells = self.codes[core]
+        neurons = config.neurons
+        if Direction(direction) is Direction.FORWARD:
+            signs = np.zeros(config.rows, dtype=np.int64)
+            for line, negative in self.lines[core]:
+                signs[line] = -1 if negative else 1
+            columns = 2 * neurons
+            q = signed_quotients(signs @ cells[:, :columns], cells[:, :columns].sum(axis=0))
+            difference = q[0::2] - q[1::2]
+        else:
+            signs = np.zeros(neurons, dtype=np.int64)
+            for line, negative in self.lines[core]:
+                signs[line] = -1 if negative else 1
+            rows = np.arange(phase * neurons, (phase + 1) * neurons)
+            sensed = rows < config.rows
+            pairs = cells[rows[sensed]]
+            num = (pairs[:, 0:2 * neurons:2] - pairs[:, 1:2 * neurons:2]) @ signs
+            difference = np.zeros(neurons, dtype=np.int64)
+            difference[sensed] = signed_quotients(num, pairs.sum(axis=1))
+        self._moved(core, v_read_code, core_codes, difference)
+        self.lines = [[] for _ in range(config.cores)]
+
+    def convert_step(self, core: int, shift: int, codes) -> tuple[np.ndarray, np.ndarray]:
+        """One conversion decision of each neuron of `core` against +-2^shift thresholds of its page: the
+        flags (+, -), and the membranes that decided lose (or gain back) those thresholds."""
+        core_codes = codes_per_core(codes, self.config.cores)[core]
+        up_at = (core_codes.thresh_pos << shift) << MEMBRANE_FRACTION
+        down_at = (core_codes.thresh_neg << shift) << MEMBRANE_FRACTION
+        compared = self.membrane[core] + (self.trim[core] << MEMBRANE_FRACTION)
+        up = compared >= up_at
+        down = ~up & (compared <= -down_at)
+        self.membrane[core] = self.membrane[core] - up * up_at + down * down_at
+        return up, down
+
+    def set_trim(self, core: int, neuron: int, code: int) -> None:
+        """One neuron's comparator trim, threshold LSBs (`models.macro.TRIM_RANGE`), as the port's TRIM cycle
+        writes it."""
+        if not (0 <= core < self.config.cores and 0 <= neuron < self.config.neurons) or code not in TRIM_RANGE:
+            raise ModelInputError(f"trim {code} of neuron {neuron} of core {core}: the macro has "
+                                  f"{self.config.cores} cores of {self.config.neurons} neurons, trims lie in "
+                                  f"{TRIM_RANGE.start}..{TRIM_RANGE.stop - 1}")
+        self.trim[core, neuron] = code
+
+    def trims(self, core: int) -> np.ndarray:
+        """Each neuron's trim on `core`, threshold LSBs."""
+        return self.trim[core].copy()

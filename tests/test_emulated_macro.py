@@ -6,14 +6,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from rram_cim.config import REFERENCE
 from rram_cim.fpga.emulated_macro import EmulatedMacro
 from rram_cim.fpga.emulation import MEMBRANE_FRACTION, EmulatedMacroModel, EmulationParams, Lfsr, reset_result
 from rram_cim.models.macro import AnalogMacro, NeuronCodes, codes_per_core
-from rram_cim.models.neurons import NeuronMode
-from rram_cim.protocol import pack_neuron_cores
+from rram_cim.models.neurons import NeuronMode, NeuronParams
+from rram_cim.protocol import Direction, pack_neuron_cores
 from rram_cim.rtl.analog_port import Op
 from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
 
@@ -22,6 +23,8 @@ CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
 DAC10 = CONFIG.replace(name="emulation-10-bit-dac", dac_bits=10, wl_volts_per_lsb=0.0025,
                        bl_volts_per_lsb=0.00375, sl_volts_per_lsb=0.00375)
 ADC6 = CONFIG.replace(name="emulation-6-bit-adc", adc_bits=6, us_per_adc_lsb=2.0)
+#: The iCEBreaker's reduced set: one page of neuron settings, no MVM.
+LITE = CONFIG.replace(name="emulation-lite", per_core_neurons=False, mvm=False)
 
 
 def widened(ops, config, rng):
@@ -121,10 +124,31 @@ class PortDriver:
         await self.idle()
         ctx.set(port.row_strobe, 0)
 
-    async def strobe(self, name, codes: NeuronCodes, v_read=6):
+    async def line(self, core, direction, line, negative):
+        """An MVM input line for the next integrate."""
+        ctx, port = self.ctx, self.port
+        for name, value in dict(op=Op.INFER, mvm=1, direction=direction, row_core=core, row_index=line,
+                                line_negative=int(negative), row_strobe=1).items():
+            ctx.set(getattr(port, name), value)
+        await self.idle()
+        ctx.set(port.row_strobe, 0)
+
+    async def trim(self, index, code):
+        """One trim write: a single TRIM cycle, no answer."""
+        ctx, port = self.ctx, self.port
+        for name, value in dict(op=Op.TRIM, trim_index=index, trim_code=code).items():
+            ctx.set(getattr(port, name), value)
+        await self.idle()
+        ctx.set(port.op, Op.IDLE)
+
+    async def strobe(self, name, codes: NeuronCodes, v_read=6, mvm=0, **request):
+        """A neuron strobe held until its acknowledge (`mvm` and `request`: the MVM members with it)."""
         ctx, port = self.ctx, self.port
         ctx.set(port.op, Op.INFER)
         ctx.set(port.v_read_code, v_read)
+        ctx.set(port.mvm, mvm)
+        for member, value in request.items():
+            ctx.set(getattr(port, member), value)
         pages = codes_per_core(codes, port.neuron_cores.shape().length)
         ctx.set(port.neuron_cores.as_value(), pack_neuron_cores([dataclasses.asdict(page) for page in pages]))
         ctx.set(getattr(port, name), 1)
@@ -205,8 +229,8 @@ def test_pulses_and_senses_equal_the_reference(config, seed):
 @pytest.mark.parametrize("config,mode,leak,refractory",
                          [(CONFIG, NeuronMode.IF, 0, 0), (CONFIG, NeuronMode.IF, 0, 2),
                           (CONFIG, NeuronMode.LIF, 40, 1), (CONFIG, NeuronMode.ADC, 0, 0),
-                          (DAC10, NeuronMode.LIF, 40, 1)],
-                         ids=["if", "if-refractory", "lif", "adc", "lif-10-bit-dac"])
+                          (DAC10, NeuronMode.LIF, 40, 1), (LITE, NeuronMode.LIF, 40, 1)],
+                         ids=["if", "if-refractory", "lif", "adc", "lif-10-bit-dac", "lif-without-mvm"])
 def test_inference_steps_equal_the_reference(config, mode, leak, refractory):
     rng = np.random.default_rng(int(mode) * 10 + leak + refractory)
     model = EmulatedMacroModel(config)
@@ -254,3 +278,183 @@ def test_inference_steps_equal_the_reference(config, mode, leak, refractory):
         assert np.array_equal(flags_of(pos, config), up) and np.array_equal(flags_of(neg, config), down)
         spikes += up.sum() + down.sum()
     assert spikes > 5
+
+
+# ---- matrix-vector multiplication and trims -------------------------------------------------------------
+
+class Recorder:
+    """Forwards an MVM's calls to the reference and keeps them, so the same session replays on the port."""
+
+    def __init__(self, model):
+        self.model, self.config, self.calls = model, model.config, []
+
+    def __getattr__(self, name):
+        method = getattr(self.model, name)
+
+        def record(*args):
+            self.calls.append((name, args))
+            return method(*args)
+        return record
+
+
+async def replay(driver, calls, codes, v_read):
+    """The recorded MVM calls as the port carries them; each conversion step's flags and the cycles taken."""
+    flags, cycles = [], {"integrate": 0, "convert": 0}
+    for name, args in calls:
+        if name == "reset_neurons":
+            await driver.strobe("neuron_reset", codes)
+        elif name == "drive_line":
+            await driver.line(*args)
+        elif name == "integrate_lines":
+            core, direction, _, _, phase = args
+            _, cycles["integrate"] = await driver.strobe("integrate", codes, v_read, mvm=1, row_core=core,
+                                                         direction=direction, phase=phase)
+        elif name == "convert_step":
+            core, shift, _ = args
+            answer, cycles["convert"] = await driver.strobe("convert", codes, mvm=1, row_core=core,
+                                                            convert_shift=shift)
+            flags.append(answer)
+    return flags, cycles
+
+
+def preload(ctx, dut, codes):
+    """The conductances as P&V would leave them, straight into the cell, column-total and row-total RAMs."""
+    config = dut.config
+    for c, r, k in np.ndindex(codes.shape):
+        ctx.set(dut.cell_ram.memory.data[(c * config.rows + r) * config.columns + k], int(codes[c, r, k]))
+    for c in range(config.cores):
+        for k in range(config.columns):
+            ctx.set(dut.total_memory.data[c * config.columns + k], int(codes[c, :, k].sum()))
+        for r in range(config.rows):
+            ctx.set(dut.row_total_memory.data[c * config.rows + r], int(codes[c, r, :].sum()))
+
+
+#: Three neurons on eight rows: a backward MVM's last phase senses rows 6 and 7 and nothing for neuron 2.
+THREE_NEURONS = CONFIG.replace(name="emulation-three-neurons", neurons=3)
+PAGES = CONFIG.replace(name="emulation-one-page", per_core_neurons=False)
+
+
+@pytest.mark.parametrize("config,direction,in_bits,out_bits,conversion", [
+    (CONFIG, "forward", 2, 3, "count"), (CONFIG, "backward", 3, 3, "sar"), (THREE_NEURONS, "backward", 1, 4, "count"),
+    (DAC10, "forward", 3, 4, "sar"), (ADC6, "backward", 2, 2, "count"), (PAGES, "forward", 1, 2, "sar")],
+    ids=["forward-count", "backward-sar", "backward-three-phases", "forward-sar-10-bit-dac",
+         "backward-count-6-bit-adc", "forward-sar-one-page"])
+def test_mvm_with_trims_equals_the_reference(config, direction, in_bits, out_bits, conversion):
+    """Signed lines both ways, every conversion step's flags and the membranes left after them equal the
+    reference's, with nonzero trims written over the port first; and the reference's outputs are the
+    ideal product's to within a step or two of quantization at its fixed point."""
+    from rram_cim.models.mvm import MVMModel, ideal_outputs, inputs
+    rng = np.random.default_rng(in_bits * 10 + out_bits)
+    model = EmulatedMacroModel(config)
+    model.codes[:] = rng.integers(2, model.p.code_top - 10, model.codes.shape)
+    codes = [NeuronCodes(thresh_pos=int(rng.integers(3, 7)), thresh_neg=int(rng.integers(3, 7)))
+             for _ in range(config.neuron_pages)]
+    v_read = 6 << (config.dac_bits - 8)
+    trims = [(index, int(rng.integers(-12, 13))) for index in range(config.cores * config.neurons)]
+    for index, code in trims:
+        model.set_trim(*divmod(index, config.neurons), code)
+    core = 1
+    x = rng.integers(-(1 << in_bits) + 1, 1 << in_bits, inputs(config, Direction[direction.upper()]))
+    recorder = Recorder(model)
+    mvm = MVMModel(recorder, codes, v_read)
+    result = mvm.run(core, x, direction, in_bits, out_bits, conversion)
+    membranes = model.membrane.copy()
+
+    dut = EmulatedMacro(config, clear_cells=False)
+    sim = Simulator(dut)
+    sim.add_clock(1 / config.sys_clk_hz)
+    got = {}
+
+    async def bench(ctx):
+        preload(ctx, dut, model.codes)
+        driver = PortDriver(ctx, dut.port)
+        for index, code in trims:
+            await driver.trim(index, code)
+        got["flags"], got["cycles"] = await replay(driver, recorder.calls, codes, v_read)
+        got["membranes"] = [ctx.get(dut.neurons.membrane_memory.data[i]) for i in range(config.cores * config.neurons)]
+    sim.add_testbench(bench)
+    sim.run()
+
+    steps = [args for name, args in recorder.calls if name == "convert_step"]
+    assert len(got["flags"]) == len(steps) == result.conversion_steps
+    assert got["membranes"] == membranes.ravel().tolist()
+    # The flags of each step, as the reference decided them (rerun from the same start).
+    check = EmulatedMacroModel(config)
+    check.codes[:] = model.codes
+    check.trim[:] = model.trim
+    decided = []
+    for name, args in recorder.calls:
+        answer = getattr(check, name)(*args)
+        if name == "convert_step":
+            decided.append(answer)
+    for (pos, neg), (up, down) in zip(got["flags"], decided):
+        word = flags_of(pos, config), flags_of(neg, config)
+        assert np.array_equal(word[0][core], up) and np.array_equal(word[1][core], down)
+        assert not word[0][1 - core].any() and not word[1][1 - core].any()       # other cores' bits 0
+    assert any(up.any() or down.any() for up, down in decided)
+    # Near the ideal, trims aside (they shift every neuron's decisions by up to 12 LSB of 2^shift thresholds).
+    untrimmed = EmulatedMacroModel(config)
+    untrimmed.codes[:] = model.codes
+    plain = MVMModel(untrimmed, codes, v_read).run(core, x, direction, in_bits, out_bits, conversion).outputs
+    g_us = model.codes[core] * config.us_per_adc_lsb
+    ideal = ideal_outputs(g_us, x, direction, config, codes_per_core(codes, config.cores)[core], v_read, out_bits,
+                          NeuronParams().gain)
+    assert np.abs(plain - ideal).max() <= 1
+
+
+def test_the_reference_answers_the_port_responder_like_the_analog_macro():
+    """sim.port_responder drives the reference through trims and an MVM's strobes as it drives
+    models.macro.AnalogMacro: the same calls, and the answers the reference gives called directly."""
+    from rram_cim.sim.port_responder import PortResponder
+    config = CONFIG
+    rng = np.random.default_rng(7)
+    model, direct = EmulatedMacroModel(config), EmulatedMacroModel(config)
+    model.codes[:] = direct.codes[:] = rng.integers(2, 240, model.codes.shape)
+    responder = PortResponder(model, neuron_latency=1)
+    codes = NeuronCodes(thresh_pos=4, thresh_neg=5)
+    idle = dict.fromkeys(("row_strobe", "row_core", "row_index", "neuron_reset", "integrate", "fire", "mvm",
+                          "direction", "line_negative", "phase", "convert", "convert_shift", "trim_index",
+                          "trim_code", "pulse", "sense_req"), 0)
+    idle |= dict(op=Op.IDLE, v_read_code=6, neuron_cores=pack_neuron_cores([dataclasses.asdict(codes)] * 2))
+    flags = []
+
+    def cycle(**members):
+        changed = responder.step(idle | members)
+        if "spike_pos" in changed or "spike_neg" in changed:
+            flags.append((responder.drives["spike_pos"], responder.drives["spike_neg"]))
+
+    cycle(op=Op.TRIM, trim_index=5, trim_code=256 - 7)             # neuron 1 of core 1: -7
+    direct.set_trim(1, 1, -7)
+    cycle(op=Op.INFER, neuron_reset=1)
+    cycle(op=Op.INFER)
+    direct.reset_neurons()
+    for _ in range(3):
+        for line in range(config.neurons):
+            negative = bool(rng.integers(2))
+            cycle(op=Op.INFER, mvm=1, row_strobe=1, row_core=1, row_index=line, direction=Direction.BACKWARD,
+                  line_negative=int(negative))
+            direct.drive_line(1, Direction.BACKWARD, line, negative)
+        cycle(op=Op.INFER, mvm=1, integrate=1, row_core=1, direction=Direction.BACKWARD, phase=1)
+        cycle(op=Op.INFER)
+        direct.integrate_lines(1, Direction.BACKWARD, 6, codes, 1)
+    expected = []
+    for shift in (2, 1, 0):
+        cycle(op=Op.INFER, mvm=1, convert=1, row_core=1, convert_shift=shift)
+        cycle(op=Op.INFER)
+        up, down = direct.convert_step(1, shift, codes)
+        expected.append((up, down))
+    assert np.array_equal(model.membrane, direct.membrane) and model.trims(1)[1] == -7
+    assert len(flags) >= 1
+    assert (responder.drives["spike_pos"], responder.drives["spike_neg"]) == (
+        sum(1 << (config.neurons + k) for k in np.flatnonzero(expected[-1][0])),
+        sum(1 << (config.neurons + k) for k in np.flatnonzero(expected[-1][1])))
+
+
+def test_without_mvm_the_macro_keeps_no_mvm_logic():
+    """ChipConfig.mvm off (the iCEBreaker's reduced set): no row totals, no trims, no convert, no line signs
+    (its inference is `test_inference_steps_equal_the_reference[lif-without-mvm]`)."""
+    dut = EmulatedMacro(LITE)
+    assert dut.row_total_memory is None
+    assert not {"convert", "mvm", "trim", "row_totals"} & set(dut.neurons.signature.members.keys())
+    assert "negative" not in dict(dut.neurons.signature.members["rows"].signature.members)
+    Fragment.get(dut, None)                                    # and it elaborates

@@ -186,6 +186,47 @@ def test_row_tracker_lists_each_row_once_per_step_and_forgets_them_in_a_new_run(
     simulate(dut, bench, config)
 
 
+def test_row_tracker_lists_mvm_lines_once_with_their_first_sign():
+    config, rng = CONFIG, np.random.default_rng(5)
+    dut = RowTracker(config)
+    steps = []
+    for _ in range(4):
+        lines = [(int(rng.integers(config.cores)), int(rng.integers(config.neurons)), bool(rng.integers(2)))
+                 for _ in range(8)]
+        steps.append(lines + [(*lines[-1][:2], not lines[-1][2]), (*lines[0][:2], not lines[0][2])])
+
+    async def bench(ctx):
+        lists = dut.lists
+        ctx.set(lists.wipe, 1)
+        while not ctx.get(lists.wiped):
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(lists.wipe, 0)
+        await pulse(ctx, lists.new_run)
+        for lines in steps:
+            for core, line, negative in lines:
+                ctx.set(dut.strobe, 1)
+                ctx.set(dut.core, core)
+                ctx.set(dut.row, line)
+                ctx.set(dut.negative, negative)
+                await ctx.tick()
+            ctx.set(dut.strobe, 0)
+            await ctx.tick()
+            model = EmulatedMacroModel(config)
+            for core, line, negative in lines:
+                model.drive_line(core, 0, line, negative)
+            for core in range(config.cores):
+                ctx.set(lists.core, core)
+                listed = []
+                for index in range(ctx.get(lists.count)):
+                    ctx.set(lists.index, index)
+                    await ctx.tick()
+                    listed.append((ctx.get(lists.row), bool(ctx.get(lists.negative))))
+                assert listed == model.lines[core]
+            await pulse(ctx, lists.end_step)
+    simulate(dut, bench, config)
+
+
 class NeuronHarness(wiring.Component):
     """The neuron unit on preloaded cell and total memories, with its row tracker, as the macro joins them."""
 
