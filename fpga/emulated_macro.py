@@ -25,8 +25,8 @@ the clearing; a pulse cannot wait (it is a timed strobe), and pulses that end du
 not applied one by one. The chip never sends one then: the P&V engine senses every cell before it pulses
 it. A pulse is applied 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
-a fire 2 cycles per neuron; an MVM integrate neurons x 2 x (driven lines + 16) cycles forward and
-neurons x (2 x driven lines + 17) backward, a conversion step 2 cycles per neuron of every core.
+a fire 2 cycles per neuron; an MVM integrate neurons x (2 x driven lines + 35) cycles forward and
+neurons x (2 x driven lines + 21) backward, a conversion step 2 cycles per neuron of every core.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Per neuron and per column of its pair it sums the driven rows' cell codes, divid
 (a restoring division, one quotient bit a cycle), and moves the membrane by the difference of the two
 quotients times the read voltage's gain: about 2 x (driven rows + 16) cycles a neuron. An MVM integrate
 does the same on one core with signed lines (forward), or sums its row's column pairs over the driven
-lines, both columns in turn, and divides once by the row's total (backward: about 2 x driven lines + 17
+lines, both columns in turn, and divides once by the row's total (backward: 2 x driven lines + 21
 cycles a neuron). A fire, or a conversion step, compares each membrane (plus its trim) with the
 thresholds, 2 cycles a neuron of every core.
 """
