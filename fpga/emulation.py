@@ -186,7 +186,8 @@ class EmulatedMacroModel:
         v = self.membrane[core]
         if core_codes.mode == NeuronMode.LIF:
             v = v - ((v * core_codes.leak) >> (LEAK_SCALE.bit_length() - 1))
-        increment = (scale * np.asarray(difference, dtype=np.int64)) >> (QUOTIENT_BITS + GAIN_FRACTION - MEMBRANE_FRACTION)
+        shift = QUOTIENT_BITS + GAIN_FRACTION - MEMBRANE_FRACTION
+        increment = (scale * np.asarray(difference, dtype=np.int64)) >> shift
         self.membrane[core] = np.clip(v + increment, -top, top - 1)
 
     def integrate(self, v_read_code: int, codes) -> None:
