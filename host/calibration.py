@@ -50,6 +50,10 @@ def calibrate_offsets(chip, core: int, config: ChipConfig, trials: int = 64, tol
                       seed: int = 0) -> OffsetCalibration:
     """Trim every neuron of `core` until its comparators answer random +-1 inputs without bias (forward
     MVMs: the neurons are the same in both directions). Leaves the trims written."""
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise ValueError(f"trials must be a positive integer (MVMs per bias measurement), not {trials!r}")
+    if not isinstance(tolerance, (int, float, np.floating)) or not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance is a bias P(+1) - P(-1) from 0 to 1, not {tolerance!r}")
     rng = np.random.default_rng(seed)
     direction = Direction.FORWARD
     trims = np.zeros(config.neurons, dtype=np.int64)

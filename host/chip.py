@@ -23,15 +23,16 @@ import numpy as np
 from ..config import REFERENCE, ChipConfig, read_limit_code, read_limit_volts
 from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
-from ..models.macro import AnalogMacro, NeuronCodes
+from ..models.macro import AnalogMacro, NeuronCodes, check_trims
 from ..models.mvm import MVMModel
 from .calibration import OffsetCalibration, calibrate_offsets
 from ..models.mvm import check_request as check_mvm_request
 from ..models.pv import PVSettings, adc_codes, averaged_codes, program_and_verify
-from ..protocol import ROUTE_ENTRY_BYTES, StatusBit
+from ..protocol import ROUTE_ENTRY_BYTES, Conversion, Direction, NeuronReset, StatusBit
 from .compiler import NetworkMapping
 from ..models.macro import NeuronMode
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
+from .mvm_runner import MVMRunner
 from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_reads,
                           check_request, check_selection, check_targets)
 from .recipes import level_recipes
@@ -64,6 +65,7 @@ class ModelTransport:
         self.last: InferenceResult | None = None
         self._status = StatusBit(0)
         self._counters = dict.fromkeys(INFERENCE_COUNTERS, 0)
+        self._mvm_counters: dict[str, int] = {}
 
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
                 progress: Progress | None = None) -> ProgramResult:
@@ -124,11 +126,19 @@ class ModelTransport:
         return run
 
     def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code) -> np.ndarray:
-        codes = NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code)
-        return MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion).outputs
+        # The neurons as the chip's MVM sequencer presents them: the thresholds, ADC mode (no leak).
+        codes = NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code, mode=NeuronMode.ADC,
+                            reset=NeuronReset.SUBTRACT)
+        result = MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion)
+        self._mvm_counters = {"mvm_samples": result.samples, "mvm_steps": result.conversion_steps}
+        self._status |= StatusBit.MVM_DONE
+        return result.outputs
 
     def set_trims(self, core: int, codes) -> None:
         self.macro.set_trims(core, codes)
+
+    def mvm_counters(self) -> dict[str, int]:
+        return dict(self._mvm_counters)
 
     def status(self) -> StatusBit:
         """The model is never busy and raises instead of flagging errors."""
@@ -163,6 +173,7 @@ class _FrameLink:
         self.config = config
         self.poll_seconds = poll_seconds
         self.runner = InferenceRunner(self.regs, config)
+        self.mvm_runner = MVMRunner(self.regs, config, poll_seconds)
 
     def _programmer(self, progress: Progress | None) -> Programmer:
         return Programmer(self.regs, self.config, poll_seconds=self.poll_seconds, progress=progress)
@@ -179,13 +190,15 @@ class _FrameLink:
     def run(self, host_steps) -> InferenceRun:
         return self.runner.run(host_steps)
 
-    def mvm(self, *request) -> np.ndarray:
-        raise ChipError("MVM runs on the model transport only so far: the chip's MVM sequencer is the next "
-                        "slice of the dataflow work (docs/mvm.md)")
+    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code) -> np.ndarray:
+        return self.mvm_runner.run(core, x, Direction[direction.upper()], in_bits, out_bits,
+                                   Conversion[conversion.upper()], threshold_code, v_read_code)
 
-    def set_trims(self, *request) -> None:
-        raise ChipError("neuron trims are on the model transport only so far: the chip's trim registers come "
-                        "with its MVM sequencer (docs/mvm.md)")
+    def set_trims(self, core: int, codes) -> None:
+        self.mvm_runner.set_trims(core, codes)
+
+    def mvm_counters(self) -> dict[str, int]:
+        return self.mvm_runner.counters()
 
     def status(self) -> StatusBit:
         check_identity(self.regs, self.config)
@@ -332,10 +345,16 @@ class Chip:
                 raise ValueError(f"{name} must be an integer from 1 to {top}, not {value!r}")
         return self._link.mvm(core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code)
 
+    def mvm_counters(self) -> dict[str, int]:
+        """What the last MVM cost: `mvm_samples` (integrations) and `mvm_steps` (conversion steps), and over a
+        chip `mvm_cycles` (system cycles, the MVM registers); empty before the first MVM."""
+        return self._link.mvm_counters()
+
     def set_trims(self, core: int, codes) -> None:
         """Each neuron's comparator offset trim on `core` (signed threshold LSBs, `models.macro.TRIM_RANGE`)."""
         if isinstance(core, bool) or not isinstance(core, (int, np.integer)) or not 0 <= core < self.config.cores:
             raise ValueError(f"core must be 0 to {self.config.cores - 1}, not {core!r}")
+        check_trims(self.config, codes)
         self._link.set_trims(core, codes)
 
     def calibrate(self, core: int, trials: int = 64, tolerance: float = 0.1, seed: int = 0) -> OffsetCalibration:
@@ -345,7 +364,7 @@ class Chip:
 
     # ---- status and counters --------------------------------------------------------------------------------
     def status(self) -> StatusBit:
-        """The status flags (BUSY, PV_DONE, INFER_DONE, ERROR, OUT_READY)."""
+        """The status flags (BUSY, PV_DONE, INFER_DONE, MVM_DONE, ERROR, OUT_READY)."""
         return self._link.status()
 
     def errors(self) -> list[str]:

@@ -58,14 +58,15 @@ def check_seconds(name: str, value, positive: bool = False) -> float:
 
 #: The ChipConfig fields (and properties) the GEOMETRY registers (geometry_<field>) carry.
 GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits", "neuron_pages", "pv_verify_reads",
-            "pv_algorithms")
+            "pv_algorithms", "mvm_lines")
 
 
 def _geometry_text(values: dict) -> str:
     return (f"{values['cores']}x{values['rows']}x{values['columns']} ({values['neurons']} neurons, "
             f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC, "
             f"{values['neuron_pages']} page(s) of neuron settings, up to {values['pv_verify_reads']} "
-            f"read(s) averaged per verify, P&V algorithms {values['pv_algorithms']:#05b})")
+            f"read(s) averaged per verify, P&V algorithms {values['pv_algorithms']:#05b}, "
+            f"{values['mvm_lines']} MVM lines)")
 
 
 def check_identity(regs: "RegisterClient", config) -> None:
@@ -178,17 +179,19 @@ class RegisterClient:
         else:
             time.sleep(seconds)
 
-    def wait_done(self, done: StatusBit, abort: str, timeout_seconds: float, poll_seconds: float,
+    def wait_done(self, done: StatusBit, abort: str | None, timeout_seconds: float, poll_seconds: float,
                   between: Callable[[], None] | None = None, what: str = "the engine") -> None:
         """Poll the status byte until `done` is set and BUSY clear, calling `between` (host work such as
         feeding a FIFO) after each check that finds it still running. Past `timeout_seconds` of the
-        chip's time, write CTRL.`abort` and raise ChipError."""
+        chip's time, write CTRL.`abort` (an engine that has one) and raise ChipError."""
         waited = 0.0
         while True:
             status = self.status()
             if status & done and not status & StatusBit.BUSY:
                 return
             if waited > timeout_seconds:
+                if abort is None:
+                    raise ChipError(f"{what} did not finish within {timeout_seconds} s")
                 self.write("ctrl", self.table.register("ctrl").field(abort).mask)
                 raise ChipError(f"{what} did not finish within {timeout_seconds} s; stopped")
             if between is not None:

@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x6, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x7, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -19,16 +19,18 @@ TABLE = RegisterTable(
         )),
         Register('status', 0x000004, 1, external=False, description='Status', fields=(
             Field('error', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='At least one ERROR bit is set.'),
-            Field('busy', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The P&V engine or the inference sequencer is running.'),
+            Field('busy', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The P&V engine, the inference sequencer or the MVM sequencer is running.'),
             Field('pv_done', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The last P&V run has finished.'),
             Field('out_ready', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The host output spike FIFO holds at least one event.'),
             Field('infer_done', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The last inference run has finished.'),
+            Field('mvm_done', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The last MVM has finished: its outputs are in the mvm_y window.'),
         )),
         Register('ctrl', 0x000006, 1, external=False, description='Control', fields=(
             Field('pv_start', lsb=0, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start the program-and-verify engine.'),
             Field('pv_abort', lsb=1, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Abort the program-and-verify engine once the cell being programmed has been verified again (that cell is counted neither done nor failed); pv_done follows. If the macro stops answering, the watchdog ends the run.'),
             Field('inf_start', lsb=2, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start spiking inference.'),
             Field('inf_abort', lsb=3, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Stop spiking inference at the end of the time step, or at once if the step is waiting for room in the output FIFO; infer_done follows. If the macro stops answering, the watchdog ends the run.'),
+            Field('mvm_start', lsb=4, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start one MVM (the MVM registers, inputs from mvm_x, outputs to mvm_y, docs/mvm.md); mvm_done follows. An MVM has no abort: it ends by itself in a bounded time, or through the watchdog if the macro stops answering.'),
         )),
         Register('error', 0x000008, 2, external=False, description='Sticky errors', fields=(
             Field('bad_command', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Unknown command byte.'),
@@ -40,8 +42,9 @@ TABLE = RegisterTable(
             Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running.'),
             Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a thresh_pos or thresh_neg of zero or a neuron mode of 3 in any CORE page, a zero time-step count, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
-            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages. The access was not carried out; a read returned 0.'),
-            Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done or infer_done is set).'),
+            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x and mvm_y windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
+            Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done, infer_done or mvm_done is set).'),
+            Field('mvm_config', lsb=11, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='MVM start refused: a build without MVM (GEOMETRY.mvm_lines 0), in_bits or out_bits outside 1-8, a core outside the chip, a read code above the read-disturb limit, a threshold of zero, or another engine running.'),
         )),
         Register('watchdog', 0x00000c, 1, external=False, description='Analog watchdog', fields=(
             Field('limit', lsb=0, width=8, reset=0xff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -72,6 +75,9 @@ TABLE = RegisterTable(
         )),
         Register('geometry_pv_algorithms', 0x00001c, 1, external=False, description='pv_algorithms', fields=(
             Field('mask', lsb=0, width=8, reset=0x7, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_mvm_lines', 0x00001e, 2, external=False, description='mvm_lines', fields=(
+            Field('count', lsb=0, width=16, reset=0x40, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate), 2: RADAR (if GEOMETRY.pv_algorithms has bit 2; a coarse phase of SETs at bl_stop with the gate stepped from wl_start by wl_step until the cell first overshoots, then a fine phase at the last coarse gate: SETs with the top electrode ramped from bl_start by bl_step to bl_stop below the window, RESETs with the source line ramped from sl_reset by sl_step to sl_stop above it, each ramp starting over when the direction changes); 3 refuses a start (ERROR.pv_config).'),
@@ -175,6 +181,32 @@ TABLE = RegisterTable(
         Register('fifo_out_level', 0x000306, 2, external=False, description='Events waiting in the output FIFO', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('mvm_mode', 0x000400, 1, external=False, description='Mode', fields=(
+            Field('direction', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: forward (inputs on the rows, outputs from the column pairs), 1: backward (inputs on the column pairs, outputs from the rows, sensed NEURONS at a time).'),
+            Field('conversion', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: partial-reset counting (2^out_bits - 1 steps of one threshold), 1: successive approximation (out_bits steps of 2^b thresholds).'),
+        )),
+        Register('mvm_bits', 0x000401, 1, external=False, description='Bits', fields=(
+            Field('in_bits', lsb=0, width=4, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Magnitude bits of the inputs, 1-8: an input is a 16-bit entry with |x| < 2^in_bits (bits above are ignored); each bit b is one frame of 2^b samples.'),
+            Field('out_bits', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Magnitude bits of the outputs, 1-8: an output is a signed count of thresholds, |y| < 2^out_bits.'),
+        )),
+        Register('mvm_core', 0x000402, 1, external=False, description='Core', fields=(
+            Field('index', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_v_read', 0x000404, 2, external=False, description='Input read code', fields=(
+            Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_threshold', 0x000406, 2, external=False, description='Output LSB', fields=(
+            Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_cycles', 0x000408, 4, external=False, description='Cycles of the last MVM', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_samples', 0x00040c, 4, external=False, description='Samples taken', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_steps', 0x000410, 4, external=False, description='Conversion steps', fields=(
+            Field('count', lsb=0, width=32, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
         Register('core0_thresh_pos', 0x010000, 2, external=False, description='Positive threshold', fields=(
             Field('code', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
@@ -220,6 +252,9 @@ TABLE = RegisterTable(
         Window('pv_levels', 0x500000, 512, sw_readable=True, sw_writable=True, description='P&V per-level recipes'),
         Window('pv_codes', 0x600000, 8192, sw_readable=True, sw_writable=False, description='P&V verify codes'),
         Window('spike_in_burst', 0x700000, 128, sw_readable=False, sw_writable=True, description='Input spike events, burst'),
+        Window('mvm_x', 0x800000, 128, sw_readable=True, sw_writable=True, description='MVM inputs'),
+        Window('mvm_y', 0x900000, 128, sw_readable=True, sw_writable=False, description='MVM outputs'),
+        Window('neuron_trim', 0xa00000, 64, sw_readable=True, sw_writable=True, description='Neuron comparator trims'),
     ),
 )
 
@@ -242,6 +277,7 @@ class ADDR:
     geometry_neuron_pages = 0x00001a
     geometry_pv_verify_reads = 0x00001b
     geometry_pv_algorithms = 0x00001c
+    geometry_mvm_lines = 0x00001e
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102
@@ -274,6 +310,14 @@ class ADDR:
     fifo_spike_out = 0x000302
     fifo_in_level = 0x000304
     fifo_out_level = 0x000306
+    mvm_mode = 0x000400
+    mvm_bits = 0x000401
+    mvm_core = 0x000402
+    mvm_v_read = 0x000404
+    mvm_threshold = 0x000406
+    mvm_cycles = 0x000408
+    mvm_samples = 0x00040c
+    mvm_steps = 0x000410
     core0_thresh_pos = 0x010000
     core0_thresh_neg = 0x010002
     core0_leak = 0x010004
@@ -293,3 +337,6 @@ class ADDR:
     pv_levels = 0x500000
     pv_codes = 0x600000
     spike_in_burst = 0x700000
+    mvm_x = 0x800000
+    mvm_y = 0x900000
+    neuron_trim = 0xa00000

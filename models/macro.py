@@ -15,7 +15,7 @@ from ..protocol import Conversion, Direction, Op
 from .device import HFO2_1T1R, DeviceParams, ModelInputError, ReRAMArray
 from .neurons import NeuronBank, NeuronMode, NeuronParams, NeuronReset, column_voltages, differential_inputs
 
-__all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word", "TRIM_RANGE"]
+__all__ = ["AnalogMacro", "NeuronCodes", "codes_per_core", "flags_word", "TRIM_RANGE", "check_trims"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,16 @@ LEAK_SCALE = 256
 #: A neuron's comparator trim: a signed byte of threshold LSBs (+-12.7 mV at 0.1 mV), over six sigma of
 #: the comparators' 2 mV offset spread (`NeuronParams.offset_sigma_v`).
 TRIM_RANGE = range(-128, 128)
+
+
+def check_trims(config: ChipConfig, codes) -> np.ndarray:
+    """One core's trims: `config.neurons` integers in `TRIM_RANGE` (ModelInputError, a ValueError, if not)."""
+    codes = np.asarray(codes)
+    if codes.shape != (config.neurons,) or codes.dtype.kind not in "iu":
+        raise ModelInputError(f"trims: {config.neurons} integer codes per core, not {codes.shape} {codes.dtype}")
+    if np.any(codes < TRIM_RANGE.start) or np.any(codes >= TRIM_RANGE.stop):
+        raise ModelInputError(f"trim codes lie in {TRIM_RANGE.start}..{TRIM_RANGE.stop - 1}")
+    return codes.astype(np.int64)
 
 
 class AnalogMacro:
@@ -203,11 +213,7 @@ class AnalogMacro:
     def set_trims(self, core: int, codes) -> None:
         """Each neuron's comparator offset trim on `core`, in threshold LSBs (`TRIM_RANGE`), as calibration
         (host/calibration.py) sets it: the trim adds to what the comparators see."""
-        codes = np.asarray(codes)
-        if codes.shape != (self.config.neurons,) or codes.dtype.kind not in "iu":
-            raise ModelInputError(f"trims: {self.config.neurons} integer codes per core, not {codes.shape} {codes.dtype}")
-        if np.any(codes < TRIM_RANGE.start) or np.any(codes >= TRIM_RANGE.stop):
-            raise ModelInputError(f"trim codes lie in {TRIM_RANGE.start}..{TRIM_RANGE.stop - 1}")
+        codes = check_trims(self.config, codes)
         self._array(core, 0, 0)
         self.banks[core].trim_v = codes * self.config.threshold_volts_per_lsb
 

@@ -1,8 +1,9 @@
 """The chip top: SPI target, register decoder, memory windows, spike FIFOs, the program-and-verify
-engine with its row/column drivers, the inference sequencer with its spike router, and the analog
-macro port, whose cell members the drivers drive and whose neuron members the sequencer drives.
+engine with its row/column drivers, the inference sequencer with its spike router, the MVM sequencer
+(in a build with ChipConfig.mvm), and the analog macro port, whose cell members the drivers drive and
+whose neuron members the inference or the MVM sequencer drives; the chip itself forwards trim writes.
 
-The two engines never share the macro: a start while the other one runs is refused with an error. A
+The engines never share the macro: a start while another one runs is refused with an error. A
 watchdog bounds every wait on the macro: a request it never answers ends the running engine's run with
 ERROR.analog_timeout instead of leaving the chip busy until reset.
 """
@@ -21,6 +22,7 @@ from .cell_driver import CellDriver, read_limit_code
 from .engine_settings import join_settings, settings_fields
 from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
+from .mvm import BITS_MAX, MVMSequencer
 from .pv_engine import PVEngine
 from .regbus import RegisterBus
 from .regmap.generate import load_generated
@@ -90,6 +92,11 @@ class Chip(wiring.Component):
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
             "routing":    MemoryWindow(routing_table_bytes(config), host_writable=True, engine_writable=False),
+            # Sized as the map sizes them (a build without MVM keeps stubs of two bytes).
+            "mvm_x":      MemoryWindow(table.window("mvm_x").size, host_writable=True, engine_writable=False),
+            "mvm_y":      MemoryWindow(table.window("mvm_y").size, host_writable=False, engine_writable=True),
+            "neuron_trim": MemoryWindow(table.window("neuron_trim").size, host_writable=True,
+                                        engine_writable=False),
         }
         for name, window in windows.items():
             m.submodules[name] = window
@@ -113,42 +120,52 @@ class Chip(wiring.Component):
         m.submodules.sequencer = sequencer = InferenceSequencer(config)
         connect(m, spike_in.events, sequencer.host_in)
         connect(m, sequencer.host_out, spike_out.events)
-        self._join_port(m, config, driver.port, sequencer.port, sequencer.busy)
+        mvm = self._mvm(m, config, windows)
+        mvm_busy = mvm.busy if mvm is not None else 0
+        trim_write = self._join_port(m, config, driver.port, sequencer.port, sequencer.busy, mvm, regs.neuron_trim,
+                                     windows["neuron_trim"])
         m.submodules.watchdog = watchdog = HandshakeWatchdog()
         port = self.port
         m.d.comb += [
-            watchdog.waiting.eq(port.sense_req | port.neuron_reset | port.integrate | port.fire),
+            watchdog.waiting.eq(port.sense_req | port.neuron_reset | port.integrate | port.fire | port.convert),
             watchdog.answered.eq(port.sense_valid | port.neuron_ack),
             watchdog.limit.eq(regs.watchdog.limit),
             halt.eq(watchdog.expired),
             pv.halt.eq(halt),
             sequencer.halt.eq(halt),
         ]
-        pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy)
+        if mvm is not None:
+            m.d.comb += mvm.halt.eq(halt)
+        pv_refused = self._wire_pv(m, config, regs, pv, windows, other_busy=sequencer.busy | mvm_busy)
         # What an engine reads belongs to it while it runs: its windows, and its page of settings
         # registers, which it reads in place rather than copying. A host access then is refused.
         join_settings(m, table, "pv_", regs, pv.settings)
         join_settings(m, table, "neuron_", regs, sequencer.settings)
         core_pages = self._join_core_pages(m, config, table, regs, sequencer.cores)
+        owner = {"routing": sequencer.busy, "mvm_x": mvm_busy, "mvm_y": mvm_busy,
+                 "neuron_trim": pv.busy | sequencer.busy | mvm_busy}
         for name, window in windows.items():
-            m.d.comb += window.engine_owns.eq(sequencer.busy if name == "routing" else pv.busy)
+            m.d.comb += window.engine_owns.eq(owner.get(name, pv.busy))
         page = spi.bus.addr >> PAGE_BITS
         settings_refused = spi.bus.w_stb & (
             ((page == settings_page(table, "pv_")) & pv.busy)
-            | (((page == settings_page(table, "neuron_")) | core_pages.matches(page)) & sequencer.busy))
+            | (((page == settings_page(table, "neuron_")) | core_pages.matches(page)) & sequencer.busy)
+            | ((page == settings_page(table, "mvm_")) & mvm_busy))
         self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
         busy_refused = Signal()
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
-        infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy)
+        infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy | mvm_busy)
+        mvm_refused = self._wire_mvm(m, config, table, regs, mvm, other_busy=pv.busy | sequencer.busy)
+        m.d.comb += trim_write.eq(regs.neuron_trim.w_stb & ~windows["neuron_trim"].host_refused)
 
-        self._join_status(m, table, regs, spi.status, busy=pv.busy | sequencer.busy,
+        self._join_status(m, table, regs, spi.status, busy=pv.busy | sequencer.busy | mvm_busy,
                           out_ready=spike_out.level != 0, set_by={
                               "bad_command": spi.bad_command, "bad_address": spi.bad_address,
                               "read_only": spi.read_only, "truncated": spi.truncated,
                               "in_overflow": spike_in.overflow, "out_underflow": spike_out.underflow,
                               "pv_config": pv_refused, "infer_config": infer_refused,
                               "route_drop": sequencer.drop, "engine_busy": busy_refused,
-                              "analog_timeout": watchdog.expired})
+                              "analog_timeout": watchdog.expired, "mvm_config": mvm_refused})
         return m
 
     @staticmethod
@@ -182,18 +199,69 @@ class Chip(wiring.Component):
                 m.d.comb += getattr(initiator, name).eq(getattr(decoder, name))
         m.d.comb += decoder.w_stb.eq(initiator.w_stb & ~refuse_write)
 
-    def _join_port(self, m, config, cell_port, neuron_port, inferring):
-        """The drivers' and the sequencer's members make up the chip's analog port; `op` reads INFER
-        while the sequencer owns the macro."""
+    def _join_port(self, m, config, cell_port, neuron_port, inferring, mvm, trim_bus, trim_window):
+        """The drivers' and the sequencers' members make up the chip's analog port: the neuron members are
+        the MVM sequencer's while it runs, else the inference sequencer's; `op` reads INFER while either
+        owns the macro, and TRIM in the cycle a host write to the trim window is carried out (returned:
+        the chip drives it), with the window's address and byte as `trim_index` and `trim_code`."""
+        port = self.port
         for signature, inner in ((CellPort(config), cell_port), (NeuronPort(config), neuron_port)):
             for name, member in signature.members.items():
-                outer, theirs = getattr(self.port, name), getattr(inner, name)
+                outer, theirs = getattr(port, name), getattr(inner, name)
                 if member.flow == Out:
                     m.d.comb += outer.eq(theirs)
                 else:
                     m.d.comb += theirs.eq(outer)
+        trim_write = Signal()
         with m.If(inferring):
-            m.d.comb += self.port.op.eq(Op.INFER)
+            m.d.comb += port.op.eq(Op.INFER)
+        if mvm is None:
+            return trim_write
+        for name, member in NeuronPort(config).members.items():
+            if member.flow == Out:
+                with m.If(mvm.busy):
+                    m.d.comb += getattr(port, name).eq(getattr(mvm.port, name))
+            else:
+                m.d.comb += getattr(mvm.port, name).eq(getattr(port, name))
+        m.d.comb += [port.trim_index.eq(trim_bus.addr), port.trim_code.eq(trim_bus.w_data)]
+        with m.If(mvm.busy):
+            m.d.comb += port.op.eq(Op.INFER)
+        with m.If(trim_write):
+            m.d.comb += port.op.eq(Op.TRIM)
+        return trim_write
+
+    @staticmethod
+    def _mvm(m, config, windows):
+        """The MVM sequencer (None in a build without it) and its input and output windows."""
+        if not config.mvm:
+            return None
+        m.submodules.mvm = mvm = MVMSequencer(config)
+        connect(m, mvm.x, windows["mvm_x"].engine)
+        connect(m, mvm.y, windows["mvm_y"].engine)
+        return mvm
+
+    @staticmethod
+    def _wire_mvm(m, config, table, regs, mvm, other_busy):
+        """MVM registers to the sequencer and its counters back. Returns the strobe of a refused start."""
+        refused = Signal()
+        if mvm is None:                                  # a build without MVM refuses every start
+            m.d.comb += refused.eq(regs.ctrl.mvm_start)
+            return refused
+        join_settings(m, table, "mvm_", regs, mvm.settings)
+        bits = regs.mvm_bits
+        bad = ((bits.in_bits == 0) | (bits.in_bits > BITS_MAX) | (bits.out_bits == 0)
+               | (bits.out_bits > BITS_MAX)
+               | (regs.mvm_core.index >= config.cores) | (regs.mvm_v_read.code > read_limit_code(config))
+               | (regs.mvm_threshold.code == 0) | other_busy)
+        m.d.comb += [
+            refused.eq(regs.ctrl.mvm_start & bad),
+            mvm.start.eq(regs.ctrl.mvm_start & ~bad),
+            regs.status.mvm_done.eq(mvm.done),
+            regs.mvm_cycles.count.eq(mvm.cycles),
+            regs.mvm_samples.count.eq(mvm.samples),
+            regs.mvm_steps.count.eq(mvm.steps),
+        ]
+        return refused
 
     @staticmethod
     def _join_core_pages(m, config, table, regs, cores):

@@ -24,8 +24,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..config import ChipConfig
-from ..protocol import Conversion, Direction
-from .analog_port import NeuronPort, mvm_phases, neuron_cores_layout
+from ..protocol import Conversion, Direction, NeuronMode, NeuronReset
+from .analog_port import NeuronPort, mvm_phases
 
 __all__ = ["MVMSequencer", "MVMSettings", "ENTRY_BYTES", "mvm_lines"]
 
@@ -43,7 +43,7 @@ def mvm_lines(config: ChipConfig) -> int:
 def MVMSettings(config: ChipConfig) -> data.StructLayout:
     return data.StructLayout({"direction": Direction, "conversion": Conversion, "in_bits": range(BITS_MAX + 1),
                               "out_bits": range(BITS_MAX + 1), "core": range(config.cores),
-                              "v_read": config.dac_bits})
+                              "v_read": config.dac_bits, "threshold": 16})
 
 
 class MVMSequencer(wiring.Component):
@@ -57,11 +57,14 @@ class MVMSequencer(wiring.Component):
         addr = ceil_log2(mvm_lines(config) * ENTRY_BYTES)
         super().__init__({
             "settings": In(MVMSettings(config)),
-            "cores":    In(neuron_cores_layout(config)),
             "start":    In(1),
             "halt":     In(1),
             "busy":     Out(1),
             "done":     Out(1),
+            # What the run cost, counted from its start: system cycles, integrations, conversion steps.
+            "cycles":   Out(32),
+            "samples":  Out(32),
+            "steps":    Out(32),
             "x":        In(ReadPort.Signature(addr_width=addr, shape=8)),
             "y":        In(WritePort.Signature(addr_width=addr, shape=8)),
             "port":     Out(NeuronPort(config)),
@@ -88,7 +91,13 @@ class MVMSequencer(wiring.Component):
         high = Signal()                                # its high byte next
         counts = Array(Signal(signed(BITS_MAX + 2), name=f"count{n}") for n in range(neurons))
 
-        m.d.comb += [port.neuron_cores.eq(self.cores), port.v_read_code.eq(s.v_read), port.direction.eq(s.direction),
+        # The neurons see the MVM's threshold (the output LSB) on both sides, in ADC mode: no leak, no
+        # refractory period; the CORE pages keep the spiking inference's settings untouched.
+        for page in range(config.neuron_pages):
+            ours = port.neuron_cores[page]
+            m.d.comb += [ours.thresh_pos.eq(s.threshold), ours.thresh_neg.eq(s.threshold),
+                         ours.mode.eq(NeuronMode.ADC), ours.reset.eq(NeuronReset.SUBTRACT)]
+        m.d.comb += [port.v_read_code.eq(s.v_read), port.direction.eq(s.direction),
                      port.row_core.eq(s.core), port.phase.eq(phase), port.convert_shift.eq(shift)]
         value = Signal(signed(16))
         m.d.comb += value.eq(Cat(low, self.x.data))
@@ -120,7 +129,8 @@ class MVMSequencer(wiring.Component):
         with m.FSM() as fsm:
             with m.State("Idle"):
                 with m.If(self.start):
-                    m.d.sync += [self.done.eq(0), phase.eq(0)]
+                    m.d.sync += [self.done.eq(0), phase.eq(0), self.cycles.eq(0), self.samples.eq(0),
+                                 self.steps.eq(0)]
                     m.next = "Reset"
 
             with m.State("Reset"):
@@ -152,6 +162,7 @@ class MVMSequencer(wiring.Component):
             with m.State("Integrate"):
                 m.d.comb += [port.mvm.eq(1), port.integrate.eq(1)]
                 with m.If(port.neuron_ack):
+                    m.d.sync += self.samples.eq(self.samples + 1)
                     next_frame()
                 with m.Elif(self.halt):
                     m.next = "Finished"
@@ -161,7 +172,7 @@ class MVMSequencer(wiring.Component):
                 with m.If(port.neuron_ack):
                     for n in range(neurons):         # +-2^shift for each neuron that decided
                         m.d.sync += counts[n].eq(counts[n] + (Mux(pos[n], 1, Mux(neg[n], -1, 0)) << shift))
-                    m.d.sync += steps_left.eq(steps_left - 1)
+                    m.d.sync += [steps_left.eq(steps_left - 1), self.steps.eq(self.steps + 1)]
                     with m.If(s.conversion == Conversion.SAR):
                         m.d.sync += shift.eq(shift - 1)
                     with m.If(steps_left == 1):
@@ -190,4 +201,6 @@ class MVMSequencer(wiring.Component):
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
         m.d.comb += self.busy.eq(~fsm.ongoing("Idle"))
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
         return m

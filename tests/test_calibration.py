@@ -59,12 +59,24 @@ def test_trims_outside_the_range_or_shape_are_refused_and_change_nothing():
     assert not transport.macro.banks[0].trim_v.any()
 
 
-def test_a_frame_link_refuses_calibration_before_any_frame():
+def test_a_frame_link_refuses_bad_mvm_requests_before_any_frame_and_a_build_without_mvm_by_name():
     class Refusing:
         def exchange(self, frame):
             raise AssertionError("no frame may be sent")
-    with pytest.raises(ChipError, match="model transport only"):
-        Chip(Refusing(), REFERENCE).calibrate(0)
+    chip = Chip(Refusing(), REFERENCE)
+    for call, message in [(lambda: chip.mvm(0, np.zeros(REFERENCE.rows - 1, int)), "64 integer inputs"),
+                          (lambda: chip.mvm(0, np.zeros(REFERENCE.rows, int), in_bits=9), "in_bits"),
+                          (lambda: chip.set_trims(0, np.full(REFERENCE.neurons, 128)), "trim codes lie in"),
+                          (lambda: chip.calibrate(0, trials=0), "trials")]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    from rram_cim.config import REFERENCE_LITE
+    from rram_cim.sim.regfile_model import RegisterFileModel
+    lite = Chip(RegisterFileModel(REFERENCE_LITE), REFERENCE_LITE)
+    with pytest.raises(ChipError, match="reference-lite build has no MVM sequencer"):
+        lite.mvm(0, np.zeros(REFERENCE.rows, int))
+    with pytest.raises(ChipError, match="no MVM sequencer or trims"):
+        lite.set_trims(0, np.zeros(REFERENCE.neurons, int))
 
 
 def test_line_fits_recover_each_outputs_gain_and_offset():

@@ -136,3 +136,41 @@ def test_a_build_without_averaging_refuses_averaged_recipes_before_a_frame():
     from rram_cim.models.pv import Algorithm, PVSettings
     with pytest.raises(ProgrammingError, match="has no RADAR"):
         chip.program(0, targets, PVSettings(algorithm=Algorithm.RADAR, sl_stop=140))
+
+
+# MVMs in co-simulation: a sample of the bit matrix (the full one runs in Amaranth's simulator,
+# tests/test_mvm_sequencer.py): (direction, in_bits, out_bits, conversion, threshold code).
+MVM_SAMPLE = [("forward", 1, 1, "count", 1), ("forward", 4, 4, "sar", 24), ("backward", 4, 4, "count", 24),
+              ("backward", 8, 8, "sar", 2), ("forward", 8, 4, "count", 400)]
+
+
+def exercise_mvm(chip: Chip) -> dict:
+    """The unprogrammed (formed) cells of the seed, MVMs of the sample on core 1, then trims and again."""
+    rng = np.random.default_rng(3)
+    seen = {}
+    for trims in (None, rng.integers(-40, 40, REFERENCE.neurons)):
+        if trims is not None:
+            chip.set_trims(1, trims)
+        for direction, in_bits, out_bits, conversion, threshold in MVM_SAMPLE:
+            lines = REFERENCE.rows if direction == "forward" else REFERENCE.neurons
+            x = rng.integers(-(1 << in_bits) + 1, 1 << in_bits, lines)
+            y = chip.mvm(1, x, direction, in_bits, out_bits, conversion, threshold_code=threshold)
+            seen[direction, in_bits, out_bits, conversion, trims is not None] = (y, chip.mvm_counters())
+    seen["status"] = chip.status() & (StatusBit.MVM_DONE | StatusBit.BUSY | StatusBit.ERROR)
+    return seen
+
+
+def test_mvms_and_trims_over_frames_equal_the_model_bit_for_bit(chip_build):
+    model = exercise_mvm(Chip(ModelTransport(REFERENCE, seed=11)))
+    with CosimTransport(config=REFERENCE, seed=11, built=chip_build, log=lambda *_: None) as transport:
+        cosim = exercise_mvm(Chip(transport))
+        errors = Chip(transport).errors()
+    assert errors == [] and cosim["status"] == model["status"] == StatusBit.MVM_DONE
+    for key in (key for key in model if key != "status"):
+        (y, counters), (got, chip_counters) = model[key], cosim[key]
+        assert np.array_equal(y, got), f"{key} differs on {chip_build.simulator}: {y} / {got}"
+        assert {name: chip_counters[name] for name in counters} == counters and chip_counters["mvm_cycles"] > 0
+    outputs = np.concatenate([model[key][0] for key in model if key != "status"])
+    assert np.abs(outputs).max() > 1 and len(np.unique(outputs)) > 5          # not vacuous
+    trimmed = [key for key in model if key != "status" and key[-1]]
+    assert any(not np.array_equal(model[key][0], model[key[:-1] + (False,)][0]) for key in trimmed)

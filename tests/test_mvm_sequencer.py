@@ -10,7 +10,7 @@ from rram_cim.config import ChipConfig, REFERENCE
 from rram_cim.models.macro import AnalogMacro, NeuronCodes
 from rram_cim.models.mvm import MVMModel, effective_weights
 from rram_cim.models.neurons import NeuronParams
-from rram_cim.protocol import Conversion, Direction, Op, pack_neuron_cores
+from rram_cim.protocol import Conversion, Direction, Op
 from rram_cim.rtl.mvm import ENTRY_BYTES, MVMSequencer, mvm_lines
 from rram_cim.sim.amaranth_responder import port_responder_process
 from rram_cim.sim.port_responder import PortResponder
@@ -47,9 +47,8 @@ def run_rtl(config, made, core, x, direction, in_bits, out_bits, conversion, cod
 
     async def bench(ctx):
         for name, value in dict(direction=direction, conversion=conversion, in_bits=in_bits, out_bits=out_bits,
-                                core=core, v_read=V_READ).items():
+                                core=core, v_read=V_READ, threshold=codes.thresh_pos).items():
             ctx.set(getattr(dut.settings, name), value)
-        ctx.set(dut.cores.as_value(), pack_neuron_cores([vars(codes)] * config.neuron_pages))
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -89,7 +88,7 @@ def test_outputs_equal_the_golden_model_bit_for_bit(direction, in_bits, out_bits
     weights = effective_weights(macro(SMALL, seed).cores[1].g_us, direction, SMALL.neurons)
     charge = NeuronParams().gain * V_READ * SMALL.bl_volts_per_lsb * np.abs(x @ weights)
     top = int(np.percentile(charge, 75) / SMALL.threshold_volts_per_lsb / ((1 << out_bits) - 1))
-    codes = NeuronCodes(thresh_pos=max(1, top), thresh_neg=max(1, top - top // 4))
+    codes = NeuronCodes(thresh_pos=max(1, top), thresh_neg=max(1, top))
     got, cycles, _ = run_rtl(SMALL, macro(SMALL, seed), 1, x, direction, in_bits, out_bits, conversion, codes)
     golden = MVMModel(macro(SMALL, seed), codes, V_READ).run(1, x, direction, in_bits, out_bits, conversion)
     assert np.array_equal(got, golden.outputs), (got, golden.outputs)

@@ -21,9 +21,9 @@ class RegisterDecoder(wiring.Component):
         super().__init__({
             "bus": In(RegisterBus()),
             "scratch": Out(wiring.Signature({"value": Out(8)})),
-            "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1)})),
-            "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1)})),
-            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1), "analog_timeout": Out(1), "analog_timeout_set": In(1)})),
+            "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1), "mvm_done": In(1)})),
+            "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1), "mvm_start": Out(1)})),
+            "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1), "analog_timeout": Out(1), "analog_timeout_set": In(1), "mvm_config": Out(1), "mvm_config_set": In(1)})),
             "watchdog": Out(wiring.Signature({"limit": Out(8)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
@@ -55,6 +55,14 @@ class RegisterDecoder(wiring.Component):
             "neuron_dropped": Out(wiring.Signature({"count": In(32)})),
             "fifo_in_level": Out(wiring.Signature({"count": In(16)})),
             "fifo_out_level": Out(wiring.Signature({"count": In(16)})),
+            "mvm_mode": Out(wiring.Signature({"direction": Out(1), "conversion": Out(1)})),
+            "mvm_bits": Out(wiring.Signature({"in_bits": Out(4), "out_bits": Out(4)})),
+            "mvm_core": Out(wiring.Signature({"index": Out(8)})),
+            "mvm_v_read": Out(wiring.Signature({"code": Out(8)})),
+            "mvm_threshold": Out(wiring.Signature({"code": Out(16)})),
+            "mvm_cycles": Out(wiring.Signature({"count": In(32)})),
+            "mvm_samples": Out(wiring.Signature({"count": In(32)})),
+            "mvm_steps": Out(wiring.Signature({"count": In(32)})),
             "core0_thresh_pos": Out(wiring.Signature({"code": Out(16)})),
             "core0_thresh_neg": Out(wiring.Signature({"code": Out(16)})),
             "core0_leak": Out(wiring.Signature({"fraction": Out(8)})),
@@ -76,6 +84,9 @@ class RegisterDecoder(wiring.Component):
             "pv_levels": Out(WindowPort(9)),
             "pv_codes": Out(WindowPort(13)),
             "spike_in_burst": Out(WindowPort(7)),
+            "mvm_x": Out(WindowPort(7)),
+            "mvm_y": Out(WindowPort(7)),
+            "neuron_trim": Out(WindowPort(6)),
         })
 
     def elaborate(self, platform):
@@ -87,6 +98,7 @@ class RegisterDecoder(wiring.Component):
         ctrl_pv_abort = Signal(1, init=0)
         ctrl_inf_start = Signal(1, init=0)
         ctrl_inf_abort = Signal(1, init=0)
+        ctrl_mvm_start = Signal(1, init=0)
         error_bad_command = Signal(1, init=0)
         error_bad_address = Signal(1, init=0)
         error_read_only = Signal(1, init=0)
@@ -98,6 +110,7 @@ class RegisterDecoder(wiring.Component):
         error_route_drop = Signal(1, init=0)
         error_engine_busy = Signal(1, init=0)
         error_analog_timeout = Signal(1, init=0)
+        error_mvm_config = Signal(1, init=0)
         watchdog_limit = Signal(8, init=255)
         pv_mode_algorithm = Signal(2, init=0)
         pv_mode_cumulative = Signal(1, init=0)
@@ -126,6 +139,13 @@ class RegisterDecoder(wiring.Component):
         pv_sl_stop_code = Signal(8, init=0)
         neuron_timesteps_count = Signal(16, init=0)
         neuron_v_read_code = Signal(8, init=0)
+        mvm_mode_direction = Signal(1, init=0)
+        mvm_mode_conversion = Signal(1, init=0)
+        mvm_bits_in_bits = Signal(4, init=0)
+        mvm_bits_out_bits = Signal(4, init=0)
+        mvm_core_index = Signal(8, init=0)
+        mvm_v_read_code = Signal(8, init=0)
+        mvm_threshold_code = Signal(16, init=0)
         core0_thresh_pos_code = Signal(16, init=0)
         core0_thresh_neg_code = Signal(16, init=0)
         core0_leak_fraction = Signal(8, init=0)
@@ -144,6 +164,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.ctrl.pv_abort.eq(ctrl_pv_abort)
         m.d.comb += self.ctrl.inf_start.eq(ctrl_inf_start)
         m.d.comb += self.ctrl.inf_abort.eq(ctrl_inf_abort)
+        m.d.comb += self.ctrl.mvm_start.eq(ctrl_mvm_start)
         m.d.comb += self.error.bad_command.eq(error_bad_command)
         m.d.comb += self.error.bad_address.eq(error_bad_address)
         m.d.comb += self.error.read_only.eq(error_read_only)
@@ -155,6 +176,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.error.route_drop.eq(error_route_drop)
         m.d.comb += self.error.engine_busy.eq(error_engine_busy)
         m.d.comb += self.error.analog_timeout.eq(error_analog_timeout)
+        m.d.comb += self.error.mvm_config.eq(error_mvm_config)
         m.d.comb += self.watchdog.limit.eq(watchdog_limit)
         m.d.comb += self.pv_mode.algorithm.eq(pv_mode_algorithm)
         m.d.comb += self.pv_mode.cumulative.eq(pv_mode_cumulative)
@@ -183,6 +205,13 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_sl_stop.code.eq(pv_sl_stop_code)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
+        m.d.comb += self.mvm_mode.direction.eq(mvm_mode_direction)
+        m.d.comb += self.mvm_mode.conversion.eq(mvm_mode_conversion)
+        m.d.comb += self.mvm_bits.in_bits.eq(mvm_bits_in_bits)
+        m.d.comb += self.mvm_bits.out_bits.eq(mvm_bits_out_bits)
+        m.d.comb += self.mvm_core.index.eq(mvm_core_index)
+        m.d.comb += self.mvm_v_read.code.eq(mvm_v_read_code)
+        m.d.comb += self.mvm_threshold.code.eq(mvm_threshold_code)
         m.d.comb += self.core0_thresh_pos.code.eq(core0_thresh_pos_code)
         m.d.comb += self.core0_thresh_neg.code.eq(core0_thresh_neg_code)
         m.d.comb += self.core0_leak.fraction.eq(core0_leak_fraction)
@@ -200,6 +229,7 @@ class RegisterDecoder(wiring.Component):
         m.d.sync += ctrl_pv_abort.eq(0)
         m.d.sync += ctrl_inf_start.eq(0)
         m.d.sync += ctrl_inf_abort.eq(0)
+        m.d.sync += ctrl_mvm_start.eq(0)
 
         read_data = Signal(8)
         # The holding register of the counters' upper bytes: loaded when byte 0 is fetched.
@@ -218,7 +248,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(6, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(7, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -227,16 +257,17 @@ class RegisterDecoder(wiring.Component):
                         m.d.sync += scratch_value[0:8].eq(bus.w_data[0:8])
                 with m.Case(0x0004):  # status[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], self.status.infer_done[0:1], C(0, 3)))
+                    m.d.comb += read_data.eq(Cat(self.status.error[0:1], self.status.busy[0:1], self.status.pv_done[0:1], self.status.out_ready[0:1], self.status.infer_done[0:1], self.status.mvm_done[0:1], C(0, 2)))
                 with m.Case(0x0006):  # ctrl[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 4)))
+                    m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 3)))
                     with m.If(bus.w_stb):
                         m.d.sync += ctrl_pv_start[0:1].eq(bus.w_data[0:1])
                         m.d.sync += ctrl_pv_abort[0:1].eq(bus.w_data[1:2])
                         m.d.sync += ctrl_inf_start[0:1].eq(bus.w_data[2:3])
                         m.d.sync += ctrl_inf_abort[0:1].eq(bus.w_data[3:4])
+                        m.d.sync += ctrl_mvm_start[0:1].eq(bus.w_data[4:5])
                 with m.Case(0x0008):  # error[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -253,11 +284,12 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0009):  # error[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_engine_busy[0:1], error_analog_timeout[0:1], C(0, 5)))
+                    m.d.comb += read_data.eq(Cat(error_route_drop[0:1], error_engine_busy[0:1], error_analog_timeout[0:1], error_mvm_config[0:1], C(0, 4)))
                     with m.If(bus.w_stb):
                         m.d.sync += error_route_drop[0:1].eq(error_route_drop[0:1] & ~bus.w_data[0:1])
                         m.d.sync += error_engine_busy[0:1].eq(error_engine_busy[0:1] & ~bus.w_data[1:2])
                         m.d.sync += error_analog_timeout[0:1].eq(error_analog_timeout[0:1] & ~bus.w_data[2:3])
+                        m.d.sync += error_mvm_config[0:1].eq(error_mvm_config[0:1] & ~bus.w_data[3:4])
                 with m.Case(0x000c):  # watchdog[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -300,6 +332,12 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x001c):  # geometry_pv_algorithms[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(7, 8)[0:8]))
+                with m.Case(0x001e):  # geometry_mvm_lines[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[0:8]))
+                with m.Case(0x001f):  # geometry_mvm_lines[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -598,6 +636,90 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0307):  # fifo_out_level[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(snapshot[0:8])
+                with m.Case(0x0400):  # mvm_mode[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_mode_direction[0:1], mvm_mode_conversion[0:1], C(0, 6)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_mode_direction[0:1].eq(bus.w_data[0:1])
+                        m.d.sync += mvm_mode_conversion[0:1].eq(bus.w_data[1:2])
+                with m.Case(0x0401):  # mvm_bits[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_bits_in_bits[0:4], mvm_bits_out_bits[0:4]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_bits_in_bits[0:4].eq(bus.w_data[0:4])
+                        m.d.sync += mvm_bits_out_bits[0:4].eq(bus.w_data[4:8])
+                with m.Case(0x0402):  # mvm_core[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_core_index[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_core_index[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0404):  # mvm_v_read[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_v_read_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_v_read_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0405):  # mvm_v_read[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x0406):  # mvm_threshold[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_threshold_code[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_threshold_code[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0407):  # mvm_threshold[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_threshold_code[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_threshold_code[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x0408):  # mvm_cycles[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.mvm_cycles.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.mvm_cycles.count[8:16]), Cat(self.mvm_cycles.count[16:24]), Cat(self.mvm_cycles.count[24:32])))
+                with m.Case(0x0409):  # mvm_cycles[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[0:8])
+                with m.Case(0x040a):  # mvm_cycles[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[8:16])
+                with m.Case(0x040b):  # mvm_cycles[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[16:24])
+                with m.Case(0x040c):  # mvm_samples[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.mvm_samples.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.mvm_samples.count[8:16]), Cat(self.mvm_samples.count[16:24]), Cat(self.mvm_samples.count[24:32])))
+                with m.Case(0x040d):  # mvm_samples[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[0:8])
+                with m.Case(0x040e):  # mvm_samples[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[8:16])
+                with m.Case(0x040f):  # mvm_samples[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[16:24])
+                with m.Case(0x0410):  # mvm_steps[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.mvm_steps.count[0:8]))
+                    with m.If(bus.r_stb):
+                        m.d.sync += snapshot.eq(Cat(Cat(self.mvm_steps.count[8:16]), Cat(self.mvm_steps.count[16:24]), Cat(self.mvm_steps.count[24:32])))
+                with m.Case(0x0411):  # mvm_steps[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[0:8])
+                with m.Case(0x0412):  # mvm_steps[2]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[8:16])
+                with m.Case(0x0413):  # mvm_steps[3]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(snapshot[16:24])
                 with m.Case(0x10000):  # core0_thresh_pos[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -743,6 +865,8 @@ class RegisterDecoder(wiring.Component):
             m.d.sync += error_engine_busy.eq(1)
         with m.If(self.error.analog_timeout_set):
             m.d.sync += error_analog_timeout.eq(1)
+        with m.If(self.error.mvm_config_set):
+            m.d.sync += error_mvm_config.eq(1)
 
         return m
 
@@ -771,4 +895,7 @@ WINDOWS = (
     ("pv_levels", 0x500000, 512, 1, 1),
     ("pv_codes", 0x600000, 8192, 1, 0),
     ("spike_in_burst", 0x700000, 128, 0, 1),
+    ("mvm_x", 0x800000, 128, 1, 1),
+    ("mvm_y", 0x900000, 128, 1, 0),
+    ("neuron_trim", 0xa00000, 64, 1, 1),
 )

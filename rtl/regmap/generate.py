@@ -42,6 +42,9 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
         "NEURON_PAGES": config.neuron_pages, "PV_VERIFY_READS": config.pv_verify_reads,
         "PV_ALGORITHMS": config.pv_algorithms, "PV_SL_RAMP_BITS": config.dac_bits if config.pv_radar else 1,
+        # A build without MVM keeps windows of two bytes (a window needs an address bit) and says 0 lines.
+        "MVM_LINES": config.mvm_lines, "MVM_WINDOW_LINES": max(config.mvm_lines, 1),
+        "TRIM_ENTRIES": config.cores * config.neurons if config.mvm else 2,
     }
 
 
