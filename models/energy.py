@@ -33,7 +33,7 @@ import numpy as np
 from .device import ModelInputError
 
 __all__ = ["EnergyParams", "EnergyMeter", "EnergyBreakdown", "PublishedFigure", "PUBLISHED",
-           "SPIRIT_PJ_PER_EVENT_ARRAY", "SPIRIT_PJ_PER_EVENT_TOTAL"]
+           "SPIRIT_PJ_PER_EVENT_ARRAY", "SPIRIT_PJ_PER_EVENT_TOTAL", "mvm_energy"]
 
 PJ = 1e12
 FF = 1e-15
@@ -403,6 +403,67 @@ class EnergyMeter:
                 "total_pj": self.total_pj / self.synaptic_events,
                 "spirit_array_pj": SPIRIT_PJ_PER_EVENT_ARRAY,
                 "spirit_total_pj": SPIRIT_PJ_PER_EVENT_TOTAL}
+
+
+def mvm_energy(g_us, x, direction: str, in_bits: int, out_bits: int, conversion: str, neurons: int,
+               v_read: float, v_threshold: float, outputs, *, c_sample_ff: float = 20.0, c_int_ff: float = 200.0,
+               dac_bits: int = 8, params: EnergyParams | None = None) -> EnergyBreakdown:
+    """One MVM on a core of conductances `g_us` (rows x columns, uS) with signed inputs `x` (docs/mvm.md),
+    by kind of operation, with the same terms as an inference (`EnergyMeter`) counted from the port's strobes:
+
+    - array reads: each input frame b (2^b samples of `t_read_s`) drives `v_read` on the lines whose |x| has
+      bit b set: forward the rows, backward both columns of each input's pair; V^2 G t over their cells;
+    - drivers and DACs: each driven line per sample a row event, each sample a core step (`EnergyMeter.drive`;
+      backward on the transposed array: the driven column lines in place of rows, the sensed rows in place
+      of columns);
+    - neuron integration: every neuron samples once per sample, (C_sample + C_int) V_read^2;
+    - comparators: every conversion step each neuron's comparators decide once (both conversions: the neuron
+      converts its own membrane, so the SAR-ADC bit figure `e_sar_bit_pj` does not apply);
+    - conversion: the thresholds taken off C_int, sum |y| of `outputs` of them (`v_threshold` volts each;
+      a SAR step takes 2^b at once, the same charge);
+    - logic: `e_logic_per_event_pj` per synaptic event (a driven input reaching the `neurons` it is summed
+      into), as in the inference breakdown; an assumption of this model, not a measured figure.
+
+    Backward MVMs run ceil(rows / neurons) phases, each one whole MVM. `macs` is rows x neurons."""
+    g_us = np.asarray(g_us, dtype=float)
+    x = np.asarray(x)
+    outputs = np.asarray(outputs)
+    if g_us.ndim != 2 or g_us.shape[1] != 2 * neurons:
+        raise ModelInputError(f"conductances {g_us.shape} are not rows x {2 * neurons} columns ({neurons} neurons)")
+    rows, columns = g_us.shape
+    if direction not in ("forward", "backward"):
+        raise ModelInputError(f"direction {direction!r}: forward or backward")
+    if conversion not in ("count", "sar"):
+        raise ModelInputError(f"conversion {conversion!r}: count or sar")
+    for name, bits in (("in_bits", in_bits), ("out_bits", out_bits)):
+        if not 1 <= bits <= 8:
+            raise ModelInputError(f"{name} = {bits}: 1 to 8")
+    lines = rows if direction == "forward" else neurons
+    if x.shape != (lines,) or np.any(np.abs(x) >= 1 << in_bits):
+        raise ModelInputError(f"{direction} inputs must be {lines} integers below 2^{in_bits} in magnitude")
+    phases = 1 if direction == "forward" else -(-rows // neurons)
+    meter = EnergyMeter(params or EnergyParams())
+    # The driven array: forward its rows, backward its columns (input k drives columns 2k and 2k+1).
+    array = g_us if direction == "forward" else g_us.T
+    magnitude = np.abs(x).astype(int)
+    strobes = 0
+    for b in range(in_bits):
+        driven = (magnitude >> b) & 1
+        if direction == "backward":
+            driven = np.repeat(driven, 2)
+        samples_b = phases << b
+        meter.read(array, v_read * driven, samples_b * meter.params.t_read_s)
+        strobes += samples_b * int(driven.sum())
+    samples = phases * ((1 << in_bits) - 1)
+    steps = phases * (out_bits if conversion == "sar" else (1 << out_bits) - 1)
+    meter.drive(strobes, samples, *array.shape, v_read, dac_bits)
+    meter.integrate(samples * neurons, v_read, c_sample_ff, c_int_ff)
+    meter.compare(steps * neurons * meter.params.comparators_per_neuron)
+    meter.convert(int(np.abs(outputs).sum()), v_threshold, c_int_ff)
+    inputs_driven = strobes // (2 if direction == "backward" else 1)
+    meter.events(inputs_driven * neurons, 0, c_sample_ff)
+    meter.count_macs(rows * neurons)
+    return meter.breakdown()
 
 
 def _count(name: str, value) -> None:

@@ -2,6 +2,8 @@
 totals, the published figures carry their sources, bad input is refused, and EnergyMeter.inference counts
 one inference's operations."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -172,3 +174,49 @@ def test_inference_counts_reads_events_samples_decisions_drives_and_conversions(
     meter.inference(routed, g, 0.1, [3, 2], 3, 20.0, 0)
     assert meter.synaptic_events == 16 and meter.macs == 18
     assert meter.read_pj == pytest.approx(2 * read)
+
+
+def test_an_mvm_costs_its_frames_samples_and_conversion_steps():
+    from rram_cim.models.energy import mvm_energy
+    rows, neurons, v_read, v_th = 4, 2, 0.09, 0.002
+    g = np.full((rows, 2 * neurons), 50.0)
+    x = np.array([3, -1, 0, 2])                            # two bits: frame 1 drives rows 0 and 3, frame 0 rows 0, 1
+    y = np.array([2, -1])
+    forward = mvm_energy(g, x, "forward", 2, 3, "count", neurons, v_read, v_th, y)
+    t = EnergyParams().t_read_s
+    # Frame 1 (two samples) drives two rows, frame 0 (one sample) two rows: 6 row-samples of 4 cells.
+    assert forward.array_reads_pj == pytest.approx(6 * 4 * v_read ** 2 * 50e-6 * t * 1e12)
+    assert forward.neuron_integration_pj == pytest.approx(3 * neurons * 220e-15 * v_read ** 2 * 1e12)
+    assert forward.comparator_fire_pj == pytest.approx(7 * neurons * 2 * E_COMPARATOR_PJ)
+    assert forward.conversion_pj == pytest.approx(3 * 200e-15 * v_th * 1.2 * 1e12)
+    assert forward.macs == rows * neurons and forward.synaptic_events == 6 * neurons
+    assert forward.logic_pj == pytest.approx(6 * neurons * EnergyParams().e_logic_per_event_pj)
+    # SAR: 3 steps instead of 7, the same charge taken off.
+    sar = mvm_energy(g, x, "forward", 2, 3, "sar", neurons, v_read, v_th, y)
+    assert sar.comparator_fire_pj == pytest.approx(3 / 7 * forward.comparator_fire_pj)
+    assert sar.conversion_pj == pytest.approx(forward.conversion_pj)
+    assert mvm_energy(2 * g, x, "forward", 2, 3, "count", neurons, v_read, v_th, y).array_reads_pj == \
+        pytest.approx(2 * forward.array_reads_pj)
+
+
+def test_a_backward_mvm_drives_both_columns_of_a_pair_in_every_phase():
+    from rram_cim.models.energy import mvm_energy
+    rows, neurons, v_read = 4, 2, 0.09
+    g = np.full((rows, 2 * neurons), 50.0)
+    one = mvm_energy(g, np.array([1, 0]), "backward", 1, 1, "count", neurons, v_read, 0.002, np.zeros(rows))
+    # Two phases (4 rows, 2 neurons), each one sample driving columns 0 and 1 across 4 rows.
+    assert one.array_reads_pj == pytest.approx(2 * 2 * 4 * v_read ** 2 * 50e-6 * EnergyParams().t_read_s * 1e12)
+    assert one.neuron_integration_pj == pytest.approx(2 * neurons * 220e-15 * v_read ** 2 * 1e12)
+    assert one.synaptic_events == 2 * neurons and one.conversion_pj == 0.0 and one.macs == rows * neurons
+
+
+def test_bad_mvm_energy_requests_are_refused():
+    from rram_cim.models.energy import mvm_energy
+    g = np.full((4, 4), 50.0)
+    for args, says in [((g[:, :3], np.zeros(4, int), "forward", 1, 1, "count"), "not rows x 4 columns"),
+                       ((g, np.zeros(4, int), "sideways", 1, 1, "count"), "forward or backward"),
+                       ((g, np.zeros(4, int), "forward", 1, 1, "flash"), "count or sar"),
+                       ((g, np.zeros(4, int), "forward", 9, 1, "count"), "in_bits = 9"),
+                       ((g, np.full(4, 2), "forward", 1, 1, "count"), "below 2^1")]:
+        with pytest.raises(ModelInputError, match=re.escape(says)):
+            mvm_energy(*args, 2, 0.09, 0.002, np.zeros(2))
