@@ -252,7 +252,7 @@ class Chip(wiring.Component):
         bad = ((bits.in_bits == 0) | (bits.in_bits > BITS_MAX) | (bits.out_bits == 0)
                | (bits.out_bits > BITS_MAX)
                | (regs.mvm_core.index >= config.cores) | (regs.mvm_v_read.code > read_limit_code(config))
-               | (regs.mvm_threshold.code == 0) | other_busy)
+               | (regs.mvm_threshold.code == 0) | other_busy | mvm.busy)
         m.d.comb += [
             refused.eq(regs.ctrl.mvm_start & bad),
             mvm.start.eq(regs.ctrl.mvm_start & ~bad),

@@ -73,7 +73,7 @@ class ProgrammingBench(ChipBench):
             self.regs.write(f"pv_{name}", recipe.get(name, 0))
 
     def start(self, engine: str):
-        """CTRL's start bit of `engine` ("pv", "inf")."""
+        """CTRL's start bit of `engine` ("pv", "inf", "mvm")."""
         self.regs.write("ctrl", self.table.register("ctrl").field(f"{engine}_start").mask)
 
     def wait_done(self, limit_polls=2000) -> int:
@@ -269,7 +269,8 @@ async def host_programmer_programs_rows_and_reads_them_back(dut, recipes: dict):
 
 @cocotb.test()
 async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
-    """The bridge not started: no sense and no neuron strobe is ever answered. Each engine's run ends
+    """The bridge not started: no sense and no neuron strobe is ever answered. Each engine's run (P&V,
+    inference, MVM) ends
     when the watchdog expires, with ERROR.analog_timeout, and the chip runs again without a reset once
     the macro answers."""
     tb = ProgrammingBench(dut)
@@ -280,11 +281,12 @@ async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
         regs.write("watchdog", 0)                                # (0 + 1) * 4096 cycles
         tb.configure(dict(RECIPE, max_pulses=0))                 # verify only: a sense first
         for name, value in [("core0_thresh_pos", 7), ("core0_thresh_neg", 7), ("core1_thresh_pos", 7),
-                            ("core1_thresh_neg", 7), ("neuron_timesteps", 3), ("neuron_v_read", 6)]:
+                            ("core1_thresh_neg", 7), ("neuron_timesteps", 3), ("neuron_v_read", 6),
+                            ("mvm_bits", 0x11), ("mvm_v_read", 6), ("mvm_threshold", 7)]:
             regs.write(name, value)
 
     await bridge(configure_both)()
-    for engine, done in {"pv": StatusBit.PV_DONE, "inf": StatusBit.INFER_DONE}.items():
+    for engine, done in {"pv": StatusBit.PV_DONE, "inf": StatusBit.INFER_DONE, "mvm": StatusBit.MVM_DONE}.items():
         await bridge(tb.start)(engine)
         await tb.cycles(2000)
         assert await bridge(regs.status)() & StatusBit.BUSY, f"{engine}: ended before the watchdog"

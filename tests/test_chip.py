@@ -174,3 +174,44 @@ def test_mvms_and_trims_over_frames_equal_the_model_bit_for_bit(chip_build):
     assert np.abs(outputs).max() > 1 and len(np.unique(outputs)) > 5          # not vacuous
     trimmed = [key for key in model if key != "status" and key[-1]]
     assert any(not np.array_equal(model[key][0], model[key[:-1] + (False,)][0]) for key in trimmed)
+
+
+def test_the_chip_refuses_bad_mvm_starts_and_host_access_to_a_running_mvm(chip_build):
+    """Each refusal raises ERROR.mvm_config (or engine_busy / the other engine's config error) and changes
+    nothing: no MVM runs, the windows and registers keep their contents."""
+    from rram_cim.host.registers import RegisterClient
+    from rram_cim.host.registers_gen import TABLE
+    start = TABLE.register("ctrl").field("mvm_start").mask
+    with CosimTransport(config=REFERENCE, seed=4, built=chip_build, log=lambda *_: None) as transport:
+        regs = RegisterClient(transport, TABLE)
+        good = dict(mvm_bits=TABLE.register("mvm_bits").pack(in_bits=8, out_bits=8), mvm_core=1, mvm_v_read=6,
+                    mvm_threshold=2, mvm_mode=TABLE.register("mvm_mode").pack(direction=1, conversion=1))
+        for name, value in good.items():
+            regs.write(name, value)
+        regs.write_window("mvm_x", 0, bytes(range(2 * REFERENCE.neurons)))
+        for name, bad in [("mvm_bits", 0x10), ("mvm_bits", 0x91), ("mvm_core", 2), ("mvm_v_read", 7),
+                          ("mvm_threshold", 0)]:
+            regs.write(name, bad)
+            with pytest.raises(ChipError, match="mvm_config"):
+                regs.write("ctrl", start)
+            assert not regs.status() & (StatusBit.BUSY | StatusBit.MVM_DONE), name
+            regs.write(name, good[name])
+        assert regs.read_window("mvm_x", 0, 2 * REFERENCE.neurons) == bytes(range(2 * REFERENCE.neurons))
+        # A backward 8-bit MVM runs ~10^5 cycles: long enough for the host to try everything it may not.
+        regs.write("ctrl", start)
+        assert regs.status() & StatusBit.BUSY
+        for attempt, error in [(lambda: regs.write_window("mvm_x", 0, b"\x05"), "engine_busy"),
+                               (lambda: regs.read_window("mvm_y", 0, 2), "engine_busy"),
+                               (lambda: regs.write("mvm_threshold", 9), "engine_busy"),
+                               (lambda: regs.write_window("neuron_trim", 0, b"\x05"), "engine_busy"),
+                               (lambda: regs.write("ctrl", TABLE.register("ctrl").field("pv_start").mask), "pv_config"),
+                               (lambda: regs.write("ctrl", TABLE.register("ctrl").field("inf_start").mask),
+                                "infer_config"),
+                               (lambda: regs.write("ctrl", start), "mvm_config")]:
+            with pytest.raises(ChipError, match=error):
+                attempt()
+        assert regs.status() & StatusBit.BUSY, "the MVM ended before the attempts: make it longer"
+        regs.wait_done(StatusBit.MVM_DONE, None, 0.1, 1e-3, what="the MVM")
+        assert regs.read("mvm_threshold") == 2 and regs.read_window("mvm_x", 0, 1) == b"\x00"
+        assert regs.read_window("neuron_trim", 0, 1) == b"\x00" and regs.read("mvm_samples") == 2 * 255
+        assert regs.errors() == []
