@@ -92,12 +92,12 @@ class Chip(wiring.Component):
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
             "routing":    MemoryWindow(routing_table_bytes(config), host_writable=True, engine_writable=False),
-            # Sized as the map sizes them (a build without MVM keeps stubs of two bytes).
-            "mvm_x":      MemoryWindow(table.window("mvm_x").size, host_writable=True, engine_writable=False),
-            "mvm_y":      MemoryWindow(table.window("mvm_y").size, host_writable=False, engine_writable=True),
-            "neuron_trim": MemoryWindow(table.window("neuron_trim").size, host_writable=True,
-                                        engine_writable=False),
         }
+        if config.mvm:                                   # a build without MVM has none of its map
+            windows |= {"mvm_x": MemoryWindow(table.window("mvm_x").size, host_writable=True, engine_writable=False),
+                        "mvm_y": MemoryWindow(table.window("mvm_y").size, host_writable=False, engine_writable=True),
+                        "neuron_trim": MemoryWindow(table.window("neuron_trim").size, host_writable=True,
+                                                    engine_writable=False)}
         for name, window in windows.items():
             m.submodules[name] = window
             connect(m, getattr(regs, name), window.host)
@@ -122,8 +122,8 @@ class Chip(wiring.Component):
         connect(m, sequencer.host_out, spike_out.events)
         mvm = self._mvm(m, config, windows)
         mvm_busy = mvm.busy if mvm is not None else 0
-        trim_write = self._join_port(m, config, driver.port, sequencer.port, sequencer.busy, mvm, regs.neuron_trim,
-                                     windows["neuron_trim"])
+        trim_write = self._join_port(m, config, driver.port, sequencer.port, sequencer.busy, mvm,
+                                     getattr(regs, "neuron_trim", None))
         m.submodules.watchdog = watchdog = HandshakeWatchdog()
         port = self.port
         m.d.comb += [
@@ -147,16 +147,18 @@ class Chip(wiring.Component):
         for name, window in windows.items():
             m.d.comb += window.engine_owns.eq(owner.get(name, pv.busy))
         page = spi.bus.addr >> PAGE_BITS
+        mvm_page = (page == settings_page(table, "mvm_")) & mvm_busy if mvm is not None else 0
         settings_refused = spi.bus.w_stb & (
             ((page == settings_page(table, "pv_")) & pv.busy)
             | (((page == settings_page(table, "neuron_")) | core_pages.matches(page)) & sequencer.busy)
-            | ((page == settings_page(table, "mvm_")) & mvm_busy))
+            | mvm_page)
         self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
         busy_refused = Signal()
         m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy | mvm_busy)
         mvm_refused = self._wire_mvm(m, config, table, regs, mvm, other_busy=pv.busy | sequencer.busy)
-        m.d.comb += trim_write.eq(regs.neuron_trim.w_stb & ~windows["neuron_trim"].host_refused)
+        if mvm is not None:
+            m.d.comb += trim_write.eq(regs.neuron_trim.w_stb & ~windows["neuron_trim"].host_refused)
 
         self._join_status(m, table, regs, spi.status, busy=pv.busy | sequencer.busy | mvm_busy,
                           out_ready=spike_out.level != 0, set_by={
@@ -199,7 +201,7 @@ class Chip(wiring.Component):
                 m.d.comb += getattr(initiator, name).eq(getattr(decoder, name))
         m.d.comb += decoder.w_stb.eq(initiator.w_stb & ~refuse_write)
 
-    def _join_port(self, m, config, cell_port, neuron_port, inferring, mvm, trim_bus, trim_window):
+    def _join_port(self, m, config, cell_port, neuron_port, inferring, mvm, trim_bus):
         """The drivers' and the sequencers' members make up the chip's analog port: the neuron members are
         the MVM sequencer's while it runs, else the inference sequencer's; `op` reads INFER while either
         owns the macro, and TRIM in the cycle a host write to the trim window is carried out (returned:

@@ -42,7 +42,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
         "NEURON_PAGES": config.neuron_pages, "PV_VERIFY_READS": config.pv_verify_reads,
         "PV_ALGORITHMS": config.pv_algorithms, "PV_SL_RAMP_BITS": config.dac_bits if config.pv_radar else 1,
-        # A build without MVM keeps windows of two bytes (a window needs an address bit) and says 0 lines.
+        # A build without MVM drops the MVM page and windows (FEATURE_NODES); they still need a size to compile.
         "MVM_LINES": config.mvm_lines, "MVM_WINDOW_LINES": max(config.mvm_lines, 1),
         "TRIM_ENTRIES": config.cores * config.neurons if config.mvm else 2,
     }
@@ -73,9 +73,17 @@ def _field(node: FieldNode) -> Field:
     )
 
 
-def _table(top: AddrmapNode) -> RegisterTable:
+#: The map's parts that belong to a feature flag of ChipConfig: a build without the feature has none of
+#: them (an access is ERROR.bad_address), so a small board spends no logic on their decoding or storage.
+FEATURE_NODES = {"mvm": ("mvm", "mvm_x", "mvm_y", "neuron_trim")}
+
+
+def _table(top: AddrmapNode, config: ChipConfig) -> RegisterTable:
     registers, windows = [], []
+    dropped = {name for flag, names in FEATURE_NODES.items() if not getattr(config, flag) for name in names}
     for node in top.descendants(unroll=True):
+        if node.get_path_segments()[1] in dropped:
+            continue
         if isinstance(node, RegNode):
             registers.append(Register(
                 name=_name(node), address=node.absolute_address, size=node.size, external=node.external,
@@ -91,7 +99,7 @@ def _table(top: AddrmapNode) -> RegisterTable:
 
 @functools.lru_cache(maxsize=8)
 def compile_table(config: ChipConfig = REFERENCE) -> RegisterTable:
-    return _table(_elaborate(config))
+    return _table(_elaborate(config), config)
 
 
 # ---- the Amaranth decoder ------------------------------------------------------------------------------
