@@ -44,6 +44,27 @@ def test_the_fpga_build_serves_the_host_process_as_a_board_would(fpga_build):
         assert np.median(np.abs(result.codes - LEVELS[4])) <= 4
         with pytest.raises(CosimError, match="do not relax"):
             chip.relax(10)
+        # MVMs through the emulated macro (an ideal neuron: exact). Trims alone move a neuron whose input is
+        # zero: +50 / -50 LSB against a threshold of 10 counts +5 / -5; every other neuron reads 0.
+        trims = np.zeros(REFERENCE.neurons, dtype=int)
+        trims[:2] = (50, -50)
+        chip.set_trims(0, trims)
+        y = chip.mvm(0, np.zeros(REFERENCE.rows, int), "forward", in_bits=1, out_bits=4, threshold_code=10)
+        assert list(y[:3]) == [5, -5, 0] and not y[2:].any()
+        # Row 1 of core 1 programmed high-low on even column pairs and low-high on odd ones: an input on it
+        # alone gives outputs of alternating sign forward; backward, inputs of alternating sign put charge
+        # on row 1 only (rows 2-63 hold the cleared code on both columns of every pair: exactly 0).
+        pattern = np.where(np.arange(REFERENCE.neurons) % 2, -1, 1)
+        high_low = np.stack([np.where(pattern > 0, LEVELS[6], LEVELS[1]), np.where(pattern > 0, LEVELS[1], LEVELS[6])], 1)
+        chip.program(1, high_low.reshape(1, REFERENCE.columns), first_row=1)
+        x = np.zeros(REFERENCE.rows, int)
+        x[1] = 3
+        forward = chip.mvm(1, x, "forward", in_bits=2, out_bits=2, threshold_code=1)
+        assert np.array_equal(np.sign(forward), pattern), forward
+        backward = chip.mvm(1, pattern, "backward", in_bits=1, out_bits=2, conversion="sar", threshold_code=1)
+        assert backward[1] > 0 and not backward[2:].any(), backward
+        assert chip.mvm_counters()["mvm_samples"] == 2         # one sample per phase, two phases
+        assert chip.errors() == []
 
 
 class FakeBoard:
