@@ -14,19 +14,20 @@ noise-free), before and after each array's neurons are offset-calibrated from da
 host/calibration.py: random +-1 MVMs, trims stepped until the comparators are unbiased).
 
 Cycles. Measured on the chip's MVM sequencer (rtl/mvm.py) in co-simulation (one Verilator build for the
-whole bench, the seed's formed cells, neuron noise off): one MVM per point, its `mvm_cycles` counter read
-back, and its outputs and sample / step counters compared with the golden model's for the same seed and
-inputs (the "cosim = model" column). The cycles do not depend on the inputs or the cells, only on the
-shape of the MVM; with the co-simulation's port responder (each neuron strobe acknowledged on its 2nd
-cycle, sim/port_responder.py) they are exactly
+whole bench; core 0 programmed to random levels through the P&V engine, neuron noise off): one MVM per
+point, its `mvm_cycles` counter read back, and its outputs and sample / step counters compared with the
+golden model's for the same seed, cells and inputs (the "cosim = model" column). The cycles do not
+depend on the inputs or the cells, only on the shape of the MVM; with the co-simulation's port responder
+(each neuron strobe acknowledged on its 2nd cycle, sim/port_responder.py) they are exactly
 
     cycles = 1 + samples * (3 * lines + 2) + 3 * steps + phases * (2 + 2 * neurons)
 
 with `lines` the input lines (rows forward, neurons backward), samples and steps the totals over the
 phases (1 forward, ceil(rows / neurons) backward): 3 cycles per input line and sample (fetch two bytes,
-drive), 2 per integrate and 3 per convert step handshake, 2 per reset and 2 per output written. Measured
-against it at every point of the default bench: error 0 cycles. `--no-cosim` takes the cycles from it. The
-emulated macro on an FPGA answers more slowly (docs/fpga.md), which adds its latency per handshake.
+drive), 2 per integrate and 3 per convert step handshake, 2 per reset, 2 per output written and 1 to
+finish. Measured against it at every point of the default bench: error 0 cycles. `--no-cosim` takes the
+cycles from it. The emulated macro on an FPGA answers more slowly (docs/fpga.md), which adds its latency
+per handshake.
 
 Energy. `models.energy.mvm_energy` per MVM on the same arrays, inputs and noise-free outputs as the error,
 averaged over them: array (V^2 G t reads, line drivers and the read DAC), neuron integration, conversion
@@ -157,14 +158,22 @@ def expected_counts(direction: str, in_bits: int, out_bits: int, conversion: str
 
 
 def cosimulate(points, seed: int, simulator: str, log) -> dict:
-    """One MVM per point on the co-simulated chip (the seed's formed cells, neuron noise off) and on the
-    golden model of the same seed: {point: (cycles, outputs and counters equal)}."""
+    """One MVM per point on the co-simulated chip (core 0 programmed to random levels, neuron noise off) and
+    on the golden model of the same seed: {point: (cycles, outputs and counters equal)}."""
+    from rram_cim.models.recipes import LEVELS
     from rram_cim.sim.cosim_link import CosimTransport
     reference = ModelTransport(REFERENCE, seed)
     model, g = Chip(reference, REFERENCE), reference.macro.cores[0].g_us
-    measured = {}
+    # Formed cells are all alike, so every differential weight would be 0: program core 0 to random levels
+    # through the P&V engine first (the same pulses on both, the same seed), ~45 s of co-simulation.
+    targets = np.random.default_rng([seed, REFERENCE.rows]).choice(LEVELS, size=(REFERENCE.rows, REFERENCE.columns))
+    measured, largest = {}, 0
     with CosimTransport(simulator, config=REFERENCE, seed=seed, log=log) as transport:
         chip = Chip(transport, REFERENCE)
+        log(f"co-simulation: programming core 0 ({REFERENCE.rows}x{REFERENCE.columns} cells to random levels)...")
+        programmed = chip.program(0, targets).codes
+        if not np.array_equal(programmed, model.program(0, targets).codes):
+            raise RuntimeError("the co-simulated chip programmed other codes than the model")
         bar = Bar(f"mvm co-simulation ({simulator})", len(points), stream=sys.stderr)
         for done, (direction, in_bits, out_bits, conversion) in enumerate(points, 1):
             rng = np.random.default_rng([seed, in_bits, out_bits, len(direction), len(conversion)])
@@ -176,10 +185,13 @@ def cosimulate(points, seed: int, simulator: str, log) -> dict:
             counters, model_counters = chip.mvm_counters(), model.mvm_counters()
             same = np.array_equal(y, y_model) and all(counters[k] == v for k, v in model_counters.items())
             measured[direction, in_bits, out_bits, conversion] = (counters["mvm_cycles"], same)
+            largest = max(largest, int(np.abs(y_model).max()))
             bar.update(done)
         errors = chip.errors()
     if errors:
         raise RuntimeError(f"the co-simulated chip reported errors: {errors}")
+    if largest < 2:                     # all outputs 0 or +-1 would make "cosim = model" say little
+        raise RuntimeError(f"the co-simulated MVMs' outputs reach only |y| = {largest}: a vacuous comparison")
     return measured
 
 
@@ -270,6 +282,7 @@ def main(argv=None) -> int:
         rows.append({**row, "cycles": cycles, "cycles_formula": formula, "cosim_equals_model": same})
         bar.update(done)
     out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     source = (f"cycles measured in co-simulation ({args.simulator}); formula error "
               f"{max(abs(r['cycles'] - r['cycles_formula']) for r in rows)} cycles at most"
               if measured else "cycles from the formula (--no-cosim)")
