@@ -223,15 +223,22 @@ def _quantized(weights, top: int, levels_per_unit) -> tuple[np.ndarray, float]:
 
 
 def _balance(sums: np.ndarray, spare: int, top: int, what: str, lines: str, spares: str,
-             used: str) -> tuple[np.ndarray, int]:
-    """Levels on `spare` balance lines raising each of `sums` to their maximum, the deficit of each spread
-    evenly (spare x len(sums)); and that maximum."""
-    total = int(sums.max())
+             used: str, total: int | None = None) -> tuple[np.ndarray, int]:
+    """Levels on `spare` balance lines raising each of `sums` to `total` (default: their maximum), the
+    deficit of each spread evenly (spare x len(sums)); and that total."""
+    largest = int(sums.max())
+    if total is None:
+        total = largest
+    elif isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < largest:
+        raise CompileError(f"{lines[:-1]}_total = {total!r}: the used {lines} sum to up to {largest} levels, so "
+                           f"their total must be an integer of at least {largest}")
+    total = int(total)
     deficit = total - sums
     if int(deficit.max()) > spare * top:
         worst = int(deficit.argmax())
         raise CompileError(f"no room to balance the {what} direction: the used {lines} sum to {int(sums.min())}.."
-                           f"{total} levels, and {used} leave {spare} {spares}, which add at most {spare * top} "
+                           f"{largest} levels{f' (raised to {total})' if total > largest else ''}, and {used} leave "
+                           f"{spare} {spares}, which add at most {spare * top} "
                            f"levels ({lines[:-1]} {worst} is {int(deficit[worst])} short): spread the weight more "
                            f"evenly over the {lines} or map a smaller matrix")
     if spare == 0:
@@ -242,16 +249,23 @@ def _balance(sums: np.ndarray, spare: int, top: int, what: str, lines: str, spar
 
 
 def map_matrix(weights, level_codes, config: ChipConfig, direction: str = "both", core: int = 0,
-               levels_per_unit: float | None = None) -> MatrixMapping:
+               levels_per_unit: float | None = None, column_total: int | None = None,
+               row_total: int | None = None) -> MatrixMapping:
     """Map the signed matrix `weights` onto `core` for `direction` MVMs ("forward", "backward" or "both";
     see the module docstring for the layouts and the balancing). Integer matrices are levels (|w| at most
     len(level_codes) - 1); float ones are quantized at `levels_per_unit` (default: the largest |w| on the
-    top level). Refused with the sizes: a matrix larger than the core, no room to balance, levels out of
-    range, an unknown direction."""
+    top level). `column_total` and `row_total` (levels) raise the used columns (forward) and rows
+    (backward) to more than their largest sum, so that several mappings share one gain (`map_tiled`).
+    Refused with the sizes: a matrix larger than the core, no room to balance, levels out of range, an
+    unknown direction, a total below the largest line's sum."""
     if direction not in DIRECTIONS:
         raise CompileError(f"direction = {direction!r}: a matrix is mapped for 'forward', 'backward' or 'both'")
     if isinstance(core, bool) or not isinstance(core, (int, np.integer)) or not 0 <= core < config.cores:
         raise CompileError(f"core {core!r} does not exist: the chip has {config.cores} cores")
+    if column_total is not None and direction == "backward":
+        raise CompileError("column_total is the forward direction's balance: a backward mapping takes row_total")
+    if row_total is not None and direction == "forward":
+        raise CompileError("row_total is the backward direction's balance: a forward mapping takes column_total")
     codes = _check_level_codes(level_codes, config)
     top = len(codes) - 1
     levels_w, scale = _quantized(weights, top, levels_per_unit)
@@ -268,18 +282,17 @@ def map_matrix(weights, level_codes, config: ChipConfig, direction: str = "both"
     levels[:rows_used, 0:used_columns:2] = np.maximum(cells, 0)
     levels[:rows_used, 1:used_columns:2] = np.maximum(-cells, 0)
     balance_rows, balance_columns = (), ()
-    column_total = row_total = None
     if direction in ("forward", "both"):
         spare = config.rows - rows_used
         fill, column_total = _balance(levels[:rows_used, :used_columns].sum(axis=0), spare, top, "forward", "columns",
-                                      "balance rows", f"{rows_used} used rows of {config.rows}")
+                                      "balance rows", f"{rows_used} used rows of {config.rows}", column_total)
         levels[rows_used:, :used_columns] = fill
         balance_rows = tuple(range(rows_used, config.rows))
     if direction in ("backward", "both"):
         spare = config.columns - used_columns
         fill, row_total = _balance(levels[:rows_used, :used_columns].sum(axis=1), spare, top, "backward", "rows",
                                    "balance columns", f"{neurons_used} used neurons ({used_columns} columns of "
-                                   f"{config.columns})")
+                                   f"{config.columns})", row_total)
         levels[:rows_used, used_columns:] = fill.T
         balance_columns = tuple(range(used_columns, config.columns))
     return MatrixMapping(config=config, core=int(core), direction=direction,
