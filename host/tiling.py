@@ -39,7 +39,7 @@ import numpy as np
 from ..config import ChipConfig
 from ..models.neurons import NeuronParams
 from ..protocol import Direction
-from .compiler import CompileError
+from .compiler import THRESHOLD_CODE_MAX, CompileError
 from .matrix_mapping import DIRECTIONS, MatrixMapping, _check_level_codes, _quantized, map_matrix
 
 __all__ = ["Tile", "TiledMapping", "map_tiled"]
@@ -109,10 +109,17 @@ class TiledMapping:
 
     def threshold_code_for(self, direction, units_per_lsb: float, v_read_code: int | None = None,
                            gain: float = NeuronParams().gain) -> int:
-        """The threshold code (one for every tile) whose output LSB is closest to `units_per_lsb` units of
-        W x. Each partial saturates on its own: take units_per_lsb from the largest |partial| expected
-        (`partial_products`) over 2^out_bits - 1."""
-        return self.tiles[0].mapping.threshold_code_for(direction, units_per_lsb, v_read_code, gain)
+        """The threshold code (one for every tile): the smallest whose output LSB is at least `units_per_lsb`
+        units of W x (map_matrix's rounds to the nearest). Each partial saturates on its own: with
+        units_per_lsb the largest |partial| expected (`partial_products`) over 2^out_bits - 1, none does."""
+        if not np.isfinite(units_per_lsb) or units_per_lsb <= 0:
+            raise CompileError(f"units_per_lsb = {units_per_lsb!r}: a positive number of W's units")
+        per_code = self.lsb_per_unit(direction, 1, v_read_code, gain)             # LSBs per unit at one code
+        code = max(1, math.ceil(per_code * units_per_lsb * (1 - 1e-12)))
+        if code > THRESHOLD_CODE_MAX:
+            raise CompileError(f"{units_per_lsb} units per output LSB needs threshold code {code}; the register "
+                               f"holds 1..{THRESHOLD_CODE_MAX} (one code is {1 / per_code:.4g} units)")
+        return int(code)
 
     def _inputs(self, x, direction: Direction) -> np.ndarray:
         x = np.asarray(x)

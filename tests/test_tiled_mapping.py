@@ -23,6 +23,7 @@ def errors_against_the_product(tiled, chip, rng, direction, out_bits, trials=16)
     xs = [rng.integers(-15, 16, matrix.shape[1]) for _ in range(trials)]
     largest = max(np.abs(tiled.partial_products(x, direction)).max() for x in xs)
     threshold = tiled.threshold_code_for(direction, largest / ((1 << out_bits) - 1))
+    assert largest * tiled.lsb_per_unit(direction, threshold) <= (1 << out_bits) - 1      # rounded up: no partial saturates
     got = np.array([tiled.run(chip, x, direction, 4, out_bits, "sar", threshold) for x in xs])
     exact = np.array([matrix @ x for x in xs]) * tiled.lsb_per_unit(direction, threshold)
     return got - exact, got
