@@ -148,27 +148,33 @@ class TiledMapping:
                 for tile in self.tiles]
 
     def run(self, chip, x, direction, in_bits: int = 1, out_bits: int = 1, conversion: str = "count",
-            threshold_code: int = 1, v_read_code: int | None = None) -> np.ndarray:
+            threshold_code: int = 1, v_read_code: int | None = None, midpoint: bool = False) -> np.ndarray:
         """One MVM of the whole matrix: each tile's MVM on its core, the partials of each output added
-        (integers in output LSBs, up to `partials_per_output` x (2^out_bits - 1))."""
-        return self._combine(x, direction, lambda tile, direction, x_tile: tile.mapping.run(
+        (integers in output LSBs, up to `partials_per_output` x (2^out_bits - 1)). With `midpoint`, each
+        non-zero partial y below the top code counts as y + sign(y) / 2, the middle of the interval its
+        truncation leaves (NeuRRAM reads its outputs as (steps - 0.5) x sign): floats, half the error."""
+        return self._combine(x, direction, out_bits, midpoint, lambda tile, direction, x_tile: tile.mapping.run(
             chip, x_tile, direction, in_bits, out_bits, conversion, threshold_code, v_read_code))
 
     def expected(self, x, direction, out_bits: int, threshold_code: int, v_read_code: int | None = None,
-                 g_us=None, gain: float = NeuronParams().gain) -> np.ndarray:
+                 g_us=None, gain: float = NeuronParams().gain, midpoint: bool = False) -> np.ndarray:
         """What noise-free cores give `run` (each tile's `MatrixMapping.expected`, added): on the mapped
         conductances, or on `g_us`, a dict core -> conductances (e.g. `Chip.read_conductances(core)`)."""
-        return self._combine(x, direction, lambda tile, direction, x_tile: tile.mapping.expected(
+        return self._combine(x, direction, out_bits, midpoint, lambda tile, direction, x_tile: tile.mapping.expected(
             x_tile, direction, out_bits, threshold_code, v_read_code,
             None if g_us is None else g_us[tile.mapping.core], gain))
 
-    def _combine(self, x, direction, partial) -> np.ndarray:
+    def _combine(self, x, direction, out_bits: int, midpoint: bool, partial) -> np.ndarray:
         direction = self._served(direction)
         x = self._inputs(x, direction)
-        y = np.zeros(self.sizes(direction)[0], dtype=np.int64)
+        y = np.zeros(self.sizes(direction)[0], dtype=float if midpoint else np.int64)
         for tile in self.tiles:
             inputs, outputs = tile.lines(direction)
-            y[outputs] += partial(tile, direction.name.lower(), x[inputs])
+            part = partial(tile, direction.name.lower(), x[inputs])
+            if midpoint:
+                # A zero is already the middle of (-1, 1); a saturated partial has no upper end to halve.
+                part = part + np.where(np.abs(part) < (1 << out_bits) - 1, np.sign(part) / 2, 0.0)
+            y[outputs] += part
         return y
 
 

@@ -71,6 +71,23 @@ def test_ideal_cells_give_the_sum_of_each_tiles_truncated_partial():
         assert np.all(np.abs(got - partials.sum(axis=0)) < tiled.partials_per_output(direction))
 
 
+def test_reading_each_partial_at_the_middle_of_its_interval_halves_the_truncation_error():
+    rng = np.random.default_rng(7)
+    tiled = map_tiled(rng.integers(-TOP, TOP + 1, (12, 20)), LEVELS, SMALL, direction="both")
+    chip = Chip(ModelTransport(SMALL, seed=7, ideal=True), SMALL)
+    tiled.program(chip)
+    xs = [rng.integers(-15, 16, 20) for _ in range(32)]
+    threshold = tiled.threshold_code_for("forward", max(np.abs(tiled.partial_products(x, "forward")).max()
+                                                        for x in xs) / 31)
+    exact = np.array([tiled.matrix("forward") @ x for x in xs]) * tiled.lsb_per_unit("forward", threshold)
+    plain = np.array([tiled.run(chip, x, "forward", 4, 5, "sar", threshold) for x in xs])
+    middle = np.array([tiled.run(chip, x, "forward", 4, 5, "sar", threshold, midpoint=True) for x in xs])
+    assert np.array_equal(middle[0], tiled.expected(xs[0], "forward", 5, threshold, midpoint=True))
+    assert np.all(np.abs(middle - exact) <= tiled.partials_per_output("forward"))
+    rms = lambda error: np.sqrt(np.mean(error ** 2))                           # noqa: E731
+    assert rms(middle - exact) < 0.65 * rms(plain - exact)                   # 0.58 -> 0.29 LSB per non-zero partial
+
+
 def test_every_tile_has_the_same_sensed_totals_so_one_threshold_serves_all():
     rng = np.random.default_rng(4)
     tiled = map_tiled(rng.integers(-TOP, TOP + 1, (12, 20)), LEVELS, SMALL, direction="both")
