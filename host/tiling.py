@@ -22,11 +22,16 @@ totals and hence the same gain. So one threshold code, chosen for the whole matr
 (`TiledMapping.threshold_code_for`), serves every tile: there is no per-tile rounding of the scale.
 
 What the host addition costs. Each partial is converted, so truncated towards zero and saturated,
-separately: a sum of n partials carries n truncation errors (each in (-1, 0] LSB towards zero) instead of
-one, so against the exact product the error grows ~ sqrt(n) LSB where the partials' signs are mixed (and
-up to n LSB where they agree); and a partial saturates at 2^out_bits - 1 on its own. Choose the threshold
-so that no partial reaches the top code (`units_per_lsb` from the largest partial, `partial_products`),
-and the sum then spans up to n (2^out_bits - 1) LSB.
+separately: a sum of n partials carries n truncation errors (each under one LSB, towards zero) instead
+of one, so against the exact product the RMS error grows as sqrt(n / 3) LSB where the partials' signs are
+mixed (up to n LSB where they agree); and a partial saturates at 2^out_bits - 1 on its own. Choose the
+threshold so that no partial passes the top code (`units_per_lsb` from the largest partial,
+`partial_products`; `threshold_code_for` rounds up), and the sum then spans up to n (2^out_bits - 1) LSB.
+Reading each non-zero partial at the middle of its interval (`run(..., midpoint=True)`, as NeuRRAM reads
+its outputs as (steps - 0.5) x sign) halves each one's error (docs/host.md has the measurements).
+
+Spiking layers are not split: a spiking neuron fires on its own core's charge, and a routing entry sends
+a spike to one row of one core (docs/inference.md), so neither partial sums nor fan-out cross cores.
 """
 
 from __future__ import annotations
@@ -249,19 +254,22 @@ def map_tiled(weights, level_codes, config: ChipConfig, cores=None, direction: s
                 for j, pairs in enumerate(pair_ranges)}
         column_total = max(int(columns.max()) for columns, _ in sums.values()) if forward else None
         row_total = max(int(rows.max()) for _, rows in sums.values()) if backward else None
-        short_rows = forward and any((column_total - int(columns.min())) > (config.rows - len(row_ranges[i])) * top
-                                     for (i, _), (columns, _) in sums.items())
-        short_columns = backward and any(
-            (row_total - int(rows.min())) > (config.columns - 2 * len(pair_ranges[j])) * top
-            for (_, j), (_, rows) in sums.items())
-        if not (short_rows or short_columns):
+        short_rows = [(column_total - int(columns.min()), (config.rows - len(row_ranges[i])) * top)
+                      for (i, _), (columns, _) in sums.items()] if forward else []
+        short_columns = [(row_total - int(rows.min()), (config.columns - 2 * len(pair_ranges[j])) * top)
+                         for (_, j), (_, rows) in sums.items()] if backward else []
+        worst_rows = max(short_rows, key=lambda pair: pair[0] - pair[1], default=(0, 0))
+        worst_columns = max(short_columns, key=lambda pair: pair[0] - pair[1], default=(0, 0))
+        if worst_rows[0] <= worst_rows[1] and worst_columns[0] <= worst_columns[1]:
             break
-        if short_rows:
+        if worst_rows[0] > worst_rows[1]:
             row_chunks += 1
-            why = f": balancing every column to one total ({column_total} levels) needs that many row chunks"
-        if short_columns:
+            why = (f": at {len(row_ranges)} row chunks a tile's columns fall {worst_rows[0]} levels short of the "
+                   f"shared total ({column_total}) and its balance rows add at most {worst_rows[1]}")
+        if worst_columns[0] > worst_columns[1]:
             pair_chunks += 1
-            why = f": balancing every row to one total ({row_total} levels) needs that many neuron chunks"
+            why = (f": at {len(pair_ranges)} neuron chunks a tile's rows fall {worst_columns[0]} levels short of "
+                   f"the shared total ({row_total}) and its balance columns add at most {worst_columns[1]}")
 
     tiles = []
     for (i, j), core in zip(((i, j) for i in range(row_chunks) for j in range(pair_chunks)), cores):

@@ -23,7 +23,7 @@ def errors_against_the_product(tiled, chip, rng, direction, out_bits, trials=16)
     xs = [rng.integers(-15, 16, matrix.shape[1]) for _ in range(trials)]
     largest = max(np.abs(tiled.partial_products(x, direction)).max() for x in xs)
     threshold = tiled.threshold_code_for(direction, largest / ((1 << out_bits) - 1))
-    assert largest * tiled.lsb_per_unit(direction, threshold) <= (1 << out_bits) - 1      # rounded up: no partial saturates
+    assert largest * tiled.lsb_per_unit(direction, threshold) <= (1 << out_bits) - 1      # no partial saturates
     got = np.array([tiled.run(chip, x, direction, 4, out_bits, "sar", threshold) for x in xs])
     exact = np.array([matrix @ x for x in xs]) * tiled.lsb_per_unit(direction, threshold)
     return got - exact, got
@@ -133,8 +133,9 @@ def test_a_column_too_uneven_for_its_balance_rows_takes_another_row_chunk():
     tiled = map_tiled(weights, LEVELS, SMALL, direction="forward")
     assert tiled.row_chunks == 3 and tiled.column_total == 8 * TOP
     with pytest.raises(CompileError, match=r"needs 3 row chunks of at most 8 rows x 1 neuron chunks of at most 4 "
-                                           r"neurons = 3 tiles, one per core; 2 cores given \(2, 3\).*balancing "
-                                           r"every column to one total \(84 levels\)"):
+                                           r"neurons = 3 tiles, one per core; 2 cores given \(2, 3\).*: at 2 row "
+                                           r"chunks a tile's columns fall 84 levels short of the shared total "
+                                           r"\(84\) and its balance rows add at most 28$"):
         map_tiled(weights, LEVELS, SMALL, cores=(2, 3), direction="forward")
 
 
