@@ -6,8 +6,13 @@
 
 The input events of all steps (each step closed by a tick) are streamed into the input FIFO as it has
 room, as many per SPI frame as fit (the `spike_in_burst` window), and the output FIFO is drained as the
-chip fills it, so runs longer than either FIFO work; the
-chip waits for the host (back-pressure) rather than losing a spike.
+chip fills it, as many events per frame as it holds (the `spike_out_burst` window), so runs longer than
+either FIFO work; the chip waits for the host (back-pressure) rather than losing a spike.
+
+One round of the run is at most three frames: both FIFO levels in one burst read (its status byte also
+says whether the run has ended), the inputs that fit in one burst write, the outputs waiting in one burst
+read. Errors are checked from the next frame's status byte (`RegisterClient.batched`), not by a NOP after
+each access. A co-simulated digit of the demo takes about 20 frames this way (docs/inference.md).
 """
 
 from __future__ import annotations
@@ -69,16 +74,18 @@ class InferenceRunner:
                   (1 << (8 * regs.table.register("neuron_timesteps").size)) - 1)
         check_identity(regs, self.config)
         words = [w for step in host_steps for w in ([input_event(c, r) for c, r in step] + [EVENT_TICK])]
-        regs.write("neuron_timesteps", len(host_steps))
-        regs.write("ctrl", regs.table.register("ctrl").field("inf_start").mask)
         # Dropped events are counted by the chip and reported, not a failure of the run.
         regs.tolerate, regs.noticed = frozenset({"route_drop"}), set()
         try:
-            events = self._stream(words)
+            with regs.batched():
+                regs.write("neuron_timesteps", len(host_steps))
+                regs.write("ctrl", regs.table.register("ctrl").field("inf_start").mask)
+                events = self._stream(words)
+                steps, = regs.read_many("neuron_step")
+                row_events, spikes, dropped = regs.read_many("neuron_row_events", "neuron_spikes", "neuron_dropped")
         finally:
             regs.tolerate = frozenset()
-        run = InferenceRun(events=events, steps=regs.read("neuron_step"), row_events=regs.read("neuron_row_events"),
-                           spikes=regs.read("neuron_spikes"), dropped=regs.read("neuron_dropped"),
+        run = InferenceRun(events=events, steps=steps, row_events=row_events, spikes=spikes, dropped=dropped,
                            warnings=sorted(regs.noticed))
         if run.steps > len(host_steps):
             raise ChipError(f"the chip reports {run.steps} time steps run of the {len(host_steps)} asked for: "
@@ -86,27 +93,29 @@ class InferenceRunner:
         return run
 
     def _stream(self, words: list[int]) -> list[int]:
-        """Feed the input FIFO and drain the output FIFO until the run is done."""
+        """Feed the input FIFO and drain the output FIFO, a round at a time, until the run is done."""
         regs = self.regs
         events: list[int] = []
-        sent = 0
-
-        def drain():
-            for _ in range(regs.read("fifo_out_level")):
-                events.append(regs.read("fifo_spike_out"))
-
-        def feed_and_drain():
-            nonlocal sent
-            room = self.config.input_fifo_depth - regs.read("fifo_in_level")
-            batch = words[sent:sent + room]
-            if batch:                                  # one frame through the burst window
+        sent, waited = 0, 0.0
+        while True:
+            in_level, out_level = regs.read_many("fifo_in_level", "fifo_out_level")
+            # The status byte as that read began: ended then, so the level read after it holds every event.
+            ended = regs.last_status & StatusBit.INFER_DONE and not regs.last_status & StatusBit.BUSY
+            batch = words[sent:sent + self.config.input_fifo_depth - in_level]
+            if batch and not ended:
                 regs.write_window("spike_in_burst", 0, b"".join(w.to_bytes(2, "little") for w in batch))
                 sent += len(batch)
-            drain()
-        regs.wait_done(StatusBit.INFER_DONE, "inf_abort", self.timeout_seconds, self.poll_seconds,
-                       between=feed_and_drain, what="inference")
-        drain()
-        return events
+            if out_level:
+                data = regs.read_window("spike_out_burst", 0, 2 * out_level)
+                events += [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
+            if ended:
+                return events
+            if not batch and not out_level:
+                if waited > self.timeout_seconds:
+                    regs.write("ctrl", regs.table.register("ctrl").field("inf_abort").mask)
+                    raise ChipError(f"inference did not finish within {self.timeout_seconds} s; stopped")
+                regs.idle(self.poll_seconds)
+                waited += self.poll_seconds
 
 
 # ---- argument checks (before any frame is sent) ---------------------------------------------------------

@@ -7,6 +7,7 @@ says `regs.write("pv_mode", algorithm=1)` and never spells an offset.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Callable, Protocol
 
 import numpy as np
@@ -120,9 +121,39 @@ class RegisterClient:
         #: events, which it counts) sets this; each one seen is cleared and recorded in `noticed`.
         self.tolerate: frozenset[str] = frozenset()
         self.noticed: set[str] = set()
+        #: The status byte of the last frame (sampled as that frame began).
+        self.last_status = 0
+        self._batched = 0                  # depth of `batched()` blocks
+        self._unchecked = False            # an access whose errors the next frame's status byte tells
 
     def _frame(self, frame: bytes) -> Reply:
-        return parse_reply(frame, self.transport.exchange(frame))
+        reply = parse_reply(frame, self.transport.exchange(frame))
+        self.last_status = reply.status
+        if self._unchecked:                # this frame's status byte is the verdict on the access before it
+            self._unchecked = False
+            self._verdict(reply.status)
+        return reply
+
+    @contextmanager
+    def batched(self):
+        """Inside, an access is not followed by a NOP: the status byte of the next frame, which the chip
+        samples as that frame starts, says whether it set an error (and one NOP at the end checks the
+        last). Half the frames; the price is that an error raises one access late, after the next access
+        has acted. For sequences where that is harmless (feeding and draining FIFOs, polling, MVMs)."""
+        self._batched += 1
+        try:
+            yield self
+        finally:
+            self._batched -= 1
+        if not self._batched and self._unchecked:
+            self._unchecked = False
+            self._check()
+
+    def _after_access(self) -> None:
+        if self._batched:
+            self._unchecked = True
+        else:
+            self._check()
 
     def _read(self, name: str) -> int:
         register = self.table.register(name)
@@ -130,8 +161,22 @@ class RegisterClient:
 
     def read(self, name: str) -> int:
         value = self._read(name)
-        self._check()
+        self._after_access()
         return value
+
+    def read_many(self, *names: str) -> list[int]:
+        """Registers that follow each other without a gap, read in one frame (a burst), in address order."""
+        registers = [self.table.register(name) for name in names]
+        for before, after in zip(registers, registers[1:]):
+            if after.address != before.address + before.size:
+                raise ValueError(f"{before.name} and {after.name} are not adjacent: a burst cannot span them")
+        data = self._frame(read_frame(registers[0].address, sum(r.size for r in registers))).data
+        self._after_access()
+        values, offset = [], 0
+        for register in registers:
+            values.append(int.from_bytes(data[offset:offset + register.size], "little"))
+            offset += register.size
+        return values
 
     def write(self, name: str, value: int | None = None, **fields: int) -> None:
         """Write a whole register (`value`) or some of its fields (the others keep their value)."""
@@ -146,20 +191,20 @@ class RegisterClient:
         if not 0 <= value < (1 << (8 * register.size)):
             raise ValueError(f"{name} = {value:#x} does not fit {register.size} bytes")
         self._frame(write_frame(register.address, value.to_bytes(register.size, "little")))
-        self._check()
+        self._after_access()
 
     def read_window(self, name: str, offset: int, length: int) -> bytes:
         window = self.table.window(name)
         self._check_range(window, offset, length)
         reply = self._frame(read_frame(window.address + offset, length))
-        self._check()
+        self._after_access()
         return reply.data
 
     def write_window(self, name: str, offset: int, data: bytes) -> None:
         window = self.table.window(name)
         self._check_range(window, offset, len(data))
         self._frame(write_frame(window.address + offset, data))
-        self._check()
+        self._after_access()
 
     @staticmethod
     def _check_range(window, offset, length):
@@ -210,7 +255,12 @@ class RegisterClient:
     def _check(self) -> None:
         # The status byte is sampled at the start of a frame, so an error this frame caused shows in the
         # next one: a follow-up NOP tells whether it did.
-        status = self._frame(nop_frame()).status
+        self._frame(nop_frame())
+        self._verdict(self.last_status)
+
+    def _verdict(self, status: int) -> None:
+        """Raise ChipError for the ERROR bits `status` announces, unless tolerated (those are cleared and
+        noted)."""
         if status & StatusBit.ERROR:
             errors = self.errors()
             fatal = [name for name in errors if name not in self.tolerate]

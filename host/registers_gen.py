@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x7, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x8, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -255,6 +255,7 @@ TABLE = RegisterTable(
         Window('mvm_x', 0x800000, 128, sw_readable=True, sw_writable=True, description='MVM inputs'),
         Window('mvm_y', 0x900000, 128, sw_readable=True, sw_writable=False, description='MVM outputs'),
         Window('neuron_trim', 0xa00000, 64, sw_readable=True, sw_writable=True, description='Neuron comparator trims'),
+        Window('spike_out_burst', 0xb00000, 128, sw_readable=True, sw_writable=False, description='Output spike events, burst'),
     ),
 )
 
@@ -340,3 +341,4 @@ class ADDR:
     mvm_x = 0x800000
     mvm_y = 0x900000
     neuron_trim = 0xa00000
+    spike_out_burst = 0xb00000

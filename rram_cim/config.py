@@ -118,6 +118,8 @@ class ChipConfig:
         for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth", "route_fifo_depth"):
             value = getattr(self, name)
             need(value & (value - 1) == 0, name, "must be a power of two")
+        need(self.output_fifo_depth >= 4, "output_fifo_depth", "must be at least 4 (two events wait ahead of "
+             "a burst read, docs/spi.md)")
         for name in ("sys_clk_hz", "spi_clk_hz", "wl_volts_per_lsb", "bl_volts_per_lsb",
                      "sl_volts_per_lsb", "us_per_adc_lsb", "threshold_volts_per_lsb"):
             value = getattr(self, name)

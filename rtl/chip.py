@@ -107,6 +107,7 @@ class Chip(wiring.Component):
         connect(m, regs.fifo_spike_in, spike_in.host)
         connect(m, regs.spike_in_burst, spike_in.burst)
         connect(m, regs.fifo_spike_out, spike_out.host)
+        connect(m, regs.spike_out_burst, spike_out.burst)
         m.d.comb += [regs.fifo_in_level.count.eq(spike_in.level),
                      regs.fifo_out_level.count.eq(spike_out.level)]
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Callable
 
 import cocotb
-from cocotb.triggers import FallingEdge, Timer
+from cocotb.triggers import FallingEdge, First, Timer
 
 from ..models.macro import AnalogMacro
 from ..protocol import Op
 from .clock import clock_period_ps
-from .port_responder import CELL_MEMBERS, NEURON_MEMBERS, PortResponder
+from .port_responder import CELL_MEMBERS, NEURON_MEMBERS, STROBE_MEMBERS, PortResponder
 
 __all__ = ["AnalogBridge"]
 
@@ -104,6 +104,9 @@ class AnalogBridge:
         read_op = self._pins._read["op"]
         op_changed = self._handle["op"].value_change
         mid_cycle = FallingEdge(self.dut.clk)
+        # A sequencer waiting for its host holds INFER for thousands of cycles with no strobe: sleep
+        # through them until a strobe or the operation moves (one wake-up instead of one per cycle).
+        strobe_changes = [self._handle[name].value_change for name in STROBE_MEMBERS] if self.has_neurons else []
         period = self.clock_period_ps
         while True:
             cycles = 1
@@ -111,6 +114,9 @@ class AnalogBridge:
                 if read_op() == Op.IDLE:
                     await op_changed
                     continue
+                await mid_cycle
+            elif strobe_changes and responder.between_strobes:
+                await First(*strobe_changes)
                 await mid_cycle
             elif responder.counting:
                 # A timer from one falling edge lands on another, where the RTL's registered outputs are stable.

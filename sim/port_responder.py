@@ -37,7 +37,7 @@ import numpy as np
 from ..models.macro import NeuronCodes, codes_per_core, flags_word
 from ..protocol import Op, unpack_neuron_cores
 
-__all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS"]
+__all__ = ["PortResponder", "CELL_MEMBERS", "NEURON_MEMBERS", "DRIVEN_MEMBERS", "STROBE_MEMBERS"]
 
 #: The port's outputs a programming or sense request uses.
 CELL_MEMBERS = ("op", "core", "row", "column", "wl_code", "bl_code", "sl_code", "pulse", "sense_req")
@@ -49,6 +49,8 @@ NEURON_MEMBERS = ("row_strobe", "row_core", "row_index", "v_read_code", "neuron_
 DRIVEN_MEMBERS = ("sense_valid", "sense_code", "neuron_ack", "spike_pos", "spike_neg")
 
 _STROBES = ("neuron_reset", "integrate", "fire", "convert")
+#: The members whose change ends a wait between strobes (`PortResponder.between_strobes`).
+STROBE_MEMBERS = ("op", "row_strobe") + _STROBES
 
 
 class PortResponder:
@@ -79,12 +81,20 @@ class PortResponder:
         self._sense_answered = False
         self._neuron_waited = 0
         self._acknowledging = False
+        self._quiet = False                # the last INFER cycle had no strobe high and nothing to answer
 
     # ---- what an adapter needs to know to sleep --------------------------------------------------------
     @property
     def asleep(self) -> bool:
         """Nothing in flight and the operation was IDLE: nothing happens until the operation changes."""
         return self._previous_op == Op.IDLE and self._pulse is None and not self._sense_countdown
+
+    @property
+    def between_strobes(self) -> bool:
+        """The operation reads INFER but the last cycle had no strobe high and nothing to answer: nothing
+        happens until a strobe (`STROBE_MEMBERS`) or the operation changes, so an adapter may sleep until
+        one of them moves instead of stepping every cycle of a sequencer that waits for its host."""
+        return self._previous_op == Op.INFER and self._quiet
 
     @property
     def counting(self) -> int:
@@ -171,6 +181,7 @@ class PortResponder:
 
     def _infer_step(self, port):
         macro = self.macro
+        self._quiet = False
         if port["row_strobe"] and port["mvm"]:              # an MVM input line, signed
             where = (port["row_core"], port["row_index"])
             macro.drive_line(where[0], port["direction"], where[1], bool(port["line_negative"]))
@@ -185,6 +196,7 @@ class PortResponder:
             return
         action = next((name for name in _STROBES if port[name]), None)
         if action is None:
+            self._quiet = not port["row_strobe"]
             return
         self._neuron_waited += 1
         if self._neuron_waited < self.neuron_latency:

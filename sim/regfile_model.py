@@ -17,6 +17,8 @@ __all__ = ["RegisterFileModel", "FrameResult"]
 ERROR_REGISTER = "error"
 #: The input FIFO's burst window: byte pairs push events like the FIFO.spike_in register.
 BURST_IN = "spike_in_burst"
+#: The output FIFO's burst window: byte pairs read (and pop) events like the FIFO.spike_out register.
+BURST_OUT = "spike_out_burst"
 HEADER_BYTES = 1 + ADDRESS_BYTES
 
 
@@ -98,6 +100,9 @@ class RegisterFileModel:
         item, offset = self._locate(address)
         if item.name == BURST_IN:
             return 0                                   # the FIFO's write side has nothing to read
+        if item.name == BURST_OUT:
+            offset %= 2
+            return (self.spike_out[0] >> (8 * offset)) & 0xFF if self.spike_out else 0
         if isinstance(item, Window):
             return self._windows[item.name][offset]
         if item.name == "fifo_spike_out":
@@ -126,7 +131,7 @@ class RegisterFileModel:
 
     def _commit_read(self, address: int):
         item, offset = self._locate(address)
-        if item.name == "fifo_spike_out" and offset == 1:
+        if (item.name == "fifo_spike_out" and offset == 1) or (item.name == BURST_OUT and offset % 2):
             if self.spike_out:
                 self.spike_out.popleft()
             else:

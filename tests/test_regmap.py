@@ -30,7 +30,7 @@ def test_map_has_id_status_errors_windows_and_fifos():
     assert {"bad_command", "bad_address", "read_only", "truncated", "in_overflow"} <= errors
     assert all(f.write_one_to_clear and f.hw_set for f in TABLE.register("error").fields)
     assert {w.name for w in TABLE.windows} == {"pv_target", "pv_pulses", "pv_codes", "pv_levels", "failed_log", "routing", "spike_in_burst",
-                                              "mvm_x", "mvm_y", "neuron_trim"}
+                                              "mvm_x", "mvm_y", "neuron_trim", "spike_out_burst"}
     assert TABLE.window("pv_target").size == REFERENCE.cells_total
     assert not TABLE.window("pv_pulses").sw_writable
     assert TABLE.register("fifo_spike_in").external

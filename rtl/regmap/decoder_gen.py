@@ -87,6 +87,7 @@ class RegisterDecoder(wiring.Component):
             "mvm_x": Out(WindowPort(7)),
             "mvm_y": Out(WindowPort(7)),
             "neuron_trim": Out(WindowPort(6)),
+            "spike_out_burst": Out(WindowPort(7)),
         })
 
     def elaborate(self, platform):
@@ -248,7 +249,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(7, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(8, 4)[0:4], C(0, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -898,4 +899,5 @@ WINDOWS = (
     ("mvm_x", 0x800000, 128, 1, 1),
     ("mvm_y", 0x900000, 128, 1, 0),
     ("neuron_trim", 0xa00000, 64, 1, 1),
+    ("spike_out_burst", 0xb00000, 128, 1, 0),
 )
