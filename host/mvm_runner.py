@@ -69,16 +69,18 @@ class MVMRunner:
         settings = {"mvm_mode": mode, "mvm_bits": bits, "mvm_core": core, "mvm_v_read": v_read_code,
                     "mvm_threshold": threshold_code}
         try:
-            regs.write_window("mvm_x", 0, np.asarray(x, dtype=np.int64).astype(ENTRY).tobytes())
-            for name, value in settings.items():
-                if self._written.get(name) != value:       # a register keeps what the last MVM wrote
-                    regs.write(name, value)
-                    self._written[name] = value
-            regs.write("ctrl", regs.table.register("ctrl").field("mvm_start").mask)
-            bound = mvm_cycles_bound(config, direction, in_bits, out_bits, conversion) / config.sys_clk_hz
-            regs.wait_done(StatusBit.MVM_DONE, None, bound, min(self.poll_seconds, bound / 8), what="the MVM")
-            count = outputs(config, direction)
-            y = np.frombuffer(regs.read_window("mvm_y", 0, count * ENTRY_BYTES), dtype=ENTRY).astype(np.int64)
+            # Errors from the next frame's status byte: the polls carry them anyway.
+            with regs.batched():
+                regs.write_window("mvm_x", 0, np.asarray(x, dtype=np.int64).astype(ENTRY).tobytes())
+                for name, value in settings.items():
+                    if self._written.get(name) != value:       # a register keeps what the last MVM wrote
+                        regs.write(name, value)
+                        self._written[name] = value
+                regs.write("ctrl", regs.table.register("ctrl").field("mvm_start").mask)
+                bound = mvm_cycles_bound(config, direction, in_bits, out_bits, conversion) / config.sys_clk_hz
+                regs.wait_done(StatusBit.MVM_DONE, None, bound, min(self.poll_seconds, bound / 8), what="the MVM")
+                count = outputs(config, direction)
+                y = np.frombuffer(regs.read_window("mvm_y", 0, count * ENTRY_BYTES), dtype=ENTRY).astype(np.int64)
         except Exception:
             self._written.clear()          # after an error, trust nothing about the registers
             raise

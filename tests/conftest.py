@@ -29,6 +29,12 @@ def chip_build(request, sim_root):
     return _build(request.param, "chip", sim_root)
 
 
+@pytest.fixture(scope="session")
+def verilator_chip_build(sim_root):
+    """The chip on Verilator alone, for checks of the RTL's own behaviour too slow to repeat on Icarus."""
+    return _build("verilator", "chip", sim_root)
+
+
 @pytest.fixture(scope="session", params=SIMULATORS)
 def driver_build(request, sim_root):
     return _build(request.param, "cell_driver", sim_root)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rram_cim.config import REFERENCE, ChipConfig
-from rram_cim.host.chip import Chip, ChipError, ModelTransport
+from rram_cim.host.chip import Chip, ModelTransport
 from rram_cim.models.device import ModelInputError
 from rram_cim.models.macro import AnalogMacro, NeuronCodes
 from rram_cim.models.mvm import (Conversion, Direction, MVMModel, effective_weights, ideal_outputs, input_frames,
@@ -156,11 +156,8 @@ def test_chip_mvm_on_the_model_and_its_refusals():
         chip.mvm(0, x, in_bits=3, v_read_code=7)
 
 
-def test_a_frame_link_says_mvm_is_not_in_the_rtl_yet():
-    class Refusing:
-        def exchange(self, frame):
-            raise AssertionError("no frame may be sent")
-    chip = Chip(Refusing(), REFERENCE)
-    with pytest.raises(ChipError, match="model transport only"):
-        chip.mvm(0, np.zeros(REFERENCE.rows, int))
+def test_the_direction_and_conversion_codes_are_the_registers():
+    from rram_cim.host.registers_gen import TABLE
+    mode = TABLE.register("mvm_mode")
+    assert mode.pack(direction=Direction.BACKWARD, conversion=Conversion.SAR) == 0b11
     assert Conversion.SAR == 1 and Direction.BACKWARD == 1
