@@ -57,3 +57,20 @@ def flags_of(word: int, config) -> np.ndarray:
     """A spike-flag word of the port (bit core * NEURONS + neuron) as cores x neurons booleans."""
     bits = np.array([(word >> i) & 1 for i in range(config.cores * config.neurons)], bool)
     return bits.reshape(config.cores, config.neurons)
+
+
+class CallRecorder:
+    """Stands in for a macro model: forwards every call to it and keeps (name, args, answer), so a session
+    the golden model drives (an MVM) can be replayed on a port, call for call."""
+
+    def __init__(self, model):
+        self.model, self.config, self.calls = model, model.config, []
+
+    def __getattr__(self, name):
+        method = getattr(self.model, name)
+
+        def record(*args):
+            answer = method(*args)
+            self.calls.append((name, args, answer))
+            return answer
+        return record

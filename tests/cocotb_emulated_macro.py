@@ -27,7 +27,7 @@ from rram_cim.protocol import Direction
 from rram_cim.rtl.analog_port import Op
 from rram_cim.sim.chip_bench import config_from_env, seed_from_env
 from rram_cim.sim.clock import start_clock
-from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
+from rram_cim.sim.macro_scripts import CallRecorder, apply_cell_ops, flags_of, random_cell_ops, random_steps
 
 #: Cycles the macro may take to answer a request: the first waits for the 8,192-cycle cell clearing.
 ANSWER_LIMIT = 20_000
@@ -173,22 +173,6 @@ async def emulated_macro_answers_as_its_reference(dut):
         dut._log.info("MVM: %d conversion decisions equal, both directions, trims on", decisions)
 
 
-class Recorder:
-    """Forwards an MVM's calls to the reference and keeps them, to be replayed on the port."""
-
-    def __init__(self, model):
-        self.model, self.config, self.calls = model, model.config, []
-
-    def __getattr__(self, name):
-        method = getattr(self.model, name)
-
-        def record(*args):
-            answer = method(*args)
-            self.calls.append((name, args, answer))
-            return answer
-        return record
-
-
 async def mvm_sample(port: MacroPort, model, config, rng, seed) -> int:
     """Trims on every neuron, then a one-bit MVM each way on the cells as the session left them; every
     conversion step's flags equal the reference's. Returns the decisions (+1 or -1) seen."""
@@ -199,7 +183,7 @@ async def mvm_sample(port: MacroPort, model, config, rng, seed) -> int:
         model.set_trim(*divmod(index, config.neurons), code)
     decisions = 0
     for direction in (Direction.FORWARD, Direction.BACKWARD):
-        recorder = Recorder(model)
+        recorder = CallRecorder(model)
         x = rng.integers(-1, 2, inputs(config, direction))
         MVMModel(recorder, codes, V_READ).run(MVM_CORE, x, direction, 1, MVM_OUT_BITS, "sar")
         for name, args, answer in recorder.calls:

@@ -16,7 +16,7 @@ from rram_cim.models.macro import AnalogMacro, NeuronCodes, codes_per_core
 from rram_cim.models.neurons import NeuronMode, NeuronParams
 from rram_cim.protocol import Direction, pack_neuron_cores
 from rram_cim.rtl.analog_port import Op
-from rram_cim.sim.macro_scripts import apply_cell_ops, flags_of, random_cell_ops, random_steps
+from rram_cim.sim.macro_scripts import CallRecorder, apply_cell_ops, flags_of, random_cell_ops, random_steps
 
 CONFIG = REFERENCE.replace(name="emulation-test", rows=8, columns=8, neurons=4)
 #: The same voltages on a 10-bit DAC (a quarter of the volts per code), and a coarser 6-bit ADC.
@@ -282,25 +282,10 @@ def test_inference_steps_equal_the_reference(config, mode, leak, refractory):
 
 # ---- matrix-vector multiplication and trims -------------------------------------------------------------
 
-class Recorder:
-    """Forwards an MVM's calls to the reference and keeps them, so the same session replays on the port."""
-
-    def __init__(self, model):
-        self.model, self.config, self.calls = model, model.config, []
-
-    def __getattr__(self, name):
-        method = getattr(self.model, name)
-
-        def record(*args):
-            self.calls.append((name, args))
-            return method(*args)
-        return record
-
-
 async def replay(driver, calls, codes, v_read):
     """The recorded MVM calls as the port carries them; each conversion step's flags and the cycles taken."""
     flags, cycles = [], {"integrate": 0, "convert": 0}
-    for name, args in calls:
+    for name, args, _ in calls:
         if name == "reset_neurons":
             await driver.strobe("neuron_reset", codes)
         elif name == "drive_line":
@@ -355,7 +340,7 @@ def test_mvm_with_trims_equals_the_reference(config, direction, in_bits, out_bit
         model.set_trim(*divmod(index, config.neurons), code)
     core = 1
     x = rng.integers(-(1 << in_bits) + 1, 1 << in_bits, inputs(config, Direction[direction.upper()]))
-    recorder = Recorder(model)
+    recorder = CallRecorder(model)
     mvm = MVMModel(recorder, codes, v_read)
     result = mvm.run(core, x, direction, in_bits, out_bits, conversion)
     membranes = model.membrane.copy()
@@ -375,7 +360,7 @@ def test_mvm_with_trims_equals_the_reference(config, direction, in_bits, out_bit
     sim.add_testbench(bench)
     sim.run()
 
-    steps = [args for name, args in recorder.calls if name == "convert_step"]
+    steps = [args for name, args, _ in recorder.calls if name == "convert_step"]
     assert len(got["flags"]) == len(steps) == result.conversion_steps
     assert got["membranes"] == membranes.ravel().tolist()
     # The flags of each step, as the reference decided them (rerun from the same start).
@@ -383,7 +368,7 @@ def test_mvm_with_trims_equals_the_reference(config, direction, in_bits, out_bit
     check.codes[:] = model.codes
     check.trim[:] = model.trim
     decided = []
-    for name, args in recorder.calls:
+    for name, args, _ in recorder.calls:
         answer = getattr(check, name)(*args)
         if name == "convert_step":
             decided.append(answer)
