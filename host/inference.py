@@ -11,7 +11,8 @@ either FIFO work; the chip waits for the host (back-pressure) rather than losing
 
 One round of the run is at most three frames: both FIFO levels in one burst read (its status byte also
 says whether the run has ended), the inputs that fit in one burst write, the outputs waiting in one burst
-read. Errors are checked from the next frame's status byte (`RegisterClient.batched`), not by a NOP after
+read (one frame per output event on a build without the window, `ChipConfig.output_burst` off). Errors
+are checked from the next frame's status byte (`RegisterClient.batched`), not by a NOP after
 each access. A co-simulated digit of the demo takes about 20 frames this way (docs/inference.md).
 """
 
@@ -105,9 +106,11 @@ class InferenceRunner:
             if batch and not ended:
                 regs.write_window("spike_in_burst", 0, b"".join(w.to_bytes(2, "little") for w in batch))
                 sent += len(batch)
-            if out_level:
+            if out_level and self.config.output_burst:
                 data = regs.read_window("spike_out_burst", 0, 2 * out_level)
                 events += [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
+            elif out_level:                               # a build without the burst window: one per frame
+                events += [regs.read("fifo_spike_out") for _ in range(out_level)]
             if ended:
                 return events
             if not batch and not out_level:

@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x8, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x9, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -78,6 +78,9 @@ TABLE = RegisterTable(
         )),
         Register('geometry_mvm_lines', 0x00001e, 2, external=False, description='mvm_lines', fields=(
             Field('count', lsb=0, width=16, reset=0x40, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_output_burst', 0x000020, 1, external=False, description='output_burst', fields=(
+            Field('present', lsb=0, width=1, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate), 2: RADAR (if GEOMETRY.pv_algorithms has bit 2; a coarse phase of SETs at bl_stop with the gate stepped from wl_start by wl_step until the cell first overshoots, then a fine phase at the last coarse gate: SETs with the top electrode ramped from bl_start by bl_step to bl_stop below the window, RESETs with the source line ramped from sl_reset by sl_step to sl_stop above it, each ramp starting over when the direction changes); 3 refuses a start (ERROR.pv_config).'),
@@ -279,6 +282,7 @@ class ADDR:
     geometry_pv_verify_reads = 0x00001b
     geometry_pv_algorithms = 0x00001c
     geometry_mvm_lines = 0x00001e
+    geometry_output_burst = 0x000020
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102

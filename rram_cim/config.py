@@ -91,6 +91,10 @@ class ChipConfig:
     #: per-neuron trims forwarded to the macro). Off, an MVM start is refused (ERROR.mvm_config) and the
     #: windows shrink to one entry: the iCEBreaker's reduced set.
     mvm: bool = True
+    #: Feature flag: the output spike FIFO reads many events per frame (the `spike_out_burst` window, two
+    #: events waiting ahead of the FIFO). Off, events are read one per frame through FIFO.spike_out: the
+    #: iCEBreaker's reduced set, where the look-ahead's ~90 logic cells do not fit.
+    output_burst: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -102,6 +106,7 @@ class ChipConfig:
         need(isinstance(self.pv_averaging, bool), "pv_averaging", "must be True or False")
         need(isinstance(self.pv_radar, bool), "pv_radar", "must be True or False")
         need(isinstance(self.mvm, bool), "mvm", "must be True or False")
+        need(isinstance(self.output_burst, bool), "output_burst", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth"):
@@ -118,8 +123,8 @@ class ChipConfig:
         for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth", "route_fifo_depth"):
             value = getattr(self, name)
             need(value & (value - 1) == 0, name, "must be a power of two")
-        need(self.output_fifo_depth >= 4, "output_fifo_depth", "must be at least 4 (two events wait ahead of "
-             "a burst read, docs/spi.md)")
+        need(self.output_fifo_depth >= 4 or not self.output_burst, "output_fifo_depth",
+             "must be at least 4 with output_burst (two events wait ahead of a burst read, docs/spi.md)")
         for name in ("sys_clk_hz", "spi_clk_hz", "wl_volts_per_lsb", "bl_volts_per_lsb",
                      "sl_volts_per_lsb", "us_per_adc_lsb", "threshold_volts_per_lsb"):
             value = getattr(self, name)
@@ -206,5 +211,5 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
-                                   pv_radar=False, mvm=False)
+                                   pv_radar=False, mvm=False, output_burst=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

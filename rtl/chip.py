@@ -103,11 +103,12 @@ class Chip(wiring.Component):
             connect(m, getattr(regs, name), window.host)
 
         m.submodules.spike_in = spike_in = SpikeInPort(config.input_fifo_depth)
-        m.submodules.spike_out = spike_out = SpikeOutPort(config.output_fifo_depth)
+        m.submodules.spike_out = spike_out = SpikeOutPort(config.output_fifo_depth, burst=config.output_burst)
         connect(m, regs.fifo_spike_in, spike_in.host)
         connect(m, regs.spike_in_burst, spike_in.burst)
         connect(m, regs.fifo_spike_out, spike_out.host)
-        connect(m, regs.spike_out_burst, spike_out.burst)
+        if config.output_burst:
+            connect(m, regs.spike_out_burst, spike_out.burst)
         m.d.comb += [regs.fifo_in_level.count.eq(spike_in.level),
                      regs.fifo_out_level.count.eq(spike_out.level)]
 

@@ -64,21 +64,45 @@ class SpikeOutPort(wiring.Component):
     the head and the event behind it wait in two registers (`depth` entries in all, as before): a burst's
     low byte fetched the cycle after the previous low byte was committed is the second one's. A burst must
     not read past the events present when it starts (the host reads `out_level` first): an event arriving
-    mid-burst could otherwise pair a low byte of nothing with its high byte."""
+    mid-burst could otherwise pair a low byte of nothing with its high byte.
 
-    def __init__(self, depth: int):
-        if depth < 4:
-            raise ValueError(f"the output spike FIFO needs a depth of at least 4, not {depth}")
-        self._depth = depth
-        super().__init__({
+    With `burst` off (`ChipConfig.output_burst`) there is no window and no look-ahead: the FIFO's own
+    output register is the head."""
+
+    def __init__(self, depth: int, burst: bool = True):
+        if burst and depth < 4:
+            raise ValueError(f"the output spike FIFO needs a depth of at least 4 with its burst window, not {depth}")
+        self._depth, self._burst = depth, burst
+        members = {
             "host": In(WindowPort(1)),
-            "burst": In(WindowPort(max(1, (2 * depth - 1).bit_length()))),
             "events": In(stream.Signature(EVENT_BITS)),
             "level": Out(range(depth + 1)),
             "underflow": Out(1),
-        })
+        }
+        if burst:
+            members["burst"] = In(WindowPort(max(1, (2 * depth - 1).bit_length())))
+        super().__init__(members)
 
     def elaborate(self, platform):
+        return self._with_look_ahead() if self._burst else self._plain()
+
+    def _plain(self):
+        m = Module()
+        m.submodules.fifo = fifo = BlockFIFO(width=EVENT_BITS, depth=self._depth)
+        m.d.comb += [
+            fifo.w_data.eq(self.events.payload),
+            fifo.w_en.eq(self.events.valid),
+            self.events.ready.eq(fifo.w_rdy),
+            self.level.eq(fifo.level),
+        ]
+        head = fifo.r_data.word_select(self.host.addr, 8)
+        with m.If(self.host.r_stb):
+            m.d.sync += self.host.r_data.eq(head & fifo.r_rdy.replicate(8))
+        pop = self.host.r_commit & (self.host.commit_addr == 1)
+        m.d.comb += [fifo.r_en.eq(pop), self.underflow.eq(pop & ~fifo.r_rdy)]
+        return m
+
+    def _with_look_ahead(self):
         m = Module()
         m.submodules.fifo = fifo = BlockFIFO(width=EVENT_BITS, depth=self._depth - 2)
         host, burst = self.host, self.burst

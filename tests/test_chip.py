@@ -145,9 +145,10 @@ MVM_SAMPLE = [("forward", 1, 1, "count", 1), ("forward", 4, 4, "sar", 24), ("bac
 
 
 def exercise_mvm(chip: Chip) -> dict:
-    """The unprogrammed (formed) cells of the seed, MVMs of the sample on core 1, then trims and again."""
+    """Rows 0-3 of core 1 programmed to random levels (formed cells are all alike: every output would be
+    0), MVMs of the sample on core 1 with inputs on those rows, then trims and again."""
     rng = np.random.default_rng(3)
-    seen = {}
+    seen = {"program": chip.program(1, rng.choice(LEVELS, (4, REFERENCE.columns))).codes}
     for trims in (None, rng.integers(-40, 40, REFERENCE.neurons)):
         if trims is not None:
             chip.set_trims(1, trims)
@@ -155,6 +156,8 @@ def exercise_mvm(chip: Chip) -> dict:
         for direction, in_bits, out_bits, conversion, threshold in MVM_SAMPLE if trims is None else MVM_SAMPLE[:3]:
             lines = REFERENCE.rows if direction == "forward" else REFERENCE.neurons
             x = rng.integers(-(1 << in_bits) + 1, 1 << in_bits, lines)
+            if direction == "forward":
+                x[4:] = 0                             # the programmed rows only: the others are all alike
             y = chip.mvm(1, x, direction, in_bits, out_bits, conversion, threshold_code=threshold)
             seen[direction, in_bits, out_bits, conversion, trims is not None] = (y, chip.mvm_counters())
     seen["status"] = chip.status() & (StatusBit.MVM_DONE | StatusBit.BUSY | StatusBit.ERROR)
@@ -167,6 +170,7 @@ def test_mvms_and_trims_over_frames_equal_the_model_bit_for_bit(chip_build):
         cosim = exercise_mvm(Chip(transport))
         errors = Chip(transport).errors()
     assert errors == [] and cosim["status"] == model["status"] == StatusBit.MVM_DONE
+    assert np.array_equal(cosim.pop("program"), model.pop("program"))
     for key in (key for key in model if key != "status"):
         (y, counters), (got, chip_counters) = model[key], cosim[key]
         assert np.array_equal(y, got), f"{key} differs on {chip_build.simulator}: {y} / {got}"
@@ -217,3 +221,18 @@ def test_the_chip_refuses_bad_mvm_starts_and_host_access_to_a_running_mvm(verila
         assert regs.read("mvm_threshold") == 2 and regs.read_window("mvm_x", 0, 1) == b"\x00"
         assert regs.read_window("neuron_trim", 0, 1) == b"\x00" and regs.read("mvm_samples") == 2 * 255
         assert regs.errors() == []
+
+
+def test_calibration_over_frames_equals_the_model_with_the_neurons_noise_on(verilator_chip_build):
+    """Chip.calibrate through SPI (MVMs and trim writes) finds the trims the model finds: with the noise on,
+    the macro behind the port draws the same offsets and noise in the same order as the golden model."""
+    model = Chip(ModelTransport(REFERENCE, seed=21, neuron_noise=True)).calibrate(1, trials=6)
+    with CosimTransport(config=REFERENCE, seed=21, neuron_noise=True, built=verilator_chip_build,
+                        log=lambda *_: None) as transport:
+        chip = Chip(transport)
+        cosim = chip.calibrate(1, trials=6)
+        assert chip.errors() == []
+    assert np.array_equal(cosim.trims, model.trims) and cosim.mvms == model.mvms
+    assert np.array_equal(cosim.bias_before, model.bias_before) and np.array_equal(cosim.bias_after, model.bias_after)
+    assert np.abs(model.trims).max() > 4                              # the offsets were there to trim
+    assert np.abs(model.bias_after).mean() < np.abs(model.bias_before).mean()

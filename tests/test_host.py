@@ -148,6 +148,40 @@ def test_a_chip_with_one_page_answers_its_geometry_and_a_host_for_the_full_chip_
     assert not any(w.name in ("mvm_x", "mvm_y", "neuron_trim") for w in lite_table.windows)
     assert not any(r.name.startswith("mvm_") for r in lite_table.registers)
     with pytest.raises(IdentityError, match=r"1 page\(s\) of neuron settings, up to 1 read\(s\) averaged per "
-                                            r"verify, P&V algorithms 0b011, 0 MVM lines\), the config 'reference' says .*2 page"):
+                                            r"verify, P&V algorithms 0b011, 0 MVM lines, output burst off\), the config 'reference' says .*2 page"):
         check_identity(regs, REFERENCE)
     check_identity(RegisterClient(RegisterFileModel(REFERENCE_LITE), lite_table), REFERENCE_LITE)
+
+
+@pytest.mark.parametrize("burst", [True, False])
+def test_the_inference_runner_drains_outputs_in_bursts_or_one_event_per_frame(burst):
+    """A chip (the register-file model) whose run has ended with 40 events and a tick waiting: the runner
+    reads them all, in order, in one burst frame, or one frame each on a build without the window."""
+    from rram_cim.config import REFERENCE, REFERENCE_LITE
+    from rram_cim.host.inference import InferenceRunner
+    from rram_cim.host.registers import check_identity
+    from rram_cim.protocol import EVENT_TICK, StatusBit, output_event
+    from rram_cim.rtl.regmap.generate import load_generated
+    config = REFERENCE if burst else REFERENCE_LITE
+
+    class EndedRun(RegisterFileModel):
+        frames = 0
+
+        def status_byte(self):
+            return super().status_byte() | StatusBit.INFER_DONE
+
+        def exchange(self, frame):
+            self.frames += 1
+            return super().exchange(frame)
+
+    chip = EndedRun(config)
+    events = [output_event(n % 2, n % 32, n % 3 == 0) for n in range(40)] + [EVENT_TICK]
+    chip.spike_out.extend(events)
+    regs = RegisterClient(chip, load_generated(config)[1].TABLE)
+    check_identity(regs, config)                                      # its frames are not the run's
+    chip.frames = 0
+    run = InferenceRunner(regs, config).run([[(0, 1)]])
+    assert run.events == events and not chip.spike_out and run.warnings == []
+    # Time steps and start, the levels (the run has ended: no inputs sent), the outputs, two counter bursts,
+    # the closing NOP: 7 frames; or the 41 events one frame each.
+    assert chip.frames == (7 if burst else 6 + len(events))

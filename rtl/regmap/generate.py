@@ -40,7 +40,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "CORES": config.cores, "ROWS": config.rows, "COLUMNS": config.columns, "NEURONS": config.neurons,
         "DAC_BITS": config.dac_bits, "ADC_BITS": config.adc_bits, "FAILED_LOG_DEPTH": config.failed_log_depth,
         "PV_LEVELS": config.pv_levels, "IN_FIFO_DEPTH": config.input_fifo_depth,
-        "OUT_FIFO_DEPTH": config.output_fifo_depth,
+        "OUT_FIFO_DEPTH": config.output_fifo_depth, "OUTPUT_BURST": int(config.output_burst),
         "NEURON_PAGES": config.neuron_pages, "PV_VERIFY_READS": config.pv_verify_reads,
         "PV_ALGORITHMS": config.pv_algorithms, "PV_SL_RAMP_BITS": config.dac_bits if config.pv_radar else 1,
         # A build without MVM drops the MVM page and windows (FEATURE_NODES); they still need a size to compile.
@@ -76,7 +76,7 @@ def _field(node: FieldNode) -> Field:
 
 #: The map's parts that belong to a feature flag of ChipConfig: a build without the feature has none of
 #: them (an access is ERROR.bad_address), so a small board spends no logic on their decoding or storage.
-FEATURE_NODES = {"mvm": ("mvm", "mvm_x", "mvm_y", "neuron_trim")}
+FEATURE_NODES = {"mvm": ("mvm", "mvm_x", "mvm_y", "neuron_trim"), "output_burst": ("spike_out_burst",)}
 
 
 def _table(top: AddrmapNode, config: ChipConfig) -> RegisterTable:
