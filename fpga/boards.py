@@ -44,7 +44,7 @@ BOARDS = {
     # The UP5K holds the reference chip's reduced feature set (config.REFERENCE_LITE).
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", REFERENCE_LITE, "bin",
                         "ice40_generic", "ice40"),
-    # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (SPI still at 1 MHz).
+    # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (its SPI from the UART bridge).
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                    REFERENCE.replace(name="reference-25mhz", sys_clk_hz=25e6), "bit", "ulx3s", "ecp5"),
 }

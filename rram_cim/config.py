@@ -62,9 +62,10 @@ class ChipConfig:
     #: Volts per LSB of the neuron threshold codes: 0.1 mV, finer than the ~0.14 mV kT/C noise of
     #: SPIRIT's 200 fF integration capacitor would make useful.
     threshold_volts_per_lsb: float = 1e-4
-    #: System clock and SPI clock, in hertz. iCEBreaker's oscillator is 12 MHz.
+    #: System clock and SPI clock, in hertz. iCEBreaker's oscillator is 12 MHz; SCK runs at f_sys / 4, the
+    #: fastest the SPI target takes (its synchronizers need ~3 system cycles per SCK edge).
     sys_clk_hz: float = 12e6
-    spi_clk_hz: float = 1e6
+    spi_clk_hz: float = 3e6
     #: Volts per LSB of the word-line (gate) DAC: 8 bits span 0-2.55 V, covering the 0.6-2 V gate range of
     #: IGVVA on HfO2 1T1R (Milo et al., "Multilevel HfO2-based RRAM devices for low-power neuromorphic
     #: networks", APL Materials 7, 081120, 2019).

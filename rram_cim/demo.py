@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", default=None, help="the board's serial port (serial; default: found by USB ID)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default=None,
                         help="co-simulation simulator (default: Verilator when installed)")
-    parser.add_argument("--samples", type=whole(1), default=100,
-                        help="test digits run in co-simulation (default 100; the models run all 360)")
+    parser.add_argument("--samples", type=whole(1), default=360,
+                        help="test digits run on the chip (default 360: all the held-out digits, as the models)")
     parser.add_argument("--seed", type=seed, default=1,
                         help=f"data split, training and device seed (0 to {SEED_LIMIT - 1})")
     from .host.training import STEPS_MAX

@@ -34,7 +34,8 @@ class ChipBench:
         self.dut = dut
         self.config = config or config_from_env()
         self.clk_period_ps = clock_period_ps(self.config)
-        self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider))
+        # The target moves CIPO about 3 system cycles after a rising SCK edge (its synchronizers): give 4.
+        self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider), cipo_settle_ps=4 * self.clk_period_ps)
         # The analog port's inputs; a bench that attaches the analog bridge drives them from then on.
         dut.port__sense_valid.value = 0
         dut.port__sense_code.value = 0

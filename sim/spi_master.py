@@ -6,7 +6,8 @@ cycle, as they would from a real host. Frames come from `host.frames`, replies a
 
 from __future__ import annotations
 
-from cocotb.triggers import Timer
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, Timer
 
 from ..host.frames import Reply, nop_frame, parse_reply, read_frame, write_frame
 
@@ -16,8 +17,14 @@ __all__ = ["SPIMaster"]
 class SPIMaster:
     """Bound to a DUT's SPI pins by prefix: `SPIMaster(dut, sck_period_ps)` drives `spi__sck` etc."""
 
-    def __init__(self, dut, sck_period_ps: int, prefix: str = "spi__"):
+    def __init__(self, dut, sck_period_ps: int, prefix: str = "spi__", cipo_settle_ps: int | None = None):
+        """`cipo_settle_ps`, if given: how long after a rising SCK edge the target has moved CIPO to its
+        next bit. When half an SCK period is longer, a frame runs on a simulator-driven SCK with one Python
+        wake-up per bit (at each falling edge: CIPO already shows the next bit, COPI takes it) instead of
+        two, with the same edges at the same times."""
         self._sck = getattr(dut, f"{prefix}sck")
+        self.cipo_settle_ps = cipo_settle_ps
+        self._clock = None
         self._cs_n = getattr(dut, f"{prefix}cs_n")
         self._copi = getattr(dut, f"{prefix}copi")
         self._cipo = getattr(dut, f"{prefix}cipo")
@@ -35,10 +42,13 @@ class SPIMaster:
     def sck_period_ps(self, period: int):
         self._high = period // 2
         self._low = period - self._high
+        self._clock = None                                       # a clocked frame makes a new one
 
     async def transfer(self, frame: bytes, bits: int | None = None) -> bytes:
         """Clock `bits` bits of `frame` (all by default), MSB first; return what CIPO carried."""
         bits = 8 * len(frame) if bits is None else bits
+        if bits and self.cipo_settle_ps is not None and self._high == self._low > self.cipo_settle_ps:
+            return await self._clocked_transfer(frame, bits)
         received = bytearray(len(frame))
         # Mode 0: COPI changes while SCK is low (first bit right after CS falls), both sides sample on
         # the rising edge. Two timer waits per bit keep the Python overhead per simulated bit low.
@@ -55,6 +65,32 @@ class SPIMaster:
             following = index + 1
             if following < bits:
                 self._copi.value = (frame[following // 8] >> (7 - following % 8)) & 1
+        await Timer(self._low, unit="ps")
+        self._cs_n.value = 1
+        await Timer(2 * self.sck_period_ps, unit="ps")         # CS high time between frames
+        self.bytes_transferred += bits // 8
+        return bytes(received)
+
+    async def _clocked_transfer(self, frame: bytes, bits: int) -> bytes:
+        """`transfer` with SCK toggled by the simulator (cocotb's GPI clock): CS falls with COPI's first
+        bit, half a period later CIPO is sampled and SCK starts high; at each falling edge CIPO holds the
+        bit the next rising edge samples and COPI takes the next bit; after the last, SCK stops low."""
+        if self._clock is None:
+            self._clock = Clock(self._sck, self.sck_period_ps, unit="ps", impl="gpi")
+        received = bytearray(len(frame))
+        self._copi.value = (frame[0] >> 7) & 1
+        self._cs_n.value = 0
+        await Timer(self._low, unit="ps")
+        falling = FallingEdge(self._sck)
+        self._clock.start(start_high=True)
+        for index in range(bits):
+            if int(self._cipo.value):                  # the bit this index's rising edge samples
+                received[index // 8] |= 1 << (7 - index % 8)
+            await falling
+            following = index + 1
+            if following < bits:
+                self._copi.value = (frame[following // 8] >> (7 - following % 8)) & 1
+        self._clock.stop()
         await Timer(self._low, unit="ps")
         self._cs_n.value = 1
         await Timer(2 * self.sck_period_ps, unit="ps")         # CS high time between frames

@@ -30,7 +30,7 @@ def test_the_reduced_reference_has_one_page_of_neuron_settings_and_is_otherwise_
 
 def test_derived_quantities_follow_fields():
     assert REFERENCE.cells_total == REFERENCE.cores * REFERENCE.rows * REFERENCE.columns
-    assert REFERENCE.spi_divider == 12
+    assert REFERENCE.spi_divider == 4
     assert REFERENCE.seconds_per_cycle == pytest.approx(1 / 12e6)
 
 
