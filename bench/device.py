@@ -39,9 +39,9 @@ PROG = "rram-cim bench device"
 
 #: The measured setup in our codes: 10 mV per gate LSB (RADAR's smallest step is one LSB), 10 mV per
 #: bit-line LSB (2 V is code 200), 1 uS per ADC LSB (the levels reach 245 uS, beyond the reference's
-#: 128 uS full scale) and a 10 MHz clock so a 2-cycle pulse is RADAR's 200 ns.
+#: 128 uS full scale) and a 10 MHz clock so a 2-cycle pulse is RADAR's 200 ns (SCK at its f_sys / 4).
 RADAR_CONFIG = dataclasses.replace(REFERENCE, name="radar-bench", us_per_adc_lsb=1.0, bl_volts_per_lsb=0.01,
-                                   wl_volts_per_lsb=0.01, sys_clk_hz=10e6)
+                                   wl_volts_per_lsb=0.01, sys_clk_hz=10e6, spi_clk_hz=2.5e6)
 V_BL = 2.0
 PULSE_CYCLES = 2
 #: Gate start of the ramp, inferred: cells that never overshot needed a median gate swing of 0.28 /
