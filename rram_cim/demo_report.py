@@ -84,7 +84,8 @@ def _pv_stats(result, level_codes, config, model) -> dict:
 
 def print_report(report, evaluations, cosim) -> None:
     print("\n=== accuracy on the held-out digits ===")
-    n = report["cosim_images"]
+    # The chip's digits, if they are a subset of the test digits (a column of their own); else none.
+    n = report["cosim_images"] if report["cosim_images"] and report["cosim_images"] < report["test_images"] else 0
     print(f"{'model':<34} {'all ' + str(report['test_images']):>9} {('first ' + str(n)) if n else '':>10}")
     names = {"float": "float (unrounded levels, ideal)", "quantized": "quantized (8 levels, ideal cells)",
              "chip_model": "chip, golden model (P&V cells)", "relaxed 1 hour": "chip, golden model, 1 hour later",
@@ -94,10 +95,13 @@ def print_report(report, evaluations, cosim) -> None:
         print(f"{label:<34} {e.accuracy:>9.3f} {f'{e.on(n):.3f}' if n else '':>10}")
     if cosim:
         e = cosim["evaluation"]
-        print(f"{CHIP_RUNS[cosim['transport']]:<34} {'':>9} {e.accuracy:>10.3f}")
+        if n:
+            print(f"{CHIP_RUNS[cosim['transport']]:<34} {'':>9} {e.accuracy:>10.3f}")
+        else:
+            print(f"{CHIP_RUNS[cosim['transport']]:<34} {e.accuracy:>9.3f}")
         if cosim["identical"] is not None:
-            print(f"co-simulation: {cosim['identical']} of {n} inferences identical, event for event, to the golden "
-                  "model")
+            print(f"co-simulation: {cosim['identical']} of {report['cosim_images']} inferences identical, event "
+                  "for event, to the golden model")
         else:
             print("(emulated cells and ideal neurons of the FPGA build: no golden model to compare event for event)")
         print(f"{cosim['transport']} ({cosim['simulator'] or 'board'}): {cosim['inference_wall_s']:.2f} s wall and "
