@@ -28,7 +28,7 @@ from ..models.mvm import MVMModel
 from .calibration import OffsetCalibration, calibrate_offsets
 from ..models.mvm import check_request as check_mvm_request
 from ..models.pv import PVSettings, adc_codes, averaged_codes, program_and_verify
-from ..protocol import ROUTE_ENTRY_BYTES, Conversion, Direction, NeuronReset, StatusBit
+from ..protocol import Conversion, Direction, NeuronReset, StatusBit
 from .compiler import NetworkMapping
 from ..models.macro import NeuronMode
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps

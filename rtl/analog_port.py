@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import ChipConfig
 # The port's operation and neuron mode are wire formats, defined once in the protocol module (re-exported
 # here for the code that imports them with the port).
-from ..protocol import Conversion, Direction, NeuronCore, NeuronMode, Op
+from ..protocol import Direction, NeuronCore, NeuronMode, Op
 
 __all__ = ["Op", "NeuronMode", "AnalogPort", "CellPort", "NeuronPort", "neuron_cores_layout", "mvm_phases"]
 
