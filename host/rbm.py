@@ -224,9 +224,9 @@ def occlude_quarter(images, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 @dataclass(frozen=True)
 class RBMSettings:
     hidden: int = 24
-    epochs: int = 60
+    epochs: int = 200
     batch: int = 32
-    learning_rate: float = 0.05
+    learning_rate: float = 0.02
     momentum: float = 0.7
     weight_decay: float = 1e-4
     cd_steps: int = 1
@@ -436,7 +436,7 @@ class Recovery:
 
 
 def recover(sampler, corrupted, known=None, flip_fraction: float | None = None,
-            neuron: StochasticNeuron = StochasticNeuron(), steps: int = 20, burn_in: int = 10, seed: int = 0,
+            neuron: StochasticNeuron = StochasticNeuron(), steps: int = 50, burn_in: int = 10, seed: int = 0,
             progress: Callable[[int, int], None] | None = None) -> Recovery:
     """Gibbs sampling from `corrupted` binary images (samples, 64), the label units free.
 
