@@ -28,7 +28,7 @@ This is the same idea on this chip's golden model, at the size of scikit-learn's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -38,7 +38,7 @@ from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
 __all__ = ["PIXELS", "LABELS", "VISIBLE", "LFSR", "LFSR32_TAPS", "StochasticNeuron", "RBMError", "RBMSettings",
-           "RBM", "binarize", "visible_units", "flip_pixels", "occlude_quarter", "weight_sigma", "train_rbm",
+           "RBM", "train_fitting", "binarize", "visible_units", "flip_pixels", "occlude_quarter", "weight_sigma", "train_rbm",
            "RBMMapping", "map_rbm", "FloatSampler", "ChipSampler", "hidden_step", "visible_step", "recover",
            "Recovery", "pixel_errors", "error_reduction", "lfsr_seeds", "save_grid"]
 
@@ -369,6 +369,27 @@ def map_rbm(rbm: RBM, level_codes, config: ChipConfig, neuron: StochasticNeuron 
         codes.append(code)
         lsbs.append(tiled.lsb_per_unit(direction, code) * pulses)
     return RBMMapping(tiled, in_bits, out_bits, codes[0], codes[1], lsbs[0], lsbs[1])
+
+
+def train_fitting(visible, settings: RBMSettings, level_codes, config: ChipConfig, spread_us=None,
+                  level_step_us: float = 1.0, neuron: StochasticNeuron = StochasticNeuron(), cores=None,
+                  progress: Callable[[int, int, float], None] | None = None) -> tuple[RBM, RBMMapping, list[int]]:
+    """Hidden units as the cores allow: train with `settings.hidden` hidden units, and while the trained W
+    cannot be mapped (`map_rbm` refuses it: too many hidden units, or rows the spare columns cannot
+    balance) train again with one fewer. Returns the RBM, its mapping and the hidden counts refused."""
+    refused = []
+    hidden = min(settings.hidden, config.neurons - 1)
+    refused.extend(range(settings.hidden, hidden, -1))
+    while hidden >= 1:
+        rbm = train_rbm(visible, replace(settings, hidden=hidden), spread_us, level_step_us, progress)
+        try:
+            return rbm, map_rbm(rbm, level_codes, config, neuron, cores=cores), refused
+        except RBMError:
+            if hidden == 1:
+                raise
+            refused.append(hidden)
+            hidden -= 1
+    raise RBMError(f"hidden = {settings.hidden}: an RBM needs at least one hidden unit")
 
 
 # ---- samplers: the two half-steps' membranes --------------------------------------------------------------

@@ -3,6 +3,8 @@ on the golden model against the mapping's expected outputs, a small recovery, an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -177,6 +179,18 @@ def test_weights_that_cannot_be_balanced_are_refused_with_the_sizes():
     rbm.w[:, :10] = 0.0                  # rows with almost no weight: the balance columns cannot lift them
     with pytest.raises(R.RBMError, match="74 visible x 30 hidden units does not fit 2 cores"):
         R.map_rbm(rbm, LEVEL_CODES, REFERENCE)
+
+
+def test_training_takes_as_many_hidden_units_as_the_cores_allow():
+    data = load_digits(0)
+    visible = R.visible_units(data.train_x[:400], data.train_y[:400])
+    settings = R.RBMSettings(hidden=33, epochs=30, learning_rate=0.05)
+    rbm, mapping, refused = R.train_fitting(visible, settings, LEVEL_CODES, REFERENCE)
+    # 33 and 32 exceed a core's 31 usable neurons; then trained W that cannot be balanced are refused.
+    assert refused[:2] == [33, 32] and refused == list(range(33, rbm.hidden, -1)) and len(refused) > 2
+    assert mapping.tiled.sizes("forward") == (rbm.hidden, R.VISIBLE)
+    with pytest.raises(R.RBMError, match="does not fit 2 cores"):
+        R.map_rbm(R.train_rbm(visible, replace(settings, hidden=rbm.hidden + 1)), LEVEL_CODES, REFERENCE)
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan"), True])
