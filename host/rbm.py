@@ -346,6 +346,9 @@ def map_rbm(rbm: RBM, level_codes, config: ChipConfig, neuron: StochasticNeuron 
     and choose each direction's threshold so that one unit of input is `neuron.sigma_lsb / LOGISTIC_SIGMA`
     LSBs: the neuron's noise then samples at temperature 1. Refused with the sizes when the units do not fit."""
     hidden, visible = rbm.w.shape
+    for name, bits in (("in_bits", in_bits), ("out_bits", out_bits)):
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 8:
+            raise RBMError(f"{name} must be an integer from 1 to 8 (an MVM's bits), not {bits!r}")
     cores = tuple(range(config.cores)) if cores is None else tuple(cores)
     rows_needed = -(-visible // (config.rows - 1))
     if hidden > config.neurons - 1:
@@ -397,6 +400,9 @@ def train_fitting(visible, settings: RBMSettings, level_codes, config: ChipConfi
 class FloatSampler:
     """The float reference: exact W v and W^T h in numpy, in the chip's LSBs (floats), same biases."""
 
+    #: Membranes and biases are floats: evidence terms stay unrounded.
+    integer = False
+
     def __init__(self, rbm: RBM, lsb_per_unit_forward: float, lsb_per_unit_backward: float):
         self.rbm = rbm
         self.lsb = (lsb_per_unit_forward, lsb_per_unit_backward)
@@ -414,8 +420,11 @@ class ChipSampler:
     """The chip: W v as forward MVMs and W^T h as backward MVMs of the same cells (`host.chip.Chip` with the
     mapping's targets programmed), outputs in integer LSBs; biases rounded to integer LSBs."""
 
+    integer = True
+
     def __init__(self, chip, mapping: RBMMapping, rbm: RBM):
         self.chip, self.mapping = chip, mapping
+        self.lsb = (mapping.lsb_per_unit_forward, mapping.lsb_per_unit_backward)
         self.hidden_bias = np.rint(rbm.c_hidden * mapping.lsb_per_unit_forward).astype(np.int64)
         self.visible_bias = np.rint(rbm.b_visible * mapping.lsb_per_unit_backward).astype(np.int64)
         self.mvms = 0
@@ -478,10 +487,8 @@ def recover(sampler, corrupted, known=None, flip_fraction: float | None = None,
         f = _fraction(flip_fraction, "the flip fraction")
         if not 0 < f < 0.5:
             raise RBMError(f"evidence needs a flip fraction strictly between 0 and 1/2, not {f}")
-        lsb = getattr(sampler, "mapping", None)
-        lsb = lsb.lsb_per_unit_backward if lsb is not None else sampler.lsb[1]
-        evidence[:, :PIXELS] = np.log((1 - f) / f) * (2 * corrupted - 1) * lsb
-    if isinstance(sampler, ChipSampler):
+        evidence[:, :PIXELS] = np.log((1 - f) / f) * (2 * corrupted - 1) * sampler.lsb[1]
+    if sampler.integer:
         evidence = np.rint(evidence).astype(np.int64)
     hidden = len(sampler.hidden_bias)
     lfsr_h = LFSR(lfsr_seeds((samples, hidden), seed))

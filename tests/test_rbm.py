@@ -174,6 +174,13 @@ def test_visible_units_beyond_the_cores_rows_are_refused():
         R.map_rbm(_random_rbm(), LEVEL_CODES, REFERENCE, cores=(0,))
 
 
+def test_mvm_bits_outside_1_to_8_are_refused():
+    with pytest.raises(R.RBMError, match="in_bits must be an integer from 1 to 8"):
+        R.map_rbm(_random_rbm(), LEVEL_CODES, REFERENCE, in_bits=0)
+    with pytest.raises(R.RBMError, match="out_bits must be an integer from 1 to 8"):
+        R.map_rbm(_random_rbm(), LEVEL_CODES, REFERENCE, out_bits=9)
+
+
 def test_weights_that_cannot_be_balanced_are_refused_with_the_sizes():
     rbm = _random_rbm(hidden=30)
     rbm.w[:, :10] = 0.0                  # rows with almost no weight: the balance columns cannot lift them
