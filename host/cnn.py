@@ -44,6 +44,7 @@ class CNNSettings:
     pool: int = 2                          # max-pool window (and stride) after each convolution
     classes: int = 10
     act_bits: int = 4                      # ADC bits of every hidden output (so the next layer's input bits)
+    input_shift: int = 2                   # hidden outputs enter the next MVM times 2^shift (more samples)
     out_bits: int = 6                      # ADC bits of the last layer's outputs (the class scores)
     epochs: int = 60                       # float epochs
     aware_epochs: int = 20                 # quantization- and noise-aware epochs after them

@@ -87,7 +87,7 @@ class ChipCNN:
         return results
 
     def in_bits(self, k: int) -> int:
-        return PIXEL_BITS if k == 0 else self.network.settings.act_bits
+        return input_bits(self.network.settings, k)
 
     def run(self, chip, x: np.ndarray) -> np.ndarray:
         """Class scores (integer ADC codes, partials added) of one digit (64 pixels 0..1) on `chip`."""
@@ -103,7 +103,7 @@ class ChipCNN:
                 return y[0]
             side = int(round(math.sqrt(len(patches))))
             pooled, _ = max_pool(y.reshape(1, side, side, -1), s.pool)
-            a = np.clip(pooled, 0, s.act_top)
+            a = np.clip(pooled, 0, s.act_top) << s.input_shift
         raise AssertionError("unreachable")
 
     def mvms_per_digit(self) -> int:
@@ -154,7 +154,7 @@ def plan(net: CNN, level_codes, config: ChipConfig, calibration_x: np.ndarray, r
     layers = map_network(staged, level_codes, config, replicate)
     codes, scales = [], []
     for k, layer in enumerate(layers[:-1]):
-        per_code = layer.lsb_per_unit(1)
+        per_code = layer.lsb_per_unit(1) * _input_gain(s, k)
         codes.append(_code(per_code * lpu[k], f"layer {k + 1}"))
         scales.append(per_code / codes[-1])
     # The last layer: its input as the quantized chip arithmetic gives it, the largest |W x| on the top code.
@@ -168,10 +168,22 @@ def plan(net: CNN, level_codes, config: ChipConfig, calibration_x: np.ndarray, r
         a = pooled
     largest = float(np.percentile(np.abs(a.reshape(len(a), -1) @ levels[-1].T), 99.9))
     units_per_lsb = max(largest, 1.0) / ((1 << s.out_bits) - 1)
-    per_code = layers[-1].lsb_per_unit(1)
+    per_code = layers[-1].lsb_per_unit(1) * _input_gain(s, len(layers) - 1)
     codes.append(_code(per_code * units_per_lsb, f"layer {len(layers)}"))
     scales.append(per_code / codes[-1])
     return with_plan(net, lpu, scales), layers, codes
+
+
+def input_bits(settings, k: int) -> int:
+    """Input bits of layer k's MVMs: the pixels' 4, or a hidden output's bits and its shift."""
+    return PIXEL_BITS if k == 0 else settings.act_bits + settings.input_shift
+
+
+def _input_gain(settings, k: int) -> int:
+    """What layer k's inputs are multiplied by on the chip: hidden outputs enter shifted left by
+    `input_shift` bits, so each takes 2^shift times the samples: the charge grows by that, the kT/C noise
+    by its square root (NeuRRAM's pulse multiplier does the same with repeated input pulses)."""
+    return 1 if k == 0 else 1 << settings.input_shift
 
 
 def _code(value: float, what: str) -> int:
@@ -187,8 +199,7 @@ def output_sigma(net: CNN, layers: list[MappedLayer], codes: list[int], config: 
     and the calibrated comparator offset of each partial's conversion."""
     sigmas = []
     for k, (layer, code) in enumerate(zip(layers, codes)):
-        bits = PIXEL_BITS if k == 0 else net.settings.act_bits
-        samples = (1 << bits) - 1
+        samples = (1 << input_bits(net.settings, k)) - 1
         per_partial = math.sqrt(samples * neuron.noise_sigma_v ** 2 + CALIBRATED_OFFSET_V ** 2)
         partials = layer.tiled.partials_per_output("forward")
         sigmas.append(per_partial * math.sqrt(partials) / (code * config.threshold_volts_per_lsb))

@@ -65,6 +65,31 @@ def test_a_tiny_training_run_beats_chance_by_far(digits, tiny):
     assert tiny.history[-1] < tiny.history[0]
 
 
+def test_the_float_gradients_match_finite_differences(digits):
+    from rram_cim.host.cnn import _backward, _forward, _loss, initial, pixel_codes
+    settings = CNNSettings(channels=(2, 3), seed=2)
+    net = initial(settings, np.random.default_rng(2))
+    net.weights = [3 * w for w in net.weights]                  # outputs spread over the clip's range
+    codes, labels = pixel_codes(digits.train_x[:6]), digits.train_y[:6]
+
+    def loss():
+        return _loss(_forward(net, codes, None, None)[0], labels)[0]
+
+    scores, cache = _forward(net, codes, None, None)
+    grads = _backward(net, cache, _loss(scores, labels)[1], quantized=False)
+    rng = np.random.default_rng(0)
+    for layer, grad in enumerate(grads):
+        for index in zip(*(rng.integers(0, n, 4) for n in grad.shape)):
+            saved = net.weights[layer][index]
+            net.weights[layer][index] = saved + 1e-6
+            up = loss()
+            net.weights[layer][index] = saved - 1e-6
+            down = loss()
+            net.weights[layer][index] = saved
+            assert (up - down) / 2e-6 == pytest.approx(grad[index], rel=1e-3, abs=1e-7), (layer, index)
+    assert any(np.abs(g).max() > 1e-4 for g in grads)
+
+
 def test_training_is_deterministic_for_a_seed(digits):
     settings = CNNSettings(channels=(2, 4), epochs=1, aware_epochs=0, seed=5)
     first, _ = train(digits, settings)
@@ -140,3 +165,18 @@ def test_layers_that_do_not_fit_the_cores_are_refused_naming_the_layer(tiny):
         map_network(planned, LEVELS, REFERENCE)            # three layers, two cores
     with pytest.raises(CompileError, match="layer conv 2 does not fit the cores left"):
         map_network(planned, LEVELS, SMALL.replace(cores=3))   # conv 2 (36 rows) needs 3 cores of 16 rows
+
+
+def test_the_evaluation_names_every_setting_and_the_noise_aware_network_stays_accurate(digits):
+    from dataclasses import replace
+
+    from rram_cim.host.cnn_chip import evaluate
+    report = evaluate(digits, replace(TINY, aware_epochs=2), TRIO, LEVELS, seed=1, samples=3)
+    rows = {row["setting"]: row for row in report["results"]}
+    assert list(rows) == ["float", "quantized", "chip model", "chip model after 1 day"]
+    assert rows["quantized"]["accuracy"] > 0.7 and rows["quantized"]["digits"] == len(digits.test_y)
+    for name, age in (("chip model", 0.0), ("chip model after 1 day", 86400.0)):
+        assert rows[name]["seed"] == 1 and rows[name]["neuron_noise"] is True and rows[name]["age_s"] == age
+        assert rows[name]["digits"] == 3 and np.sum(rows[name]["confusion"]) == 3
+    assert report["mvms_per_digit"] == 81 and len(report["threshold_codes"]) == 3
+    assert [layer["matrix"] for layer in report["layers"]] == [[4, 9], [8, 36], [10, 32]]
