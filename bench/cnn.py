@@ -1,6 +1,7 @@
 """A CNN on scikit-learn's 8x8 digits through the chip's MVM path: training, then accuracy per setting.
 
     rram-cim bench cnn [--out DIR] [--config neurram-like] [--seed N] [--training-seed N] [--digits N]
+                       [--channels 12,24] [--input-shift 2] [--epochs N] [--aware-epochs N] [--age-days D]
     python bench/cnn.py ...
 
 Trains the network of `host.cnn` (float, then quantization- and noise-aware against the chip's plan:
@@ -26,6 +27,16 @@ from rram_cim.config import CONFIGS
 from rram_cim.progress import Bar
 
 PROG = "rram-cim bench cnn"
+
+
+def channel_list(text: str) -> tuple[int, ...]:
+    try:
+        channels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        channels = ()
+    if not channels or min(channels) < 1:
+        raise argparse.ArgumentTypeError(f"needs channels as whole numbers of at least 1, e.g. 16,32; not {text!r}")
+    return channels
 
 
 def plot(report: dict, path: pathlib.Path) -> pathlib.Path:
@@ -75,6 +86,10 @@ def main(argv=None) -> int:
     parser.add_argument("--digits", type=whole(1), default=None, help="held-out digits run on the chip (default: all)")
     parser.add_argument("--epochs", type=whole(1), default=None, help="float epochs (default: CNNSettings')")
     parser.add_argument("--aware-epochs", type=whole(0), default=None, help="noise-aware epochs (default: CNNSettings')")
+    parser.add_argument("--channels", type=channel_list, default=None,
+                        help="output channels of each convolution, e.g. 16,32 (default: CNNSettings')")
+    parser.add_argument("--input-shift", type=whole(0, 5), default=None,
+                        help="bits hidden outputs are shifted by on the next MVM's inputs (default: CNNSettings')")
     parser.add_argument("--age-days", type=float, default=1.0, help="relaxation before the second chip run, days")
     parser.add_argument("--no-copies", action="store_true", help="one copy of each layer per core (no row replication)")
     args = parser.parse_args(argv)
@@ -82,11 +97,14 @@ def main(argv=None) -> int:
 
     from rram_cim.host.cnn import CNNSettings
     from rram_cim.host.cnn_chip import evaluate
+    from rram_cim.host.compiler import CompileError
     from rram_cim.host.training import load_digits
     from rram_cim.models.recipes import LEVELS
     settings = CNNSettings(seed=args.training_seed)
     settings = replace(settings, **{name: value for name, value in (("epochs", args.epochs),
-                                                                     ("aware_epochs", args.aware_epochs))
+                                                                     ("aware_epochs", args.aware_epochs),
+                                                                     ("channels", args.channels),
+                                                                     ("input_shift", args.input_shift))
                                     if value is not None})
     config = CONFIGS[args.config]
     data = load_digits(args.training_seed)
@@ -98,8 +116,12 @@ def main(argv=None) -> int:
         bars[stage].update(done, f"{'loss' if 'chip' not in stage else 'accuracy'} {value:.4f}")
 
     started = time.perf_counter()
-    report = evaluate(data, settings, config, LEVELS, args.seed, args.digits, not args.no_copies,
-                      args.age_days * 86400, log=lambda text: print(text, file=sys.stderr), progress=progress)
+    try:
+        report = evaluate(data, settings, config, LEVELS, args.seed, args.digits, not args.no_copies,
+                          args.age_days * 86400, log=lambda text: print(text, file=sys.stderr), progress=progress)
+    except CompileError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
     report["wall_s"] = time.perf_counter() - started
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

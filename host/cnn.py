@@ -1,7 +1,7 @@
 """A small convolutional network for scikit-learn's 8x8 digits, trained in numpy for the chip's MVM path.
 
-The network (`CNNSettings`): conv 3x3 (1 -> 16 channels, zero padding, stride 1), ReLU, 2x2 max pool,
-conv 3x3 (16 -> 32), ReLU, 2x2 max pool, dense (2 * 2 * 32 -> 10). No biases: `map_matrix` holds a
+The network (`CNNSettings`): conv 3x3 (1 -> 12 channels, zero padding, stride 1), ReLU, 2x2 max pool,
+conv 3x3 (12 -> 24), ReLU, 2x2 max pool, dense (2 * 2 * 24 -> 10). No biases: `map_matrix` holds a
 matrix, not an offset, and the digits do not need one. Each convolution is unrolled (im2col): its
 kernels are the columns of a matrix on the cores (the level matrix A of `host.matrix_mapping`), its image
 patches are the inputs of one forward MVM each, as NeuRRAM runs its CNNs (Wan et al., "A
@@ -39,7 +39,7 @@ PIXEL_BITS = 4
 @dataclass(frozen=True)
 class CNNSettings:
     image: int = 8                         # side of the square input image, pixels
-    channels: tuple[int, ...] = (16, 32)   # output channels of each convolution
+    channels: tuple[int, ...] = (12, 24)   # output channels of each convolution
     kernel: int = 3                        # side of every kernel
     pool: int = 2                          # max-pool window (and stride) after each convolution
     classes: int = 10

@@ -36,7 +36,7 @@ from .cnn import CNN, PIXEL_BITS, im2col, max_pool, pixel_codes, with_plan
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
-__all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "map_network", "output_sigma", "CALIBRATED_OFFSET_V"]
+__all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "evaluate", "check_fits", "map_network", "output_sigma", "CALIBRATED_OFFSET_V"]
 
 #: Comparator offset left after `Chip.calibrate` (volts): under 2 threshold LSB of 0.1 mV (docs/mvm.md).
 CALIBRATED_OFFSET_V = 2e-4
@@ -245,6 +245,7 @@ def evaluate(data, settings, config: ChipConfig, level_codes, seed: int = 1, sam
     from .recipes import level_recipes
     from .training import device_spread_us
     log = log or (lambda text: None)
+    check_fits(settings, config, level_codes)
     started = time.perf_counter()
     spread = device_spread_us(config, level_codes, level_recipes(config, level_codes), age_s, settings.seed)
     floating, quantized, on_chip = train_for_chip(data, settings, config, level_codes, spread, replicate,
@@ -291,6 +292,16 @@ def evaluate(data, settings, config: ChipConfig, level_codes, seed: int = 1, sam
                                                    for t in l.tiled.tiles)))
                         for l in on_chip.layers],
                 weight_spread_us=[float(v) for v in spread])
+
+
+def check_fits(settings, config: ChipConfig, level_codes) -> None:
+    """Refuse, before any training, a network whose layers cannot all have cores (`CompileError` naming the
+    layer): its initial weights mapped as the trained ones will be."""
+    from .cnn import initial
+    top = len(level_codes) - 1
+    net = initial(settings, np.random.default_rng(settings.seed))
+    map_network(with_plan(net, [top / float(np.abs(w).max()) for w in net.weights], [1.0] * len(net.weights)),
+                level_codes, config, replicate=False)
 
 
 def _confusion(predicted, truth, classes: int) -> list[list[int]]:

@@ -180,3 +180,11 @@ def test_the_evaluation_names_every_setting_and_the_noise_aware_network_stays_ac
         assert rows[name]["digits"] == 3 and np.sum(rows[name]["confusion"]) == 3
     assert report["mvms_per_digit"] == 81 and len(report["threshold_codes"]) == 3
     assert [layer["matrix"] for layer in report["layers"]] == [[4, 9], [8, 36], [10, 32]]
+
+
+def test_the_default_network_is_refused_on_the_reference_chip_before_any_training():
+    from rram_cim.config import NEURRAM_LIKE
+    from rram_cim.host.cnn_chip import check_fits
+    with pytest.raises(CompileError, match="layer conv 2 does not fit the cores left .1 of 2."):
+        check_fits(CNNSettings(), REFERENCE, LEVELS)
+    check_fits(CNNSettings(), NEURRAM_LIKE, LEVELS)             # the bench's default chip holds it
