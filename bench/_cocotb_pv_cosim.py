@@ -57,7 +57,8 @@ async def program_a_core(dut):
     programmer = Programmer(RegisterClient(CocotbTransport(tb.spi), tb.model.table), config,
                             poll_seconds=POLL_CYCLES / config.sys_clk_hz, progress=progress)
     wall, sim = time.perf_counter(), get_sim_time("ps")
-    result = await bridge(programmer.program)(0, targets, recipes_for(name, config), read_back=False)
+    result = await bridge(programmer.program)(0, targets, recipes_for(name, config), read_back=False,
+                                                   cell_pulses=True)
     sim_seconds = (get_sim_time("ps") - sim) * 1e-12
     wall_seconds = time.perf_counter() - wall
 

@@ -1,8 +1,8 @@
 """The chip for an FPGA: the same `rtl.chip.Chip`, its analog port answered by the emulated macro.
 
 `FpgaChip` keeps the chip's SPI pins, so a cocotb bench or a board's bridge drives it as it drives the
-ASIC. The per-cell windows are single-port memories (the iCE40UP5K's SPRAM, `fpga.spram`), owned by the
-P&V engine while it runs.
+ASIC. The chip's own memories are block RAM (its P&V memory is two slots, not a byte per cell); the
+emulated macro keeps its cells in the iCE40UP5K's SPRAM (`fpga.spram`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from ..config import REFERENCE, ChipConfig
 from ..rtl.chip import Chip
 from ..rtl.spi_target import SPIPins
 from .emulated_macro import EmulatedMacro
-from .spram import SinglePortSPRAM
 from .uart_bridge import UartSpiBridge
 
 __all__ = ["FpgaChip", "UartChip", "UART_BAUD"]
@@ -32,7 +31,7 @@ class FpgaChip(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.chip = chip = Chip(self.config, window_ram=SinglePortSPRAM)
+        m.submodules.chip = chip = Chip(self.config)
         m.submodules.macro = macro = EmulatedMacro(self.config)
         connect(m, chip.port, macro.port)
         connect(m, wiring.flipped(self.spi), chip.spi)

@@ -34,7 +34,7 @@ from ..models.macro import NeuronMode
 from .inference import InferenceRun, InferenceRunner, check_configuration, check_host_steps
 from .mvm_runner import MVMRunner
 from .programming import (Programmer, ProgrammingError, ProgramResult, cell_windows, check_progress, check_reads,
-                          check_request, check_selection, check_targets)
+                          check_request, check_selection, check_targets, target_bits_of)
 from .recipes import level_recipes
 from .registers import ChipError, RegisterClient, check_identity, check_seconds
 from .registers_gen import TABLE
@@ -68,7 +68,7 @@ class ModelTransport:
         self._mvm_counters: dict[str, int] = {}
 
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
-                progress: Progress | None = None) -> ProgramResult:
+                progress: Progress | None = None, cell_pulses: bool = False) -> ProgramResult:
         config = self.config
         targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
         rows = slice(first_row, first_row + targets.shape[0])
@@ -94,10 +94,11 @@ class ModelTransport:
         reads = shared.verify_reads
         codes = self.read_codes(core, first_row, targets.shape[0], reads) if read_back else targets.copy()
         self._status |= StatusBit.PV_DONE
-        return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
+        return ProgramResult(core=core, targets=targets, pulses=pulses if cell_pulses else None, codes=codes,
+                             window=windows,
                              cells_done=passed, cells_failed=int(failed.sum()), pulses_total=total,
                              failed_cells=logged, us_per_code=config.us_per_adc_lsb, verify_reads=reads,
-                             true_codes=adc_codes(array.g_us[rows], config))
+                             true_codes=adc_codes(array.g_us[rows], config), target_bits=target_bits_of(recipes))
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
         config = self.config
@@ -178,8 +179,9 @@ class _FrameLink:
     def _programmer(self, progress: Progress | None) -> Programmer:
         return Programmer(self.regs, self.config, poll_seconds=self.poll_seconds, progress=progress)
 
-    def program(self, core, targets, recipes, first_row=0, read_back=True, progress=None) -> ProgramResult:
-        return self._programmer(progress).program(core, targets, recipes, first_row, read_back)
+    def program(self, core, targets, recipes, first_row=0, read_back=True, progress=None,
+                cell_pulses=False) -> ProgramResult:
+        return self._programmer(progress).program(core, targets, recipes, first_row, read_back, cell_pulses)
 
     def read_codes(self, core, first_row=0, count=None, reads=1) -> np.ndarray:
         return self._programmer(None).read_codes(core, first_row, count, reads)
@@ -250,15 +252,18 @@ class Chip:
 
     # ---- programming ------------------------------------------------------------------------------------
     def program(self, core: int, targets, recipes: PVSettings | dict | None = None, first_row: int = 0,
-                progress: Progress | None = None) -> ProgramResult:
+                progress: Progress | None = None, cell_pulses: bool = False) -> ProgramResult:
         """Program rows `first_row`.. of `core` to ADC-code `targets` (rows x columns) through the P&V
         engine, then read every cell back through the sense path. `recipes` defaults to the host's
-        per-level IGVVA table (`host.recipes`)."""
+        per-level IGVVA table (`host.recipes`). `cell_pulses`: also read each cell's pulse count
+        (`ProgramResult.pulses`; by default only the counters and the failed-cell log)."""
         check_progress(progress)
+        if not isinstance(cell_pulses, (bool, np.bool_)):
+            raise TypeError(f"cell_pulses must be True or False, not {type(cell_pulses).__name__} {cell_pulses!r}")
         check_selection(self.config, core, first_row, 1)
         if recipes is None:
             recipes = level_recipes(self.config, np.unique(check_targets(self.config, targets)))
-        return self._link.program(core, targets, recipes, first_row, True, progress)
+        return self._link.program(core, targets, recipes, first_row, True, progress, bool(cell_pulses))
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
         """ADC codes of rows `first_row`.. of `core` through the sense path, each the mean of `reads` senses
@@ -270,8 +275,9 @@ class Chip:
         return self.read_codes(core) * self.config.us_per_adc_lsb
 
     def load(self, mapping: NetworkMapping, recipes: dict | None = None,
-             progress: Callable[[int, int, int], None] | None = None) -> list[ProgramResult]:
-        """Program every core of a compiled network and configure its neurons and routing."""
+             progress: Callable[[int, int, int], None] | None = None, cell_pulses: bool = False) -> list[ProgramResult]:
+        """Program every core of a compiled network and configure its neurons and routing (`cell_pulses` as
+        for `program`)."""
         self._check_mapping(mapping)
         check_progress(progress)
         if recipes is not None and not isinstance(recipes, (dict, PVSettings)):
@@ -284,7 +290,7 @@ class Chip:
         results = []
         for core, targets in enumerate(mapping.targets):
             report = (lambda done, total, core=core: progress(core, done, total)) if progress else None
-            results.append(self._link.program(core, targets, recipes, 0, True, report))
+            results.append(self._link.program(core, targets, recipes, 0, True, report, bool(cell_pulses)))
         self.configure(mapping)
         return results
 

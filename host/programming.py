@@ -4,12 +4,13 @@
     result = programmer.program(core=0, targets=codes, recipes=settings)   # one PVSettings or {code: PVSettings}
     result.pulses, result.codes, result.failed_cells, result.conductance_us
 
-The host writes the targets (and, for per-level recipes, the level table), sets the recipe registers,
-starts the engine, polls the status byte until it is done, and reads back per-cell pulse counts, the
-failed-cell log and the counters; then a verify-only run (max_pulses = 0) reads every cell through the
-sense path, averaging as many senses per cell as the recipe's verify does, so the conductances reported
-are what the chip's own verify sees. Bad input raises before anything
-is written.
+The host writes the level table (for per-level recipes) and the recipe registers, then streams the
+targets through the engine's two slots (docs/pv_engine.md): it fills and commits both, starts the engine,
+and refills each slot as the engine releases it, packing each target in as few bits as the run needs (3
+for 8 levels). It reads the counters and the failed-cell log, and, if asked, each cell's pulse count
+from its slot before refilling it; then a verify-only run (max_pulses = 0), streamed the same way, reads
+every cell through the sense path, averaging as many senses per cell as the recipe's verify does, so the
+conductances reported are what the chip's own verify sees. Bad input raises before anything is written.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ import numpy as np
 from ..config import ChipConfig
 from ..models.device import Shape
 from ..models.pv import VERIFY_READS, PVSettings, check_level_recipes
-from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, RECIPE_FIELDS, Scope, StatusBit, pack_level,
-                        unpack_failed_log)
+from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, PV_SLOTS, RECIPE_FIELDS, TARGET_BITS_MAX, Scope,
+                        StatusBit, pack_level, pack_targets, target_bits_for, unpack_failed_log)
 from .registers import ChipError, RegisterClient, check_identity, check_int, check_seconds
 
 __all__ = ["Programmer", "ProgramResult", "ProgrammingError", "check_request", "check_selection", "check_reads",
-           "cell_windows"]
+           "cell_windows", "target_bits_of"]
 
-#: Bytes per window frame: long enough to amortize the frame header, short enough to keep one
-#: co-simulated SPI frame under a second of wall time.
-CHUNK = 1024
+#: The run's counters, adjacent in the P&V page: read in one burst.
+COUNTERS = ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")
 
 
 class ProgrammingError(ValueError):
@@ -42,7 +42,9 @@ class ProgrammingError(ValueError):
 class ProgramResult:
     core: int
     targets: np.ndarray                 # ADC codes asked for (rows x columns)
-    pulses: np.ndarray                  # pulses each cell received
+    #: Pulses each cell received, if asked for (`cell_pulses`): by default the host reads only the counters
+    #: and the failed-cell log, and this is None.
+    pulses: np.ndarray | None
     codes: np.ndarray                   # ADC code of each cell read back after programming
     window: np.ndarray                  # each cell's accepted half-width, ADC codes
     cells_done: int                     # the engine's counters for the programming run
@@ -55,6 +57,13 @@ class ProgramResult:
     #: The codes a noiseless read would give (the model's true conductances): the model transport knows
     #: them, a chip does not (None).
     true_codes: np.ndarray | None = None
+    #: Bits each target took in the P&V slots (`target_bits_of`): 3 for 8 per-level recipes, 8 for ADC codes.
+    target_bits: int = TARGET_BITS_MAX
+
+    @property
+    def mean_pulses(self) -> float:
+        """Pulses per cell, from the engine's counter."""
+        return self.pulses_total / self.targets.size
 
     @property
     def conductance_us(self) -> np.ndarray:
@@ -79,11 +88,11 @@ class Programmer:
     targets, recipes)` returns a `ProgramResult` (pulses, read-back codes, counters, failed cells).
 
     What it does: checks the request against the config and the chip's identity before the first frame,
-    writes the targets (or level indices and the level table) and the recipe registers, runs the engine
-    over the rows (a run per row, or one for the whole core), polling the status byte until each is done
-    and summing the counters and failed-cell log entries, then reads the pulse counts and reads every cell
-    back with a verify-only run. What it owns: nothing on the chip between
-    calls; it holds a `RegisterClient`. How it is verified: against the golden model through
+    writes the level table and the recipe registers, streams the targets (ADC codes, or level indices
+    packed in as few bits as the levels need) through the engine's two slots in one run over the rows,
+    reads the counters and the failed-cell log (and each cell's pulse count if asked), then reads every cell
+    back with a streamed verify-only run. What it owns: nothing on the chip between calls; it holds a
+    `RegisterClient`. How it is verified: against the golden model through
     `Chip` (tests/test_chip.py), in cocotb (tests/test_cocotb_chip_pv.py), and its argument checks send no
     frame (tests/test_chip_arguments.py).
     """
@@ -108,40 +117,40 @@ class Programmer:
         self.progress = progress
 
     # ---- public -------------------------------------------------------------------------------------------
-    def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True) -> ProgramResult:
+    def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
+                cell_pulses: bool = False) -> ProgramResult:
         """Program rows `first_row`.. of `core` (as many as `targets` has, all columns) to their target ADC
-        codes, with one recipe or per-level recipes {target code: PVSettings}."""
+        codes, with one recipe or per-level recipes {target code: PVSettings}. `cell_pulses`: also read
+        each cell's pulse count (a byte per cell more on the link)."""
         config = self.config
         targets, recipes, shared = check_request(config, core, targets, recipes, first_row)
         read_back = _check_flag("read_back", read_back)
+        cell_pulses = _check_flag("cell_pulses", cell_pulses)
         check_identity(self.regs, config)
         rows = range(first_row, first_row + targets.shape[0])
         per_level = isinstance(recipes, dict)
         max_pulses = max(r.max_pulses for r in recipes.values()) if per_level else recipes.max_pulses
+        bits = target_bits_of(recipes)
         if per_level:
             codes = sorted(recipes)
-            buffer = np.searchsorted(codes, targets).astype(np.uint8)      # each cell's level index
+            buffer = np.searchsorted(codes, targets)                       # each cell's level index
             table = b"".join(pack_level(self._level_entry(code, recipes[code])) for code in codes)
             self.regs.write_window("pv_levels", 0, table)
         else:
-            buffer = targets.astype(np.uint8)
+            buffer = targets
         windows = cell_windows(targets, recipes)
-        self._write_rows("pv_target", core, rows, buffer.tobytes())
         self._configure(core, shared, per_level)
-        totals = {"pv_cells_done": 0, "pv_cells_failed": 0, "pv_pulses_total": 0}
-        failed = []
-        for scope, row in self._runs(rows):
-            counters = self._run(scope, row, max_pulses)
-            totals = {name: totals[name] + counters[name] for name in totals}
-            failed += self._failed_cells(counters["pv_cells_failed"])
-        pulses = self._read_rows("pv_pulses", core, rows)
+        wanted = ("pv_pulses",) * cell_pulses + ("pv_codes",) * (not read_back)
+        counters, cells = self._stream(rows, buffer.reshape(-1), bits, max_pulses, wanted)
+        failed = self._failed_cells(counters["pv_cells_failed"])
         reads = shared.verify_reads
         codes = (self.read_codes(core, first_row, len(rows), reads=reads) if read_back
-                 else self._read_rows("pv_codes", core, rows))
-        return ProgramResult(core=core, targets=targets, pulses=pulses, codes=codes, window=windows,
-                             cells_done=totals["pv_cells_done"], cells_failed=totals["pv_cells_failed"],
-                             pulses_total=totals["pv_pulses_total"], failed_cells=failed,
-                             us_per_code=config.us_per_adc_lsb, verify_reads=reads)
+                 else cells["pv_codes"])
+        return ProgramResult(core=core, targets=targets, pulses=cells.get("pv_pulses"), codes=codes,
+                             window=windows, cells_done=counters["pv_cells_done"],
+                             cells_failed=counters["pv_cells_failed"], pulses_total=counters["pv_pulses_total"],
+                             failed_cells=failed, us_per_code=config.us_per_adc_lsb, verify_reads=reads,
+                             target_bits=bits)
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
         """Rows `first_row`.. of `core` (`count` of them, all by default) read through the sense path by a
@@ -156,9 +165,8 @@ class Programmer:
         self.regs.write("pv_mode", 0)
         self.regs.write("pv_verify", reads_log2=reads_log2, confirm=0)
         self.regs.write("pv_core", core)
-        for scope, row in self._runs(rows):
-            self._run(scope, row, max_pulses=0)
-        return self._read_rows("pv_codes", core, rows)
+        _, cells = self._stream(rows, None, TARGET_BITS_MAX, 0, ("pv_codes",))
+        return cells["pv_codes"]
 
     @staticmethod
     def _level_entry(code: int, recipe: PVSettings) -> dict:
@@ -182,45 +190,67 @@ class Programmer:
         regs.write("pv_sl_step", recipe.sl_step)
         regs.write("pv_sl_stop", recipe.sl_stop)
 
-    def _runs(self, rows: range) -> list[tuple[int, int]]:
-        """(scope, row) of the engine runs that cover `rows`: one run for a whole core, else one per row."""
-        if len(rows) == self.config.rows:
-            return [(Scope.CORE, 0)]
-        return [(Scope.ROW, row) for row in rows]
+    def _stream(self, rows: range, targets: np.ndarray | None, bits: int, max_pulses: int,
+                wanted: tuple[str, ...]) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """One engine run over `rows` (all columns), its targets (flat, the run's order; None: leave the
+        slots' old bytes, for a verify-only read) streamed through the two slots `bits` bits each. Each
+        slot is refilled as soon as the engine releases it, after its `wanted` windows (pv_pulses,
+        pv_codes) are read. Returns the run's counters and {window: rows x columns}."""
+        regs, config = self.regs, self.config
+        size = config.pv_slot_cells
+        count = len(rows) * config.columns
+        chunks = [range(at, min(at + size, count)) for at in range(0, count, size)]
+        whole = len(rows) == config.rows
+        regs.write("pv_mode", scope=Scope.CORE if whole else Scope.ROW)
+        regs.write("pv_row", 0 if whole else rows.start)
+        regs.write("pv_rows", len(rows))
+        regs.write("pv_target_bits", bits)
+        ctrl = regs.table.register("ctrl")
+        stream = regs.table.register("pv_stream")
+        if regs.read("pv_stream") != stream.field("ready").mask:
+            # Slots committed by a host that never started its run: an abort with no run frees them.
+            regs.write("ctrl", ctrl.field("pv_abort").mask)
+        found = {name: np.zeros(count, np.int64) for name in wanted}
 
-    def _run(self, scope: int, row: int, max_pulses: int) -> dict[str, int]:
-        """Start the engine on one row or the whole core and wait for it; return its counters (refused if
-        more than `max_pulses` pulses per cell could not produce them)."""
-        regs = self.regs
-        regs.write("pv_mode", scope=scope)
-        regs.write("pv_row", row)
-        regs.write("ctrl", regs.table.register("ctrl").field("pv_start").mask)
-        cells = self.config.columns * (self.config.rows if scope == Scope.CORE else 1)
+        def fill(k: int):
+            if targets is not None:
+                regs.write_window("pv_target", k % PV_SLOTS * size, pack_targets(targets[chunks[k].start:chunks[k].stop], bits))
+            regs.write("ctrl", ctrl.field("pv_commit").mask)
 
-        def report():
-            self.progress(regs.read("pv_cells_done") + regs.read("pv_cells_failed"), cells)
+        def collect(k: int):
+            for name in wanted:
+                raw = regs.read_window(name, k % PV_SLOTS * size, len(chunks[k]))
+                found[name][chunks[k].start:chunks[k].stop] = np.frombuffer(raw, np.uint8)
+
+        with regs.batched():
+            for k in range(min(PV_SLOTS, len(chunks))):
+                fill(k)
+            regs.write("ctrl", ctrl.field("pv_start").mask)
+            for k in range(PV_SLOTS, len(chunks)):
+                self._wait_slot(stream.field("ready").mask)
+                collect(k - PV_SLOTS)
+                fill(k)
+                if self.progress:
+                    self.progress(chunks[k - PV_SLOTS].stop, count)
         regs.wait_done(StatusBit.PV_DONE, "pv_abort", self.timeout_seconds, self.poll_seconds,
-                       between=report if self.progress else None, what="the P&V engine")
-        counters = {name: regs.read(name) for name in ("pv_cells_done", "pv_cells_failed", "pv_pulses_total")}
-        _check_counters(counters, cells, max_pulses)
+                       what="the P&V engine")
+        counters = dict(zip(COUNTERS, regs.read_many(*COUNTERS)))
+        _check_counters(counters, count, max_pulses)
+        for k in range(max(0, len(chunks) - PV_SLOTS), len(chunks)):
+            collect(k)
         if self.progress:
-            self.progress(counters["pv_cells_done"] + counters["pv_cells_failed"], cells)
-        return counters
+            self.progress(count, count)
+        return counters, {name: values.reshape(len(rows), config.columns) for name, values in found.items()}
 
-    def _base(self, core: int, rows: range) -> int:
-        """Byte offset of the first row's first cell in a per-cell window."""
-        return (core * self.config.rows + rows.start) * self.config.columns
-
-    def _write_rows(self, window: str, core: int, rows: range, data: bytes):
-        base = self._base(core, rows)
-        for offset in range(0, len(data), CHUNK):
-            self.regs.write_window(window, base + offset, data[offset:offset + CHUNK])
-
-    def _read_rows(self, window: str, core: int, rows: range) -> np.ndarray:
-        base, size = self._base(core, rows), len(rows) * self.config.columns
-        raw = b"".join(self.regs.read_window(window, base + offset, min(CHUNK, size - offset))
-                       for offset in range(0, size, CHUNK))
-        return np.frombuffer(raw, np.uint8).reshape(len(rows), self.config.columns).astype(np.int64)
+    def _wait_slot(self, ready: int) -> None:
+        """Poll PV_STREAM until the slot the host fills next is free; past the timeout (chip time), abort."""
+        waited = 0.0
+        while not self.regs.read("pv_stream") & ready:
+            if waited > self.timeout_seconds:
+                self.regs.write("ctrl", self.regs.table.register("ctrl").field("pv_abort").mask)
+                raise ChipError(f"the P&V engine did not free a slot within {self.timeout_seconds} s; stopped")
+            self.regs.idle(self.poll_seconds)
+            waited += self.poll_seconds
 
     def _failed_cells(self, failed: int) -> list[tuple[int, int, int]]:
         entries = min(failed, self.config.failed_log_depth)
@@ -235,6 +265,12 @@ def _check_flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def target_bits_of(recipes) -> int:
+    """Bits per target in the P&V slots: a level index in as few bits as the per-level table needs, else
+    an ADC code (a byte)."""
+    return target_bits_for(len(recipes) - 1) if isinstance(recipes, dict) else TARGET_BITS_MAX
 
 
 def check_algorithm(config: ChipConfig, recipe: PVSettings) -> None:

@@ -11,8 +11,8 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x9, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
-            Field('major', lsb=4, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('major', lsb=4, width=4, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
             Field('value', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -31,6 +31,7 @@ TABLE = RegisterTable(
             Field('inf_start', lsb=2, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start spiking inference.'),
             Field('inf_abort', lsb=3, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Stop spiking inference at the end of the time step, or at once if the step is waiting for room in the output FIFO; infer_done follows. If the macro stops answering, the watchdog ends the run.'),
             Field('mvm_start', lsb=4, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Start one MVM (the MVM registers, inputs from mvm_x, outputs to mvm_y, docs/mvm.md); mvm_done follows. An MVM has no abort: it ends by itself in a bounded time, or through the watchdog if the macro stops answering.'),
+            Field('pv_commit', lsb=5, width=1, reset=0x0, sw_readable=False, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=True, description='Hand the P&V slot PV_STREAM.fill (its targets written to pv_target) to the engine, which programs its cells next; fill moves to the other slot. Refused with ERROR.engine_busy while that slot is still owned (PV_STREAM.ready clear).'),
         )),
         Register('error', 0x000008, 2, external=False, description='Sticky errors', fields=(
             Field('bad_command', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Unknown command byte.'),
@@ -39,15 +40,20 @@ TABLE = RegisterTable(
             Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
-            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='P&V start refused: selection outside the array, an algorithm or scope code this engine lacks, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running.'),
+            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="P&V start refused: selection outside the array (a ROW-scope run's rows included: row + rows past ROWS, or rows 0), an algorithm or scope code this engine lacks, a target_bits outside 1-8, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running."),
             Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a thresh_pos or thresh_neg of zero or a neuron mode of 3 in any CORE page, a zero time-step count, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
-            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: during P&V, the P&V windows (pv_target, pv_pulses, pv_codes, pv_levels, failed_log) and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x and mvm_y windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
+            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: a P&V slot the engine owns (PV_STREAM.owned: its half of pv_target, pv_pulses and pv_codes) and a CTRL.pv_commit while the slot it would hand over is still owned; during P&V, the pv_levels and failed_log windows and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x and mvm_y windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
             Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done, infer_done or mvm_done is set).'),
             Field('mvm_config', lsb=11, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='MVM start refused: a build without MVM (GEOMETRY.mvm_lines 0), in_bits or out_bits outside 1-8, a core outside the chip, a read code above the read-disturb limit, a threshold of zero, or an engine running (an MVM included).'),
         )),
         Register('watchdog', 0x00000c, 1, external=False, description='Analog watchdog', fields=(
             Field('limit', lsb=0, width=8, reset=0xff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('pv_stream', 0x00000e, 1, external=False, description='P&V slots', fields=(
+            Field('fill', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='The slot the next CTRL.pv_commit hands over.'),
+            Field('owned', lsb=1, width=2, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description="Bit s: slot s is the engine's: committed, its cells not all finished. Host access to its part of pv_target, pv_pulses and pv_codes is refused (ERROR.engine_busy)."),
+            Field('ready', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=False, hw='w', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Slot fill is free: the host may read its results and write its next targets.'),
         )),
         Register('geometry_cores', 0x000010, 1, external=False, description='cores', fields=(
             Field('count', lsb=0, width=8, reset=0x2, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -82,13 +88,16 @@ TABLE = RegisterTable(
         Register('geometry_output_burst', 0x000020, 1, external=False, description='output_burst', fields=(
             Field('present', lsb=0, width=1, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
+        Register('geometry_pv_slot_cells', 0x000022, 2, external=False, description='pv_slot_cells', fields=(
+            Field('count', lsb=0, width=16, reset=0x100, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate), 2: RADAR (if GEOMETRY.pv_algorithms has bit 2; a coarse phase of SETs at bl_stop with the gate stepped from wl_start by wl_step until the cell first overshoots, then a fine phase at the last coarse gate: SETs with the top electrode ramped from bl_start by bl_step to bl_stop below the window, RESETs with the source line ramped from sl_reset by sl_step to sl_stop above it, each ramp starting over when the direction changes); 3 refuses a start (ERROR.pv_config).'),
             Field('cumulative', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Repeat the same pulse (cumulative) instead of stepping it (incremental).'),
             Field('triangular', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Triangular pulses (the driven DAC steps up to the amplitude and back down) instead of square.'),
             Field('reset_on_overshoot', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Apply a RESET pulse when a cell overshoots its window.'),
             Field('form', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Form the selected cells instead of programming them: FORM pulses, top electrode ramped from bl_start, gate at wl_start, until a cell reads at least target - window.'),
-            Field('scope', lsb=6, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: one cell, 1: one row, 2: the whole core.'),
+            Field('scope', lsb=6, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: one cell, 1: rows row .. row + rows - 1, 2: the whole core.'),
         )),
         Register('pv_core', 0x000101, 1, external=False, description='Selected core', fields=(
             Field('index', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -153,6 +162,12 @@ TABLE = RegisterTable(
         )),
         Register('pv_sl_stop', 0x000128, 2, external=False, description='Source-line DAC stop code for RESET (RADAR)', fields=(
             Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('pv_rows', 0x00012a, 2, external=False, description='Rows of a ROW-scope run', fields=(
+            Field('count', lsb=0, width=16, reset=0x1, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('pv_target_bits', 0x00012c, 1, external=False, description='Bits per target', fields=(
+            Field('count', lsb=0, width=4, reset=0x8, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('neuron_timesteps', 0x000208, 2, external=False, description='Time steps per inference', fields=(
             Field('count', lsb=0, width=16, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -248,12 +263,12 @@ TABLE = RegisterTable(
         )),
     ),
     windows=(
-        Window('pv_target', 0x100000, 8192, sw_readable=True, sw_writable=True, description='P&V targets'),
-        Window('pv_pulses', 0x200000, 8192, sw_readable=True, sw_writable=False, description='P&V pulse counts'),
+        Window('pv_target', 0x100000, 512, sw_readable=True, sw_writable=True, description='P&V targets'),
+        Window('pv_pulses', 0x200000, 512, sw_readable=True, sw_writable=False, description='P&V pulse counts'),
         Window('failed_log', 0x300000, 256, sw_readable=True, sw_writable=False, description='Failed-cell log'),
         Window('routing', 0x400000, 512, sw_readable=True, sw_writable=True, description='Routing table'),
         Window('pv_levels', 0x500000, 512, sw_readable=True, sw_writable=True, description='P&V per-level recipes'),
-        Window('pv_codes', 0x600000, 8192, sw_readable=True, sw_writable=False, description='P&V verify codes'),
+        Window('pv_codes', 0x600000, 512, sw_readable=True, sw_writable=False, description='P&V verify codes'),
         Window('spike_in_burst', 0x700000, 128, sw_readable=False, sw_writable=True, description='Input spike events, burst'),
         Window('mvm_x', 0x800000, 128, sw_readable=True, sw_writable=True, description='MVM inputs'),
         Window('mvm_y', 0x900000, 128, sw_readable=True, sw_writable=False, description='MVM outputs'),
@@ -272,6 +287,7 @@ class ADDR:
     ctrl = 0x000006
     error = 0x000008
     watchdog = 0x00000c
+    pv_stream = 0x00000e
     geometry_cores = 0x000010
     geometry_rows = 0x000012
     geometry_columns = 0x000014
@@ -283,6 +299,7 @@ class ADDR:
     geometry_pv_algorithms = 0x00001c
     geometry_mvm_lines = 0x00001e
     geometry_output_burst = 0x000020
+    geometry_pv_slot_cells = 0x000022
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102
@@ -305,6 +322,8 @@ class ADDR:
     pv_verify = 0x000125
     pv_sl_step = 0x000126
     pv_sl_stop = 0x000128
+    pv_rows = 0x00012a
+    pv_target_bits = 0x00012c
     neuron_timesteps = 0x000208
     neuron_v_read = 0x00020a
     neuron_step = 0x00020c

@@ -57,6 +57,12 @@ class ChipConfig:
     #: Entries of the per-level P&V recipe table (EMBER-style: each target level its own DAC ramps,
     #: pulse width, budget and window); a level index is one byte of the target buffer.
     pv_levels: int = 16
+    #: Cells per P&V slot. The engine programs from two slots of this many targets (pv_target) and writes
+    #: each cell's pulse count and verify code into the same slot (pv_pulses, pv_codes): while it programs
+    #: one slot the host fills the other (docs/pv_engine.md, streamed programming). So on-chip P&V memory
+    #: is 2 x 3 x pv_slot_cells bytes whatever the array holds. 256 cells is one 256-column row of a
+    #: NeuRRAM core (Wan et al., Nature 608, 2022) and keeps a slot's frame header under 2 % of its bytes.
+    pv_slot_cells: int = 256
     #: Depth, in events, of the router's FIFO of spikes bound for rows in the next time step.
     route_fifo_depth: int = 64
     #: Volts per LSB of the neuron threshold codes: 0.1 mV, finer than the ~0.14 mV kT/C noise of
@@ -110,7 +116,7 @@ class ChipConfig:
         need(isinstance(self.output_burst, bool), "output_burst", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
-                     "route_fifo_depth"):
+                     "route_fifo_depth", "pv_slot_cells"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
                  "must be a positive integer")
@@ -121,7 +127,7 @@ class ChipConfig:
         need(self.dac_bits <= 16, "dac_bits", "DAC codes are at most 16 bits")
         need(self.pv_levels <= 256, "pv_levels", "a level index is one byte of the target buffer")
         need(self.adc_bits <= 8, "adc_bits", "ADC codes are at most 8 bits (one byte per P&V target)")
-        for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth", "route_fifo_depth"):
+        for name in ("input_fifo_depth", "output_fifo_depth", "failed_log_depth", "route_fifo_depth", "pv_slot_cells"):
             value = getattr(self, name)
             need(value & (value - 1) == 0, name, "must be a power of two")
         need(self.output_fifo_depth >= 4 or not self.output_burst, "output_fifo_depth",
@@ -142,9 +148,8 @@ class ChipConfig:
             full_scale = getattr(self, name) * ((1 << self.dac_bits) - 1)
             need(full_scale <= volts, name,
                  f"DAC full scale {full_scale:.2f} V exceeds the {volts} V the 1T1R cell tolerates")
-        need(self.cells_total <= WINDOW_BYTES, "rows",
-             f"{self.cores} cores x {self.rows} x {self.columns} cells do not fit the "
-             f"{WINDOW_BYTES}-byte memory window of the register map")
+        need(2 * self.pv_slot_cells <= WINDOW_BYTES, "pv_slot_cells",
+             f"two slots must fit the {WINDOW_BYTES}-byte memory window of the register map")
 
     # Derived quantities: computed, never stored, so they cannot disagree with the fields.
     @property

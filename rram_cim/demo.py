@@ -271,7 +271,7 @@ def _evaluate_on_models(args, config: ChipConfig, trained: Trained, compiled: Co
 
     model_transport = ModelTransport(config, args.seed, neuron_noise=args.neuron_noise)
     model_chip = Chip(model_transport, config)
-    model_programs = model_chip.load(mapping, trained.recipes)
+    model_programs = model_chip.load(mapping, trained.recipes, cell_pulses=True)
     meter = EnergyMeter()
     layers = trained.quantized.layers()
     layer_neurons = [layer.neurons for layer in layers]
@@ -412,7 +412,7 @@ def _on_chip(kind, config, mapping, recipes, rasters, labels, args, golden_event
             last[core] = done
             bars.setdefault((core, phase), Bar(f"{phase} ({kind}): core {core}", total)).update(done)
         t = time.perf_counter()
-        programs = chip.load(mapping, recipes, progress=programmed)
+        programs = chip.load(mapping, recipes, progress=programmed, cell_pulses=True)
         program_wall, program_sim = time.perf_counter() - t, clock()
         frames, sent = transport.frames, transport.bytes
         t = time.perf_counter()

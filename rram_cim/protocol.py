@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from amaranth.lib import data, enum
 
 from .config import ADDRESS_BITS, ChipConfig
@@ -234,6 +235,37 @@ def pack_level(entry: dict) -> bytes:
             raise ValueError(f"level entry {name} = {entry[name]} does not fit in {size} byte(s)")
     packed = LevelEntry.const({name: int(entry[name]) for name in LEVEL_FIELDS})
     return packed.as_bits().to_bytes(LEVEL_ENTRY_BYTES, "little")
+
+
+# ---- P&V slots (windows `pv_target`, `pv_pulses`, `pv_codes`) -------------------------------------------
+#: Slots the P&V engine streams through: it programs from one while the host fills the other.
+PV_SLOTS = 2
+#: Widest packed target: an ADC code or a level index, one byte.
+TARGET_BITS_MAX = 8
+
+
+def pack_targets(values, bits: int) -> bytes:
+    """Targets packed `bits` bits each, as `pv_target` holds them: value k is bits k*bits .. k*bits + bits - 1,
+    counted from bit 0 of byte 0 (little-endian), the last byte padded with zeros."""
+    values = np.asarray(values, dtype=np.int64).reshape(-1)
+    if not 1 <= bits <= TARGET_BITS_MAX:
+        raise ValueError(f"target bits must be 1-{TARGET_BITS_MAX}, not {bits}")
+    if values.size and (values.min() < 0 or values.max() >= 1 << bits):
+        raise ValueError(f"targets must be 0-{(1 << bits) - 1} to pack in {bits} bits, "
+                         f"not {values.min()}-{values.max()}")
+    spread = (values[:, None] >> np.arange(bits)) & 1
+    return np.packbits(spread.reshape(-1).astype(np.uint8), bitorder="little").tobytes()
+
+
+def unpack_targets(raw: bytes, bits: int, count: int) -> np.ndarray:
+    """The first `count` targets of `raw` packed by `pack_targets`."""
+    spread = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:count * bits]
+    return (spread.reshape(count, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
+
+
+def target_bits_for(largest: int) -> int:
+    """Fewest bits that hold targets 0..largest (level indices 0..7 take 3)."""
+    return max(1, int(largest).bit_length())
 
 
 # ---- the failed-cell log (window `failed_log`) ----------------------------------------------------------

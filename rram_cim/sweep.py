@@ -114,7 +114,7 @@ def run_point(point: Point, settings: Settings, network: Network) -> dict:
         mapping = network.mapping
         programs = chip.load(mapping, point_recipes(point, config, network.level_codes))
         cells = sum(p.targets.size for p in programs)
-        pulses = sum(int(p.pulses.sum()) for p in programs)
+        pulses = sum(p.pulses_total for p in programs)
         in_window = _in_window(transport, programs, settings.spec_window)
         in_recipe_window = _in_window(transport, programs, None)
         in_window_read = sum(int((np.abs(p.codes - p.targets) <= settings.spec_window).sum()) for p in programs)

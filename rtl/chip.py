@@ -8,7 +8,6 @@ watchdog bounds every wait on the macro: a request it never answers ends the run
 ERROR.analog_timeout instead of leaving the chip busy until reset.
 """
 
-from typing import Callable
 
 from amaranth.hdl import Cat, Module, ResetInserter, Signal
 from amaranth.lib import wiring
@@ -24,9 +23,9 @@ from .inference import InferenceSequencer
 from .memory_window import MemoryWindow
 from .mvm import BITS_MAX, MVMSequencer
 from .pv_engine import PVEngine
+from .pv_slots import SLOTS as PV_SLOTS
 from .regbus import RegisterBus
 from .regmap.generate import load_generated
-from .single_port_ram import SinglePortRAM
 from .spi_target import SPIPins, SPITarget
 from .spike_fifos import SpikeInPort, SpikeOutPort
 from .watchdog import HandshakeWatchdog
@@ -59,13 +58,8 @@ def settings_page(table, prefix: str) -> int:
 class Chip(wiring.Component):
     """Top level: the SPI pins and the analog macro port (plus Amaranth's implicit clk and rst)."""
 
-    def __init__(self, config: ChipConfig = REFERENCE, window_ram: Callable[[int], SinglePortRAM] | None = None):
-        """`window_ram`: if given, builds the per-cell windows (8 KiB each on the reference chip) as
-        single-port memories of a depth, for FPGAs whose large RAMs have one port (`fpga.spram`); else
-        they are dual-port block RAM. Either way a window belongs to its engine while the engine runs (a
-        host access is refused with ERROR.engine_busy)."""
+    def __init__(self, config: ChipConfig = REFERENCE):
         self._config = config
-        self._window_ram = window_ram
         super().__init__({"spi": In(SPIPins()), "port": Out(AnalogPort(config))})
 
     def elaborate(self, platform):
@@ -79,16 +73,13 @@ class Chip(wiring.Component):
         connect(m, wiring.flipped(self.spi), spi.spi)
 
         # Host-writable windows are read by the engines; engine-writable ones are read by the host.
-        cell_ram = self._window_ram
+        slot_bytes = PV_SLOTS * config.pv_slot_cells
         windows = {
-            "pv_target":  MemoryWindow(config.cells_total, host_writable=True, engine_writable=False,
-                                       ram=cell_ram),
-            "pv_pulses":  MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
-                                       ram=cell_ram),
+            "pv_target":  MemoryWindow(slot_bytes, host_writable=True, engine_writable=False, slots=PV_SLOTS),
+            "pv_pulses":  MemoryWindow(slot_bytes, host_writable=False, engine_writable=True, slots=PV_SLOTS),
             "failed_log": MemoryWindow(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES, host_writable=False,
                                        engine_writable=True),
-            "pv_codes":   MemoryWindow(config.cells_total, host_writable=False, engine_writable=True,
-                                       ram=cell_ram),
+            "pv_codes":   MemoryWindow(slot_bytes, host_writable=False, engine_writable=True, slots=PV_SLOTS),
             "pv_levels":  MemoryWindow(config.pv_levels * LEVEL_ENTRY_BYTES, host_writable=True,
                                        engine_writable=False),
             "routing":    MemoryWindow(routing_table_bytes(config), host_writable=True, engine_writable=False),
@@ -145,7 +136,8 @@ class Chip(wiring.Component):
         join_settings(m, table, "neuron_", regs, sequencer.settings)
         core_pages = self._join_core_pages(m, config, table, regs, sequencer.cores)
         owner = {"routing": sequencer.busy, "mvm_x": mvm_busy, "mvm_y": mvm_busy,
-                 "neuron_trim": pv.busy | sequencer.busy | mvm_busy}
+                 "neuron_trim": pv.busy | sequencer.busy | mvm_busy,
+                 "pv_target": pv.owned, "pv_pulses": pv.owned, "pv_codes": pv.owned}
         for name, window in windows.items():
             m.d.comb += window.engine_owns.eq(owner.get(name, pv.busy))
         page = spi.bus.addr >> PAGE_BITS
@@ -156,7 +148,8 @@ class Chip(wiring.Component):
             | mvm_page)
         self._join_bus(m, spi.bus, regs.bus, refuse_write=settings_refused)
         busy_refused = Signal()
-        m.d.comb += busy_refused.eq(Cat(settings_refused, *(window.host_refused for window in windows.values())).any())
+        m.d.comb += busy_refused.eq(Cat(settings_refused, pv.commit_refused,
+                                        *(window.host_refused for window in windows.values())).any())
         infer_refused = self._wire_inference(m, config, regs, sequencer, windows, other_busy=pv.busy | mvm_busy)
         mvm_refused = self._wire_mvm(m, config, table, regs, mvm, other_busy=pv.busy | sequencer.busy)
         if mvm is not None:
@@ -306,19 +299,27 @@ class Chip(wiring.Component):
         # A start the engine cannot honour is refused with an error, and nothing runs.
         mode = regs.pv_mode
         out_of_array = ((regs.pv_core.index >= config.cores) | (regs.pv_row.index >= config.rows)
-                        | (regs.pv_column.index >= config.columns))
+                        | (regs.pv_column.index >= config.columns)
+                        | ((mode.scope == Scope.ROW)
+                           & ((regs.pv_rows.count == 0) | (regs.pv_row.index + regs.pv_rows.count > config.rows))))
+        # Targets are packed 1-8 bits each (PV.target_bits).
+        bad_bits = (regs.pv_target_bits.count == 0) | (regs.pv_target_bits.count > 8)
         # A zero pulse width would have every pulse refused by the drivers' interlock while the budget runs out.
         no_width = ((regs.pv_pulse_width.cycles == 0) & (regs.pv_max_pulses.count != 0)
                     & ~regs.pv_per_level.enable)
         # A build without RADAR (ChipConfig.pv_radar off) refuses it like an algorithm code that does not exist.
         no_radar = (mode.algorithm == Algorithm.RADAR) if not config.pv_radar else 0
         unsupported = (~valid_member(mode.algorithm, Algorithm) | ~valid_member(mode.scope, Scope)
-                       | no_radar | no_width | other_busy)
+                       | no_radar | no_width | bad_bits | other_busy)
         refused = Signal()
         m.d.comb += [
             refused.eq(regs.ctrl.pv_start & (out_of_array | unsupported)),
             pv.start.eq(regs.ctrl.pv_start & ~refused),
             pv.stop.eq(regs.ctrl.pv_abort),
+            pv.commit.eq(regs.ctrl.pv_commit),
+            regs.pv_stream.fill.eq(pv.fill),
+            regs.pv_stream.owned.eq(pv.owned),
+            regs.pv_stream.ready.eq(pv.ready),
             regs.status.pv_done.eq(pv.done),
             regs.pv_cells_done.count.eq(pv.cells_done),
             regs.pv_cells_failed.count.eq(pv.cells_failed),

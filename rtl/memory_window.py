@@ -1,23 +1,21 @@
 """A memory window of the register map backed by block RAM (`lib.memory`), one byte per address."""
 
-from typing import Callable
-
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from .block_ram import block_ram, read_port
 from .regbus import WindowPort
-from .single_port_ram import SinglePortRAM
 
 __all__ = ["MemoryWindow"]
 
-# A window belongs to its engine while the engine runs (`engine_owns`): a host read or write in that
-# time is not carried out, reads as 0 and raises `host_refused` (for the ERROR register). So the host
-# and the engine never touch one address in one cycle, which lets the block RAM leave such collisions
-# undefined (`block_ram`), and lets an FPGA whose large RAMs have one port (the iCE40UP5K's SPRAM) give
-# the memory one address: the engine's while it owns the window, else the host's (a `ram` factory given).
+# A window (or a slot of it) belongs to its engine while the engine owns it (`engine_owns`): a host read or
+# write in that time is not carried out, reads as 0 and raises `host_refused` (for the ERROR register). So
+# the host and the engine never touch one address in one cycle, which lets the block RAM leave such
+# collisions undefined (`block_ram`). A read is refused when its byte reaches the host (`r_commit`), not
+# when it is fetched: a burst fetches one byte past its last, which may lie in a slot the engine owns.
 
 
 class MemoryWindow(wiring.Component):
@@ -28,58 +26,58 @@ class MemoryWindow(wiring.Component):
     `en` high unless driven) or, if `engine_writable`, a write port: P&V targets are written by the host
     and read by the engine; pulse counts and the failed-cell log the other way round.
 
-    `ram`, if given, builds a single-port memory of a depth (`SinglePortRAM`'s ports and timing) that the
-    window uses instead of a dual-port block RAM: an FPGA's vendor RAM (`fpga.spram`) comes in this way.
+    `slots` (a power of two) splits the window into that many equal slots, each owned on its own:
+    `engine_owns` then has a bit per slot, and a host access is refused only in a slot the engine owns
+    (the P&V slots: the host fills one while the engine programs from the other).
     """
 
-    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool,
-                 ram: Callable[[int], SinglePortRAM] | None = None):
+    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool, slots: int = 1):
+        if slots < 1 or slots & (slots - 1) or depth % slots:
+            raise ValueError(f"slots must be a power of two dividing the depth {depth}, not {slots}")
         self._depth = depth
         self._host_writable = host_writable
         self._engine_writable = engine_writable
-        self._ram = ram
-        addr_bits = max(1, (depth - 1).bit_length())
+        self._slots = slots
+        addr_bits = max(1, ceil_log2(depth))
         # The engine reads what the host writes, or writes what the host reads.
         port = WritePort if engine_writable else ReadPort
         super().__init__({
             "host": In(WindowPort(addr_bits)),
             "engine": Out(port.Signature(addr_width=addr_bits, shape=8)),   # the memory's side of the port
-            "engine_owns": In(1),
+            "engine_owns": In(slots),
             "host_refused": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        host, owns = self.host, self.engine_owns
+        host = self.host
+        owns = Signal()                 # the engine owns the slot the host addresses (a fetch, a write)
+        owns_read = Signal()            # ... the slot of the byte the host has just been sent
+        slot_bits = ceil_log2(self._slots)
+        if slot_bits:
+            slot_of = ceil_log2(self._depth) - slot_bits
+            m.d.comb += [owns.eq(self.engine_owns.bit_select(host.addr[slot_of:slot_of + slot_bits], 1)),
+                         owns_read.eq(self.engine_owns.bit_select(host.commit_addr[slot_of:slot_of + slot_bits], 1))]
+        else:
+            m.d.comb += [owns.eq(self.engine_owns), owns_read.eq(self.engine_owns)]
         refused_read = Signal()
-        m.d.comb += self.host_refused.eq(owns & (host.r_stb | host.w_stb))
+        m.d.comb += self.host_refused.eq((owns & host.w_stb) | (owns_read & host.r_commit))
         m.d.sync += refused_read.eq(owns & host.r_stb)
         host_r_data = Signal(8)
         m.d.comb += host.r_data.eq(Mux(refused_read, 0, host_r_data))
-        host_w_en = host.w_stb & ~owns if self._host_writable else 0
         engine = self.engine
-        if self._ram is not None:
-            m.submodules.ram = ram = self._ram(self._depth)
-            m.d.comb += [ram.addr.eq(Mux(owns, engine.addr, host.addr)), host_r_data.eq(ram.r_data)]
-            if self._engine_writable:
-                m.d.comb += [ram.w_en.eq(host_w_en | (engine.en & owns)), ram.w_data.eq(engine.data)]
-                if self._host_writable:
-                    with m.If(~owns):
-                        m.d.comb += ram.w_data.eq(host.w_data)
-            else:
-                m.d.comb += [ram.w_en.eq(host_w_en), ram.w_data.eq(host.w_data), engine.data.eq(ram.r_data)]
-            return m
 
         m.submodules.memory = memory = block_ram(shape=8, depth=self._depth)
         host_read = read_port(m, memory, name="host_read")
         m.d.comb += [host_read.addr.eq(host.addr), host_read.en.eq(host.r_stb), host_r_data.eq(host_read.data)]
         if self._host_writable:
             host_write = memory.write_port()
-            m.d.comb += [host_write.addr.eq(host.addr), host_write.en.eq(host_w_en),
+            m.d.comb += [host_write.addr.eq(host.addr), host_write.en.eq(host.w_stb & ~owns),
                          host_write.data.eq(host.w_data)]
         if self._engine_writable:
+            # The engine writes only where it owns: the whole window, or the slot it programs.
             engine_write = memory.write_port()
-            m.d.comb += [engine_write.addr.eq(engine.addr), engine_write.en.eq(engine.en & owns),
+            m.d.comb += [engine_write.addr.eq(engine.addr), engine_write.en.eq(engine.en & self.engine_owns.any()),
                          engine_write.data.eq(engine.data)]
         else:
             engine_read = read_port(m, memory, name="engine_read")

@@ -16,9 +16,14 @@ Verify reads that hold (`PV.verify`): each verify senses the cell 2^reads_log2 t
 mean code (the sum plus half the count, shifted: rounded half up), and with `confirm` a cell that verifies
 is verified once more, with no pulse between, before it passes; if that read fails, programming goes on
 from its code (a build with `ChipConfig.pv_averaging` off senses once per verify; the confirming verify
-stays). Per-level recipes (EMBER's controller does this): with `per_level`, each target-buffer
-byte is a level index; before programming the cell the engine fetches that level's entry from the level table (layout in
+stays). Per-level recipes (EMBER's controller does this): with `per_level`, each target
+is a level index; before programming the cell the engine fetches that level's entry from the level table (layout in
 `protocol.LevelEntry`) over the target code, DAC ramps, RESET code, pulse width, budget and window.
+
+Streamed: the engine's memory is two slots of `pv_slot_cells` cells, not one byte per cell of the array.
+The k-th cell of a run takes its target (packed `target_bits` bits each) from entry k mod slot_cells of
+slot (k / slot_cells) mod 2 and leaves its pulse count and verify code there; at a slot's start the engine
+waits until the host has committed it (`PVSlots`), and at its end releases it for the host to refill.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -32,6 +37,7 @@ from ..protocol import (DAC_FIELDS, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, L
                         RECIPE_FIELDS, Algorithm, FailedLogEntry, Op, Scope)
 from .cell_driver import CellRequest, CellResponse, read_limit_code
 from .engine_settings import settings_layout
+from .pv_slots import SLOTS, PVSlots
 
 __all__ = ["PVEngine", "PVSettings", "Scope", "Algorithm"]
 
@@ -44,6 +50,7 @@ def PVSettings(config: ChipConfig) -> data.StructLayout:
     return settings_layout(config, "pv_", {
         "algorithm": Algorithm, "scope": Scope,
         "core": range(config.cores), "row": range(config.rows), "column": range(config.columns),
+        "rows": range(config.rows + 1), "target_bits": range(9),
         **{name: config.dac_bits for name in DAC_FIELDS},
     })
 
@@ -54,9 +61,10 @@ class PVEngine(wiring.Component):
     What it does: per cell, verify; then SET (ISPVA/IGVVA, incremental or cumulative), RESET on overshoot,
     or FORM pulses through the drivers until the cell verifies or its budget runs out (`models.pv`'s
     algorithm, pulse for pulse). What it owns: the run's cell counter and pulse budget, the working copy
-    of a per-level recipe, its counters (`cells_done`, `cells_failed`, `pulses_total`) and the write
-    ports of `pv_pulses`, `pv_codes` and `failed_log`; it reads `pv_target`, `pv_levels` and the P&V
-    registers in place (the chip refuses host access to them while `busy`). It never touches the macro
+    of a per-level recipe, its counters (`cells_done`, `cells_failed`, `pulses_total`), the slots' owners
+    (`PVSlots`: the host commits, the engine releases) and the write ports of `pv_pulses`, `pv_codes` and
+    `failed_log`; it reads `pv_target` (the slots it owns), `pv_levels` and the P&V registers in place (the
+    chip refuses host access to those while the engine owns them). It never touches the macro
     port itself: every pulse and sense is a `CellRequest` to the `CellDriver`. How it is verified: in
     Amaranth's simulator against `models.pv` on the Python macro (tests/test_pv_engine.py), through SPI
     on the whole chip in cocotb on Icarus and Verilator for every recipe (tests/test_cocotb_chip_pv.py),
@@ -66,7 +74,7 @@ class PVEngine(wiring.Component):
 
     def __init__(self, config: ChipConfig):
         self._config = config
-        cells = config.cells_total
+        slot_bytes = ceil_log2(SLOTS * config.pv_slot_cells)
         super().__init__({
             "settings":      In(PVSettings(config)),
             "start":         In(1),
@@ -75,19 +83,25 @@ class PVEngine(wiring.Component):
             "halt":          In(1),
             "busy":          Out(1),
             "done":          Out(1),
+            # The host's side of the slots (PV_STREAM, CTRL.pv_commit): see `PVSlots`.
+            "commit":        In(1),
+            "commit_refused": Out(1),
+            "owned":         Out(SLOTS),
+            "fill":          Out(range(SLOTS)),
+            "ready":         Out(1),
             "cells_done":    Out(COUNTER_BITS),
             "cells_failed":  Out(COUNTER_BITS),
             "pulses_total":  Out(COUNTER_BITS),
-            # Memory ports, seen from the memory (`lib.memory`'s signatures), hence In. The target buffer
+            # Memory ports, seen from the memory (`lib.memory`'s signatures), hence In. The slots' targets
             # and the per-level recipe table (LEVEL_ENTRY_BYTES per level): synchronous read ports (data
             # the cycle after the address).
-            "target":        In(ReadPort.Signature(addr_width=ceil_log2(cells), shape=8)),
+            "target":        In(ReadPort.Signature(addr_width=slot_bytes, shape=8)),
             "level":         In(ReadPort.Signature(addr_width=ceil_log2(config.pv_levels * LEVEL_ENTRY_BYTES),
                                                     shape=8)),
-            # Per-cell pulse counts and last verify codes, written when a cell is finished (same
-            # addressing as the targets, written together).
-            "pulses":        In(WritePort.Signature(addr_width=ceil_log2(cells), shape=8)),
-            "codes":         In(WritePort.Signature(addr_width=ceil_log2(cells), shape=8)),
+            # Per-cell pulse counts and last verify codes, a byte per slot entry, written together when a
+            # cell is finished.
+            "pulses":        In(WritePort.Signature(addr_width=slot_bytes, shape=8)),
+            "codes":         In(WritePort.Signature(addr_width=slot_bytes, shape=8)),
             # The failed-cell log, one byte at a time, FAILED_LOG_ENTRY_BYTES per entry.
             "log":           In(WritePort.Signature(
                                  addr_width=ceil_log2(config.failed_log_depth * FAILED_LOG_ENTRY_BYTES), shape=8)),
@@ -137,9 +151,20 @@ class PVEngine(wiring.Component):
         level = Signal(8)
         m.d.comb += self.level.addr.eq(level * LEVEL_ENTRY_BYTES + fetch)
 
-        cell_index = (live.core * config.rows + row) * config.columns + column
-        m.d.comb += [self.target.addr.eq(cell_index), self.pulses.addr.eq(cell_index), self.codes.addr.eq(cell_index),
+        # The slots: this cell's entry in slot `use`, and where its packed target starts (entry x bits).
+        m.submodules.slots = slots = PVSlots()
+        m.d.comb += [slots.commit.eq(self.commit), self.commit_refused.eq(slots.commit_refused),
+                     self.owned.eq(slots.owned), self.fill.eq(slots.fill), self.ready.eq(slots.ready)]
+        slot_entry = Signal(range(config.pv_slot_cells))
+        bit_at = Signal(ceil_log2(8 * config.pv_slot_cells))
+        entry_bits = ceil_log2(config.pv_slot_cells)
+        byte = Signal(entry_bits)
+        low_byte = Signal(8)            # the first of the two bytes a packed target may straddle
+        m.d.comb += [byte.eq(bit_at >> 3),
+                     self.target.addr.eq(Cat(byte, slots.use)),
+                     self.pulses.addr.eq(Cat(slot_entry, slots.use)), self.codes.addr.eq(Cat(slot_entry, slots.use)),
                      self.pulses.data.eq(pulses), self.codes.data.eq(code)]
+        unpacked = (Cat(low_byte, self.target.data) >> bit_at[:3])[:8] & ((Const(1, 9) << live.target_bits) - 1)[:8]
 
         # Window tests on codes widened by one bit so target +- window cannot wrap.
         low_edge = Signal(range(-256, 512))
@@ -165,30 +190,43 @@ class PVEngine(wiring.Component):
             m.d.sync += aborting.eq(1)
 
         last_column = column == Mux(live.scope == Scope.CELL, live.column, config.columns - 1)
-        last_row = row == Mux(live.scope == Scope.CORE, config.rows - 1, live.row)
+        last_row = row == Mux(live.scope == Scope.CORE, config.rows - 1,
+                              Mux(live.scope == Scope.ROW, live.row + live.rows - 1, live.row))
 
         with m.FSM() as fsm:
             with m.State("Idle"):
+                with m.If(self.stop & ~self.start):
+                    # An abort with no run frees slots committed for a run that never started.
+                    m.d.comb += slots.clear.eq(1)
                 with m.If(self.start):
                     m.d.sync += [
                         *(getattr(s, name).eq(getattr(live, name)) for name in overridden),
                         aborting.eq(0), self.done.eq(0),
                         self.cells_done.eq(0), self.cells_failed.eq(0), self.pulses_total.eq(0),
-                        log_entries.eq(0), total.eq(half), reads.eq(0),
+                        log_entries.eq(0), total.eq(half), reads.eq(0), slot_entry.eq(0), bit_at.eq(0),
                         row.eq(Mux(self.settings.scope == Scope.CORE, 0, self.settings.row)),
                         column.eq(Mux(self.settings.scope == Scope.CELL, self.settings.column, 0)),
                     ]
                     m.next = "Fetch-Target"
 
+            # The cell's target, from the slot once the host has committed it: the byte it starts in (here
+            # addressed), then the next (a packed target may straddle the two).
             with m.State("Fetch-Target"):
+                with m.If(~slots.waiting):
+                    m.next = "Fetch-Next"
+                with m.Elif(aborting):
+                    m.next = "Finished"
+
+            with m.State("Fetch-Next"):
+                m.d.comb += self.target.addr.eq(Cat((byte + 1)[:entry_bits], slots.use))
+                m.d.sync += low_byte.eq(self.target.data)
                 m.next = "Latch-Target"
 
             with m.State("Latch-Target"):
-                m.d.sync += [target.eq(self.target.data), level.eq(self.target.data), fetch.eq(0),
-                             pulses.eq(0)]
+                m.d.sync += [target.eq(unpacked), level.eq(unpacked), fetch.eq(0), pulses.eq(0)]
                 with m.If(~live.per_level):
                     m.next = "Start-Cell"
-                with m.Elif(self.target.data < config.pv_levels):
+                with m.Elif(unpacked < config.pv_levels):
                     m.next = "Fetch-Level"
                 with m.Else():                   # no such level: the cell fails without a pulse
                     m.d.sync += passed.eq(0)
@@ -312,7 +350,14 @@ class PVEngine(wiring.Component):
                     m.next = "Next-Cell"
 
             with m.State("Next-Cell"):
-                with m.If(aborting | (last_column & last_row)):
+                run_over = aborting | (last_column & last_row)
+                # A slot's last entry, or the run's last cell: the slot goes back to the host.
+                with m.If(run_over | (slot_entry == config.pv_slot_cells - 1)):
+                    m.d.comb += slots.release.eq(1)
+                    m.d.sync += [slot_entry.eq(0), bit_at.eq(0)]
+                with m.Else():
+                    m.d.sync += [slot_entry.eq(slot_entry + 1), bit_at.eq(bit_at + live.target_bits)]
+                with m.If(run_over):
                     m.next = "Finished"
                 with m.Elif(last_column):
                     m.d.sync += [row.eq(row + 1), column.eq(0)]
@@ -322,6 +367,7 @@ class PVEngine(wiring.Component):
                     m.next = "Fetch-Target"
 
             with m.State("Finished"):
+                m.d.comb += slots.clear.eq(1)
                 m.d.sync += self.done.eq(1)
                 m.next = "Idle"
         # Busy in every state but Idle, Finished included: busy falls on the edge done rises, so no status

@@ -88,6 +88,8 @@ class RegisterFileModel:
             "status": (1 if self._error_bits() else 0) | (int(bool(self.spike_out)) << 3),
             "fifo_in_level": len(self.spike_in),
             "fifo_out_level": len(self.spike_out),
+            # No engine runs under this model (CTRL is not written): both P&V slots free, slot 0 next.
+            "pv_stream": self.table.register("pv_stream").field("ready").mask,
         }
         for name, value in hardware.items():
             self._values[name] = value

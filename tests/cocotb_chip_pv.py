@@ -76,6 +76,10 @@ class ProgrammingBench(ChipBench):
         """CTRL's start bit of `engine` ("pv", "inf", "mvm")."""
         self.regs.write("ctrl", self.table.register("ctrl").field(f"{engine}_start").mask)
 
+    def commit(self):
+        """Hand the P&V slot PV_STREAM.fill to the engine (CTRL.pv_commit)."""
+        self.regs.write("ctrl", self.table.register("ctrl").field("pv_commit").mask)
+
     def wait_done(self, limit_polls=2000) -> int:
         """Poll the status byte (SPI traffic while the engine runs) until P&V is done; return the polls."""
         poll_seconds = POLL_CYCLES / self.config.sys_clk_hz
@@ -106,7 +110,9 @@ async def programming_a_row_through_spi_matches_the_reference(dut, name: str):
         targets_row[:] = FORM_TARGET
 
     def program_the_row():
-        regs.write_window("pv_target", ROW * config.columns, bytes(int(t) for t in targets_row))
+        # One row fits slot 0 (PV_SLOT_CELLS cells): write its targets, commit it, start.
+        regs.write_window("pv_target", 0, bytes(int(t) for t in targets_row))
+        tb.commit()
         tb.configure(recipe)
         tb.start("pv")
         return tb.wait_done()
@@ -123,8 +129,8 @@ async def programming_a_row_through_spi_matches_the_reference(dut, name: str):
     assert np.array_equal(tb.bridge.macro.cores[0].g_us, ref_macro.cores[0].g_us)
 
     def counters():
-        counts = regs.read_window("pv_pulses", ROW * config.columns, config.columns)
-        codes = regs.read_window("pv_codes", ROW * config.columns, config.columns)
+        counts = regs.read_window("pv_pulses", 0, config.columns)
+        codes = regs.read_window("pv_codes", 0, config.columns)
         return list(counts), list(codes), {name: regs.read(name) for name in
                                            ("pv_cells_done", "pv_cells_failed", "pv_pulses_total", "error")}
 
@@ -154,11 +160,22 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     tb.bridge.start()
     regs = tb.regs
     window = tb.table.window("pv_target")
-    targets = bytes([40, 41, 42, 43])
+    # A slot of targets far above what the recipe's gate ramp reaches: every cell spends its whole budget,
+    # so the engine is still in slot 0 when the host looks.
+    targets = bytes([230]) * tb.config.pv_slot_cells
 
     def bad_selection():
         tb.configure(RECIPE, row=tb.config.rows)                 # one past the last row
         refused(lambda: tb.start("pv"), "pv_config", "a start on a row past the last")
+        tb.configure(RECIPE, row=tb.config.rows - 2)
+        regs.write("pv_rows", 3)                                 # rows that run past the last
+        refused(lambda: tb.start("pv"), "pv_config", "a run of rows past the last")
+        regs.write("pv_rows", 0)
+        refused(lambda: tb.start("pv"), "pv_config", "a run of no rows")
+        regs.write("pv_rows", 1)
+        regs.write("pv_target_bits", 9)                          # targets are 1-8 bits
+        refused(lambda: tb.start("pv"), "pv_config", "9-bit targets")
+        regs.write("pv_target_bits", 8)
         assert not regs.status() & StatusBit.BUSY
 
     await bridge(bad_selection)()
@@ -167,33 +184,40 @@ async def bad_selection_is_refused_and_abort_stops_the_engine(dut):
     def start_a_core():
         tb.configure(dict(RECIPE, scope=2))                      # the whole core: long enough to abort
         regs.write_window("pv_target", 0, targets)
+        tb.commit()                                              # both slots, then the start
+        tb.commit()
         tb.start("pv")
 
     await bridge(start_a_core)()
     await tb.cycles(3000)
+    stream = tb.table.register("pv_stream")
 
     def while_it_runs():
-        # What the engine reads is its own while it runs: a recipe write and a target read are refused.
+        # What the engine reads is its own while it runs: a recipe write, a slot it owns, a third commit.
         refused(lambda: regs.write("pv_wl_step", 7), "engine_busy", "a recipe write during P&V")
         assert regs.read("pv_wl_step") == RECIPE["wl_step"]
+        assert regs.read("pv_stream") == stream.field("owned").mask          # both owned, fill 0, not ready
+        refused(tb.commit, "engine_busy", "a commit while both slots are owned")
+        assert regs.read("pv_stream") == stream.field("owned").mask
 
     await bridge(while_it_runs)()
     # The refused read answers zeros: read at the pins, since the client raises before returning them.
     assert await tb.spi.read(window.address, 4) == bytes(4)
+    assert await bridge(regs.errors)() == ["engine_busy"]
+    await bridge(regs.clear_errors)()
 
     def abort():
-        assert regs.errors() == ["engine_busy"]
-        regs.clear_errors()
         regs.write("ctrl", tb.table.register("ctrl").field("pv_abort").mask)
         tb.wait_done()
         return regs.read("pv_cells_done") + regs.read("pv_cells_failed")
 
     finished = await bridge(abort)()
-    assert 0 < finished < tb.config.cells_per_core
+    assert 0 < finished < tb.config.pv_slot_cells
+    assert await bridge(regs.read)("pv_stream") == stream.field("ready").mask   # the end freed both slots
     pulses = len(tb.bridge.pulse_log)
     await tb.cycles(2000)
     assert len(tb.bridge.pulse_log) == pulses, "the engine kept pulsing after the abort"
-    assert await bridge(regs.read_window)("pv_target", 0, 4) == targets
+    assert await bridge(regs.read_window)("pv_target", 0, len(targets)) == targets
     assert await bridge(regs.read)("error") == 0
 
 
@@ -206,10 +230,13 @@ async def reset_mid_programming_leaves_an_idle_chip(dut):
 
     def start_a_core():
         tb.configure(dict(RECIPE, scope=2))
+        regs.write_window("pv_target", 0, bytes([230]) * tb.config.pv_slot_cells)   # cells that need pulses
+        tb.commit()
         tb.start("pv")
 
     await bridge(start_a_core)()
     await tb.cycles(4000)
+    assert tb.bridge.pulse_log, "nothing was programming when reset came"
     assert await bridge(regs.status)() & StatusBit.BUSY
     await tb.pulse_reset()
     pulses = len(tb.bridge.pulse_log)
@@ -228,28 +255,32 @@ async def reset_mid_programming_leaves_an_idle_chip(dut):
 @cocotb.parametrize(recipes=[cocotb.Param({}, "igvva_levels"), cocotb.Param(HOLDING, "holding")])
 async def host_programmer_programs_rows_and_reads_them_back(dut, recipes: dict):
     """The host API over the co-simulation transport: per-level recipes (plain, or with averaged and
-    confirmed verifies and widened windows), two rows of core 1, read back through the sense path with the
-    recipe's averaging; every number equals the reference model's."""
+    confirmed verifies and widened windows), rows of core 1 streamed through the two P&V slots (2 rows:
+    one slot; 9 rows: three, the third filled once the engine frees the first), level indices packed 3
+    bits each, read back through the sense path with the recipe's averaging; every number equals the
+    reference model's."""
     options = recipes
     tb = ProgrammingBench(dut)
     await tb.reset()
     tb.bridge.start()
     config = tb.config
-    core, first_row = 1, 10
-    targets = np.random.default_rng(tb.seed).choice(LEVELS, size=(2, config.columns))
+    core, first_row, count = 1, 10, 9 if options else 2
+    targets = np.random.default_rng(tb.seed).choice(LEVELS, size=(count, config.columns))
     recipes = level_recipes(config, LEVELS, dict(RECIPE, max_pulses=40), **options)
     programmer = Programmer(tb.regs, config, poll_seconds=2000 / config.sys_clk_hz)
-    result = await bridge(programmer.program)(core, targets, recipes, first_row)
+    frames = tb.regs.transport.frames
+    result = await bridge(programmer.program)(core, targets, recipes, first_row, True, True)
+    assert result.target_bits == 3                       # 8 levels: indices packed 3 bits each
 
     macro = AnalogMacro(config, tb.seed)
     full = np.full((config.rows, config.columns), -1)
-    full[first_row:first_row + 2] = targets
+    full[first_row:first_row + count] = targets
     outcome = program_and_verify(macro.cores[core], full, recipes, config)
     chosen = full >= 0
     reads = recipes[LEVELS[0]].verify_reads
     codes = averaged_codes(macro.cores[core], recipes[LEVELS[0]].v_read, chosen, reads, config)
     assert result.verify_reads == reads
-    rows = slice(first_row, first_row + 2)
+    rows = slice(first_row, first_row + count)
     assert np.array_equal(result.pulses, outcome.pulses[rows])
     assert np.array_equal(result.codes, codes[rows])
     assert np.array_equal(tb.bridge.macro.cores[core].g_us, macro.cores[core].g_us)
@@ -263,8 +294,9 @@ async def host_programmer_programs_rows_and_reads_them_back(dut, recipes: dict):
     assert np.median(error) <= 4 and np.corrcoef(result.codes.ravel(), targets.ravel())[0, 1] > 0.9, error
     if options:                                  # the verify reads that hold: most read back in window
         assert result.in_window.mean() >= 0.9, result.in_window.mean()
-    dut._log.info("host programmed 2 rows: %d pulses, %d failed, %.0f %% in window on read-back",
-                  result.pulses_total, result.cells_failed, 100 * result.in_window.mean())
+    dut._log.info("host programmed %d rows: %d pulses, %d failed, %.0f %% in window on read-back, %d frames",
+                  count, result.pulses_total, result.cells_failed, 100 * result.in_window.mean(),
+                  tb.regs.transport.frames - frames)
 
 
 @cocotb.test()
@@ -280,6 +312,7 @@ async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
     def configure_both():
         regs.write("watchdog", 0)                                # (0 + 1) * 4096 cycles
         tb.configure(dict(RECIPE, max_pulses=0))                 # verify only: a sense first
+        tb.commit()                                              # slot 0: the row's cells
         for name, value in [("core0_thresh_pos", 7), ("core0_thresh_neg", 7), ("core1_thresh_pos", 7),
                             ("core1_thresh_neg", 7), ("neuron_timesteps", 3), ("neuron_v_read", 6),
                             ("mvm_bits", 0x11), ("mvm_v_read", 6), ("mvm_threshold", 7)]:
@@ -299,6 +332,7 @@ async def a_silent_macro_ends_either_engine_through_the_watchdog(dut):
     tb.bridge.start()
 
     def program_a_row():
+        tb.commit()
         tb.start("pv")
         tb.wait_done()
         return regs.read("pv_cells_done") + regs.read("pv_cells_failed"), regs.read("error")

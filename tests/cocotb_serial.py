@@ -60,8 +60,8 @@ async def chip_programs_and_infers_over_the_serial_link(dut):
     result = await bridge(chip.program)(0, targets)
     error = np.abs(result.codes - targets)
     dut._log.info("serial P&V: %.2f pulses/cell, %d failed, median read-back error %d codes",
-                  result.pulses.mean(), result.cells_failed, np.median(error))
-    assert result.pulses.mean() > 1.5 and result.cells_failed <= 2
+                  result.mean_pulses, result.cells_failed, np.median(error))
+    assert result.mean_pulses > 1.5 and result.cells_failed <= 2
     assert np.median(error) <= 3 and np.percentile(error, 90) <= 8
     assert result.cells_done + result.cells_failed == targets.size
 

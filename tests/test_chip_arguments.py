@@ -242,9 +242,11 @@ class LyingCounters(Counting):
         if frame[0] == Command.READ and len(frame) > header:
             address = int.from_bytes(frame[1:4], "big")
             for name, value in (("pv_cells_done", self.done), ("pv_pulses_total", self.pulses)):
-                register = TABLE.register(name)
-                if address == register.address:
-                    miso[header:] = value.to_bytes(register.size, "little")[:len(frame) - header]
+                register = TABLE.register(name)                 # read alone or in a burst of counters
+                for byte, data in enumerate(value.to_bytes(register.size, "little")):
+                    at = header + register.address + byte - address
+                    if header <= at < len(miso):
+                        miso[at] = data
         if miso:
             miso[:header if frame[0] == Command.READ else 1] = bytes(
                 [miso[0] | StatusBit.PV_DONE] * min(len(miso), header if frame[0] == Command.READ else 1))

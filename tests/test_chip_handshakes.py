@@ -17,6 +17,8 @@ from rram_cim.sim.amaranth_spi import AmaranthSPIMaster
 from rram_cim.sim.port_responder import PortResponder
 
 CTRL = TABLE.register("ctrl")
+#: Commit P&V slot 0 and start in one write: a run needs its first slot committed (docs/pv_engine.md).
+PV_GO = CTRL.field("pv_start").mask | CTRL.field("pv_commit").mask
 ERROR = TABLE.register("error")
 TIMEOUT = ERROR.field("analog_timeout").mask
 #: Cycles the macro takes to answer a sense or a neuron strobe.
@@ -123,7 +125,7 @@ def check_atomic(seen, busy, done):
 def test_pv_busy_turns_into_done_in_one_edge_for_a_nop_at_any_cycle():
     async def scenario(host, macro, ctx):
         await verify_only_recipe(host, ctx)
-        start = lambda: host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        start = lambda: host.write(ctx, "ctrl", PV_GO)
         check_atomic(*await sweep_status_over_the_end(host, ctx, start, StatusBit.PV_DONE, range(0, 40)))
     run(scenario)
 
@@ -151,7 +153,7 @@ def test_a_silent_macro_ends_the_run_at_the_watchdog_limit_and_the_chip_recovers
         done_bit = StatusBit.PV_DONE if engine == "pv" else StatusBit.INFER_DONE
         if engine == "pv":
             await verify_only_recipe(host, ctx)
-            start = CTRL.field("pv_start").mask
+            start = PV_GO
         else:
             await one_step_recipe(host, ctx)
             await host.write(ctx, "fifo_spike_in", EVENT_TICK)
@@ -183,7 +185,7 @@ def test_abort_ends_a_silent_macros_run_no_later_than_the_watchdog():
         await host.write(ctx, "watchdog", 0)
         await verify_only_recipe(host, ctx)
         macro.silent = True
-        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await host.write(ctx, "ctrl", PV_GO)
         await host.write(ctx, "ctrl", CTRL.field("pv_abort").mask)
         assert await host.status(ctx) & StatusBit.BUSY
         await ctx.tick().repeat(1 << TICK_BITS)
@@ -220,7 +222,7 @@ def test_a_counter_read_low_byte_first_does_not_tear_while_the_engine_counts():
                             ("pv_bl_start", 10), ("pv_bl_step", 1), ("pv_bl_stop", 100)]:
             await host.write(ctx, name, value)
         await host.frame(ctx, write_frame(ADDR.pv_target, bytes([200]) * 8))
-        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await host.write(ctx, "ctrl", PV_GO)
         values = [await host.read(ctx, "pv_pulses_total") for _ in range(120)]
         assert values[-1] > 3 * 256                                   # the low byte carried several times
         assert values == sorted(values), values
@@ -232,14 +234,33 @@ def test_a_start_that_would_pulse_with_zero_width_is_refused_and_nothing_runs():
     chip refuses the start instead (a verify-only run needs no width and still starts)."""
     async def scenario(host, macro, ctx):
         await host.write(ctx, "pv_max_pulses", 5)
-        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await host.write(ctx, "ctrl", PV_GO)
         status = await host.status(ctx)
         assert status & (StatusBit.BUSY | StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.ERROR
         assert await host.read(ctx, "error") == ERROR.field("pv_config").mask
         assert await host.read(ctx, "pv_pulses_total") == 0
         await host.write(ctx, "error", ERROR.field("pv_config").mask)
         await verify_only_recipe(host, ctx)
-        await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)
+        await host.write(ctx, "ctrl", PV_GO)
         await ctx.tick().repeat(200)
         assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
+    run(scenario)
+
+
+def test_slots_committed_for_a_run_that_never_starts_are_freed_by_an_abort():
+    """A host that commits a slot and then gives up leaves it owned; the next host's abort (no run going)
+    frees both slots and points fill at slot 0 again, and then a commit and start run normally."""
+    stream = TABLE.register("pv_stream")
+
+    async def scenario(host, macro, ctx):
+        await host.write(ctx, "ctrl", CTRL.field("pv_commit").mask)
+        assert await host.read(ctx, "pv_stream") == (1 << stream.field("owned").lsb) | 1 | stream.field("ready").mask
+        await host.write(ctx, "ctrl", CTRL.field("pv_abort").mask)
+        assert await host.read(ctx, "pv_stream") == stream.field("ready").mask
+        assert not await host.status(ctx) & (StatusBit.BUSY | StatusBit.PV_DONE)
+        await verify_only_recipe(host, ctx)
+        await host.write(ctx, "ctrl", PV_GO)
+        await ctx.tick().repeat(200)
+        assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
+        assert await host.read(ctx, "pv_cells_done") == 1
     run(scenario)

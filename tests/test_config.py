@@ -52,9 +52,13 @@ def test_bad_values_raise_an_error_naming_the_field(field, value, words):
         REFERENCE.replace(**{field: value})
 
 
-def test_too_many_cells_for_a_window_is_refused():
-    with pytest.raises(ConfigError, match="do not fit"):
-        ChipConfig(cores=16, rows=1024, columns=1024, neurons=16)
+def test_p_and_v_memory_does_not_grow_with_the_array_but_slots_must_fit_a_window():
+    big = ChipConfig(cores=16, rows=1024, columns=1024, neurons=16)        # 16 M cells: streamed, it fits
+    assert big.cells_total == 16 << 20 and big.pv_slot_cells == REFERENCE.pv_slot_cells
+    with pytest.raises(ConfigError, match="pv_slot_cells .*two slots must fit"):
+        REFERENCE.replace(pv_slot_cells=1 << 20)
+    with pytest.raises(ConfigError, match="pv_slot_cells .*power of two"):
+        REFERENCE.replace(pv_slot_cells=100)
 
 
 def test_config_is_frozen():

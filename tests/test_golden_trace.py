@@ -62,7 +62,7 @@ def session(built) -> tuple[list, dict]:
         chip = Chip(link, REFERENCE)
         for core, targets in enumerate(mapping.targets):
             program = chip.program(core, targets[:4 if core else 2])
-            results[f"program{core}"] = [int(program.pulses.sum()), int(program.codes.sum()),
+            results[f"program{core}"] = [program.pulses_total, int(program.codes.sum()),
                                          program.cells_done, program.cells_failed, program.pulses_total]
         chip.configure(mapping)
         for i in range(3):

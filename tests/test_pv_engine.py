@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from rram_cim.config import REFERENCE
 from rram_cim.models import program_and_verify
 from rram_cim.models.macro import AnalogMacro
-from rram_cim.protocol import FAILED_LOG_ENTRY_BYTES, Op, unpack_failed_log
+from rram_cim.protocol import FAILED_LOG_ENTRY_BYTES, PV_SLOTS, Op, pack_targets, unpack_failed_log
 from rram_cim.rtl.cell_driver import CellDriver
 from rram_cim.rtl.pv_engine import Algorithm, PVEngine, Scope
 from rram_cim.models.recipes import LEVELS
@@ -38,14 +38,30 @@ class Harness(Elaboratable):
         return m
 
 
+def run_cells(config, settings) -> list[tuple[int, int]]:
+    """(row, column) of the cells a run selects, in the engine's order (row-major)."""
+    scope = settings["scope"]
+    if scope == Scope.CELL:
+        return [(settings["row"], settings["column"])]
+    rows = range(config.rows) if scope == Scope.CORE else range(settings["row"], settings["row"] + settings["rows"])
+    return [(row, column) for row in rows for column in range(config.columns)]
+
+
 def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cycles=None, level_table=b"",
-               config=CONFIG):
-    """Program with the RTL; return (pulse log from the port, counts memory, log bytes, counters)."""
+               config=CONFIG, commit_delay=0):
+    """Program with the RTL, streaming the targets through the two slots as a host would (the first two
+    committed before the start, each later one `commit_delay` cycles after its slot comes free); return
+    (pulse log from the port, counts by cell index row * columns + column, log bytes, counters)."""
+    settings = dict(rows=1, target_bits=8) | settings
     h = Harness(config)
     engine, port = h.engine, h.driver.port
     counts, log_bytes = {}, {}
     responder = PortResponder(macro, sense_latency=SENSE_LATENCY)
-    flat_targets = targets_core.reshape(-1)
+    cells = run_cells(config, settings)
+    size, bits = config.pv_slot_cells, settings["target_bits"]
+    chunks = [cells[at:at + size] for at in range(0, len(cells), size)]
+    slot_memory = bytearray(PV_SLOTS * size)
+    holds = {}                      # slot -> the chunk it holds
     result = {}
 
     codes = result["codes"] = {}
@@ -54,29 +70,50 @@ def run_engine(targets_core, settings: dict, macro: AnalogMacro, abort_after_cyc
         async for _, _, addr, level_addr, c_en, c_addr, c_data, l_en, l_addr, l_data, code in ctx.tick().sample(
                 engine.target.addr, engine.level.addr, engine.pulses.en, engine.pulses.addr, engine.pulses.data,
                 engine.log.en, engine.log.addr, engine.log.data, engine.codes.data):
-            ctx.set(engine.target.data, int(flat_targets[addr]) if addr < flat_targets.size else 0)
+            ctx.set(engine.target.data, slot_memory[addr % len(slot_memory)])
             ctx.set(engine.level.data, level_table[level_addr] if level_addr < len(level_table) else 0)
             if c_en:
-                counts[c_addr] = c_data
-                codes[c_addr] = code
+                row, column = chunks[holds[c_addr // size]][c_addr % size]
+                counts[row * config.columns + column] = c_data
+                codes[row * config.columns + column] = code
             if l_en:
                 log_bytes[l_addr] = l_data
+
+    async def commit(ctx, chunk):
+        slot = ctx.get(engine.fill)
+        packed = pack_targets([targets_core[row, column] for row, column in chunks[chunk]], bits)
+        slot_memory[slot * size:slot * size + len(packed)] = packed
+        holds[slot] = chunk
+        ctx.set(engine.commit, 1)
+        await ctx.tick()
+        ctx.set(engine.commit, 0)
 
     async def bench(ctx):
         for name, value in settings.items():
             ctx.set(getattr(engine.settings, name), value)
+        committed = 0
+        for chunk in range(min(PV_SLOTS, len(chunks))):
+            await commit(ctx, chunk)
+            committed += 1
         ctx.set(engine.start, 1)
         await ctx.tick()
         ctx.set(engine.start, 0)
-        cycles = 0
+        cycles = waited = 0
         while not ctx.get(engine.done):
+            if committed < len(chunks) and ctx.get(engine.ready):
+                waited += 1
+                if waited > commit_delay:
+                    await commit(ctx, committed)
+                    committed, waited = committed + 1, 0
+                    continue
             await ctx.tick()
             cycles += 1
             if abort_after_cycles is not None and cycles == abort_after_cycles:
                 ctx.set(engine.stop, 1)
             assert cycles < 400_000, "engine hung"
         result.update(cells_done=ctx.get(engine.cells_done), cells_failed=ctx.get(engine.cells_failed),
-                      pulses_total=ctx.get(engine.pulses_total), busy=ctx.get(engine.busy), cycles=cycles)
+                      pulses_total=ctx.get(engine.pulses_total), busy=ctx.get(engine.busy), cycles=cycles,
+                      owned_after=ctx.get(engine.owned), fill_after=ctx.get(engine.fill))
 
     sim = Simulator(h)
     sim.add_clock(1 / CONFIG.sys_clk_hz)
@@ -111,7 +148,9 @@ def reference(settings, targets_core, seed=SEED, formed=True):
     columns = np.arange(CONFIG.columns)[None, :]
     scope = settings["scope"]
     chosen = np.ones(targets_core.shape, bool)
-    if scope != Scope.CORE:
+    if scope == Scope.ROW:
+        chosen &= (rows >= settings["row"]) & (rows < settings["row"] + settings.get("rows", 1))
+    if scope == Scope.CELL:
         chosen &= rows == settings["row"]
     if scope == Scope.CELL:
         chosen &= columns == settings["column"]
@@ -279,3 +318,48 @@ def test_running_again_after_relaxation_refreshes_only_the_cells_that_drifted_ou
     assert [counts[settings["row"] * CONFIG.columns + c] for c in range(CONFIG.columns)] == \
         ref_outcome.pulses[settings["row"]].tolist()
     assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
+
+
+SMALL_SLOTS = REFERENCE.replace(pv_slot_cells=32)
+
+
+def test_rows_streamed_through_small_slots_packed_3_bits_with_slow_commits_equal_the_reference():
+    """Three rows (192 cells) through two 32-cell slots: six slots in turn, each later one committed only
+    20,000 cycles after it came free, so the engine waits at every slot; level indices packed 3 bits each
+    (targets straddle bytes). Every cell's pulses, pulse count and verify code equal the reference's."""
+    from rram_cim.protocol import pack_level
+    from rram_cim.models.recipes import reference_levels
+    levels = level_table()
+    table = b"".join(pack_level(entry) for entry in levels)
+    settings = recipe(per_level=1, scope=Scope.ROW, row=4, rows=3, target_bits=3)
+    indices = np.random.default_rng(7).integers(0, len(levels), size=(CONFIG.rows, CONFIG.columns))
+    macro = AnalogMacro(CONFIG, SEED)
+    delay = 20_000
+    pulse_log, counts, _, counters = run_engine(indices, settings, macro, level_table=table, config=SMALL_SLOTS,
+                                                commit_delay=delay)
+    codes = np.array([entry["target"] for entry in levels])[indices]
+    chosen = np.zeros(indices.shape, bool)
+    chosen[4:7] = True
+    ref_macro = AnalogMacro(CONFIG, SEED)
+    outcome = program_and_verify(ref_macro.cores[0], np.where(chosen, codes, -1),
+                                 reference_levels(settings, levels, CONFIG), CONFIG)
+    assert counters["cycles"] > 4 * delay                     # it waited for the four late slots
+    for row, column in zip(*np.nonzero(chosen)):
+        assert port_pulses(pulse_log, row, column) == reference_pulses(
+            outcome, row, column, reference_recipe(settings).shape), f"cell ({row}, {column})"
+        assert counts[row * CONFIG.columns + column] == outcome.pulses[row, column]
+        assert counters["codes"][row * CONFIG.columns + column] == outcome.final_code[row, column]
+    assert len(counts) == int(chosen.sum()) == counters["cells_done"] + counters["cells_failed"]
+    assert np.array_equal(macro.cores[0].g_us, ref_macro.cores[0].g_us)
+    assert (counters["owned_after"], counters["fill_after"]) == (0, 0)        # the run's end frees both slots
+
+
+def test_an_engine_waiting_for_a_slot_that_never_comes_ends_at_abort():
+    """Six rows through 32-cell slots, but the host commits only the first two: the engine programs those
+    64 cells, waits (busy, no pulse), and an abort ends the run there with both slots free."""
+    settings = recipe(rows=6)
+    pulse_log, counts, _, counters = run_engine(targets(), settings, AnalogMacro(CONFIG, SEED), config=SMALL_SLOTS,
+                                                commit_delay=10**9, abort_after_cycles=60_000)
+    assert counters["cells_done"] + counters["cells_failed"] == 2 * SMALL_SLOTS.pv_slot_cells == len(counts)
+    assert set(counts) == {5 * CONFIG.columns + column for column in range(CONFIG.columns)}
+    assert (counters["owned_after"], counters["fill_after"], counters["busy"]) == (0, 0, 0)

@@ -31,7 +31,9 @@ def test_map_has_id_status_errors_windows_and_fifos():
     assert all(f.write_one_to_clear and f.hw_set for f in TABLE.register("error").fields)
     assert {w.name for w in TABLE.windows} == {"pv_target", "pv_pulses", "pv_codes", "pv_levels", "failed_log", "routing", "spike_in_burst",
                                               "mvm_x", "mvm_y", "neuron_trim", "spike_out_burst"}
-    assert TABLE.window("pv_target").size == REFERENCE.cells_total
+    # P&V memory: two slots, whatever the array holds (streamed programming).
+    assert all(TABLE.window(name).size == 2 * REFERENCE.pv_slot_cells for name in ("pv_target", "pv_pulses", "pv_codes"))
+    assert TABLE.register("geometry_pv_slot_cells").reset == REFERENCE.pv_slot_cells
     assert not TABLE.window("pv_pulses").sw_writable
     assert TABLE.register("fifo_spike_in").external
     assert TABLE.window("mvm_x").size == TABLE.window("mvm_y").size == 2 * REFERENCE.mvm_lines
@@ -53,7 +55,7 @@ def test_addr_constants_match_table():
 
 def test_other_configurations_get_their_own_map():
     table = compile_table(NEURRAM_LIKE)
-    assert table.window("pv_target").size == NEURRAM_LIKE.cells_total
+    assert table.window("pv_target").size == 2 * NEURRAM_LIKE.pv_slot_cells < NEURRAM_LIKE.cells_total
     assert table.register("geometry_rows").reset == 256
     decoder, host = load_generated(NEURRAM_LIKE)
     assert host.TABLE == table

@@ -40,7 +40,7 @@ def test_the_fpga_build_serves_the_host_process_as_a_board_would(fpga_build):
     with CosimTransport(config=REFERENCE, built=fpga_build, block="fpga_uart", log=lambda *_: None) as link:
         chip = Chip(link)
         result = chip.program(1, np.full((1, REFERENCE.columns), LEVELS[4]))
-        assert result.cells_done >= REFERENCE.columns - 2 and result.pulses.mean() > 1.5
+        assert result.cells_done >= REFERENCE.columns - 2 and result.mean_pulses > 1.5
         assert np.median(np.abs(result.codes - LEVELS[4])) <= 4
         with pytest.raises(CosimError, match="do not relax"):
             chip.relax(10)

@@ -22,9 +22,10 @@ class RegisterDecoder(wiring.Component):
             "bus": In(RegisterBus()),
             "scratch": Out(wiring.Signature({"value": Out(8)})),
             "status": Out(wiring.Signature({"error": In(1), "busy": In(1), "pv_done": In(1), "out_ready": In(1), "infer_done": In(1), "mvm_done": In(1)})),
-            "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1), "mvm_start": Out(1)})),
+            "ctrl": Out(wiring.Signature({"pv_start": Out(1), "pv_abort": Out(1), "inf_start": Out(1), "inf_abort": Out(1), "mvm_start": Out(1), "pv_commit": Out(1)})),
             "error": Out(wiring.Signature({"bad_command": Out(1), "bad_command_set": In(1), "bad_address": Out(1), "bad_address_set": In(1), "read_only": Out(1), "read_only_set": In(1), "truncated": Out(1), "truncated_set": In(1), "in_overflow": Out(1), "in_overflow_set": In(1), "out_underflow": Out(1), "out_underflow_set": In(1), "pv_config": Out(1), "pv_config_set": In(1), "infer_config": Out(1), "infer_config_set": In(1), "route_drop": Out(1), "route_drop_set": In(1), "engine_busy": Out(1), "engine_busy_set": In(1), "analog_timeout": Out(1), "analog_timeout_set": In(1), "mvm_config": Out(1), "mvm_config_set": In(1)})),
             "watchdog": Out(wiring.Signature({"limit": Out(8)})),
+            "pv_stream": Out(wiring.Signature({"fill": In(1), "owned": In(2), "ready": In(1)})),
             "pv_mode": Out(wiring.Signature({"algorithm": Out(2), "cumulative": Out(1), "triangular": Out(1), "reset_on_overshoot": Out(1), "form": Out(1), "scope": Out(2)})),
             "pv_core": Out(wiring.Signature({"index": Out(8)})),
             "pv_row": Out(wiring.Signature({"index": Out(16)})),
@@ -47,6 +48,8 @@ class RegisterDecoder(wiring.Component):
             "pv_verify": Out(wiring.Signature({"reads_log2": Out(2), "confirm": Out(1)})),
             "pv_sl_step": Out(wiring.Signature({"code": Out(8)})),
             "pv_sl_stop": Out(wiring.Signature({"code": Out(8)})),
+            "pv_rows": Out(wiring.Signature({"count": Out(16)})),
+            "pv_target_bits": Out(wiring.Signature({"count": Out(4)})),
             "neuron_timesteps": Out(wiring.Signature({"count": Out(16)})),
             "neuron_v_read": Out(wiring.Signature({"code": Out(8)})),
             "neuron_step": Out(wiring.Signature({"count": In(16)})),
@@ -77,12 +80,12 @@ class RegisterDecoder(wiring.Component):
             "core1_reset": Out(wiring.Signature({"subtract": Out(1)})),
             "fifo_spike_in": Out(WindowPort(1)),
             "fifo_spike_out": Out(WindowPort(1)),
-            "pv_target": Out(WindowPort(13)),
-            "pv_pulses": Out(WindowPort(13)),
+            "pv_target": Out(WindowPort(9)),
+            "pv_pulses": Out(WindowPort(9)),
             "failed_log": Out(WindowPort(8)),
             "routing": Out(WindowPort(9)),
             "pv_levels": Out(WindowPort(9)),
-            "pv_codes": Out(WindowPort(13)),
+            "pv_codes": Out(WindowPort(9)),
             "spike_in_burst": Out(WindowPort(7)),
             "mvm_x": Out(WindowPort(7)),
             "mvm_y": Out(WindowPort(7)),
@@ -100,6 +103,7 @@ class RegisterDecoder(wiring.Component):
         ctrl_inf_start = Signal(1, init=0)
         ctrl_inf_abort = Signal(1, init=0)
         ctrl_mvm_start = Signal(1, init=0)
+        ctrl_pv_commit = Signal(1, init=0)
         error_bad_command = Signal(1, init=0)
         error_bad_address = Signal(1, init=0)
         error_read_only = Signal(1, init=0)
@@ -138,6 +142,8 @@ class RegisterDecoder(wiring.Component):
         pv_verify_confirm = Signal(1, init=0)
         pv_sl_step_code = Signal(8, init=0)
         pv_sl_stop_code = Signal(8, init=0)
+        pv_rows_count = Signal(16, init=1)
+        pv_target_bits_count = Signal(4, init=8)
         neuron_timesteps_count = Signal(16, init=0)
         neuron_v_read_code = Signal(8, init=0)
         mvm_mode_direction = Signal(1, init=0)
@@ -166,6 +172,7 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.ctrl.inf_start.eq(ctrl_inf_start)
         m.d.comb += self.ctrl.inf_abort.eq(ctrl_inf_abort)
         m.d.comb += self.ctrl.mvm_start.eq(ctrl_mvm_start)
+        m.d.comb += self.ctrl.pv_commit.eq(ctrl_pv_commit)
         m.d.comb += self.error.bad_command.eq(error_bad_command)
         m.d.comb += self.error.bad_address.eq(error_bad_address)
         m.d.comb += self.error.read_only.eq(error_read_only)
@@ -204,6 +211,8 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.pv_verify.confirm.eq(pv_verify_confirm)
         m.d.comb += self.pv_sl_step.code.eq(pv_sl_step_code)
         m.d.comb += self.pv_sl_stop.code.eq(pv_sl_stop_code)
+        m.d.comb += self.pv_rows.count.eq(pv_rows_count)
+        m.d.comb += self.pv_target_bits.count.eq(pv_target_bits_count)
         m.d.comb += self.neuron_timesteps.count.eq(neuron_timesteps_count)
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
         m.d.comb += self.mvm_mode.direction.eq(mvm_mode_direction)
@@ -231,6 +240,7 @@ class RegisterDecoder(wiring.Component):
         m.d.sync += ctrl_inf_start.eq(0)
         m.d.sync += ctrl_inf_abort.eq(0)
         m.d.sync += ctrl_mvm_start.eq(0)
+        m.d.sync += ctrl_pv_commit.eq(0)
 
         read_data = Signal(8)
         # The holding register of the counters' upper bytes: loaded when byte 0 is fetched.
@@ -249,7 +259,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(9, 4)[0:4], C(0, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(0, 4)[0:4], C(1, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -262,13 +272,14 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0006):  # ctrl[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 3)))
+                    m.d.comb += read_data.eq(Cat(C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 1), C(0, 2)))
                     with m.If(bus.w_stb):
                         m.d.sync += ctrl_pv_start[0:1].eq(bus.w_data[0:1])
                         m.d.sync += ctrl_pv_abort[0:1].eq(bus.w_data[1:2])
                         m.d.sync += ctrl_inf_start[0:1].eq(bus.w_data[2:3])
                         m.d.sync += ctrl_inf_abort[0:1].eq(bus.w_data[3:4])
                         m.d.sync += ctrl_mvm_start[0:1].eq(bus.w_data[4:5])
+                        m.d.sync += ctrl_pv_commit[0:1].eq(bus.w_data[5:6])
                 with m.Case(0x0008):  # error[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -297,6 +308,9 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(watchdog_limit[0:8]))
                     with m.If(bus.w_stb):
                         m.d.sync += watchdog_limit[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x000e):  # pv_stream[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(self.pv_stream.fill[0:1], self.pv_stream.owned[0:2], self.pv_stream.ready[0:1], C(0, 4)))
                 with m.Case(0x0010):  # geometry_cores[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(2, 8)[0:8]))
@@ -342,6 +356,12 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0020):  # geometry_output_burst[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(1, 1)[0:1], C(0, 7)))
+                with m.Case(0x0022):  # geometry_pv_slot_cells[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(256, 16)[0:8]))
+                with m.Case(0x0023):  # geometry_pv_slot_cells[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(256, 16)[8:16]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -552,6 +572,24 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
                     m.d.comb += read_data.eq(Cat(C(0, 8)))
+                with m.Case(0x012a):  # pv_rows[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_rows_count[0:8]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_rows_count[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x012b):  # pv_rows[1]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_rows_count[8:16]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_rows_count[8:16].eq(bus.w_data[0:8])
+                with m.Case(0x012c):  # pv_target_bits[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(pv_target_bits_count[0:4], C(0, 4)))
+                    with m.If(bus.w_stb):
+                        m.d.sync += pv_target_bits_count[0:4].eq(bus.w_data[0:4])
                 with m.Case(0x0208):  # neuron_timesteps[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -892,12 +930,12 @@ REGISTER_BITS = 17
 WINDOWS = (
     ("fifo_spike_in", 0x000300, 2, 0, 1),
     ("fifo_spike_out", 0x000302, 2, 1, 0),
-    ("pv_target", 0x100000, 8192, 1, 1),
-    ("pv_pulses", 0x200000, 8192, 1, 0),
+    ("pv_target", 0x100000, 512, 1, 1),
+    ("pv_pulses", 0x200000, 512, 1, 0),
     ("failed_log", 0x300000, 256, 1, 0),
     ("routing", 0x400000, 512, 1, 1),
     ("pv_levels", 0x500000, 512, 1, 1),
-    ("pv_codes", 0x600000, 8192, 1, 0),
+    ("pv_codes", 0x600000, 512, 1, 0),
     ("spike_in_burst", 0x700000, 128, 0, 1),
     ("mvm_x", 0x800000, 128, 1, 1),
     ("mvm_y", 0x900000, 128, 1, 0),
