@@ -7,7 +7,7 @@ For each seed (data split, training, device and neuron-noise seed, as `rram-cim 
 1. train the 64-32-10 spiking network offline, quantization- and noise-aware (`host.training`, the demo's
    settings and recipes);
 2. one-shot: program it as trained onto a golden-model chip (`ModelTransport`, default device, neuron
-   noise on) and classify the held-out digits;
+   noise on unless --neuron-noise off) and classify the held-out digits;
 3. fine-tuned: on an identically seeded chip, program layer 0, measure its hidden spike counts on the
    training digits through the Chip API, retrain layer 1 on them, program it, classify the held-out digits
    (`host.finetune.finetune`);
@@ -34,7 +34,7 @@ PROG = "rram-cim bench finetune"
 RUNS = ("one_shot", "finetuned", "control")
 
 
-def one_seed(config, seed_value: int, epochs: int, passes: int, train_epochs: int) -> dict:
+def one_seed(config, seed_value: int, epochs: int, passes: int, train_epochs: int, neuron_noise: bool = True) -> dict:
     from rram_cim.host.chip import Chip, ModelTransport
     from rram_cim.host.finetune import FinetuneSettings, accuracy, finetune, mean_field_retrain, one_shot
     from rram_cim.host.recipes import HOLDING, level_recipes
@@ -49,7 +49,7 @@ def one_seed(config, seed_value: int, epochs: int, passes: int, train_epochs: in
     _, network = train(config, data, codes * config.us_per_adc_lsb, settings, spread)
 
     def chip():
-        return Chip(ModelTransport(config, seed_value, neuron_noise=True), config)
+        return Chip(ModelTransport(config, seed_value, neuron_noise=neuron_noise), config)
 
     def tested(label, on, mapping):
         bar = Bar(f"seed {seed_value}: {label}", len(data.test_y))
@@ -93,7 +93,7 @@ def summary(results: list[dict]) -> dict:
     return out
 
 
-def plot(results: list[dict], path: pathlib.Path) -> None:
+def plot(results: list[dict], path: pathlib.Path, noise: str = "on") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -109,7 +109,7 @@ def plot(results: list[dict], path: pathlib.Path) -> None:
     low = min(min(r[name] for name in RUNS) for r in results)
     axis.set_ylim(100 * low - 3, 101.5)
     axis.legend(loc="upper center", ncol=3, fontsize=8)
-    axis.set_title("64-32-10 digits MLP on the golden-model chip, device spread and neuron noise on", fontsize=10)
+    axis.set_title(f"64-32-10 digits MLP on the golden-model chip, device spread on, neuron noise {noise}", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -121,12 +121,14 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=whole(1), default=30, help="retraining epochs of layer 1")
     parser.add_argument("--passes", type=whole(1), default=1, help="measurement passes over the training digits")
     parser.add_argument("--train-epochs", type=whole(1), default=60, help="offline float epochs (demo: 60)")
+    parser.add_argument("--neuron-noise", choices=("on", "off"), default="on",
+                        help="the chip's neurons with kT/C noise and comparator offsets (default on)")
     parser.add_argument("--out", type=output_folder, default="out/bench/finetune")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     results = []
     for seed_value in args.seeds:
-        result = one_seed(REFERENCE, seed_value, args.epochs, args.passes, args.train_epochs)
+        result = one_seed(REFERENCE, seed_value, args.epochs, args.passes, args.train_epochs, args.neuron_noise == "on")
         result["gain"] = result["finetuned"] - result["one_shot"]
         result["control_gain"] = result["control"] - result["one_shot"]
         results.append(result)
@@ -139,12 +141,13 @@ def main(argv=None) -> int:
         print(f"{name:<12} {s['mean']:>7.4f} {s['std']:>7.4f} {s['min']:>7.4f} {s['max']:>7.4f}")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"settings": {"seeds": args.seeds, "epochs": args.epochs, "passes": args.passes,
-                           "train_epochs": args.train_epochs, "chip": REFERENCE.name, "neuron_noise": True,
+                           "train_epochs": args.train_epochs, "chip": REFERENCE.name,
+                           "neuron_noise": args.neuron_noise == "on",
                            "device": "HFO2_1T1R (default DeviceParams)", "recipes": "level_recipes(**HOLDING)"},
               "seeds": results, "summary": stats, "wall_s": time.perf_counter() - started,
               "threads": os.environ.get("OMP_NUM_THREADS")}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
-    plot(results, args.out / "finetune.png")
+    plot(results, args.out / "finetune.png", args.neuron_noise)
     print(f"report: {args.out / 'report.json'}, plot: {args.out / 'finetune.png'}; "
           f"total {report['wall_s']:.0f} s")
     return 0

@@ -13,9 +13,9 @@ same network shape and for each seed (data split, training, device, neuron noise
   the two levels with the same per-level recipes;
 - SLC, binary verify: the same with each window reaching halfway to the other level (`binary_recipes`).
 Each is trained (noise-aware), then programmed onto a golden-model chip (`ModelTransport`, default device,
-neuron noise on) and classifies the held-out digits. Pulses per weight come from programming the mapping's
-used cells on a fresh device model (`program_pulses`): every cell of the columns its neurons read, free
-rows included, over the network's weights (inputs x hidden + hidden x 10).
+neuron noise on unless --neuron-noise off) and classifies the held-out digits. Pulses per weight come
+from programming the mapping's used cells on a fresh device model (`program_pulses`): every cell of the
+columns its neurons read, free rows included, over the network's weights (inputs x hidden + hidden x 10).
 Writes report.json and slc.png into --out.
 """
 
@@ -38,7 +38,7 @@ LABELS = {"multilevel": "multilevel pairs (8 levels)", "slc_verified": "SLC grou
           "slc_binary": "SLC groups, binary verify"}
 
 
-def run_one(config, group: int, seed_value: int, epochs: int) -> dict:
+def run_one(config, group: int, seed_value: int, epochs: int, neuron_noise: bool = True) -> dict:
     from rram_cim.host.chip import Chip, ModelTransport
     from rram_cim.host.compiler import compile_network
     from rram_cim.host.recipes import HOLDING, level_recipes
@@ -53,7 +53,7 @@ def run_one(config, group: int, seed_value: int, epochs: int) -> dict:
     out = {"group": group, "seed": seed_value, "shape": [inputs, hidden, 10], "weights": weights}
 
     def evaluate(name, mapping, recipes, expand):
-        chip = Chip(ModelTransport(config, seed_value, neuron_noise=True), config)
+        chip = Chip(ModelTransport(config, seed_value, neuron_noise=neuron_noise), config)
         chip.load(mapping, recipes)
         bar = Bar(f"g={group} seed {seed_value}: {name}", len(data.test_y))
         right = 0
@@ -102,7 +102,7 @@ def summary(results: list[dict]) -> dict:
     return table
 
 
-def plot(table: dict, path: pathlib.Path) -> None:
+def plot(table: dict, path: pathlib.Path, noise: str = "on") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -120,7 +120,7 @@ def plot(table: dict, path: pathlib.Path) -> None:
         axis.set_xticks(x, ticks)
         axis.set_ylabel(label)
     axes[0].legend(fontsize=8, loc="lower left")
-    figure.suptitle("SLC groups vs differential multilevel pairs, golden-model chip, neuron noise on", fontsize=10)
+    figure.suptitle(f"SLC groups vs differential multilevel pairs, golden-model chip, neuron noise {noise}", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -132,6 +132,8 @@ def main(argv=None) -> int:
                         help="cells per sign per weight (1, 2 or 4: the MLP shrinks to fit, 64/g-32/g-10)")
     parser.add_argument("--seeds", type=seed, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=whole(1), default=60, help="float training epochs (then half QAT)")
+    parser.add_argument("--neuron-noise", choices=("on", "off"), default="on",
+                        help="the chip's neurons with kT/C noise and comparator offsets (default on)")
     parser.add_argument("--out", type=output_folder, default="out/bench/slc")
     args = parser.parse_args(argv)
     if any(g == 3 for g in args.groups):
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
     for group in args.groups:
         for seed_value in args.seeds:
             t = time.perf_counter()
-            result = run_one(REFERENCE, group, seed_value, args.epochs)
+            result = run_one(REFERENCE, group, seed_value, args.epochs, args.neuron_noise == "on")
             result["wall_s"] = time.perf_counter() - t
             results.append(result)
             print(f"g={group} ({'-'.join(map(str, result['shape']))}) seed {seed_value}: " + "; ".join(
@@ -159,10 +161,10 @@ def main(argv=None) -> int:
                   f"{e['pulses_per_cell']['mean']:>11.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"settings": {"groups": args.groups, "seeds": args.seeds, "epochs": args.epochs, "chip": REFERENCE.name,
-                           "neuron_noise": True, "recipes": "level_recipes(**HOLDING); binary: binary_recipes"},
+                           "neuron_noise": args.neuron_noise == "on", "recipes": "level_recipes(**HOLDING); binary: binary_recipes"},
               "runs": results, "summary": table, "wall_s": time.perf_counter() - started}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
-    plot(table, args.out / "slc.png")
+    plot(table, args.out / "slc.png", args.neuron_noise)
     print(f"report: {args.out / 'report.json'}, plot: {args.out / 'slc.png'}; total {report['wall_s']:.0f} s")
     return 0
 
