@@ -161,7 +161,8 @@ def main(argv=None) -> int:
                   f"{e['pulses_per_cell']['mean']:>11.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"settings": {"groups": args.groups, "seeds": args.seeds, "epochs": args.epochs, "chip": REFERENCE.name,
-                           "neuron_noise": args.neuron_noise == "on", "recipes": "level_recipes(**HOLDING); binary: binary_recipes"},
+                           "neuron_noise": args.neuron_noise == "on",
+                           "recipes": "level_recipes(**HOLDING); binary: binary_recipes"},
               "runs": results, "summary": table, "wall_s": time.perf_counter() - started}
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     plot(table, args.out / "slc.png", args.neuron_noise)

@@ -38,7 +38,7 @@ window widened to half the gap, so a cell passes as soon as it reads on its side
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -182,7 +182,8 @@ def cell_layers(network: TrainedNetwork, group: int, config: ChipConfig) -> list
         feeds_next = k + 1 < len(network.plus)
         check_fit(inputs, plus.shape[1], group, feeds_next, config, f"layer {k}")
         if plus.shape[0] * group > config.rows:
-            raise SlcFitError(f"layer {k} has {plus.shape[0]} group-rows of {group} cells; a core has {config.rows} rows")
+            raise SlcFitError(f"layer {k} has {plus.shape[0]} group-rows of {group} cells; a core has "
+                              f"{config.rows} rows")
         sides = []
         for counts in (plus, minus):
             counts = np.asarray(counts)
