@@ -16,23 +16,17 @@ import numpy as np
 from cocotb.task import bridge
 from cocotb.utils import get_sim_time
 
-from pv_cosim import BUDGET, RECIPES
+from pv_cosim import BUDGET, recipes_for
 from rram_cim.host.programming import Programmer
 from rram_cim.host.registers import RegisterClient
 from rram_cim.models.macro import AnalogMacro
-from rram_cim.models.pv import igvva_level_recipes
-from rram_cim.models.recipes import LEVELS, reference_recipe
+from rram_cim.models.recipes import LEVELS
 from rram_cim.sim.analog_bridge import AnalogBridge
 from rram_cim.sim.chip_bench import ChipBench, seed_from_env
 from rram_cim.sim.cosim_transport import CocotbTransport
 
 #: Cycles between status polls while the engine runs.
 POLL_CYCLES = 20_000
-
-
-def recipes_for(name: str, config):
-    base = reference_recipe(RECIPES[name], config)
-    return igvva_level_recipes(LEVELS, base, config) if name == "igvva_levels" else base
 
 
 @cocotb.test()
@@ -54,18 +48,21 @@ async def program_a_core(dut):
             reported[0] = tenth
             dut._log.info("%s: %d of %d cells programmed", name, done, total)
 
-    programmer = Programmer(RegisterClient(CocotbTransport(tb.spi), tb.model.table), config,
-                            poll_seconds=POLL_CYCLES / config.sys_clk_hz, progress=progress)
+    regs = RegisterClient(CocotbTransport(tb.spi), tb.model.table)
+    programmer = Programmer(regs, config, poll_seconds=POLL_CYCLES / config.sys_clk_hz, progress=progress)
     wall, sim = time.perf_counter(), get_sim_time("ps")
+    cell_pulses = os.environ.get("RRAM_CIM_BENCH_CELL_PULSES", "1") == "1"
     result = await bridge(programmer.program)(0, targets, recipes_for(name, config), read_back=False,
-                                                   cell_pulses=True)
+                                                   cell_pulses=cell_pulses)
     sim_seconds = (get_sim_time("ps") - sim) * 1e-12
     wall_seconds = time.perf_counter() - wall
 
     g = macro_bridge.macro.cores[0].g_us
     record = {
         "algorithm": name, "cells": config.cells_per_core, "budget": BUDGET,
-        "pulses": result.pulses.reshape(-1).tolist(), "cells_done": result.cells_done,
+        "pulses": result.pulses.reshape(-1).tolist() if cell_pulses else None, "cells_done": result.cells_done,
+        "frames": regs.frames, "bytes_sent": regs.bytes_sent, "bytes_clocked": regs.bytes_clocked,
+        "target_bits": result.target_bits, "cycles": round(sim_seconds * config.sys_clk_hz),
         "cells_failed": result.cells_failed, "pulses_total": result.pulses_total,
         "sigma_us": [float(g[targets == level].std()) for level in LEVELS],
         "levels_us": [level * config.us_per_adc_lsb for level in LEVELS],

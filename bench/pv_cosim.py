@@ -8,8 +8,12 @@ one recipe for all levels (ISPVA, IGVVA) or a recipe per level from the level ta
 EMBER-style: each gate ramp starts just below its level). The engine drives the Python analog macro through the cocotb bridge.
 Reported per algorithm and simulator: mean and max pulses per cell, cells failed, the sigma of the final
 conductance per level, the programming time in simulated seconds (at ChipConfig's clock) and in
-wall-clock seconds, and Verilator's speed as a ratio to Icarus's. Plot: P&V convergence (share of cells
-finished vs pulses applied).
+wall-clock seconds, and Verilator's speed as a ratio to Icarus's. Then the link (streamed P&V,
+docs/pv_engine.md): frames, bytes the host sent per cell against the information minimum (log2 of the
+levels: 3 bits for 8) and against the one-byte-per-cell windows before streaming, cells per simulated
+and per wall second, simulated cycles per wall second, and the co-simulation's wall time over the golden
+model's (`ModelTransport.program` of the same core). Plot: P&V convergence (share of cells finished vs
+pulses applied).
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ import pathlib
 import sys
 import tempfile
 
+import math
+import time
+
 import numpy as np
 
 from rram_cim.cli import ArgumentParser, output_folder
+from rram_cim.config import REFERENCE
+from rram_cim.models.pv import igvva_level_recipes
+from rram_cim.models.recipes import LEVELS, reference_recipe
 from rram_cim.sim.runner import build, run
 from rram_cim.sim.toolchain import SIMULATORS
 
@@ -41,6 +51,12 @@ RECIPES = {
     # IGVVA with a recipe per level (the level table): each gate ramp starts just below its level.
     "igvva_levels": _IGVVA,
 }
+
+
+def recipes_for(name: str, config):
+    """The recipe (or per-level table) of a RECIPES entry for `config`."""
+    base = reference_recipe(RECIPES[name], config)
+    return igvva_level_recipes(LEVELS, base, config) if name == "igvva_levels" else base
 
 
 def main(argv=None) -> int:
@@ -78,8 +94,48 @@ def main(argv=None) -> int:
         if ("icarus", algorithm) in results and ("verilator", algorithm) in results:
             ratio = results["icarus", algorithm]["wall_seconds"] / results["verilator", algorithm]["wall_seconds"]
             print(f"Verilator / Icarus wall-clock speed, {algorithm.upper()}: {ratio:.2f}x")
+    link_table(results)
     plot(results, args.out / "pv_convergence.png")
+    (args.out / "pv_cosim.json").write_text(json.dumps(
+        {f"{simulator}/{algorithm}": {k: v for k, v in r.items() if k != "pulses"} for (simulator, algorithm), r in results.items()},
+        indent=1))
     return 0
+
+
+#: Before streamed P&V the host wrote one byte per target into a per-cell window, in frames of 1,024 data
+#: bytes after a 4-byte header (command and address): the bits per cell that cost.
+BEFORE_BITS_PER_CELL = 8 * (1024 + 4) / 1024
+
+
+def model_seconds(algorithm: str) -> float:
+    """Wall time of the golden model programming the same core with the same recipe (seed 1)."""
+    from rram_cim.host.chip import ModelTransport
+    targets = np.random.default_rng(1).choice(LEVELS, size=(REFERENCE.rows, REFERENCE.columns))
+    start = time.perf_counter()
+    ModelTransport(REFERENCE, seed=1).program(0, targets, recipes_for(algorithm, REFERENCE), read_back=False)
+    return time.perf_counter() - start
+
+
+def link_table(results: dict) -> None:
+    print("\nThe link while programming (host Programmer, streamed through two 256-cell slots, per-cell pulses "
+          "read back):")
+    header = (f"{'simulator':<10} {'recipe':<13} {'bits':>4} {'frames':>6} {'bytes sent':>10} {'bits/cell':>9} "
+              f"{'x minimum':>9} {'x before':>8} {'cells/sim s':>11} {'cells/wall s':>12} {'cycles/wall s':>13} "
+              f"{'x model':>8}")
+    print(header)
+    print("-" * len(header))
+    minimum = math.log2(len(LEVELS))
+    model = {}
+    for (simulator, algorithm), r in results.items():
+        if algorithm not in model:
+            model[algorithm] = model_seconds(algorithm)
+        bits = 8 * r["bytes_sent"] / r["cells"]
+        print(f"{simulator:<10} {algorithm:<13} {r['target_bits']:>4} {r['frames']:>6} {r['bytes_sent']:>10,} "
+              f"{bits:>9.2f} {bits / minimum:>9.2f} {bits / BEFORE_BITS_PER_CELL:>8.2f} "
+              f"{r['cells'] / r['sim_seconds']:>11,.0f} {r['cells'] / r['wall_seconds']:>12,.0f} "
+              f"{r['cycles'] / r['wall_seconds']:>13,.0f} {r['wall_seconds'] / model[algorithm]:>8.0f}")
+    print(f"(minimum: {minimum:.0f} bits per cell for {2 ** minimum:.0f} levels; before streaming: one byte per "
+          f"target, {BEFORE_BITS_PER_CELL:.2f} bits per cell for the targets alone)")
 
 
 def plot(results, path: pathlib.Path):

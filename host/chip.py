@@ -98,7 +98,7 @@ class ModelTransport:
                              window=windows,
                              cells_done=passed, cells_failed=int(failed.sum()), pulses_total=total,
                              failed_cells=logged, us_per_code=config.us_per_adc_lsb, verify_reads=reads,
-                             true_codes=adc_codes(array.g_us[rows], config), target_bits=target_bits_of(recipes))
+                             true_codes=adc_codes(array.g_us[rows], config), target_bits=target_bits_of(config, recipes))
 
     def read_codes(self, core: int, first_row: int = 0, count: int | None = None, reads: int = 1) -> np.ndarray:
         config = self.config

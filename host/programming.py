@@ -130,7 +130,7 @@ class Programmer:
         rows = range(first_row, first_row + targets.shape[0])
         per_level = isinstance(recipes, dict)
         max_pulses = max(r.max_pulses for r in recipes.values()) if per_level else recipes.max_pulses
-        bits = target_bits_of(recipes)
+        bits = target_bits_of(config, recipes)
         if per_level:
             codes = sorted(recipes)
             buffer = np.searchsorted(codes, targets)                       # each cell's level index
@@ -267,10 +267,12 @@ def _check_flag(name: str, value) -> bool:
     return bool(value)
 
 
-def target_bits_of(recipes) -> int:
+def target_bits_of(config: ChipConfig, recipes) -> int:
     """Bits per target in the P&V slots: a level index in as few bits as the per-level table needs, else
-    an ADC code (a byte)."""
-    return target_bits_for(len(recipes) - 1) if isinstance(recipes, dict) else TARGET_BITS_MAX
+    an ADC code (a byte); a byte always on a build without packing (`ChipConfig.pv_packing` off)."""
+    if isinstance(recipes, dict) and config.pv_packing:
+        return target_bits_for(len(recipes) - 1)
+    return TARGET_BITS_MAX
 
 
 def check_algorithm(config: ChipConfig, recipe: PVSettings) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..protocol import RegisterTable, StatusBit
+from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, Command, RegisterTable, StatusBit
 from .frames import Reply, nop_frame, parse_reply, read_frame, write_frame
 
 __all__ = ["FrameTransport", "RegisterClient", "ChipError", "IdentityError", "check_identity", "check_int", "check_seconds"]
@@ -125,9 +125,18 @@ class RegisterClient:
         self.last_status = 0
         self._batched = 0                  # depth of `batched()` blocks
         self._unchecked = False            # an access whose errors the next frame's status byte tells
+        #: The link's traffic from this client: frames, every byte clocked (both directions move together),
+        #: and the bytes that carry something down (a write frame whole; a read's command, address and
+        #: dummy; a NOP), which is what a bench compares with the information sent.
+        self.frames = 0
+        self.bytes_clocked = 0
+        self.bytes_sent = 0
 
     def _frame(self, frame: bytes) -> Reply:
         reply = parse_reply(frame, self.transport.exchange(frame))
+        self.frames += 1
+        self.bytes_clocked += len(frame)
+        self.bytes_sent += (1 + ADDRESS_BYTES + READ_DUMMY_BYTES) if frame[0] == Command.READ else len(frame)
         self.last_status = reply.status
         if self._unchecked:                # this frame's status byte is the verdict on the access before it
             self._unchecked = False

@@ -40,7 +40,7 @@ TABLE = RegisterTable(
             Field('truncated', lsb=3, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Chip select rose in the middle of a byte or before the address was complete.'),
             Field('in_overflow', lsb=4, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A spike event was written to a full input FIFO and dropped.'),
             Field('out_underflow', lsb=5, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The output spike FIFO was read while empty.'),
-            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="P&V start refused: selection outside the array (a ROW-scope run's rows included: row + rows past ROWS, or rows 0), an algorithm or scope code this engine lacks, a target_bits outside 1-8, a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running."),
+            Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="P&V start refused: selection outside the array (a ROW-scope run's rows included: row + rows past ROWS, or rows 0), an algorithm or scope code this engine lacks, a target_bits outside 1-8 (or other than 8 in a build without packing, GEOMETRY.pv_target_widths), a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running."),
             Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a thresh_pos or thresh_neg of zero or a neuron mode of 3 in any CORE page, a zero time-step count, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
             Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: a P&V slot the engine owns (PV_STREAM.owned: its half of pv_target, pv_pulses and pv_codes) and a CTRL.pv_commit while the slot it would hand over is still owned; during P&V, the pv_levels and failed_log windows and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x and mvm_y windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
@@ -90,6 +90,9 @@ TABLE = RegisterTable(
         )),
         Register('geometry_pv_slot_cells', 0x000022, 2, external=False, description='pv_slot_cells', fields=(
             Field('count', lsb=0, width=16, reset=0x100, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_pv_target_widths', 0x000024, 1, external=False, description='pv_target_widths', fields=(
+            Field('mask', lsb=0, width=8, reset=0xff, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('pv_mode', 0x000100, 1, external=False, description='Mode', fields=(
             Field('algorithm', lsb=0, width=2, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: ISPVA (fixed gate, stepped top electrode), 1: IGVVA (fixed top electrode, stepped gate), 2: RADAR (if GEOMETRY.pv_algorithms has bit 2; a coarse phase of SETs at bl_stop with the gate stepped from wl_start by wl_step until the cell first overshoots, then a fine phase at the last coarse gate: SETs with the top electrode ramped from bl_start by bl_step to bl_stop below the window, RESETs with the source line ramped from sl_reset by sl_step to sl_stop above it, each ramp starting over when the direction changes); 3 refuses a start (ERROR.pv_config).'),
@@ -300,6 +303,7 @@ class ADDR:
     geometry_mvm_lines = 0x00001e
     geometry_output_burst = 0x000020
     geometry_pv_slot_cells = 0x000022
+    geometry_pv_target_widths = 0x000024
     pv_mode = 0x000100
     pv_core = 0x000101
     pv_row = 0x000102

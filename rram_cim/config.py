@@ -102,6 +102,10 @@ class ChipConfig:
     #: events waiting ahead of the FIFO). Off, events are read one per frame through FIFO.spike_out: the
     #: iCEBreaker's reduced set, where the look-ahead's ~90 logic cells do not fit.
     output_burst: bool = True
+    #: Feature flag: P&V targets packed 1-8 bits each in the slots (PV.target_bits; 3 bits per 8-level
+    #: index). Off, a target is a byte (target_bits must be 8): the iCEBreaker's reduced set, where the
+    #: unpacking's ~80 logic cells do not fit.
+    pv_packing: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -114,6 +118,7 @@ class ChipConfig:
         need(isinstance(self.pv_radar, bool), "pv_radar", "must be True or False")
         need(isinstance(self.mvm, bool), "mvm", "must be True or False")
         need(isinstance(self.output_burst, bool), "output_burst", "must be True or False")
+        need(isinstance(self.pv_packing, bool), "pv_packing", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth", "pv_slot_cells"):
@@ -185,6 +190,11 @@ class ChipConfig:
         return 0b111 if self.pv_radar else 0b011
 
     @property
+    def pv_target_widths(self) -> int:
+        """The packed target widths the P&V engine takes, bit b-1 for b bits: 1-8, or only 8."""
+        return 0xFF if self.pv_packing else 0x80
+
+    @property
     def mvm_lines(self) -> int:
         """Entries of the MVM input and output windows: the most inputs or outputs either direction has
         (rows forward in, rows backward out), or 0 in a build without MVM."""
@@ -217,5 +227,5 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
-                                   pv_radar=False, mvm=False, output_burst=False)
+                                   pv_radar=False, mvm=False, output_burst=False, pv_packing=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}

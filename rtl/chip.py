@@ -304,6 +304,8 @@ class Chip(wiring.Component):
                            & ((regs.pv_rows.count == 0) | (regs.pv_row.index + regs.pv_rows.count > config.rows))))
         # Targets are packed 1-8 bits each (PV.target_bits).
         bad_bits = (regs.pv_target_bits.count == 0) | (regs.pv_target_bits.count > 8)
+        if not config.pv_packing:                        # a byte per target only
+            bad_bits = regs.pv_target_bits.count != 8
         # A zero pulse width would have every pulse refused by the drivers' interlock while the budget runs out.
         no_width = ((regs.pv_pulse_width.cycles == 0) & (regs.pv_max_pulses.count != 0)
                     & ~regs.pv_per_level.enable)

@@ -160,11 +160,15 @@ class PVEngine(wiring.Component):
         entry_bits = ceil_log2(config.pv_slot_cells)
         byte = Signal(entry_bits)
         low_byte = Signal(8)            # the first of the two bytes a packed target may straddle
-        m.d.comb += [byte.eq(bit_at >> 3),
+        # A build without packing reads a target per byte: no bit offset, no second byte.
+        m.d.comb += [byte.eq(bit_at >> 3 if config.pv_packing else slot_entry),
                      self.target.addr.eq(Cat(byte, slots.use)),
                      self.pulses.addr.eq(Cat(slot_entry, slots.use)), self.codes.addr.eq(Cat(slot_entry, slots.use)),
                      self.pulses.data.eq(pulses), self.codes.data.eq(code)]
-        unpacked = (Cat(low_byte, self.target.data) >> bit_at[:3])[:8] & ((Const(1, 9) << live.target_bits) - 1)[:8]
+        if config.pv_packing:
+            unpacked = (Cat(low_byte, self.target.data) >> bit_at[:3])[:8] & ((Const(1, 9) << live.target_bits) - 1)[:8]
+        else:
+            unpacked = self.target.data
 
         # Window tests on codes widened by one bit so target +- window cannot wrap.
         low_edge = Signal(range(-256, 512))
@@ -213,14 +217,15 @@ class PVEngine(wiring.Component):
             # addressed), then the next (a packed target may straddle the two).
             with m.State("Fetch-Target"):
                 with m.If(~slots.waiting):
-                    m.next = "Fetch-Next"
+                    m.next = "Fetch-Next" if config.pv_packing else "Latch-Target"
                 with m.Elif(aborting):
                     m.next = "Finished"
 
-            with m.State("Fetch-Next"):
-                m.d.comb += self.target.addr.eq(Cat((byte + 1)[:entry_bits], slots.use))
-                m.d.sync += low_byte.eq(self.target.data)
-                m.next = "Latch-Target"
+            if config.pv_packing:
+                with m.State("Fetch-Next"):
+                    m.d.comb += self.target.addr.eq(Cat((byte + 1)[:entry_bits], slots.use))
+                    m.d.sync += low_byte.eq(self.target.data)
+                    m.next = "Latch-Target"
 
             with m.State("Latch-Target"):
                 m.d.sync += [target.eq(unpacked), level.eq(unpacked), fetch.eq(0), pulses.eq(0)]
@@ -356,7 +361,9 @@ class PVEngine(wiring.Component):
                     m.d.comb += slots.release.eq(1)
                     m.d.sync += [slot_entry.eq(0), bit_at.eq(0)]
                 with m.Else():
-                    m.d.sync += [slot_entry.eq(slot_entry + 1), bit_at.eq(bit_at + live.target_bits)]
+                    m.d.sync += slot_entry.eq(slot_entry + 1)
+                    if config.pv_packing:
+                        m.d.sync += bit_at.eq(bit_at + live.target_bits)
                 with m.If(run_over):
                     m.next = "Finished"
                 with m.Elif(last_column):

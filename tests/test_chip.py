@@ -236,3 +236,13 @@ def test_calibration_over_frames_equals_the_model_with_the_neurons_noise_on(veri
     assert np.array_equal(cosim.bias_before, model.bias_before) and np.array_equal(cosim.bias_after, model.bias_after)
     assert np.abs(model.trims).max() > 4                              # the offsets were there to trim
     assert np.abs(model.bias_after).mean() < np.abs(model.bias_before).mean()
+
+
+def test_the_host_packs_level_indices_as_tightly_as_the_build_takes_them():
+    """8 per-level recipes: 3 bits per target on the reference chip, a byte on reference-lite (no packing);
+    the same cells come out either way on the model transport."""
+    from rram_cim.config import REFERENCE_LITE
+    targets = np.random.default_rng(5).choice(LEVELS, size=(2, REFERENCE.columns))
+    results = [Chip(ModelTransport(config, seed=5), config).program(0, targets) for config in (REFERENCE, REFERENCE_LITE)]
+    assert [r.target_bits for r in results] == [3, 8]
+    assert results[0].pulses is None and results[0].mean_pulses == results[0].pulses_total / targets.size > 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from rram_cim.config import REFERENCE
+from rram_cim.config import REFERENCE, REFERENCE_LITE
 from rram_cim.host.frames import nop_frame, parse_reply, read_frame, write_frame
 from rram_cim.host.registers_gen import ADDR, TABLE
 from rram_cim.protocol import EVENT_TICK, StatusBit
@@ -72,9 +72,9 @@ class Host:
         return (await self.frame(ctx, nop_frame())).status
 
 
-def run(scenario, code=0):
-    dut = Chip(REFERENCE)
-    macro = PortResponder(ConstantMacro(REFERENCE, code), sense_latency=LATENCY, neuron_latency=LATENCY)
+def run(scenario, code=0, config=REFERENCE):
+    dut = Chip(config)
+    macro = PortResponder(ConstantMacro(config, code), sense_latency=LATENCY, neuron_latency=LATENCY)
     host = Host(dut)
     sim = Simulator(dut)
     sim.add_clock(1e-6 / 12)
@@ -264,3 +264,27 @@ def test_slots_committed_for_a_run_that_never_starts_are_freed_by_an_abort():
         assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
         assert await host.read(ctx, "pv_cells_done") == 1
     run(scenario)
+
+
+@pytest.mark.parametrize("config", [REFERENCE, REFERENCE_LITE], ids=["reference", "reference-lite"])
+def test_packed_targets_are_refused_only_by_a_build_without_packing(config):
+    """3-bit targets start on the reference chip; reference-lite (pv_packing off) refuses them with
+    pv_config and runs only with a byte per target. GEOMETRY.pv_target_widths says which."""
+    async def scenario(host, macro, ctx):
+        assert await host.read(ctx, "geometry_pv_target_widths") == config.pv_target_widths
+        await verify_only_recipe(host, ctx)
+        await host.write(ctx, "pv_target_bits", 3)
+        await host.write(ctx, "ctrl", PV_GO)
+        await ctx.tick().repeat(200)
+        status = await host.status(ctx)
+        if config.pv_packing:
+            assert status & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
+        else:
+            assert status & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.ERROR
+            assert await host.read(ctx, "error") == ERROR.field("pv_config").mask
+            await host.write(ctx, "error", ERROR.field("pv_config").mask)
+            await host.write(ctx, "pv_target_bits", 8)
+            await host.write(ctx, "ctrl", CTRL.field("pv_start").mask)     # slot 0 is still committed
+            await ctx.tick().repeat(200)
+            assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
+    run(scenario, config=config)

@@ -362,6 +362,9 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0023):  # geometry_pv_slot_cells[1]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(256, 16)[8:16]))
+                with m.Case(0x0024):  # geometry_pv_target_widths[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(255, 8)[0:8]))
                 with m.Case(0x0100):  # pv_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)

@@ -39,7 +39,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
     return {
         "CORES": config.cores, "ROWS": config.rows, "COLUMNS": config.columns, "NEURONS": config.neurons,
         "DAC_BITS": config.dac_bits, "ADC_BITS": config.adc_bits, "FAILED_LOG_DEPTH": config.failed_log_depth,
-        "PV_LEVELS": config.pv_levels, "PV_SLOT_CELLS": config.pv_slot_cells, "IN_FIFO_DEPTH": config.input_fifo_depth,
+        "PV_LEVELS": config.pv_levels, "PV_SLOT_CELLS": config.pv_slot_cells, "PV_TARGET_WIDTHS": config.pv_target_widths, "IN_FIFO_DEPTH": config.input_fifo_depth,
         "OUT_FIFO_DEPTH": config.output_fifo_depth, "OUTPUT_BURST": int(config.output_burst),
         "NEURON_PAGES": config.neuron_pages, "PV_VERIFY_READS": config.pv_verify_reads,
         "PV_ALGORITHMS": config.pv_algorithms, "PV_SL_RAMP_BITS": config.dac_bits if config.pv_radar else 1,
