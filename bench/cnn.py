@@ -85,7 +85,8 @@ def main(argv=None) -> int:
                         help="seed of the data split, the initial weights and the training noise")
     parser.add_argument("--digits", type=whole(1), default=None, help="held-out digits run on the chip (default: all)")
     parser.add_argument("--epochs", type=whole(1), default=None, help="float epochs (default: CNNSettings')")
-    parser.add_argument("--aware-epochs", type=whole(0), default=None, help="noise-aware epochs (default: CNNSettings')")
+    parser.add_argument("--aware-epochs", type=whole(0), default=None,
+                        help="noise-aware epochs (default: CNNSettings')")
     parser.add_argument("--channels", type=channel_list, default=None,
                         help="output channels of each convolution, e.g. 16,32 (default: CNNSettings')")
     parser.add_argument("--input-shift", type=whole(0, 5), default=None,

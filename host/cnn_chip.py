@@ -36,7 +36,8 @@ from .cnn import CNN, PIXEL_BITS, im2col, max_pool, pixel_codes, with_plan
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
-__all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "evaluate", "check_fits", "map_network", "output_sigma", "CALIBRATED_OFFSET_V"]
+__all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
+           "output_sigma", "CALIBRATED_OFFSET_V"]
 
 #: Comparator offset left after `Chip.calibrate` (volts): under 2 threshold LSB of 0.1 mV (docs/mvm.md).
 CALIBRATED_OFFSET_V = 2e-4
