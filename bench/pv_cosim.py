@@ -120,8 +120,8 @@ def link_table(results: dict) -> None:
     print("\nThe link while programming (host Programmer, streamed through two 256-cell slots, per-cell pulses "
           "read back):")
     header = (f"{'simulator':<10} {'recipe':<13} {'bits':>4} {'frames':>6} {'bytes sent':>10} {'bits/cell':>9} "
-              f"{'x minimum':>9} {'x before':>8} {'cells/sim s':>11} {'cells/wall s':>12} {'cycles/wall s':>13} "
-              f"{'x model':>8}")
+              f"{'x minimum':>9} {'stream x min':>12} {'x before':>8} {'cells/sim s':>11} {'cells/wall s':>12} "
+              f"{'cycles/wall s':>13} {'x model':>8}")
     print(header)
     print("-" * len(header))
     minimum = math.log2(len(LEVELS))
@@ -130,12 +130,18 @@ def link_table(results: dict) -> None:
         if algorithm not in model:
             model[algorithm] = model_seconds(algorithm)
         bits = 8 * r["bytes_sent"] / r["cells"]
+        # What carries the targets alone: their frames into pv_target and the commits (CTRL writes).
+        stream = 8 * (r["sent_to"].get("pv_target", 0) + r["sent_to"].get("ctrl", 0)) / r["cells"]
         print(f"{simulator:<10} {algorithm:<13} {r['target_bits']:>4} {r['frames']:>6} {r['bytes_sent']:>10,} "
-              f"{bits:>9.2f} {bits / minimum:>9.2f} {bits / BEFORE_BITS_PER_CELL:>8.2f} "
+              f"{bits:>9.2f} {bits / minimum:>9.2f} {stream / minimum:>12.2f} {bits / BEFORE_BITS_PER_CELL:>8.2f} "
               f"{r['cells'] / r['sim_seconds']:>11,.0f} {r['cells'] / r['wall_seconds']:>12,.0f} "
               f"{r['cycles'] / r['wall_seconds']:>13,.0f} {r['wall_seconds'] / model[algorithm]:>8.0f}")
-    print(f"(minimum: {minimum:.0f} bits per cell for {2 ** minimum:.0f} levels; before streaming: one byte per "
-          f"target, {BEFORE_BITS_PER_CELL:.2f} bits per cell for the targets alone)")
+    print(f"(minimum: {minimum:.0f} bits per cell for {2 ** minimum:.0f} levels; 'stream': the pv_target frames and "
+          f"CTRL writes (commits, start) alone; before streaming: one byte per target, {BEFORE_BITS_PER_CELL:.2f} bits "
+          f"per cell for the targets alone)")
+    for (simulator, algorithm), r in results.items():
+        print(f"{simulator}/{algorithm} bytes sent by destination: "
+              + ", ".join(f"{name} {count:,}" for name, count in sorted(r["sent_to"].items(), key=lambda kv: -kv[1])))
 
 
 def plot(results, path: pathlib.Path):

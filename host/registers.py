@@ -131,12 +131,18 @@ class RegisterClient:
         self.frames = 0
         self.bytes_clocked = 0
         self.bytes_sent = 0
+        #: `bytes_sent` by the register or window a frame starts at ("nop" for NOPs).
+        self.sent_to: dict[str, int] = {}
 
     def _frame(self, frame: bytes) -> Reply:
         reply = parse_reply(frame, self.transport.exchange(frame))
         self.frames += 1
         self.bytes_clocked += len(frame)
-        self.bytes_sent += (1 + ADDRESS_BYTES + READ_DUMMY_BYTES) if frame[0] == Command.READ else len(frame)
+        sent = (1 + ADDRESS_BYTES + READ_DUMMY_BYTES) if frame[0] == Command.READ else len(frame)
+        self.bytes_sent += sent
+        where = self.table.locate(int.from_bytes(frame[1:1 + ADDRESS_BYTES], "big")) if len(frame) > ADDRESS_BYTES else None
+        name = "nop" if frame[0] == Command.NOP else (where[0].name if where else "unmapped")
+        self.sent_to[name] = self.sent_to.get(name, 0) + sent
         self.last_status = reply.status
         if self._unchecked:                # this frame's status byte is the verdict on the access before it
             self._unchecked = False
