@@ -214,10 +214,10 @@ BLOCK_NAMES = ("chip", "spi_target", "register_decoder", "cell_driver", "pv_engi
 
 
 def cmd_build(args) -> int:
-    from .fpga.boards import DoesNotFit, build
+    from .fpga.boards import DoesNotFit, NotOnBoard, build
     try:
-        report = build(args.board, args.out)
-    except DoesNotFit as error:
+        report = build(args.board, args.out, args.config)
+    except (DoesNotFit, NotOnBoard) as error:
         print(f"rram-cim build: {error}", file=sys.stderr)
         return 1
     print("\n".join(report.lines()))
@@ -330,7 +330,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("build", help="FPGA bitstream for a board (YoWASP Yosys + nextpnr), with resources and Fmax")
     p.add_argument("--board", choices=BOARD_NAMES, required=True)
-    p.add_argument("--out", type=output_folder, default="out/fpga", help="build folder (a subfolder per board)")
+    p.add_argument("--config", type=config_name, default=None,
+                   help="a configuration the board holds (default: icebreaker reference-lite, ulx3s reference; "
+                        "the ulx3s also builds neurram-like)")
+    p.add_argument("--out", type=output_folder, default="out/fpga",
+                   help="build folder (a subfolder per board, <board>-<config> for a --config not the default)")
     p.set_defaults(func=cmd_build)
 
     p = commands.add_parser("flash", help="program a board with its bitstream (openFPGALoader)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "REFERENCE_LITE", "NEURRAM_LIKE", "CONFIGS", "READ_DISTURB_LIMIT_V", "read_limit_code",
+__all__ = ["ChipConfig", "ConfigError", "REFERENCE", "REFERENCE_LITE", "NEURRAM_LIKE", "NEURRAM", "CONFIGS", "READ_DISTURB_LIMIT_V", "read_limit_code",
            "read_limit_volts"]
 
 # SPI mode 0 is oversampled in the system clock domain: a 2-flop synchronizer plus an edge detector costs
@@ -125,10 +125,11 @@ class ChipConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name,
                  "must be a positive integer")
-        need(self.cores <= 16, "cores", "at most 16 cores share one spike router")
-        need(self.rows <= 1024, "rows", "at most 1024 rows per core")
+        need(self.cores <= 64, "cores", "at most 64 cores share one spike router (6 core bits in a spike event)")
+        need(self.rows <= 256, "rows", "at most 256 rows per core (8 row bits in a spike event)")
         need(self.columns <= 1024, "columns", "at most 1024 columns per core")
         need(self.neurons <= self.columns, "neurons", f"cannot exceed columns ({self.columns})")
+        need(self.neurons <= 256, "neurons", "at most 256 neurons per core (8 neuron bits in a spike event)")
         need(self.dac_bits <= 16, "dac_bits", "DAC codes are at most 16 bits")
         need(self.pv_levels <= 256, "pv_levels", "a level index is one byte of the target buffer")
         need(self.adc_bits <= 8, "adc_bits", "ADC codes are at most 8 bits (one byte per P&V target)")
@@ -224,8 +225,13 @@ NEURRAM_LIKE = ChipConfig(name="neurram-like", cores=4, rows=256, columns=256, n
                           input_fifo_depth=256, output_fifo_depth=256, failed_log_depth=256,
                           sys_clk_hz=100e6, spi_clk_hz=10e6)
 
+#: NeuRRAM's size (Wan et al., Nature 608, 504-512, 2022): 48 cores of 256x256, 3,145,728 cells. Each core's
+#: neurons serve both MVM directions (docs/mvm.md): 128, one per differential column pair, 6,144 in all
+#: (NeuRRAM's 256 per core sense single columns). Streamed P&V keeps its P&V memory at two slots.
+NEURRAM = NEURRAM_LIKE.replace(name="neurram", cores=48)
+
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
                                    pv_radar=False, mvm=False, output_burst=False, pv_packing=False)
-CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE)}
+CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE, NEURRAM)}

@@ -141,10 +141,13 @@ class StatusBit(enum.IntFlag):
 
 
 # ---- spike events (16 bits, through the spike FIFOs and the router) ------------------------------------
+# Six core bits and eight row (neuron) bits: NeuRRAM's 48 cores of 256 rows (Wan et al., Nature 608, 2022)
+# in one 16-bit event, so a FIFO entry and an SPI transfer stay two bytes. ChipConfig holds cores, rows and
+# neurons to what fits.
 #: Input event: a tick ends the host's input for a time step; otherwise it pulses `row` of `core`.
-InputEvent = data.StructLayout({"row": 10, "core": 4, "reserved": 1, "tick": 1})
+InputEvent = data.StructLayout({"row": 8, "core": 6, "reserved": 1, "tick": 1})
 #: Output event: a tick ends a time step's spikes; otherwise neuron `neuron` of `core` spiked.
-OutputEvent = data.StructLayout({"neuron": 10, "core": 4, "negative": 1, "tick": 1})
+OutputEvent = data.StructLayout({"neuron": 8, "core": 6, "negative": 1, "tick": 1})
 assert InputEvent.size == OutputEvent.size
 EVENT_BITS = InputEvent.size
 EVENT_TICK = OutputEvent.const({"tick": 1}).as_bits()
@@ -270,7 +273,7 @@ def target_bits_for(largest: int) -> int:
 
 # ---- the failed-cell log (window `failed_log`) ----------------------------------------------------------
 #: One entry per failed cell, in the order the engine met them; `valid` marks a written entry.
-FailedLogEntry = data.StructLayout({"reserved": 1, "valid": 1, "core": 4, "row": 10, "column": 16})
+FailedLogEntry = data.StructLayout({"reserved": 1, "valid": 1, "core": 6, "row": 8, "column": 16})
 FAILED_LOG_ENTRY_BYTES = FailedLogEntry.size // 8
 
 

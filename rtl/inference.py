@@ -140,9 +140,14 @@ class InferenceSequencer(wiring.Component):
         neuron = index >> 1
         negative = index[0]
         m.d.comb += self.route.addr.eq(route_offset(config.neurons, core, neuron, negative) + fetch)
-        # The macro's flags, interleaved as {neg, pos} per neuron, cores one after another: bit
-        # (core, neuron, sign). Not latched: the port holds them from a fire's acknowledge to the next.
-        flags = Cat(*(Cat(port.spike_pos[i], port.spike_neg[i]) for i in range(config.cores * config.neurons)))
+        # The macro's flags of one core, interleaved as {neg, pos} per neuron: bit (neuron, sign). Selected
+        # per core before interleaving, so no expression spans every neuron of the chip (6,144 on NeuRRAM's
+        # 48 cores: one such concatenation is past what Verilator parses). Not latched: the port holds them
+        # from a fire's acknowledge to the next.
+        def flags_of(which):
+            positive, negative = (port.spike_pos.word_select(which, config.neurons),
+                                  port.spike_neg.word_select(which, config.neurons))
+            return Cat(*(Cat(positive[i], negative[i]) for i in range(config.neurons)))
 
         with m.FSM() as fsm:
             with m.State("Idle"):
@@ -190,7 +195,7 @@ class InferenceSequencer(wiring.Component):
             with m.State("Fire"):
                 m.d.comb += port.fire.eq(1)
                 with m.If(port.neuron_ack):
-                    m.d.sync += [core.eq(0), pending.eq(flags[:per_core])]
+                    m.d.sync += [core.eq(0), pending.eq(flags_of(0))]
                     m.next = "Scan"
                 with m.Elif(self.halt):
                     m.next = "Finished"
@@ -202,7 +207,7 @@ class InferenceSequencer(wiring.Component):
                 with m.Elif(core == config.cores - 1):
                     m.next = "Tick"
                 with m.Else():
-                    m.d.sync += [core.eq(core + 1), pending.eq(flags.word_select(core + 1, per_core))]
+                    m.d.sync += [core.eq(core + 1), pending.eq(flags_of((core + 1)[:len(core)]))]
 
             self._route_states(m, config, Routing(entry, fetch, core, neuron, negative, index, pending, queue,
                                                   stopping))

@@ -11,16 +11,27 @@ def test_reference_fits_the_digits_demo():
     assert REFERENCE.neurons * 2 <= REFERENCE.columns
 
 
-def test_neurram_like_has_256_by_256_cores():
+def test_neurram_like_has_256_by_256_cores_and_neurram_48_of_them():
+    from rram_cim.config import NEURRAM
     assert (NEURRAM_LIKE.rows, NEURRAM_LIKE.columns) == (256, 256)
-    assert set(CONFIGS) == {"reference", "reference-lite", "neurram-like"}
+    assert (NEURRAM.cores, NEURRAM.rows, NEURRAM.columns, NEURRAM.cells_total) == (48, 256, 256, 3 << 20)
+    assert NEURRAM.cores * NEURRAM.neurons == 6144
+    assert set(CONFIGS) == {"reference", "reference-lite", "neurram-like", "neurram"}
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("cores", 65, "6 core bits"), ("rows", 257, "8 row bits"), ("neurons", 257, "8 neuron bits")])
+def test_what_a_spike_event_cannot_address_is_refused(field, value, words):
+    big = dict(columns=1024, neurons=16) | {field: value}
+    with pytest.raises(ConfigError, match=rf"ChipConfig\.{field} = {value}: .*{words}"):
+        ChipConfig(**big)
 
 
 def test_the_reduced_reference_has_one_page_of_neuron_settings_and_is_otherwise_the_reference():
     from rram_cim.config import REFERENCE_LITE
     assert (REFERENCE.neuron_pages, REFERENCE_LITE.neuron_pages, NEURRAM_LIKE.neuron_pages) == (2, 1, 4)
     assert REFERENCE_LITE.replace(name=REFERENCE.name, per_core_neurons=True, pv_averaging=True,
-                                  pv_radar=True, mvm=True, output_burst=True) == REFERENCE
+                                  pv_radar=True, mvm=True, output_burst=True, pv_packing=True) == REFERENCE
     assert (REFERENCE.mvm_lines, REFERENCE_LITE.mvm_lines, NEURRAM_LIKE.mvm_lines) == (64, 0, 256)
     assert (REFERENCE.pv_verify_reads, REFERENCE_LITE.pv_verify_reads) == (8, 1)
     assert (REFERENCE.pv_algorithms, REFERENCE_LITE.pv_algorithms) == (0b111, 0b011)
@@ -53,7 +64,7 @@ def test_bad_values_raise_an_error_naming_the_field(field, value, words):
 
 
 def test_p_and_v_memory_does_not_grow_with_the_array_but_slots_must_fit_a_window():
-    big = ChipConfig(cores=16, rows=1024, columns=1024, neurons=16)        # 16 M cells: streamed, it fits
+    big = ChipConfig(cores=64, rows=256, columns=1024, neurons=16)         # 16 M cells: streamed, it fits
     assert big.cells_total == 16 << 20 and big.pv_slot_cells == REFERENCE.pv_slot_cells
     with pytest.raises(ConfigError, match="pv_slot_cells .*two slots must fit"):
         REFERENCE.replace(pv_slot_cells=1 << 20)

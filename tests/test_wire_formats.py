@@ -9,17 +9,21 @@ from rram_cim.protocol import (EVENT_TICK, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_B
 
 
 def test_events_put_tick_negative_core_and_index_at_their_bits():
-    assert input_event(3, 5) == 3 << 10 | 5
-    assert output_event(3, 5, True) == 1 << 14 | 3 << 10 | 5
+    assert input_event(3, 5) == 3 << 8 | 5
+    assert output_event(3, 5, True) == 1 << 14 | 3 << 8 | 5
     assert EVENT_TICK == 1 << 15
-    assert decode_event(EVENT_TICK | 1 << 14 | 15 << 10 | 1023) == (True, True, 15, 1023)
+    assert decode_event(EVENT_TICK | 1 << 14 | 47 << 8 | 255) == (True, True, 47, 255)     # NeuRRAM's last core
     with pytest.raises(ValueError, match="does not fit"):
-        input_event(16, 0)
+        input_event(64, 0)
+    with pytest.raises(ValueError, match="does not fit"):
+        input_event(0, 256)
 
 
 def test_route_entry_is_flags_core_and_little_endian_row():
     assert ROUTE_ENTRY_BYTES == 4
-    assert pack_route(True, True, 2, 300) == bytes([0b11, 2, 300 & 0xFF, 300 >> 8])
+    assert pack_route(True, True, 47, 200) == bytes([0b11, 47, 200, 0])
+    with pytest.raises(ValueError, match="does not fit"):
+        pack_route(True, True, 2, 300)                                 # past an input event's 8 row bits
     entry = unpack_route(pack_route(False, True, 1, 7))
     assert (entry.to_host, entry.to_row, entry.core, entry.row) == (0, 1, 1, 7)
 
@@ -38,10 +42,10 @@ def test_level_entry_fields_sit_at_their_byte_offsets():
 
 def test_failed_log_entry_is_column_row_core_valid():
     assert FAILED_LOG_ENTRY_BYTES == 4
-    word = 17 << 16 | 9 << 6 | 2 << 2 | 1 << 1
-    assert FailedLogEntry.const({"valid": 1, "core": 2, "row": 9, "column": 17}).as_bits() == word
+    word = 17 << 16 | 9 << 8 | 47 << 2 | 1 << 1
+    assert FailedLogEntry.const({"valid": 1, "core": 47, "row": 9, "column": 17}).as_bits() == word
     raw = word.to_bytes(4, "little") + bytes(4)                     # a valid entry, then an unwritten one
-    assert unpack_failed_log(raw) == [(2, 9, 17)]
+    assert unpack_failed_log(raw) == [(47, 9, 17)]
 
 
 def test_mode_enums_keep_their_register_encodings():
