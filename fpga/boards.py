@@ -1,11 +1,15 @@
 """Boards: the FPGA build on real hardware, bitstreams from the YoWASP tools on PyPI, and flashing.
 
     rram-cim build --board icebreaker     # -> out/fpga/icebreaker/rram_cim.bin, resources and Fmax
+    rram-cim build --board ulx3s --config neurram-like   # -> out/fpga/ulx3s-neurram-like/rram_cim.bit
     rram-cim flash --board icebreaker     # openFPGALoader; fails fast when no board is attached
 
 Each board top puts `UartChip` (the chip, its emulated macro and the UART-to-SPI-frame bridge) on the
 board's USB serial pins (the FTDI bridge), with an LED lit while a frame is on the SPI bus. The system
-clock is the board's oscillator, so the configuration follows the board's clock.
+clock is the board's oscillator, so the configuration follows the board's clock (`board_config`): its
+`sys_clk_hz` becomes the board's, its SPI clock at most the bridge's SCK. A board builds the
+configurations it holds (`Board.configs`, the first by default): the iCEBreaker `reference-lite` only,
+the ULX3S `reference` and `neurram-like` (256 KiB of cell codes in 128 of its 208 DP16KD).
 """
 
 from __future__ import annotations
@@ -21,33 +25,61 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Elaboratable, Module
 
-from ..config import REFERENCE, REFERENCE_LITE, ChipConfig
+from ..config import CONFIGS, ChipConfig
 from ..progress import Ticker
 from ..protocol import FTDI_VID
 from .top import UART_BAUD, UartChip
+from .uart_bridge import SCK_HALF
 
-__all__ = ["BOARDS", "Board", "BoardTop", "build", "flash", "ice40_stat", "parse_nextpnr_log", "parse_synthesis_report",
-           "BuildReport", "DoesNotFit", "FlashError"]
+__all__ = ["BOARDS", "Board", "BoardTop", "board_config", "build", "flash", "ice40_stat", "parse_nextpnr_log",
+           "parse_synthesis_report", "synthesis_options", "BuildReport", "DoesNotFit", "FlashError", "NotOnBoard"]
 
 
 @dataclass(frozen=True)
 class Board:
     name: str
     platform: str                    # amaranth-boards class, "module:Class"
-    config: ChipConfig
+    clock_hz: float                  # the oscillator: the system clock
+    #: The configurations (names in config.CONFIGS) the FPGA holds; the first is built by default.
+    configs: tuple[str, ...]
     bitstream: str                   # file suffix openFPGALoader takes
     loader_board: str                # openFPGALoader's -b name
     family: str                      # nextpnr family
 
+    @property
+    def config(self) -> ChipConfig:
+        """The default configuration at the board's clock."""
+        return board_config(self.name)
+
 
 BOARDS = {
-    # The UP5K holds the reference chip's reduced feature set (config.REFERENCE_LITE).
-    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", REFERENCE_LITE, "bin",
-                        "ice40_generic", "ice40"),
-    # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (its SPI from the UART bridge).
-    "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                   REFERENCE.replace(name="reference-25mhz", sys_clk_hz=25e6), "bit", "ulx3s", "ecp5"),
+    # The UP5K holds the reference chip's reduced feature set (config.REFERENCE_LITE), nothing larger.
+    "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", 12e6, ("reference-lite",),
+                        "bin", "ice40_generic", "ice40"),
+    # The ULX3S's oscillator is 25 MHz: the same chip, clocked faster (its SPI from the UART bridge). Its
+    # LFE5U-85F's 208 DP16KD (468 KiB) also hold neurram-like's 256 KiB of cell codes.
+    "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 25e6, ("reference", "neurram-like"),
+                   "bit", "ulx3s", "ecp5"),
 }
+
+
+class NotOnBoard(ValueError):
+    """A configuration the board's FPGA does not hold; the message names the ones it does."""
+
+
+def board_config(board_name: str, config_name: str | None = None) -> ChipConfig:
+    """Configuration `config_name` (default: the board's first) as the board runs it: clocked by the
+    board's oscillator (named `<name>-<MHz>mhz` when that changes its clock), its SPI clock at most the UART
+    bridge's SCK (f_sys / 2 SCK_HALF), which is what drives the SPI target on a board."""
+    board = BOARDS[board_name]
+    name = config_name or board.configs[0]
+    if name not in board.configs:
+        raise NotOnBoard(f"the {board.name} builds {' or '.join(board.configs)}, not {name!r} (docs/fpga.md)")
+    config = CONFIGS[name]
+    if config.sys_clk_hz == board.clock_hz:
+        return config
+    return config.replace(name=f"{name}-{board.clock_hz / 1e6:g}mhz", sys_clk_hz=board.clock_hz,
+                          spi_clk_hz=min(config.spi_clk_hz, board.clock_hz / (2 * SCK_HALF)))
 
 
 class DoesNotFit(RuntimeError):
@@ -109,13 +141,16 @@ class BuildReport:
     #: From the synthesis report: 4-input LUTs and flip-flops.
     luts: int = 0
     flip_flops: int = 0
+    #: The configuration built, as the board runs it (`board_config`).
+    config: str = ""
 
     @property
     def meets_timing(self) -> bool:
         return self.fmax_mhz >= self.target_mhz
 
     def lines(self) -> list[str]:
-        out = [f"{self.board}: {self.bitstream} in {self.seconds:.0f} s",
+        built = f" ({self.config})" if self.config else ""
+        out = [f"{self.board}{built}: {self.bitstream} in {self.seconds:.0f} s",
                f"  {self.luts} LUT4, {self.flip_flops} flip-flops (synthesis)"]
         for cell, (used, available) in self.utilisation.items():
             out.append(f"  {cell:<16} {used:>6} / {available:<6} {100 * used / max(available, 1):5.1f} %")
@@ -198,20 +233,44 @@ def _build_stage(directory: pathlib.Path, since: float) -> str:
     return "place and route (nextpnr)" if written(("json",)) else "synthesis (Yosys)"
 
 
-def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConfig | None = None) -> BuildReport:
-    """Synthesize, place and route the board top; return where the bitstream is and what it used."""
+#: Yosys's synth_ecp5 maps LUTs with ABC9, and has no option to not. ABC9's netlist export (XAIGER)
+#: walks combinational paths recursively, and on neurram-like it runs out of the WebAssembly stack of
+#: YoWASP's Yosys ("wasm trap: call stack exhausted"): the inference sequencer finds the lowest pending
+#: spike flag of a core with a chain of one multiplexer per flag, 256 deep there (64 on the reference).
+#: So that build stops synth_ecp5 before its LUT mapping, maps with classic ABC (not timing-driven, as
+#: ABC9 is), then lets synth_ecp5 finish: its own steps before and after, unchanged.
+CLASSIC_ABC = {"synth_opts": "-run begin:map_luts",
+               "script_after_synth": "techmap -map +/lattice/latches_map.v; abc -lut 4 -dress; clean; "
+                                     "synth_ecp5 -top rram_cim -run map_cells:"}
+
+
+def synthesis_options(board: Board, config: ChipConfig) -> dict[str, str]:
+    """Overrides of Amaranth's Yosys script for `config` on `board`: DSPs on the iCE40; on the ECP5,
+    ABC9 unless a core has more spike flags than the reference's (see CLASSIC_ABC)."""
+    if board.family == "ice40":
+        return {"synth_opts": "-dsp"}
+    return CLASSIC_ABC if config.neurons > CONFIGS["reference"].neurons else {}
+
+
+def build(board_name: str, out: str | os.PathLike = "out/fpga", config_name: str | None = None) -> BuildReport:
+    """Synthesize, place and route the board top with configuration `config_name` (default: the board's
+    own; `NotOnBoard` if the board does not hold it) in `out`/<board> (`out`/<board>-<config> for another
+    configuration); return where the bitstream is and what it used."""
     board = BOARDS[board_name]
+    config = board_config(board_name, config_name)
     platform = _platform(board)
-    directory = pathlib.Path(out) / board.name
+    other = config_name not in (None, board.configs[0])
+    directory = pathlib.Path(out) / (f"{board.name}-{config_name}" if other else board.name)
     env = _tool_env(board.family)
     started, since = time.perf_counter(), time.time()
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
         # Synthesis and place and route take minutes with their output in log files: say which is running.
-        with Ticker(f"{board.name}: FPGA build", note=lambda: _build_stage(directory, since)):
-            platform.build(BoardTop(config or board.config), name="rram_cim", build_dir=str(directory),
-                           do_program=False, synth_opts="-dsp" if board.family == "ice40" else "")
+        with Ticker(f"{board.name}: FPGA build of {config.name}", note=lambda: _build_stage(directory, since)):
+            # A missed clock still gives a bitstream and a report: `meets_timing` says, `rram-cim build` exits 1.
+            platform.build(BoardTop(config), name="rram_cim", build_dir=str(directory), do_program=False,
+                           nextpnr_opts="--timing-allow-fail", **synthesis_options(board, config))
     except subprocess.CalledProcessError:
         log = directory / "rram_cim.tim"
         message = overflow_message(board.name, platform.device, log.read_text() if log.exists() else "")
@@ -227,7 +286,7 @@ def build(board_name: str, out: str | os.PathLike = "out/fpga", config: ChipConf
     utilisation, fmax, target = parse_nextpnr_log((directory / "rram_cim.tim").read_text())
     luts, flops = parse_synthesis_report((directory / "rram_cim.rpt").read_text())
     return BuildReport(board.name, directory / f"rram_cim.{board.bitstream}", time.perf_counter() - started,
-                       utilisation, fmax, target, luts, flops)
+                       utilisation, fmax, target, luts, flops, config.name)
 
 
 #: How long openFPGALoader may take before it is stopped (a flash of an iCE40 takes seconds).

@@ -21,15 +21,17 @@ from ..rtl.block_fifo import BlockFIFO
 from ..rtl.spi_target import SPIPins
 from .uart import UARTRx, UARTTx
 
-__all__ = ["UartSpiBridge"]
+__all__ = ["SCK_HALF", "UartSpiBridge"]
 
 #: Bytes of received data and of CIPO bytes the bridge can hold (buffered FIFOs: their storage maps to
 #: block RAM, where an unbuffered one's combinational read would cost some 140 flip-flops each).
 FIFO_DEPTH = 16
+#: System cycles per half period of SCK: f_sys / 8, twice as slow as the SPI target takes (f_sys / 4).
+SCK_HALF = 4
 
 
 class UartSpiBridge(wiring.Component):
-    def __init__(self, divisor: int, sck_half: int = 4, timeout: int = 1 << 20):
+    def __init__(self, divisor: int, sck_half: int = SCK_HALF, timeout: int = 1 << 20):
         if sck_half < 2:
             raise ValueError("the SPI target needs SCK at most f_sys / 4 (sck_half >= 2)")
         self.divisor = divisor
