@@ -21,7 +21,7 @@ the macro stopped acknowledging a neuron strobe) ends it at once.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.utils import ceil_log2
@@ -132,11 +132,16 @@ class InferenceSequencer(wiring.Component):
         with m.If(self.stop & self.busy):
             m.d.sync += stopping.eq(1)
 
-        # The lowest pending flag of the current core: later assignments win, so walk down from the top.
+        # The lowest pending flag of the current core. A chain of one test per flag is the smallest (the
+        # iCEBreaker's 64 flags per core: the tree took 54 more cells there, past its budget); past 64
+        # flags a tree of log2(flags) levels keeps the clock (256 flags as a chain missed the ULX3S's 25 MHz).
         lowest = Signal(range(per_core))
-        for bit in reversed(range(per_core)):
-            with m.If(pending[bit]):
-                m.d.comb += lowest.eq(bit)
+        if per_core > CHAIN_FLAGS_MAX:
+            m.d.comb += lowest.eq(lowest_set_bit(pending))
+        else:
+            for bit in reversed(range(per_core)):       # later assignments win: walk down from the top
+                with m.If(pending[bit]):
+                    m.d.comb += lowest.eq(bit)
         neuron = index >> 1
         negative = index[0]
         m.d.comb += self.route.addr.eq(route_offset(config.neurons, core, neuron, negative) + fetch)
@@ -267,3 +272,20 @@ class InferenceSequencer(wiring.Component):
             m.d.sync += r.pending.eq(r.pending & ~(Const(1, len(r.pending)) << r.index))
             m.next = "Scan"
 
+
+
+#: Most spike flags per core the sequencer scans with a chain of tests rather than a tree.
+CHAIN_FLAGS_MAX = 64
+
+
+def lowest_set_bit(value: Value) -> Value:
+    """The index of the lowest set bit of `value` (meaningless if none is set), as a balanced tree: each level pairs
+    neighbours, keeping the lower one's index if it has a set bit, else the upper one's with one more
+    high bit set."""
+    nodes = [(value[i], Const(0, 0)) for i in range(len(value))]
+    while len(nodes) > 1:
+        if len(nodes) % 2:
+            nodes.append((Const(0, 1), Const(0, len(nodes[0][1]))))
+        nodes = [(low_any | high_any, Mux(low_any, Cat(low_index, Const(0, 1)), Cat(high_index, Const(1, 1))))
+                 for (low_any, low_index), (high_any, high_index) in zip(nodes[0::2], nodes[1::2])]
+    return nodes[0][1]
