@@ -23,7 +23,7 @@ sequencing in logic.
 Timing: after reset, one cycle per cell to clear the cell memory. A sense or a neuron strobe waits for
 the clearing; a pulse cannot wait (it is a timed strobe), and pulses that end during the clearing are
 not applied one by one. The chip never sends one then: the P&V engine senses every cell before it pulses
-it. A pulse is applied 2 cycles after its strobe drops, a sense answered `sense_latency` cycles
+it. A pulse is applied 3 cycles after its strobe drops, a sense answered `sense_latency` cycles
 after the request. A time step's integrate takes about cores x neurons x 2 x (driven rows + 16) cycles,
 a fire 2 cycles per neuron; an MVM integrate neurons x (2 x driven lines + 35) cycles forward and
 neurons x (2 x driven lines + 21) backward, a conversion step 2 cycles per neuron of every core.
@@ -143,6 +143,10 @@ class EmulatedMacro(wiring.Component):
 
         sense_code = Signal(config.adc_bits)
         wait = Signal(range(SENSE_LATENCY + 1))
+        old_code, new_code = Signal(config.adc_bits), Signal(config.adc_bits)     # a pulse's, registered
+        apply_cell, apply_column = Signal.like(pulse.held.cell), Signal.like(pulse.held.column)
+        if config.mvm:
+            apply_row = Signal.like(pulse_row)
         with m.FSM(init="Init" if self.clear_cells else "Idle"):
             with m.State("Init"):
                 clearing = Signal(range(cells))
@@ -165,20 +169,32 @@ class EmulatedMacro(wiring.Component):
                     m.d.comb += neurons.start.eq(1)
                     m.next = "Neurons"
 
-            # A pulse: read the cell and its column's total (and row's), then write them back.
+            # A pulse: read the cell and its column's total (and row's), register the new code, then write
+            # them back. The register splits the cell memory's read-to-write path, which grows with the
+            # array: on neurram-like (cell codes in 128 ECP5 block RAMs) their output multiplexer, the
+            # outcome's arithmetic and the fan-out back to every block's input took 39 ns (25.4 MHz).
             with m.State("Apply"):
                 m.d.comb += [cell_ram.addr.eq(pulse.held.cell), total_rd.addr.eq(pulse.held.column)]
                 if config.mvm:
                     m.d.comb += row_total_rd.addr.eq(pulse_row)
+                m.next = "Apply-Outcome"
+            with m.State("Apply-Outcome"):
+                m.d.comb += [cell_ram.addr.eq(pulse.held.cell), total_rd.addr.eq(pulse.held.column)]
+                if config.mvm:
+                    m.d.comb += row_total_rd.addr.eq(pulse_row)
+                    m.d.sync += apply_row.eq(pulse_row)
+                m.d.sync += [old_code.eq(cell_ram.r_data), new_code.eq(outcome.new),
+                             apply_cell.eq(pulse.held.cell), apply_column.eq(pulse.held.column)]
                 m.next = "Apply-Write"
             with m.State("Apply-Write"):
-                old, new = cell_ram.r_data, outcome.new
-                m.d.comb += [cell_ram.addr.eq(pulse.held.cell), total_rd.addr.eq(pulse.held.column),
+                # The cell, column and row as taken: a next pulse may already be held.
+                old, new = old_code, new_code
+                m.d.comb += [cell_ram.addr.eq(apply_cell), total_rd.addr.eq(apply_column),
                              cell_ram.w_data.eq(new), cell_ram.w_en.eq(1),
-                             total_wr.addr.eq(pulse.held.column), total_wr.data.eq(total_rd.data + new - old),
+                             total_wr.addr.eq(apply_column), total_wr.data.eq(total_rd.data + new - old),
                              total_wr.en.eq(1)]
                 if config.mvm:
-                    m.d.comb += [row_total_rd.addr.eq(pulse_row), row_total_wr.addr.eq(pulse_row),
+                    m.d.comb += [row_total_rd.addr.eq(apply_row), row_total_wr.addr.eq(apply_row),
                                  row_total_wr.data.eq(row_total_rd.data + new - old), row_total_wr.en.eq(1)]
                 m.next = "Idle"
 
