@@ -165,9 +165,9 @@ def test_the_default_bound_is_the_largest_config(saved, tmp_path):
     """Without a config the loader takes any network some config holds (the demo passes none)."""
     path = changed(saved, tmp_path / "net.npz", layers=3)
     with pytest.raises(NetworkFileError, match="lacks the array 'float_(plus|minus)_2'"):
-        load_networks(path)                               # the neurram-like chip has 4 cores
-    with pytest.raises(NetworkFileError, match="5 layers; the chip has 4 cores"):
-        load_networks(changed(saved, tmp_path / "net.npz", layers=5))
+        load_networks(path)                               # the neurram chip has 48 cores
+    with pytest.raises(NetworkFileError, match="49 layers; the chip has 48 cores"):
+        load_networks(changed(saved, tmp_path / "net.npz", layers=49))
 
 
 # ---- property tests: any file either loads into a valid network or raises NetworkFileError -------------
