@@ -104,7 +104,7 @@ def test_programmer_and_runner_refuse_bad_arguments_before_a_frame():
         (lambda: programmer.program(0, GOOD, PVSettingsDefault(), read_back=1), TypeError, "read_back"),
         (lambda: programmer.read_codes(1, 0, True), TypeError, "count"),
         (lambda: runner.run([[(0, 1.5)]]), TypeError, "row"),
-        (lambda: runner.run([[(16, 0)]]), ValueError, "does not fit the 16-bit event"),
+        (lambda: runner.run([[(64, 0)]]), ValueError, "does not fit the 16-bit event"),
         (lambda: runner.configure(NeuronCodes(5, 5), 1.5, routing), TypeError, "v_read_code"),
         (lambda: runner.configure(NeuronCodes(5, 5), 6, list(routing)), TypeError, "routing must be bytes"),
         (lambda: runner.configure(NeuronCodes(5.0, 5), 6, routing), TypeError, "thresh_pos"),
