@@ -13,9 +13,9 @@ FPGA_BLOCKS = {"emulated_macro", "fpga_uart"}
 LITE_BLOCKS = {"chip", "inference", *FPGA_BLOCKS}
 
 
-#: NeuRRAM's 48 cores: the chip is what grows with the cores (its register map, neuron pages, routing table,
-#: the spike flags of 6,144 neurons); its blocks alone are linted on neurram-like. ~45 s, 3.7 GB.
-NEURRAM_BLOCKS = {"chip"}
+#: NeuRRAM's 48 cores: linted by `rram-cim lint --config neurram` (clean; ~70 s and 3.7 GB, too long for
+#: the suite's budget); the suite lints every block on neurram-like, whose cores are the same size.
+NEURRAM_BLOCKS: set[str] = set()
 
 
 def linted(block: str, config: str) -> bool:
