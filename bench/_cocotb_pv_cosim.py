@@ -62,7 +62,7 @@ async def program_a_core(dut):
         "algorithm": name, "cells": config.cells_per_core, "budget": BUDGET,
         "pulses": result.pulses.reshape(-1).tolist() if cell_pulses else None, "cells_done": result.cells_done,
         "frames": regs.frames, "bytes_sent": regs.bytes_sent, "bytes_clocked": regs.bytes_clocked,
-        "sent_to": regs.sent_to,
+        "sent_to": regs.sent_to(),
         "target_bits": result.target_bits, "cycles": round(sim_seconds * config.sys_clk_hz),
         "cells_failed": result.cells_failed, "pulses_total": result.pulses_total,
         "sigma_us": [float(g[targets == level].std()) for level in LEVELS],

@@ -131,8 +131,7 @@ class RegisterClient:
         self.frames = 0
         self.bytes_clocked = 0
         self.bytes_sent = 0
-        #: `bytes_sent` by the register or window a frame starts at ("nop" for NOPs).
-        self.sent_to: dict[str, int] = {}
+        self._sent_at: dict[int | None, int] = {}   # `bytes_sent` by a frame's start address (None: a NOP)
 
     def _frame(self, frame: bytes) -> Reply:
         reply = parse_reply(frame, self.transport.exchange(frame))
@@ -140,14 +139,23 @@ class RegisterClient:
         self.bytes_clocked += len(frame)
         sent = (1 + ADDRESS_BYTES + READ_DUMMY_BYTES) if frame[0] == Command.READ else len(frame)
         self.bytes_sent += sent
-        where = self.table.locate(int.from_bytes(frame[1:1 + ADDRESS_BYTES], "big")) if len(frame) > ADDRESS_BYTES else None
-        name = "nop" if frame[0] == Command.NOP else (where[0].name if where else "unmapped")
-        self.sent_to[name] = self.sent_to.get(name, 0) + sent
+        # Counted by address here; named only when asked (`sent_to`), off the path every frame takes.
+        at = int.from_bytes(frame[1:1 + ADDRESS_BYTES], "big") if frame[0] != Command.NOP else None
+        self._sent_at[at] = self._sent_at.get(at, 0) + sent
         self.last_status = reply.status
         if self._unchecked:                # this frame's status byte is the verdict on the access before it
             self._unchecked = False
             self._verdict(reply.status)
         return reply
+
+    def sent_to(self) -> dict[str, int]:
+        """`bytes_sent` by the register or window each frame started at ("nop" for NOPs)."""
+        named: dict[str, int] = {}
+        for at, count in self._sent_at.items():
+            where = self.table.locate(at) if at is not None else None
+            name = "nop" if at is None else (where[0].name if where else "unmapped")
+            named[name] = named.get(name, 0) + count
+        return named
 
     @contextmanager
     def batched(self):
