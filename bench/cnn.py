@@ -20,11 +20,10 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
+from rram_cim import demo_cnn
 from rram_cim.cli import ArgumentParser, output_folder, whole
 from rram_cim.config import CONFIGS
-from rram_cim.progress import Bar
 
 PROG = "rram-cim bench cnn"
 
@@ -39,47 +38,10 @@ def channel_list(text: str) -> tuple[int, ...]:
     return channels
 
 
-def plot(report: dict, path: pathlib.Path) -> pathlib.Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    rows = report["results"]
-    figure, (bars, matrix) = plt.subplots(1, 2, figsize=(11, 4.2))
-    names = [r["setting"] for r in rows]
-    values = [100 * r["accuracy"] for r in rows]
-    bars.bar(range(len(rows)), values, color=["#777", "#4a7", "#37b", "#b63"][:len(rows)])
-    for k, value in enumerate(values):
-        bars.text(k, value + 0.1, f"{value:.1f}", ha="center", va="bottom")
-    bars.axhline(98.5, color="k", lw=0.8, ls="--", label="target 98.5 %")
-    bars.set_xticks(range(len(rows)), [n.replace("chip model ", "chip model\n") for n in names], fontsize=8)
-    bars.set_ylim(min(values) - 3, 100.5)
-    bars.set_ylabel("held-out accuracy, %")
-    bars.set_title(f"digits CNN on '{report['config']}' (chip seed {report['seed']}, neuron noise on)")
-    bars.legend(loc="lower left")
-    last = rows[-1]
-    confusion = np.array(last["confusion"])
-    matrix.imshow(confusion, cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion):
-        if count:
-            matrix.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                        color="w" if count > confusion.max() / 2 else "k")
-    matrix.set_xlabel("predicted")
-    matrix.set_ylabel("true")
-    matrix.set_xticks(range(len(confusion)))
-    matrix.set_yticks(range(len(confusion)))
-    matrix.set_title(f"{last['setting']}: {last['digits']} digits")
-    figure.tight_layout()
-    out = path / "cnn.png"
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
-
-
 def main(argv=None) -> int:
     parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=output_folder, default="out/bench/cnn", help="folder for report.json and cnn.png")
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="neurram-like", help="chip configuration")
+    parser.add_argument("--config", choices=sorted(CONFIGS), default=demo_cnn.DEFAULT_CONFIG, help="chip configuration")
     parser.add_argument("--seed", type=whole(0, 2 ** 32), default=1, help="seed of the chip model (device, neurons)")
     parser.add_argument("--training-seed", type=whole(0, 2 ** 32), default=0,
                         help="seed of the data split, the initial weights and the training noise")
@@ -97,10 +59,7 @@ def main(argv=None) -> int:
     from dataclasses import replace
 
     from rram_cim.host.cnn import CNNSettings
-    from rram_cim.host.cnn_chip import evaluate
-    from rram_cim.host.compiler import CompileError
     from rram_cim.host.training import load_digits
-    from rram_cim.models.recipes import LEVELS
     settings = CNNSettings(seed=args.training_seed)
     settings = replace(settings, **{name: value for name, value in (("epochs", args.epochs),
                                                                      ("aware_epochs", args.aware_epochs),
@@ -108,37 +67,16 @@ def main(argv=None) -> int:
                                                                      ("input_shift", args.input_shift))
                                     if value is not None})
     config = CONFIGS[args.config]
-    data = load_digits(args.training_seed)
-    bars = {}
-
-    def progress(stage, done, total, value):
-        if stage not in bars:
-            bars[stage] = Bar(stage, total, stream=sys.stderr)
-        bars[stage].update(done, f"{'loss' if 'chip' not in stage else 'accuracy'} {value:.4f}")
-
-    started = time.perf_counter()
-    try:
-        report = evaluate(data, settings, config, LEVELS, args.seed, args.digits, not args.no_copies,
-                          args.age_days * 86400, log=lambda text: print(text, file=sys.stderr), progress=progress)
-    except CompileError as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
+    problem = demo_cnn.check_fits(settings, config)
+    if problem:
+        print(f"{PROG}: {problem}", file=sys.stderr)
         return 2
-    report["wall_s"] = time.perf_counter() - started
+    report = demo_cnn.evaluate(load_digits(args.training_seed), settings, config, args.seed, args.digits,
+                               not args.no_copies, args.age_days * 86400, stream=sys.stderr)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    print(f"digits CNN on {config.name} ({config.cores} cores of {config.rows}x{config.columns}); "
-          f"{report['mvms_per_digit']} MVMs per digit; threshold codes {report['threshold_codes']}")
-    for layer in report["layers"]:
-        print(f"  {layer['name']:<8} {layer['matrix'][0]:>3}x{layer['matrix'][1]:<4} (outputs x inputs) x "
-              f"{layer['copies']:>2} copies on cores {layer['cores']} ({layer['tiles']} tiles, "
-              f"{layer['weight_cells']} weight cells, {layer['balance_cells']} balance cells)")
-    print(f"{'setting':<28} {'accuracy':>8} {'digits':>6}")
-    for row in report["results"]:
-        print(f"{row['setting']:<28} {100 * row['accuracy']:>7.2f}% {row['digits']:>6}")
-    print(f"training {report['train_s']:.0f} s, programming {report['program_s']:.0f} s, "
-          f"total {report['wall_s']:.0f} s")
-    print(f"report: {out / 'report.json'}; plot: {plot(report, out)}")
+    demo_cnn.print_summary(report, config.name, out, demo_cnn.plot(report, out))
     return 0
 
 

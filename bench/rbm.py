@@ -28,101 +28,13 @@ import argparse
 import json
 import pathlib
 import sys
-import time
-from dataclasses import asdict
 
-import numpy as np
-
+from rram_cim import demo_rbm
 from rram_cim.cli import ArgumentParser, output_folder, whole
 from rram_cim.config import REFERENCE
 from rram_cim.host import rbm as R
-from rram_cim.host.chip import Chip, ModelTransport
-from rram_cim.host.recipes import HOLDING, level_recipes
-from rram_cim.host.training import Digits, device_spread_us, load_digits, train
-from rram_cim.models.recipes import LEVELS
-from rram_cim.progress import Bar
 
 PROG = "rram-cim bench rbm"
-#: The flip fraction the issue asks for, and NeuRRAM's recovery figure to compare with.
-FLIP_FRACTION = 0.2
-NEURRAM_REDUCTION = 0.70
-#: Gibbs steps (and burn-in) that classify the clean digits: every pixel clamped, only the labels sample.
-CLEAN_STEPS, CLEAN_BURN_IN = 10, 2
-#: The training-set prior's chance that a known pixel differs from a training image that explains it.
-KNOWN_MISMATCH = 0.05
-#: A day: the relaxation the training's noise assumes (`device_spread_us`'s default age).
-AGE_S = 86400.0
-
-
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def bar_progress(label: str, total: int):
-    bar = Bar(label, total, stream=sys.stderr)
-    return lambda done, *_: bar.update(done)
-
-
-def run_recoveries(sampler, cases, test, labels, args, label: str, mlp) -> dict:
-    """Recover every corruption with `sampler`; the clean digits' classification by the label units too.
-    `mlp` (the project's float network, trained on binarized digits) classifies corrupted and recovered."""
-    out = {}
-    for name, corrupted, options in cases:
-        started = time.perf_counter()
-        recovery = R.recover(sampler, corrupted, steps=args.steps, burn_in=args.burn_in, seed=args.seed,
-                             progress=bar_progress(f"{label}: {name}", args.steps), **options)
-        out[name] = {"recovery": recovery, "wall_s": time.perf_counter() - started,
-                     "errors_before": R.pixel_errors(corrupted, test),
-                     "errors_after": R.pixel_errors(recovery.images, test),
-                     "error_reduction": R.error_reduction(corrupted, recovery.images, test),
-                     "accuracy_recovered": float(np.mean(recovery.labels == labels)),
-                     "mlp_accuracy_corrupted": float(np.mean(mlp.predict(corrupted.astype(float)) == labels)),
-                     "mlp_accuracy_recovered": float(np.mean(mlp.predict(recovery.images.astype(float)) == labels))}
-    started = time.perf_counter()
-    clean = R.recover(sampler, test, known=np.ones(test.shape, bool), steps=CLEAN_STEPS, burn_in=CLEAN_BURN_IN,
-                      seed=args.seed, progress=bar_progress(f"{label}: clean", CLEAN_STEPS))
-    out["clean"] = {"accuracy": float(np.mean(clean.labels == labels)), "wall_s": time.perf_counter() - started}
-    return out
-
-
-def training_set_prior(train_images, corrupted, known, flip_fraction: float | None) -> np.ndarray:
-    """A reference without the RBM: each pixel's posterior marginal when the prior is the training images
-    themselves (every one equally likely) and the corruption is what the recovery assumes (independent
-    flips at `flip_fraction`), thresholded at 1/2; for occlusion the `known` pixels are taken to differ
-    from the nearest training images with probability KNOWN_MISMATCH (no test digit equals a training
-    one exactly). What the data allows without a model."""
-    train_images = np.asarray(train_images, dtype=float)
-    if flip_fraction is not None:
-        agree = corrupted @ train_images.T + (1 - corrupted) @ (1 - train_images).T
-        log_likelihood = np.log((1 - flip_fraction) / flip_fraction) * agree
-    else:
-        disagree = ((corrupted * known) @ (1 - train_images).T + ((1 - corrupted) * known) @ train_images.T)
-        log_likelihood = -np.log((1 - KNOWN_MISMATCH) / KNOWN_MISMATCH) * disagree
-    weights = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
-    marginal = weights @ train_images / weights.sum(axis=1, keepdims=True)
-    images = (marginal > 0.5).astype(np.int64)
-    return images if known is None else np.where(known, corrupted, images)
-
-
-def gibbs_step_cost(chip, mapping: R.RBMMapping, config) -> dict:
-    """What one Gibbs step (for one digit) asks of the chip: each tile's forward and backward MVM, their
-    samples and conversion steps as the model counts them, and the cycles the chip's MVM sequencer takes
-    for them by docs/mvm.md's formula (measured exact in co-simulation by bench/mvm.py)."""
-    total = {"mvms": 0, "samples": 0, "conversion_steps": 0, "cycles": 0}
-    for direction, threshold in (("forward", mapping.threshold_forward), ("backward", mapping.threshold_backward)):
-        lines = config.rows if direction == "forward" else config.neurons
-        phases = 1 if direction == "forward" else -(-config.rows // config.neurons)
-        for tile in mapping.tiled.tiles:
-            x = np.full(tile.mapping.sizes(direction)[1], mapping.pulses, dtype=np.int64)
-            tile.mapping.run(chip, x, direction, mapping.in_bits, mapping.out_bits, "sar", threshold)
-            counters = chip.mvm_counters()
-            total["mvms"] += 1
-            total["samples"] += counters["mvm_samples"]
-            total["conversion_steps"] += counters["mvm_steps"]
-            total["cycles"] += (1 + counters["mvm_samples"] * (3 * lines + 2) + 3 * counters["mvm_steps"]
-                                + phases * (2 + 2 * config.neurons))
-    total["chip_time_us"] = total["cycles"] / config.sys_clk_hz * 1e6
-    return total
 
 
 def main(argv=None) -> int:
@@ -138,132 +50,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.burn_in >= args.steps:
         parser.error(f"--burn-in {args.burn_in} leaves no sample of {args.steps} steps")
-    config = REFERENCE
+    run = demo_rbm.Recovery(samples=args.samples, steps=args.steps, burn_in=args.burn_in, hidden=args.hidden,
+                            epochs=args.epochs, seed=args.seed)
+    report, grid = demo_rbm.evaluate(REFERENCE, run, stream=sys.stderr)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    walls = {}
-    started = time.perf_counter()
-
-    level_codes = np.array(LEVELS)
-    recipes = level_recipes(config, level_codes, **HOLDING)
-    spread = device_spread_us(config, level_codes, recipes, AGE_S, seed=args.seed)
-    step_us = float(level_codes[1] - level_codes[0]) * config.us_per_adc_lsb
-    data = load_digits(args.seed)
-    settings = R.RBMSettings(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
-    t = time.perf_counter()
-    neuron = R.StochasticNeuron()
-    rbm, mapping, refused = R.train_fitting(R.visible_units(data.train_x, data.train_y), settings, level_codes,
-                                            config, spread, step_us, neuron,
-                                            progress=bar_progress("training (CD, noise-aware)", settings.epochs))
-    settings = rbm.settings
-    walls["training_s"] = time.perf_counter() - t
-    if refused:
-        log(f"hidden units that did not fit the cores: {refused}; {rbm.hidden} do")
-    # The project's MLP (host/training.py, its float network) trained on the binarized pixels, as a second
-    # classifier of the recovered images, independent of the RBM.
-    t = time.perf_counter()
-    binary = Digits(R.binarize(data.train_x).astype(float), data.train_y, R.binarize(data.test_x).astype(float),
-                    data.test_y)
-    mlp, _ = train(config, binary, level_codes * config.us_per_adc_lsb)
-    walls["mlp_training_s"] = time.perf_counter() - t
-    log(f"W {rbm.hidden}x{R.VISIBLE} on cores {mapping.tiled.cores} ({mapping.tiled.row_chunks} row chunks); "
-        f"thresholds {mapping.threshold_forward} / {mapping.threshold_backward} codes; "
-        f"{mapping.lsb_per_unit_forward:.2f} / {mapping.lsb_per_unit_backward:.2f} LSB per unit")
-
-    test = R.binarize(data.test_x[:args.samples])
-    labels = data.test_y[:args.samples]
-    rng = np.random.default_rng(args.seed)
-    flipped = R.flip_pixels(test, FLIP_FRACTION, rng)
-    occluded, known = R.occlude_quarter(test, rng)
-    cases = [("flipped", flipped, {"flip_fraction": FLIP_FRACTION}), ("occluded", occluded, {"known": known})]
-
-    floating = run_recoveries(R.FloatSampler(rbm, mapping.lsb_per_unit_forward, mapping.lsb_per_unit_backward),
-                              cases, test, labels, args, "float", mlp)
-
-    t = time.perf_counter()
-    chip = Chip(ModelTransport(config, seed=args.seed, neuron_noise=True), config)
-    programmed = mapping.tiled.program(chip, recipes)
-    chip.relax(AGE_S)
-    calibrations = {core: chip.calibrate(core, seed=args.seed) for core in mapping.tiled.cores}
-    walls["program_calibrate_s"] = time.perf_counter() - t
-    sampler = R.ChipSampler(chip, mapping, rbm)
-    cost = gibbs_step_cost(chip, mapping, config)
-    on_chip = run_recoveries(sampler, cases, test, labels, args, "chip", mlp)
-    walls["total_s"] = time.perf_counter() - started
-
-    mlp_clean = float(np.mean(mlp.predict(test.astype(float)) == labels))
-    train_images = R.binarize(data.train_x)
-    for name, corrupted, options in cases:
-        images = training_set_prior(train_images, corrupted, options.get("known"), options.get("flip_fraction"))
-        floating[name]["prior"] = {"errors_after": R.pixel_errors(images, test),
-                                   "error_reduction": R.error_reduction(corrupted, images, test),
-                                   "mlp_accuracy_recovered": float(np.mean(mlp.predict(images.astype(float))
-                                                                           == labels))}
-    rows = []
-    for name in ("flipped", "occluded"):
-        for label, result in (("chip model", on_chip), ("float", floating)):
-            r = result[name]
-            rows.append({"corruption": name, "model": label, "errors_before": r["errors_before"],
-                         "errors_after": r["errors_after"], "error_reduction": r["error_reduction"],
-                         "accuracy_recovered": r["accuracy_recovered"],
-                         "mlp_accuracy_corrupted": r["mlp_accuracy_corrupted"],
-                         "mlp_accuracy_recovered": r["mlp_accuracy_recovered"], "wall_s": r["wall_s"]})
-    print(f"RBM recovery: {args.samples} held-out digits, {R.VISIBLE} visible x {rbm.hidden} hidden, "
-          f"{args.steps} Gibbs steps ({args.burn_in} burn-in); NeuRRAM: {NEURRAM_REDUCTION:.0%} error reduction")
-    print(f"{'corruption':<10} {'model':<11} {'errors before':>13} {'after':>6} {'reduction':>9} "
-          f"{'labels':>8} {'MLP corrupted':>13} {'MLP recovered':>13} {'wall s':>7}")
-    for r in rows:
-        print(f"{r['corruption']:<10} {r['model']:<11} {r['errors_before']:>13} {r['errors_after']:>6} "
-              f"{r['error_reduction']:>9.1%} {r['accuracy_recovered']:>8.1%} {r['mlp_accuracy_corrupted']:>13.1%} "
-              f"{r['mlp_accuracy_recovered']:>13.1%} {r['wall_s']:>7.1f}")
-    for name in ("flipped", "occluded"):
-        prior = floating[name]["prior"]
-        print(f"{name}: no RBM, the training images as the prior (what the data allows): "
-              f"{prior['error_reduction']:.1%} error reduction, MLP {prior['mlp_accuracy_recovered']:.1%}")
-    print(f"clean digits classified by the label units: chip model {on_chip['clean']['accuracy']:.1%}, "
-          f"float {floating['clean']['accuracy']:.1%}; by the MLP {mlp_clean:.1%}")
-
-    shown = min(10, args.samples)
-    grid = out / "rbm_recovery.png"
-    R.save_grid(grid, [("flipped", flipped[:shown]), ("chip", on_chip["flipped"]["recovery"].images[:shown]),
-                       ("float", floating["flipped"]["recovery"].images[:shown]),
-                       ("occluded", occluded[:shown]), ("chip", on_chip["occluded"]["recovery"].images[:shown]),
-                       ("float", floating["occluded"]["recovery"].images[:shown]), ("original", test[:shown])],
-                columns=shown)
-    report = {
-        "config": config.name, "seed": args.seed, "samples": args.samples, "steps": args.steps,
-        "burn_in": args.burn_in, "flip_fraction": FLIP_FRACTION, "neurram_error_reduction": NEURRAM_REDUCTION,
-        "rbm": {"visible": R.VISIBLE, "hidden": rbm.hidden, "settings": asdict(settings), "reconstruction_error_last_epoch": rbm.history[-1],
-                "hidden_refused": refused},
-        "mapping": {"cores": list(mapping.tiled.cores), "row_chunks": mapping.tiled.row_chunks,
-                    "level_codes": [int(c) for c in level_codes], "in_bits": mapping.in_bits,
-                    "out_bits": mapping.out_bits, "threshold_forward": mapping.threshold_forward,
-                    "threshold_backward": mapping.threshold_backward,
-                    "lsb_per_unit_forward": mapping.lsb_per_unit_forward,
-                    "lsb_per_unit_backward": mapping.lsb_per_unit_backward,
-                    "temperature_forward": neuron.sigma_lsb / R.LOGISTIC_SIGMA / mapping.lsb_per_unit_forward,
-                    "temperature_backward": neuron.sigma_lsb / R.LOGISTIC_SIGMA / mapping.lsb_per_unit_backward},
-        "neuron": {"draws": neuron.draws, "magnitude_lsb": neuron.magnitude_lsb, "sigma_lsb": neuron.sigma_lsb,
-                   "lfsr_taps": list(R.LFSR32_TAPS)},
-        "programming": [{"core": p.core, "cells_failed": p.cells_failed} for p in programmed],
-        "calibration": {str(core): {"bias_rms_before": float(np.sqrt(np.mean(c.bias_before ** 2))),
-                                    "bias_rms_after": float(np.sqrt(np.mean(c.bias_after ** 2)))}
-                        for core, c in calibrations.items()},
-        "chip_mvms": sampler.mvms,
-        "results": rows,
-        "training_set_prior": {name: floating[name]["prior"] for name in ("flipped", "occluded")},
-        "clean_accuracy": {"chip model": on_chip["clean"]["accuracy"], "float": floating["clean"]["accuracy"],
-                           "mlp": mlp_clean},
-        "chip_cost_per_gibbs_step": cost,
-        "wall_s": walls,
-    }
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
-    print(f"report: {out / 'report.json'}; grid: {grid}; {walls['total_s']:.0f} s in all "
-          f"(training {walls['training_s']:.1f} s, programming and calibration {walls['program_calibrate_s']:.1f} s, "
-          f"{sampler.mvms} chip MVMs)")
-    print(f"chip per Gibbs step and digit: {cost['mvms']} MVMs, {cost['samples']} samples, {cost['conversion_steps']} "
-          f"conversion steps, {cost['cycles']} cycles = {cost['chip_time_us']:.0f} us at "
-          f"{config.sys_clk_hz / 1e6:.0f} MHz (docs/mvm.md's cycle formula)")
+    demo_rbm.print_summary(report, out, demo_rbm.save_grid(out, grid))
     return 0
 
 

@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_map)
 
     p = with_config(commands.add_parser(
-        "demo", help="the main job: digits trained, compiled, programmed through P&V and run, in co-simulation"))
+        "demo", help="the main job: digits trained, compiled, programmed through P&V and run, in co-simulation "
+                     "(--task cnn, rbm: the CNN and the RBM recovery on the golden model)"))
     from .demo import add_arguments, check_arguments
     add_arguments(p)
     p.set_defaults(func=cmd_demo, validate=check_arguments)

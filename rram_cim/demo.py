@@ -13,6 +13,11 @@
    event with the golden model's.
 5. Report P&V statistics, spikes and synaptic events per inference, energy (beside SPIRIT's figures),
    and plots: confusion matrix, conductances target vs achieved, a spike raster, P&V convergence.
+
+That is `--task mlp`, the default. `--task cnn` runs the digits CNN on the MVM path (`demo_cnn`, docs/cnn.md)
+and `--task rbm` the RBM's digit recovery (`demo_rbm`, docs/rbm.md), both on the golden model only, writing
+what `rram-cim bench cnn` and `rram-cim bench rbm` write; the arguments that have no meaning for a task
+are refused before any work.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from .cli import SEED_LIMIT, UsageError, existing_file, output_folder, seed, sta
 from .config import CONFIGS, REFERENCE, ChipConfig
 from .progress import Bar
 
-__all__ = ["OUTPUTS", "add_arguments", "check_arguments", "run"]
+__all__ = ["OUTPUTS", "TASKS", "add_arguments", "check_arguments", "run"]
 
 #: What a run leaves in --out, all from the same run: the network, the report and the plots.
 PLOTS = ("confusion.png", "conductances.png", "raster.png", "convergence.png")
@@ -44,33 +49,103 @@ SIMULATOR_LOG = "simulator.log"
 RELAX_AGES = (("1 hour", 3600.0), ("1 day", 86400.0))
 
 
+#: What `--task` runs: the spiking MLP (co-simulated), the CNN on the MVM path, the RBM's recovery.
+TASKS = ("mlp", "cnn", "rbm")
+#: Each task's chip and output folder when --config and --out are left out.
+TASK_CONFIG = {"mlp": REFERENCE.name, "cnn": "neurram-like", "rbm": REFERENCE.name}
+TASK_OUT = {"mlp": "out/demo", "cnn": "out/demo-cnn", "rbm": "out/demo-rbm"}
+#: The MLP's defaults for the arguments that other tasks read otherwise (or refuse).
+MLP_DEFAULTS = {"transport": "cosim", "steps": 16, "epochs": 60, "samples": 360}
+#: The arguments only the MLP takes (the CNN and the RBM run on the golden model, neuron noise on).
+MLP_ONLY = {"port": "--port", "simulator": "--simulator", "network": "--network", "neuron_noise": "--neuron-noise"}
+#: The RBM's Gibbs steps (--steps) of which this share is burn-in.
+RBM_STEPS, RBM_BURN_IN_SHARE = 50, 5
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=("cosim", "model", "fpga-sim", "serial"), default="cosim",
-                        help="cosim: also run the RTL co-simulation (default); model: golden models only; "
-                             "fpga-sim: the FPGA build co-simulated through its UART; serial: a board")
+    parser.add_argument("--task", choices=TASKS, default="mlp",
+                        help="mlp: the spiking MLP, co-simulated (default); cnn: the digits CNN on the MVM path "
+                             "(docs/cnn.md); rbm: RBM digit recovery (docs/rbm.md); cnn and rbm run on the "
+                             "golden model only")
+    parser.add_argument("--transport", choices=("cosim", "model", "fpga-sim", "serial"), default=None,
+                        help="mlp: cosim also runs the RTL co-simulation (default); model: golden models only; "
+                             "fpga-sim: the FPGA build co-simulated through its UART; serial: a board. "
+                             "cnn, rbm: model only")
     parser.add_argument("--port", default=None, help="the board's serial port (serial; default: found by USB ID)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default=None,
                         help="co-simulation simulator (default: Verilator when installed)")
-    parser.add_argument("--samples", type=whole(1), default=360,
-                        help="test digits run on the chip (default 360: all the held-out digits, as the models)")
+    parser.add_argument("--samples", type=whole(1), default=None,
+                        help="test digits run on the chip (default 360: all the held-out digits, as the models; "
+                             "rbm: the digits corrupted and recovered)")
     parser.add_argument("--seed", type=seed, default=1,
                         help=f"data split, training and device seed (0 to {SEED_LIMIT - 1})")
     from .host.training import STEPS_MAX
-    parser.add_argument("--steps", type=whole(1, STEPS_MAX + 1), default=16,
-                        help=f"input time steps per inference (1 to {STEPS_MAX})")
-    parser.add_argument("--epochs", type=whole(1), default=60,
-                        help="float training epochs (then half as many QAT)")
+    parser.add_argument("--steps", type=whole(1, STEPS_MAX + 1), default=None,
+                        help=f"mlp: input time steps per inference (1 to {STEPS_MAX}, default 16); rbm: Gibbs steps "
+                             f"per recovery (default {RBM_STEPS}, a fifth of them burn-in); not for cnn")
+    parser.add_argument("--epochs", type=whole(1), default=None,
+                        help="mlp: float training epochs, then half as many QAT (default 60); cnn: float epochs, "
+                             "then a third as many noise-aware (default 60); rbm: CD epochs (default 200)")
     parser.add_argument("--neuron-noise", action="store_true",
-                        help="neurons with kT/C noise and comparator offsets (default off)")
+                        help="neurons with kT/C noise and comparator offsets (mlp; default off; cnn and rbm "
+                             "always have them)")
     parser.add_argument("--network", type=existing_file, default=None,
-                        help="load a trained network (.npz, as the demo saves it) instead of training")
-    parser.add_argument("--out", type=output_folder, default="out/demo",
-                        help="folder for the plots, report.json and network.npz")
+                        help="load a trained network (.npz, as the demo saves it) instead of training (mlp)")
+    parser.add_argument("--out", type=output_folder, default=None,
+                        help="folder for the plots and report.json (and mlp's network.npz); default "
+                             + ", ".join(f"{folder} ({task})" for task, folder in TASK_OUT.items()))
+    # The chip is the task's own unless --config names one (`main` adds --config with the reference's name).
+    parser.set_defaults(config=None)
+
+
+def _resolve_defaults(args: argparse.Namespace) -> None:
+    """The task's values for the arguments left out (idempotent)."""
+    task = getattr(args, "task", "mlp")
+    args.task = task
+    if getattr(args, "config", None) is None:
+        args.config = TASK_CONFIG[task]
+    if args.out is None:
+        args.out = pathlib.Path(TASK_OUT[task])
+    if task == "mlp":
+        for name, value in MLP_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+
+
+def _check_task(args: argparse.Namespace) -> None:
+    """Refuse, in one line, the arguments that have no meaning for a CNN or RBM run; check that its network
+    fits the chip. Nothing is trained or written before."""
+    task = args.task
+    for name, flag in MLP_ONLY.items():
+        if getattr(args, name):
+            raise UsageError(f"{flag} is for --task mlp, not {task}" + (
+                f" ({task} always runs with neuron noise on)" if name == "neuron_noise" else ""))
+    if args.transport not in (None, "model"):
+        raise UsageError(f"--transport {args.transport} is for --task mlp; {task} runs on the golden model only "
+                         f"(--transport model)")
+    args.transport = "model"
+    if task == "cnn":
+        if args.steps is not None:
+            raise UsageError("--steps is for --task mlp (time steps) and rbm (Gibbs steps); cnn runs one MVM per "
+                             "image patch")
+        from . import demo_cnn
+        problem = demo_cnn.check_fits(_cnn_settings(args), CONFIGS[args.config])
+    else:
+        if args.steps is not None and args.steps < 2:
+            raise UsageError(f"--steps {args.steps}: a recovery counts samples after burn-in: at least 2 Gibbs steps")
+        from . import demo_rbm
+        problem = demo_rbm.check_fits(CONFIGS[args.config])
+    if problem:
+        raise UsageError(f"--config {args.config}: {problem}")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """What the parser cannot check one argument at a time, before any work: raises UsageError for
     arguments that do not go together, SystemExit for a machine that cannot run the request."""
+    _resolve_defaults(args)
+    if args.task != "mlp":
+        _check_task(args)
+        return
     if args.port is not None:
         if args.transport != "serial":
             raise UsageError(f"--port is for --transport serial, not {args.transport}")
@@ -129,11 +204,70 @@ def _evaluate(name: str, chip, mapping, rasters, labels, keep_events: bool = Fal
 
 def run(args: argparse.Namespace) -> int:
     """The demo (arguments checked by `check_arguments`); `--out` gets its outputs only if it ends well."""
+    _resolve_defaults(args)
     out = pathlib.Path(args.out)
+    if args.task == "cnn":
+        from .demo_cnn import OUTPUTS as CNN_OUTPUTS
+        with staged(out, CNN_OUTPUTS) as scratch:
+            return _run_cnn(args, out, scratch)
+    if args.task == "rbm":
+        from .demo_rbm import OUTPUTS as RBM_OUTPUTS
+        with staged(out, RBM_OUTPUTS) as scratch:
+            return _run_rbm(args, out, scratch)
     # A run without a simulator leaves no simulator log, so an older one would not describe this run.
     outputs = OUTPUTS + ((SIMULATOR_LOG,) if args.transport in ("model", "serial") else ())
     with staged(out, outputs) as scratch:
         return _run(args, out, scratch)
+
+
+def _cnn_settings(args: argparse.Namespace):
+    """The CNN of `host.cnn` with the demo's seed; --epochs float epochs, then a third as many noise-aware
+    (CNNSettings' own 60 and 20 when left out)."""
+    from dataclasses import replace
+
+    from .host.cnn import CNNSettings
+    settings = CNNSettings(seed=args.seed)
+    if args.epochs is not None:
+        settings = replace(settings, epochs=args.epochs, aware_epochs=max(1, args.epochs // 3))
+    return settings
+
+
+def _run_cnn(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> int:
+    """`--task cnn`: train, map, program and score (`demo_cnn`), as `rram-cim bench cnn` does."""
+    import json
+
+    from . import demo_cnn
+    from .host.training import load_digits
+    config = CONFIGS[args.config]
+    settings = _cnn_settings(args)
+    print(f"rram-cim demo --task cnn: chip {config.name}, {config.cores} cores of {config.rows}x{config.columns} "
+          f"cells; conv {settings.channels} channels, {settings.epochs} + {settings.aware_epochs} noise-aware "
+          f"epochs; seed {args.seed} (data split, training, chip)", flush=True)
+    report = demo_cnn.evaluate(load_digits(args.seed), settings, config, args.seed, args.samples)
+    report = {"task": "cnn", **report}
+    (scratch / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    demo_cnn.print_summary(report, config.name, out, out / demo_cnn.plot(report, scratch).name)
+    return 0
+
+
+def _run_rbm(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path) -> int:
+    """`--task rbm`: train, program, corrupt and recover (`demo_rbm`), as `rram-cim bench rbm` does."""
+    import json
+
+    from . import demo_rbm
+    config = CONFIGS[args.config]
+    steps = args.steps or RBM_STEPS
+    run = demo_rbm.Recovery(samples=args.samples or demo_rbm.Recovery.samples, steps=steps,
+                            burn_in=steps // RBM_BURN_IN_SHARE, epochs=args.epochs or demo_rbm.Recovery.epochs,
+                            seed=args.seed)
+    print(f"rram-cim demo --task rbm: chip {config.name}, {config.cores} cores of {config.rows}x{config.columns} "
+          f"cells; {run.epochs} CD epochs, {run.steps} Gibbs steps ({run.burn_in} burn-in); seed {args.seed}",
+          flush=True)
+    report, grid = demo_rbm.evaluate(config, run)
+    report = {"task": "rbm", **report}
+    (scratch / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    demo_rbm.print_summary(report, out, out / demo_rbm.save_grid(scratch, grid).name)
+    return 0
 
 
 @dataclass
