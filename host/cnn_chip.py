@@ -37,7 +37,7 @@ from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
 __all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
-           "output_sigma", "CALIBRATED_OFFSET_V"]
+           "map_layer", "output_sigma", "CALIBRATED_OFFSET_V"]
 
 #: Comparator offset left after `Chip.calibrate` (volts): under 2 threshold LSB of 0.1 mV (docs/mvm.md).
 CALIBRATED_OFFSET_V = 2e-4
@@ -113,34 +113,42 @@ class ChipCNN:
 
 
 def map_network(net: CNN, level_codes, config: ChipConfig, replicate: bool = True) -> list[MappedLayer]:
-    """Every layer of a network with levels_per_unit on the next free cores (see the module docstring).
-    With `replicate`, a layer that fits one core is held in as many copies as its balancing allows: the
-    rows it leaves idle would otherwise only dilute its columns (a neuron sees a cell's share of its
-    column's total conductance), so r copies driven alike put r times the charge on a neuron for a total
-    that grows less than r times, against the same kT/C noise, and average r cells' errors."""
+    """Every layer of a network with levels_per_unit on the next free cores (`map_layer`)."""
     top = len(level_codes) - 1
     free = list(range(config.cores))
     layers = []
     names = [f"{kind} {k + 1}" for k, (kind, _, _, _) in enumerate(net.settings.shapes())]
     for name, levels in zip(names, net.levels(top)):
-        if not free:
-            raise CompileError(f"layer {name} ({levels.shape[0]}x{levels.shape[1]}, outputs x inputs) has no core "
-                               f"left: the layers before it take all {config.cores} cores of config "
-                               f"'{config.name}'")
-        try:
-            tiled, copies = map_tiled(levels, level_codes, config, free, "forward"), 1
-        except CompileError as error:
-            raise CompileError(f"layer {name} does not fit the cores left ({len(free)} of {config.cores}): "
-                               f"{error}") from None
-        for more in range((config.rows - 1) // levels.shape[1], 1, -1) if replicate and len(tiled.tiles) == 1 else ():
-            try:
-                tiled, copies = map_tiled(np.tile(levels, (1, more)), level_codes, config, free[:1], "forward"), more
-                break
-            except CompileError:            # no room to balance this many copies: try fewer
-                continue
-        layers.append(MappedLayer(name, tiled, copies))
-        free = free[len(tiled.tiles):]
+        layers.append(map_layer(name, levels, level_codes, config, free, replicate))
+        free = free[len(layers[-1].tiled.tiles):]
     return layers
+
+
+def map_layer(name: str, levels: np.ndarray, level_codes, config: ChipConfig, free, replicate: bool = True
+              ) -> MappedLayer:
+    """One layer's level matrix (outputs x inputs) on the first of the `free` cores it needs, forward only
+    (see the module docstring); refused naming the layer. With `replicate`, a layer that fits one core is
+    held in as many copies as its balancing allows: the rows it leaves idle would otherwise only dilute its
+    columns (a neuron sees a cell's share of its column's total conductance), so r copies driven alike put
+    r times the charge on a neuron for a total that grows less than r times, against the same kT/C noise,
+    and average r cells' errors."""
+    free = list(free)
+    if not free:
+        raise CompileError(f"layer {name} ({levels.shape[0]}x{levels.shape[1]}, outputs x inputs) has no core "
+                           f"left: the layers before it take all {config.cores} cores of config "
+                           f"'{config.name}'")
+    try:
+        tiled, copies = map_tiled(levels, level_codes, config, free, "forward"), 1
+    except CompileError as error:
+        raise CompileError(f"layer {name} does not fit the cores left ({len(free)} of {config.cores}): "
+                           f"{error}") from None
+    for more in range((config.rows - 1) // levels.shape[1], 1, -1) if replicate and len(tiled.tiles) == 1 else ():
+        try:
+            tiled, copies = map_tiled(np.tile(levels, (1, more)), level_codes, config, free[:1], "forward"), more
+            break
+        except CompileError:            # no room to balance this many copies: try fewer
+            continue
+    return MappedLayer(name, tiled, copies)
 
 
 def plan(net: CNN, level_codes, config: ChipConfig, calibration_x: np.ndarray, replicate: bool = True
