@@ -40,13 +40,67 @@ def check_fits(settings, config: ChipConfig) -> str | None:
     return None
 
 
+#: The held-out digits are scored in this many parts, one process each (a part per core of a two-core
+#: machine): the chip model computes every MVM sample by sample, ~0.45 s of one core per digit and pass.
+PARTS = 2
+
+
 def evaluate(data, settings, config: ChipConfig, seed: int, digits: int | None = None, replicate: bool = True,
              age_s: float = 86400.0, stream=None) -> dict:
-    """`host.cnn_chip.evaluate` with a progress bar per phase on `stream` (default stdout) and its log lines
-    there too; the report also names the relaxation setting and the run's wall time."""
+    """`host.cnn_chip.evaluate` on the held-out digits in `PARTS` parts, one process each, merged into one
+    report that also names the relaxation setting and the run's wall time.
+
+    Every part trains the same network (training is deterministic for its seed: the parts check they
+    agree) and programs its own `ModelTransport` chip with the same seed: the same cells, relaxed the
+    same, the same calibrated offsets; only the neurons' kT/C noise is drawn afresh in each part's chip.
+    The parts are fixed, whatever the cores, so a run's figures depend on its seeds only. The first part
+    shows its progress and log lines on `stream` (default stdout); float and quantized cover all digits,
+    the chip the first `digits` of them (default all)."""
+    import multiprocessing
+    import os
+    stream = stream or sys.stdout
+    total = len(data.test_y)
+    count = total if digits is None else min(digits, total)
+    split = -(-count // PARTS) if count >= PARTS else total
+    parts = [(_subset(data, 0, split), min(split, count))]
+    if split < total:
+        parts.append((_subset(data, split, total), count - min(split, count)))
+    started = time.perf_counter()
+    jobs = [(part, chip_digits, settings, config, seed, replicate, age_s, k == 0)
+            for k, (part, chip_digits) in enumerate(parts)]
+    if len(jobs) > 1:
+        print(f"scoring in {len(jobs)} processes (held-out digits 1-{split} and {split + 1}-{total}); the bars and "
+              f"log lines are the first's", file=stream, flush=True)
+    _Part.stream = stream
+    if len(jobs) == 1:
+        reports = [_evaluate_part(jobs[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(min(len(jobs), os.cpu_count() or 1)) as pool:
+            reports = pool.map(_evaluate_part, jobs)
+    report = _merged(reports)
+    relaxed = report["results"][-1]
+    report["relaxation"] = {"setting": relaxed["setting"], "age_s": relaxed["age_s"],
+                            "accuracy": relaxed["accuracy"], "target": TARGET}
+    report["parts"] = [{"test_digits": len(part.test_y), "chip_digits": chip_digits} for part, chip_digits in parts]
+    report["wall_s"] = time.perf_counter() - started
+    return report
+
+
+class _Part:
+    #: Where the first part shows its progress (inherited by the forked processes).
+    stream = None
+
+
+def _subset(data, start: int, stop: int):
+    from dataclasses import replace
+    return replace(data, test_x=data.test_x[start:stop], test_y=data.test_y[start:stop])
+
+
+def _evaluate_part(job) -> dict:
     from .host.cnn_chip import evaluate as run
     from .models.recipes import LEVELS
-    stream = stream or sys.stdout
+    data, digits, settings, config, seed, replicate, age_s, shown = job
+    stream = _Part.stream or sys.stdout
     bars: dict[str, Bar] = {}
 
     def progress(stage, done, total, value):
@@ -54,14 +108,33 @@ def evaluate(data, settings, config: ChipConfig, seed: int, digits: int | None =
             bars[stage] = Bar(_stage_label(stage, age_s), total, stream=stream)
         bars[stage].update(done, f"{'accuracy' if stage.startswith('chip') else 'loss'} {value:.4f}")
 
-    started = time.perf_counter()
-    report = run(data, settings, config, LEVELS, seed, digits, replicate, age_s,
-                 log=lambda text: print(text, file=stream, flush=True), progress=progress)
-    relaxed = report["results"][-1]
-    report["relaxation"] = {"setting": relaxed["setting"], "age_s": relaxed["age_s"],
-                            "accuracy": relaxed["accuracy"], "target": TARGET}
-    report["wall_s"] = time.perf_counter() - started
-    return report
+    def log(text):
+        print(text, file=stream, flush=True)
+    return run(data, settings, config, LEVELS, seed, digits, replicate, age_s,
+               log=log if shown else None, progress=progress if shown else None)
+
+
+def _merged(reports: list[dict]) -> dict:
+    """One report of the parts': accuracies over all their digits, confusion matrices added, the longest
+    wall times; the network and mapping, the same in every part, once."""
+    import numpy as np
+    first = reports[0]
+    for other in reports[1:]:
+        if other["threshold_codes"] != first["threshold_codes"] or other["layers"] != first["layers"]:
+            raise RuntimeError("the parts trained different networks: training is not deterministic here")
+    rows = []
+    for same in zip(*(report["results"] for report in reports)):
+        row = dict(same[0])
+        scored = [r for r in same if r["digits"]]
+        row["digits"] = sum(r["digits"] for r in scored)
+        row["accuracy"] = sum(r["accuracy"] * r["digits"] for r in scored) / row["digits"]
+        if "confusion" in row:
+            row["confusion"] = np.sum([r["confusion"] for r in scored], axis=0).tolist()
+        if "wall_s" in row:
+            row["wall_s"] = max(r["wall_s"] for r in scored)
+        rows.append(row)
+    return {**first, "results": rows, "train_s": max(r["train_s"] for r in reports),
+            "program_s": max(r["program_s"] for r in reports)}
 
 
 def _stage_label(stage: str, age_s: float) -> str:

@@ -19,7 +19,7 @@ def _written(out) -> dict:
 
 
 def test_cnn_task_scores_float_quantized_chip_and_chip_after_a_day(tmp_path, capsys):
-    assert main(["demo", "--task", "cnn", "--epochs", "4", "--samples", "8", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--task", "cnn", "--epochs", "4", "--samples", "6", "--out", str(tmp_path)]) == 0
     files = _written(tmp_path)
     assert sorted(files) == ["cnn.png", "report.json"]            # no scratch folder left, no network.npz
     assert files["cnn.png"][:8] == PNG
@@ -27,18 +27,19 @@ def test_cnn_task_scores_float_quantized_chip_and_chip_after_a_day(tmp_path, cap
     assert report["task"] == "cnn" and report["config"] == "neurram-like" and report["seed"] == 1
     rows = {row["setting"]: row for row in report["results"]}
     assert list(rows) == ["float", "quantized", "chip model", "chip model after 1 day"]
-    # Four epochs are far above chance (10 %) on all 360 held-out digits; the chip ran the first 8.
+    # Four epochs are far above chance (10 %) on all 360 held-out digits; the chip ran the first 6 (two parts).
     assert rows["float"]["accuracy"] > 0.6 and rows["quantized"]["accuracy"] > 0.6
     assert rows["float"]["digits"] == rows["quantized"]["digits"] == 360
-    assert rows["chip model"]["digits"] == rows["chip model after 1 day"]["digits"] == 8
+    assert rows["chip model"]["digits"] == rows["chip model after 1 day"]["digits"] == 6
     assert rows["chip model"]["accuracy"] >= 0.5 and rows["chip model after 1 day"]["accuracy"] >= 0.5
     assert rows["chip model"]["age_s"] == 0 and rows["chip model after 1 day"]["age_s"] == 86400
     assert all(rows[name]["neuron_noise"] for name in ("chip model", "chip model after 1 day"))
     assert report["relaxation"] == {"setting": "chip model after 1 day", "age_s": 86400.0, "target": 0.985,
                                     "accuracy": rows["chip model after 1 day"]["accuracy"]}
-    assert sum(map(sum, rows["chip model after 1 day"]["confusion"])) == 8
+    assert sum(map(sum, rows["chip model after 1 day"]["confusion"])) == 6
     assert report["mvms_per_digit"] == 81 and all(code >= 1 for code in report["threshold_codes"])
     assert report["settings"]["epochs"] == 4 and report["settings"]["aware_epochs"] == 1
+    assert report["parts"] == [{"test_digits": 3, "chip_digits": 3}, {"test_digits": 357, "chip_digits": 3}]
     out = capsys.readouterr().out
     assert "chip model after 1 day" in out and "target 98.5%" in out and str(tmp_path / "cnn.png") in out
 
