@@ -26,9 +26,9 @@ on the next layer, more samples per MVM, as cnn_chip's input shift does; beyond 
 shifted right), Flatten (torch's channel-major order), Dropout and Identity (nothing, at inference).
 
 Refused, each with the layer's index and type, before anything is mapped (nothing on a chip changes): any
-other module (BatchNorm2d, LeakyReLU, Sigmoid, Conv1d, a nested Sequential, ...); a Conv2d with dilation,
-groups, a non-square kernel or padding other than zeros; pools with padding, dilation, ceil_mode or
-returned indices; a Flatten of other dims than all but the batch; inputs whose shape the layer does not
+other module (BatchNorm2d, LeakyReLU, Sigmoid, Conv1d, a nested Sequential, a subclass of a supported one,
+...); a Conv2d with dilation, groups, a non-square kernel or padding other than zeros; pools with padding,
+dilation, ceil_mode or returned indices; a Flatten of other dims than all but the batch; inputs whose shape the layer does not
 take (a Linear on an unflattened image, wrong channels or features, a kernel or window larger than its
 input); and whatever `map_layer` and the threshold register refuse (`CompileError`).
 """
@@ -256,10 +256,12 @@ def compile_sequential(model, input_shape, config: ChipConfig, level_codes, cali
 
     modules = list(model)
     matrices = [k for k, module in enumerate(modules) if type(module).__name__ in ("Linear", "Conv2d")]
+    # torch's own classes only: a subclass may compute something else in its forward().
+    supported = {getattr(torch.nn, name) for name in SUPPORTED}
     for k, module in enumerate(modules):
-        if type(module).__name__ not in SUPPORTED:
-            raise CompileError(f"{_label(k, module)} is not supported: the chip takes {', '.join(SUPPORTED)}"
-                               f"{_HINTS.get(type(module).__name__, '')}")
+        if type(module) not in supported:
+            raise CompileError(f"{_label(k, module)} is not supported: the chip takes torch.nn's "
+                               f"{', '.join(SUPPORTED)}{_HINTS.get(type(module).__name__, '')}")
     if not matrices:
         raise CompileError("the Sequential has no Linear or Conv2d: nothing for the chip's cores to compute")
 

@@ -80,7 +80,7 @@ def test_the_chip_model_predicts_the_digits_torch_predicts(trained, compiled, di
     assert np.mean(torch_says == y) > 0.93                           # measured 96.4 %
     # The chip's arithmetic on ideal cells, every held-out digit: weights on +-7 levels, 4-bit activations.
     quantized = compiled.quantized(x).argmax(1)
-    assert np.mean(quantized == torch_says) > 0.9                    # measured 94.7 %
+    assert np.mean(quantized == torch_says) > 0.9                    # measured 94.4 %
     # The chip model: P&V with the default recipes, neuron noise on, offsets calibrated; one BLAS thread, so
     # the noise draws meet the same sums on every machine.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -88,9 +88,11 @@ def test_the_chip_model_predicts_the_digits_torch_predicts(trained, compiled, di
         failed = sum(result.cells_failed for result in compiled.program(chip))
         on_chip = compiled.run(chip, x[:CHIP_DIGITS]).argmax(1)
     assert failed <= 2
-    # Measured on chip seeds 1, 2, 3: 93.3, 92.5, 95.0 % agreement with torch, 90.8, 90.8, 93.3 % correct.
-    assert np.mean(on_chip == torch_says[:CHIP_DIGITS]) > 0.87
-    assert np.mean(on_chip == y[:CHIP_DIGITS]) > 0.87
+    # Measured here: 93.3 % the class torch gives, 90.8 % correct. Chip seeds 1, 2, 3 run over all 360 digits
+    # (other noise draws per MVM): 91.1, 93.1, 93.1 % and 91.1, 91.7, 91.9 %; their first 120 digits 89-92 %
+    # and 90 %. The margin is a few digits against another chip's draws; a broken mapping scores near 10 %.
+    assert np.mean(on_chip == torch_says[:CHIP_DIGITS]) > 0.85
+    assert np.mean(on_chip == y[:CHIP_DIGITS]) > 0.85
 
 
 def test_the_layers_take_the_cores_and_tiles_planned(compiled):
@@ -143,6 +145,7 @@ def test_the_quantized_network_follows_torchs_float_forward(layers, shape):
      r"layer 1 \(BatchNorm2d\) is not supported: .* fold it into the Conv2d or Linear before it"),
     ([nn.Flatten(), nn.Linear(64, 10), nn.LeakyReLU()], (1, 8, 8), 3, r"layer 2 \(LeakyReLU\) is not supported"),
     ([nn.Sequential(nn.Linear(64, 10))], (64,), 3, r"layer 0 \(Sequential\) is not supported"),
+    ([type("ScaledLinear", (nn.Linear,), {})(64, 10)], (64,), 3, r"layer 0 \(ScaledLinear\) is not supported"),
     ([nn.Conv2d(1, 4, 3, dilation=2)], (1, 8, 8), 3, r"layer 0 \(Conv2d\) has dilation=\(2, 2\): only \(1, 1\)"),
     ([nn.Conv2d(2, 4, 3, groups=2)], (2, 8, 8), 3, r"layer 0 \(Conv2d\) has groups=2"),
     ([nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect")], (1, 8, 8), 3, r"layer 0 \(Conv2d\) pads with 'reflect'"),
