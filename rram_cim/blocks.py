@@ -22,6 +22,12 @@ def _chip(config):
     return Chip(config)
 
 
+def _chip_cosim(config):
+    # What co-simulations build: the chip with a gateware SPI controller beside its pins (sim/cosim_chip.py).
+    from .sim.cosim_chip import CosimChip
+    return CosimChip(config)
+
+
 def _spi_target(config):
     from .rtl.spi_target import SPITarget
     return SPITarget()
@@ -68,6 +74,7 @@ def _fpga_uart(config):
 
 BLOCKS: dict[str, Callable[[ChipConfig], wiring.Component]] = {
     "chip": _chip,
+    "chip_cosim": _chip_cosim,
     "spi_target": _spi_target,
     "register_decoder": _register_decoder,
     "cell_driver": _cell_driver,

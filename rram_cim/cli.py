@@ -209,8 +209,8 @@ def cmd_sweep(args) -> int:
 #: The boards of fpga/boards.py (named here so that the parser does not import the RTL).
 BOARD_NAMES = ("icebreaker", "ulx3s")
 #: rram_cim/blocks.py's BLOCKS, named here so the CLI starts without importing Amaranth.
-BLOCK_NAMES = ("chip", "spi_target", "register_decoder", "cell_driver", "pv_engine", "inference", "mvm",
-               "emulated_macro", "fpga_uart")
+BLOCK_NAMES = ("chip", "chip_cosim", "spi_target", "register_decoder", "cell_driver", "pv_engine", "inference",
+               "mvm", "emulated_macro", "fpga_uart")
 
 
 def cmd_build(args) -> int:

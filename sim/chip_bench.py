@@ -11,7 +11,7 @@ from ..config import CONFIGS, REFERENCE
 from ..protocol import ADDRESS_BYTES, READ_DUMMY_BYTES, Command
 from .clock import clock_period_ps, start_clock
 from .regfile_model import RegisterFileModel
-from .spi_master import SPIMaster
+from .spi_master import ShifterMaster, SPIMaster
 
 __all__ = ["ChipBench", "config_from_env", "seed_from_env"]
 
@@ -36,6 +36,8 @@ class ChipBench:
         self.clk_period_ps = clock_period_ps(self.config)
         # The target moves CIPO about 3 system cycles after a rising SCK edge (its synchronizers): give 4.
         self.spi = SPIMaster(dut, self.sck_period_ps(self.config.spi_divider), cipo_settle_ps=4 * self.clk_period_ps)
+        #: The gateware SPI controller, on a co-simulation build (`sim.cosim_chip`); its inputs held at rest.
+        self.shifter = ShifterMaster(dut) if hasattr(dut, "shifter__start") else None
         # The analog port's inputs; a bench that attaches the analog bridge drives them from then on.
         dut.port__sense_valid.value = 0
         dut.port__sense_code.value = 0

@@ -35,7 +35,7 @@ class _ChipSide:
         bridge.start()
 
     async def exchange(self, frame: bytes) -> bytes:
-        return bytes(await self.tb.spi.transfer(frame))
+        return await self.tb.shifter.transfer(frame)
 
     def relax(self, seconds: float) -> None:
         for array in self.macro.cores:

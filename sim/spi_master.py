@@ -7,11 +7,12 @@ cycle, as they would from a real host. Frames come from `host.frames`, replies a
 from __future__ import annotations
 
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, Timer
+from cocotb.triggers import FallingEdge, Timer, ValueChange
 
 from ..host.frames import Reply, nop_frame, parse_reply, read_frame, write_frame
+from .spi_shifter import CHUNK_BYTES
 
-__all__ = ["SPIMaster"]
+__all__ = ["SPIMaster", "ShifterMaster"]
 
 
 class SPIMaster:
@@ -108,3 +109,40 @@ class SPIMaster:
 
     async def status(self) -> int:
         return (await self.frame(nop_frame())).status
+
+
+class ShifterMaster:
+    """Frames through the gateware SPI controller of `sim.cosim_chip.CosimChip` (`shifter__*` pins): one
+    wake-up per `CHUNK_BYTES` bytes instead of two per bit. Same `transfer` as SPIMaster."""
+
+    def __init__(self, dut, prefix: str = "shifter__"):
+        self._chunk = getattr(dut, f"{prefix}chunk")
+        self._bits = getattr(dut, f"{prefix}bits")
+        self._last = getattr(dut, f"{prefix}last")
+        self._start = getattr(dut, f"{prefix}start")
+        self._received = getattr(dut, f"{prefix}received")
+        self._done = ValueChange(getattr(dut, f"{prefix}done"))
+        self._toggle = 0
+        self.bytes_transferred = 0
+        for pin in (self._chunk, self._bits, self._last, self._start):
+            pin.value = 0
+
+    async def transfer(self, frame: bytes) -> bytes:
+        """Clock all of `frame` in one CS-low period, MSB first; return what CIPO carried."""
+        if not frame:
+            raise ValueError("a frame has at least one byte")
+        received = bytearray()
+        for offset in range(0, len(frame), CHUNK_BYTES):
+            chunk = frame[offset:offset + CHUNK_BYTES]
+            bits = 8 * len(chunk)
+            # The first bit out is the chunk's most significant: its first byte at the top of the word.
+            self._chunk.value = int.from_bytes(chunk, "big") << (8 * CHUNK_BYTES - bits)
+            self._bits.value = bits
+            self._last.value = offset + CHUNK_BYTES >= len(frame)
+            self._toggle ^= 1
+            self._start.value = self._toggle
+            await self._done
+            word = int(self._received.value) & ((1 << bits) - 1)
+            received += word.to_bytes(len(chunk), "big")
+        self.bytes_transferred += len(frame)
+        return bytes(received)

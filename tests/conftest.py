@@ -26,13 +26,15 @@ def _build(simulator: str, block: str, root: pathlib.Path):
 
 @pytest.fixture(scope="session", params=SIMULATORS)
 def chip_build(request, sim_root):
-    return _build(request.param, "chip", sim_root)
+    """The chip as co-simulations build it (with the gateware SPI controller beside its pins), which the
+    cocotb benches drive through the pins themselves."""
+    return _build(request.param, "chip_cosim", sim_root)
 
 
 @pytest.fixture(scope="session")
 def verilator_chip_build(sim_root):
     """The chip on Verilator alone, for checks of the RTL's own behaviour too slow to repeat on Icarus."""
-    return _build("verilator", "chip", sim_root)
+    return _build("verilator", "chip_cosim", sim_root)
 
 
 @pytest.fixture(scope="session", params=SIMULATORS)

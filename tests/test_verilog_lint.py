@@ -9,6 +9,8 @@ from rram_cim.sim.lint import WAIVERS, lint
 
 #: The FPGA blocks are for boards, which hold the reference chip or its reduced set (docs/fpga.md).
 FPGA_BLOCKS = {"emulated_macro", "fpga_uart"}
+#: The co-simulation's top adds a gateware SPI controller to the chip, whichever config: linted once.
+SIM_BLOCKS = {"chip_cosim"}
 #: The blocks `reference-lite`'s one page of neuron settings changes; the others are the reference's.
 LITE_BLOCKS = {"chip", "inference", *FPGA_BLOCKS}
 
@@ -23,7 +25,7 @@ def linted(block: str, config: str) -> bool:
         return block in LITE_BLOCKS
     if config == "neurram":
         return block in NEURRAM_BLOCKS
-    return block not in FPGA_BLOCKS or config == "reference"
+    return block not in FPGA_BLOCKS | SIM_BLOCKS or config == "reference"
 
 
 PAIRS = [(block, config) for block in sorted(BLOCKS) for config in sorted(CONFIGS) if linted(block, config)]
