@@ -31,7 +31,7 @@ async def timed_inferences(dut):
     config = tb.config
     seed = seed_from_env()
     macro_bridge = AnalogBridge(dut, macro_with_weights(config, seed))
-    runner = InferenceRunner(RegisterClient(CocotbTransport(tb.spi), tb.model.table), config)
+    runner = InferenceRunner(RegisterClient(CocotbTransport(tb.shifter), tb.model.table), config)
     await tb.reset()
     macro_bridge.start()
     inferences = int(os.environ.get("RRAM_CIM_BENCH_INFERENCES", "5"))

@@ -48,7 +48,7 @@ async def program_a_core(dut):
             reported[0] = tenth
             dut._log.info("%s: %d of %d cells programmed", name, done, total)
 
-    regs = RegisterClient(CocotbTransport(tb.spi), tb.model.table)
+    regs = RegisterClient(CocotbTransport(tb.shifter), tb.model.table)
     programmer = Programmer(regs, config, poll_seconds=POLL_CYCLES / config.sys_clk_hz, progress=progress)
     wall, sim = time.perf_counter(), get_sim_time("ps")
     cell_pulses = os.environ.get("RRAM_CIM_BENCH_CELL_PULSES", "1") == "1"

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="rram-cim-infer-") as scratch:
         for simulator in args.simulators:
             print(f"\n[{simulator}] building the chip...", flush=True)
-            built = build(simulator, pathlib.Path(scratch))
+            built = build(simulator, pathlib.Path(scratch), block="chip_cosim")
             out = pathlib.Path(scratch, f"{simulator}.json")
             print(f"[{simulator}] {args.inferences} inferences of the two-layer network...", flush=True)
             tests, failures = run(built, SCENARIO, extra_env={

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="rram-cim-pv-") as scratch:
         for simulator in args.simulators:
             print(f"[{simulator}] building the chip...", flush=True)
-            built = build(simulator, pathlib.Path(scratch))
+            built = build(simulator, pathlib.Path(scratch), block="chip_cosim")
             for algorithm in args.algorithms:
                 print(f"[{simulator}] programming a 64x64 core with {algorithm.upper()}...", flush=True)
                 out = pathlib.Path(scratch, f"{simulator}-{algorithm}.json")

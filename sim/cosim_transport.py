@@ -12,13 +12,13 @@ from cocotb.task import resume
 from cocotb.triggers import Timer
 
 from .clock import PS_PER_SECOND
-from .spi_master import SPIMaster
+from .spi_master import ShifterMaster, SPIMaster
 
 __all__ = ["CocotbTransport", "wait_seconds"]
 
 
 class CocotbTransport:
-    def __init__(self, spi: SPIMaster):
+    def __init__(self, spi: SPIMaster | ShifterMaster):
         self.spi = spi
         self.frames = 0
 
