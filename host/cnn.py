@@ -47,7 +47,7 @@ class CNNSettings:
     input_shift: int = 2                   # hidden outputs enter the next MVM times 2^shift (more samples)
     out_bits: int = 6                      # ADC bits of the last layer's outputs (the class scores)
     epochs: int = 60                       # float epochs
-    aware_epochs: int = 20                 # quantization- and noise-aware epochs after them
+    aware_epochs: int = 40                 # quantization- and noise-aware epochs after them
     batch: int = 64
     learning_rate: float = 3e-3
     shift: int = 1                         # training digits moved by up to this many pixels (augmentation)

@@ -78,14 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test digits run on the chip (default 360: all the held-out digits, as the models; "
                              "rbm: the digits corrupted and recovered)")
     parser.add_argument("--seed", type=seed, default=1,
-                        help=f"data split, training and device seed (0 to {SEED_LIMIT - 1})")
+                        help=f"data split, training and device seed (0 to {SEED_LIMIT - 1}); cnn: the chip's only")
+    parser.add_argument("--training-seed", type=seed, default=None,
+                        help="cnn: data split, initial weights and training noise (default 0, as bench cnn)")
     from .host.training import STEPS_MAX
     parser.add_argument("--steps", type=whole(1, STEPS_MAX + 1), default=None,
                         help=f"mlp: input time steps per inference (1 to {STEPS_MAX}, default 16); rbm: Gibbs steps "
                              f"per recovery (default {RBM_STEPS}, a fifth of them burn-in); not for cnn")
     parser.add_argument("--epochs", type=whole(1), default=None,
                         help="mlp: float training epochs, then half as many QAT (default 60); cnn: float epochs, "
-                             "then a third as many noise-aware (default 60); rbm: CD epochs (default 200)")
+                             "then two thirds as many noise-aware (default 60); rbm: CD epochs (default 200)")
     parser.add_argument("--neuron-noise", action="store_true",
                         help="neurons with kT/C noise and comparator offsets (mlp; default off; cnn and rbm "
                              "always have them)")
@@ -143,6 +145,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     """What the parser cannot check one argument at a time, before any work: raises UsageError for
     arguments that do not go together, SystemExit for a machine that cannot run the request."""
     _resolve_defaults(args)
+    if args.training_seed is not None and args.task != "cnn":
+        raise UsageError(f"--training-seed is for --task cnn; {args.task}'s --seed seeds its data split and "
+                         f"training too")
     if args.task != "mlp":
         _check_task(args)
         return
@@ -221,14 +226,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cnn_settings(args: argparse.Namespace):
-    """The CNN of `host.cnn` with the demo's seed; --epochs float epochs, then a third as many noise-aware
-    (CNNSettings' own 60 and 20 when left out)."""
+    """The CNN of `host.cnn` with --training-seed (CNNSettings' own 0 when left out, as bench cnn); --epochs
+    float epochs, then noise-aware ones in CNNSettings' proportion (its own 60 and 40 when left out)."""
     from dataclasses import replace
 
     from .host.cnn import CNNSettings
-    settings = CNNSettings(seed=args.seed)
+    settings = CNNSettings() if args.training_seed is None else CNNSettings(seed=args.training_seed)
     if args.epochs is not None:
-        settings = replace(settings, epochs=args.epochs, aware_epochs=max(1, args.epochs // 3))
+        aware = max(1, round(args.epochs * settings.aware_epochs / settings.epochs))
+        settings = replace(settings, epochs=args.epochs, aware_epochs=aware)
     return settings
 
 
@@ -242,8 +248,8 @@ def _run_cnn(args: argparse.Namespace, out: pathlib.Path, scratch: pathlib.Path)
     settings = _cnn_settings(args)
     print(f"rram-cim demo --task cnn: chip {config.name}, {config.cores} cores of {config.rows}x{config.columns} "
           f"cells; conv {settings.channels} channels, {settings.epochs} + {settings.aware_epochs} noise-aware "
-          f"epochs; seed {args.seed} (data split, training, chip)", flush=True)
-    report = demo_cnn.evaluate(load_digits(args.seed), settings, config, args.seed, args.samples)
+          f"epochs; training seed {settings.seed} (data split, training), chip seed {args.seed}", flush=True)
+    report = demo_cnn.evaluate(load_digits(settings.seed), settings, config, args.seed, args.samples)
     report = {"task": "cnn", **report}
     (scratch / "report.json").write_text(json.dumps(report, indent=1, default=float))
     demo_cnn.print_summary(report, config.name, out, out / demo_cnn.plot(report, scratch).name)

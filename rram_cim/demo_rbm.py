@@ -32,8 +32,8 @@ import numpy as np
 from .config import CONFIGS, REFERENCE, ChipConfig
 from .progress import Bar
 
-__all__ = ["DEFAULT_CONFIG", "OUTPUTS", "PLOT", "FLIP_FRACTION", "NEURRAM_REDUCTION", "Recovery", "check_fits",
-           "evaluate", "print_summary", "training_set_prior", "gibbs_step_cost"]
+__all__ = ["DEFAULT_CONFIG", "OUTPUTS", "PLOT", "PARTS", "FLIP_FRACTION", "NEURRAM_REDUCTION", "Recovery",
+           "check_fits", "evaluate", "print_summary", "recover_in_parts", "training_set_prior", "gibbs_step_cost"]
 
 DEFAULT_CONFIG = REFERENCE.name
 PLOT = "rbm_recovery.png"
@@ -100,7 +100,86 @@ def run_recoveries(sampler, cases, test, labels, run: Recovery, label: str, mlp,
     started = time.perf_counter()
     clean = R.recover(sampler, test, known=np.ones(test.shape, bool), steps=CLEAN_STEPS, burn_in=CLEAN_BURN_IN,
                       seed=run.seed, progress=_bar(f"{label}: clean", CLEAN_STEPS, stream))
-    out["clean"] = {"accuracy": float(np.mean(clean.labels == labels)), "wall_s": time.perf_counter() - started}
+    out["clean"] = {"accuracy": float(np.mean(clean.labels == labels)), "digits": len(labels),
+                    "wall_s": time.perf_counter() - started}
+    return out
+
+
+#: The held-out digits are recovered in this many parts, one process each on the chip model (a part per
+#: core of a two-core machine): its MVMs are computed sample by sample, ~8 ms of one core per Gibbs step
+#: and digit. Each part's LFSRs are seeded from the run's seed and the part's number.
+PARTS = 2
+#: What `_recover_part` runs, set before the processes fork (they inherit it).
+_JOB: dict = {}
+
+
+def _parts(samples: int) -> list[tuple[int, int]]:
+    split = -(-samples // PARTS)
+    return [(0, samples)] if samples < PARTS else [(0, split), (split, samples)]
+
+
+def recover_in_parts(make_sampler, cases, test, labels, run: Recovery, label: str, mlp, stream,
+                     processes: bool) -> dict:
+    """`run_recoveries` over the digits in `_parts`, each with its own sampler (`make_sampler()`) and LFSR
+    seeds (run.seed + 2k for part k: a part's hidden and visible banks take seed and seed + 1), merged.
+    With `processes`, one process per part, forked after the chip was programmed: each part's chip has
+    the same cells and offsets, its neurons' kT/C noise drawn afresh. The first part shows its progress."""
+    import multiprocessing
+    import os
+    parts = _parts(len(test))
+    _JOB.update(make_sampler=make_sampler, cases=cases, test=test, labels=labels, run=run, label=label, mlp=mlp,
+                stream=stream, parts=parts)
+    try:
+        if processes and len(parts) > 1:
+            with multiprocessing.get_context("fork").Pool(min(len(parts), os.cpu_count() or 1)) as pool:
+                results = pool.map(_recover_part, range(len(parts)))
+        else:
+            results = [_recover_part(k) for k in range(len(parts))]
+    finally:
+        _JOB.clear()
+    return _merged(results)
+
+
+def _recover_part(k: int) -> dict:
+    import os
+    from dataclasses import replace
+    job = _JOB
+    start, stop = job["parts"][k]
+    cases = [(name, corrupted[start:stop], {key: (value[start:stop] if key == "known" else value)
+                                            for key, value in options.items()})
+             for name, corrupted, options in job["cases"]]
+    sampler = job["make_sampler"]()
+    with open(os.devnull, "w") as quiet:
+        out = run_recoveries(sampler, cases, job["test"][start:stop], job["labels"][start:stop],
+                             replace(job["run"], seed=job["run"].seed + 2 * k), job["label"], job["mlp"],
+                             job["stream"] if k == 0 else quiet)
+    out["mvms"] = getattr(sampler, "mvms", 0)
+    return out
+
+
+def _merged(results: list[dict]) -> dict:
+    """The parts' recoveries as one: pixel errors added, accuracies over all digits, the longest wall time."""
+    from .host import rbm as R
+
+    def weighted(rows, key):
+        sizes = [len(r["recovery"].labels) if "recovery" in r else r["digits"] for r in rows]
+        return float(sum(r[key] * n for r, n in zip(rows, sizes)) / sum(sizes))
+    out = {"mvms": sum(r["mvms"] for r in results)}
+    for name in results[0]:
+        rows = [r[name] for r in results]
+        if name == "mvms":
+            continue
+        if name == "clean":
+            out[name] = {"accuracy": weighted(rows, "accuracy"), "digits": sum(r["digits"] for r in rows),
+                         "wall_s": max(r["wall_s"] for r in rows)}
+            continue
+        before, after = sum(r["errors_before"] for r in rows), sum(r["errors_after"] for r in rows)
+        recovery = R.Recovery(*(np.concatenate([getattr(r["recovery"], field) for r in rows])
+                                for field in ("images", "labels", "pixel_mean")))
+        out[name] = {"recovery": recovery, "wall_s": max(r["wall_s"] for r in rows), "errors_before": before,
+                     "errors_after": after, "error_reduction": float(1 - after / before) if before else 0.0,
+                     **{key: weighted(rows, key) for key in ("accuracy_recovered", "mlp_accuracy_corrupted",
+                                                             "mlp_accuracy_recovered")}}
     return out
 
 
@@ -193,8 +272,9 @@ def evaluate(config: ChipConfig, run: Recovery, stream=None) -> tuple[dict, list
     occluded, known = R.occlude_quarter(test, rng)
     cases = [("flipped", flipped, {"flip_fraction": FLIP_FRACTION}), ("occluded", occluded, {"known": known})]
 
-    floating = run_recoveries(R.FloatSampler(rbm, mapping.lsb_per_unit_forward, mapping.lsb_per_unit_backward),
-                              cases, test, labels, run, "float", mlp, stream)
+    floating = recover_in_parts(lambda: R.FloatSampler(rbm, mapping.lsb_per_unit_forward,
+                                                       mapping.lsb_per_unit_backward),
+                                cases, test, labels, run, "float", mlp, stream, processes=False)
 
     t = time.perf_counter()
     chip = Chip(ModelTransport(config, seed=run.seed, neuron_noise=True), config)
@@ -204,9 +284,12 @@ def evaluate(config: ChipConfig, run: Recovery, stream=None) -> tuple[dict, list
     walls["program_calibrate_s"] = time.perf_counter() - t
     log(f"programmed cores {mapping.tiled.cores}, relaxed {AGE_S / 86400:g} day, offsets calibrated "
         f"({walls['program_calibrate_s']:.1f} s)")
-    sampler = R.ChipSampler(chip, mapping, rbm)
     cost = gibbs_step_cost(chip, mapping, config)
-    on_chip = run_recoveries(sampler, cases, test, labels, run, "chip", mlp, stream)
+    if len(_parts(samples)) > 1:
+        log(f"recovering on the chip model in {len(_parts(samples))} processes (digits "
+            + " and ".join(f"{a + 1}-{b}" for a, b in _parts(samples)) + "); the bars are the first's")
+    on_chip = recover_in_parts(lambda: R.ChipSampler(chip, mapping, rbm), cases, test, labels, run, "chip", mlp,
+                               stream, processes=True)
     walls["total_s"] = time.perf_counter() - started
 
     mlp_clean = float(np.mean(mlp.predict(test.astype(float)) == labels))
@@ -252,7 +335,8 @@ def evaluate(config: ChipConfig, run: Recovery, stream=None) -> tuple[dict, list
         "calibration": {str(core): {"bias_rms_before": float(np.sqrt(np.mean(c.bias_before ** 2))),
                                     "bias_rms_after": float(np.sqrt(np.mean(c.bias_after ** 2)))}
                         for core, c in calibrations.items()},
-        "chip_mvms": sampler.mvms,
+        "chip_mvms": on_chip["mvms"],
+        "parts": [{"digits": b - a, "lfsr_seed": run.seed + 2 * k} for k, (a, b) in enumerate(_parts(samples))],
         "results": rows,
         "training_set_prior": {name: floating[name]["prior"] for name in ("flipped", "occluded")},
         "clean_accuracy": {"chip model": on_chip["clean"]["accuracy"], "float": floating["clean"]["accuracy"],

@@ -24,7 +24,9 @@ def test_cnn_task_scores_float_quantized_chip_and_chip_after_a_day(tmp_path, cap
     assert sorted(files) == ["cnn.png", "report.json"]            # no scratch folder left, no network.npz
     assert files["cnn.png"][:8] == PNG
     report = json.loads(files["report.json"])
-    assert report["task"] == "cnn" and report["config"] == "neurram-like" and report["seed"] == 1
+    # The bench's seeds: data split and training 0, chip 1.
+    assert report["task"] == "cnn" and report["config"] == "neurram-like"
+    assert (report["training_seed"], report["seed"]) == (0, 1)
     rows = {row["setting"]: row for row in report["results"]}
     assert list(rows) == ["float", "quantized", "chip model", "chip model after 1 day"]
     # Four epochs are far above chance (10 %) on all 360 held-out digits; the chip ran the first 6 (two parts).
@@ -38,7 +40,7 @@ def test_cnn_task_scores_float_quantized_chip_and_chip_after_a_day(tmp_path, cap
                                     "accuracy": rows["chip model after 1 day"]["accuracy"]}
     assert sum(map(sum, rows["chip model after 1 day"]["confusion"])) == 6
     assert report["mvms_per_digit"] == 81 and all(code >= 1 for code in report["threshold_codes"])
-    assert report["settings"]["epochs"] == 4 and report["settings"]["aware_epochs"] == 1
+    assert report["settings"]["epochs"] == 4 and report["settings"]["aware_epochs"] == 3
     assert report["parts"] == [{"test_digits": 3, "chip_digits": 3}, {"test_digits": 357, "chip_digits": 3}]
     out = capsys.readouterr().out
     assert "chip model after 1 day" in out and "target 98.5%" in out and str(tmp_path / "cnn.png") in out
@@ -63,6 +65,8 @@ def test_rbm_task_recovers_flipped_and_occluded_digits(tmp_path, capsys):
         assert 0.1 < row["error_reduction"] < 1 and row["errors_after"] < row["errors_before"]
     assert report["clean_accuracy"]["mlp"] > 0.6
     assert report["rbm"]["hidden"] <= REFERENCE.neurons - 1 and report["chip_mvms"] > 0
+    # Two parts, one process each on the chip model, each with its own LFSR seeds (seed, seed + 2).
+    assert report["parts"] == [{"digits": 10, "lfsr_seed": 1}, {"digits": 10, "lfsr_seed": 3}]
     assert "RBM recovery: 20 held-out digits" in capsys.readouterr().out
 
 
@@ -80,6 +84,8 @@ def test_rbm_task_recovers_flipped_and_occluded_digits(tmp_path, capsys):
     (["--task", "rbm", "--config", "reference-lite"], "the reference-lite chip has no MVM sequencer"),
     (["--task", "rbm", "--steps", "1"], "--steps 1: a recovery counts samples after burn-in: at least 2 Gibbs"),
     (["--task", "svm"], "argument --task: invalid choice: 'svm'"),
+    (["--task", "rbm", "--training-seed", "3"], "--training-seed is for --task cnn; rbm's --seed seeds its data"),
+    (["--training-seed", "3"], "--training-seed is for --task cnn; mlp's --seed seeds its data split and training"),
 ])
 def test_arguments_a_task_does_not_take_are_refused_before_any_work(tmp_path, capsys, argv, says):
     out = tmp_path / "out"
@@ -110,3 +116,11 @@ def test_each_task_has_its_own_chip_and_folder_unless_told():
     assert (_defaults("--task", "cnn").config, str(_defaults("--task", "cnn").out)) == ("neurram-like", "out/demo-cnn")
     assert (_defaults("--task", "rbm").config, str(_defaults("--task", "rbm").out)) == ("reference", "out/demo-rbm")
     assert _defaults("--task", "cnn", "--config", "neurram").config == "neurram"
+
+
+def test_cnn_seeds_and_epochs_as_the_bench_takes_them():
+    from rram_cim.demo import _cnn_settings
+    default = _cnn_settings(_defaults("--task", "cnn"))
+    assert (default.seed, default.epochs, default.aware_epochs) == (0, 60, 40)     # bench cnn's training
+    chosen = _cnn_settings(_defaults("--task", "cnn", "--training-seed", "5", "--epochs", "9"))
+    assert (chosen.seed, chosen.epochs, chosen.aware_epochs) == (5, 9, 6)
