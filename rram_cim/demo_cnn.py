@@ -71,12 +71,15 @@ def evaluate(data, settings, config: ChipConfig, seed: int, digits: int | None =
     if len(jobs) > 1:
         print(f"scoring in {len(jobs)} processes (held-out digits 1-{split} and {split + 1}-{total}); the bars and "
               f"log lines are the first's", file=stream, flush=True)
-    _Part.stream = stream
-    if len(jobs) == 1:
-        reports = [_evaluate_part(jobs[0])]
-    else:
-        with multiprocessing.get_context("fork").Pool(min(len(jobs), os.cpu_count() or 1)) as pool:
-            reports = pool.map(_evaluate_part, jobs)
+    _JOB["stream"] = stream
+    try:
+        if len(jobs) == 1:
+            reports = [_evaluate_part(jobs[0])]
+        else:
+            with multiprocessing.get_context("fork").Pool(min(len(jobs), os.cpu_count() or 1)) as pool:
+                reports = pool.map(_evaluate_part, jobs)
+    finally:
+        _JOB.clear()
     report = _merged(reports)
     relaxed = report["results"][-1]
     report["relaxation"] = {"setting": relaxed["setting"], "age_s": relaxed["age_s"],
@@ -86,9 +89,8 @@ def evaluate(data, settings, config: ChipConfig, seed: int, digits: int | None =
     return report
 
 
-class _Part:
-    #: Where the first part shows its progress (inherited by the forked processes).
-    stream = None
+#: Where the first part shows its progress, set before the processes fork (they inherit it).
+_JOB: dict = {}
 
 
 def _subset(data, start: int, stop: int):
@@ -100,7 +102,7 @@ def _evaluate_part(job) -> dict:
     from .host.cnn_chip import evaluate as run
     from .models.recipes import LEVELS
     data, digits, settings, config, seed, replicate, age_s, shown = job
-    stream = _Part.stream or sys.stdout
+    stream = _JOB.get("stream") or sys.stdout
     bars: dict[str, Bar] = {}
 
     def progress(stage, done, total, value):
