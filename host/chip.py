@@ -25,6 +25,7 @@ from ..models.device import ModelInputError
 from ..models.inference import InferenceModel, InferenceResult
 from ..models.macro import AnalogMacro, NeuronCodes, check_trims
 from ..models.mvm import MVMModel
+from ..models.stochastic import NOISE_MAX, StochasticLines
 from .calibration import OffsetCalibration, calibrate_offsets
 from ..models.mvm import check_request as check_mvm_request
 from ..models.pv import PVSettings, adc_codes, averaged_codes, program_and_verify
@@ -66,6 +67,8 @@ class ModelTransport:
         self._status = StatusBit(0)
         self._counters = dict.fromkeys(INFERENCE_COUNTERS, 0)
         self._mvm_counters: dict[str, int] = {}
+        #: Decide mode's state, as the chip's mvm_bias and mvm_lfsr windows and MVM.noise hold it.
+        self._stochastic = StochasticLines.reset(config.mvm_lines)
 
     def program(self, core: int, targets, recipes, first_row: int = 0, read_back: bool = True,
                 progress: Progress | None = None, cell_pulses: bool = False) -> ProgramResult:
@@ -126,17 +129,26 @@ class ModelTransport:
         self._status |= StatusBit.INFER_DONE
         return run
 
-    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code) -> np.ndarray:
+    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code,
+            decide=False) -> np.ndarray:
         # The neurons as the chip's MVM sequencer presents them: the thresholds, ADC mode (no leak).
         codes = NeuronCodes(thresh_pos=threshold_code, thresh_neg=threshold_code, mode=NeuronMode.ADC,
                             reset=NeuronReset.SUBTRACT)
-        result = MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion)
+        result = MVMModel(self.macro, codes, v_read_code).run(core, x, direction, in_bits, out_bits, conversion,
+                                                              self._stochastic if decide else None)
         self._mvm_counters = {"mvm_samples": result.samples, "mvm_steps": result.conversion_steps}
         self._status |= StatusBit.MVM_DONE
         return result.outputs
 
     def set_trims(self, core: int, codes) -> None:
         self.macro.set_trims(core, codes)
+
+    def set_stochastic(self, biases, seeds, draws, magnitude) -> None:
+        self._stochastic = StochasticLines(np.array(biases, dtype=np.int64), np.array(seeds, dtype=np.uint64),
+                                           draws, magnitude)
+
+    def lfsr_states(self) -> np.ndarray:
+        return self._stochastic.states.copy()
 
     def mvm_counters(self) -> dict[str, int]:
         return dict(self._mvm_counters)
@@ -192,12 +204,19 @@ class _FrameLink:
     def run(self, host_steps) -> InferenceRun:
         return self.runner.run(host_steps)
 
-    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code) -> np.ndarray:
+    def mvm(self, core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code,
+            decide=False) -> np.ndarray:
         return self.mvm_runner.run(core, x, Direction[direction.upper()], in_bits, out_bits,
-                                   Conversion[conversion.upper()], threshold_code, v_read_code)
+                                   Conversion[conversion.upper()], threshold_code, v_read_code, decide)
 
     def set_trims(self, core: int, codes) -> None:
         self.mvm_runner.set_trims(core, codes)
+
+    def set_stochastic(self, biases, seeds, draws, magnitude) -> None:
+        self.mvm_runner.set_stochastic(biases, seeds, draws, magnitude)
+
+    def lfsr_states(self) -> np.ndarray:
+        return self.mvm_runner.lfsr_states()
 
     def mvm_counters(self) -> dict[str, int]:
         return self.mvm_runner.counters()
@@ -338,18 +357,25 @@ class Chip:
 
     # ---- matrix-vector multiplication (docs/mvm.md) ---------------------------------------------------------
     def mvm(self, core: int, x, direction: str = "forward", in_bits: int = 1, out_bits: int = 1,
-            conversion: str = "count", threshold_code: int = 1, v_read_code: int | None = None) -> np.ndarray:
+            conversion: str = "count", threshold_code: int = 1, v_read_code: int | None = None,
+            decide: bool = False) -> np.ndarray:
         """One MVM on `core`: signed integer inputs `x` (|x| < 2^in_bits; one per row forward, one per column
         pair backward) in, signed outputs (|y| < 2^out_bits; one per column pair forward, one per row
         backward) out, in units of `threshold_code` on the neurons' membranes. `v_read_code` defaults to the
-        read-disturb limit. Bad requests are refused before anything is sent."""
+        read-disturb limit. `decide`: each output line's stochastic neuron decides instead, 0 or 1
+        (`set_stochastic`, docs/mvm.md). Bad requests are refused before anything is sent."""
         v_read_code = read_limit_code(self.config) if v_read_code is None else v_read_code
         check_mvm_request(self.config, core, x, direction, in_bits, out_bits, conversion)
+        if not isinstance(decide, (bool, np.bool_)):
+            raise TypeError(f"decide must be True or False, not {type(decide).__name__} {decide!r}")
+        if decide:
+            self._check_stochastic_build("mvm(decide=True)")
         for name, value, top in (("threshold_code", threshold_code, 65535),
                                  ("v_read_code", v_read_code, read_limit_code(self.config))):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= top:
                 raise ValueError(f"{name} must be an integer from 1 to {top}, not {value!r}")
-        return self._link.mvm(core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code)
+        return self._link.mvm(core, x, direction, in_bits, out_bits, conversion, threshold_code, v_read_code,
+                              bool(decide))
 
     def mvm_counters(self) -> dict[str, int]:
         """What the last MVM cost: `mvm_samples` (integrations) and `mvm_steps` (conversion steps), and over a
@@ -362,6 +388,35 @@ class Chip:
             raise ValueError(f"core must be 0 to {self.config.cores - 1}, not {core!r}")
         check_trims(self.config, codes)
         self._link.set_trims(core, codes)
+
+    def _check_stochastic_build(self, what: str) -> None:
+        if not self.config.mvm_decide:
+            raise ChipError(f"{what}: the {self.config.name} build has no stochastic neurons (ChipConfig.mvm "
+                            f"{self.config.mvm}, mvm_stochastic {self.config.mvm_stochastic})")
+
+    def set_stochastic(self, biases, seeds, draws: int = 8, magnitude: int = 2) -> None:
+        """Decide mode's neurons (docs/mvm.md): a signed bias in output LSBs (|b| < 2^15) and a non-zero
+        32-bit LFSR seed per output line (`config.mvm_lines` of each: line i is output i of either
+        direction), K `draws` of +-`magnitude` LSBs per decision (1-15 each)."""
+        self._check_stochastic_build("set_stochastic")
+        lines = self.config.mvm_lines
+        biases, seeds = np.asarray(biases), np.asarray(seeds)
+        if biases.dtype.kind not in "iu" or biases.shape != (lines,) or np.any(np.abs(biases.astype(np.int64)) > 0x7FFF):
+            raise ValueError(f"biases are {lines} integers within +-32767 (one per output line), not an array of "
+                             f"{biases.shape} {biases.dtype}")
+        if (seeds.dtype.kind not in "iu" or seeds.shape != (lines,) or np.any(seeds == 0)
+                or np.any(seeds.astype(np.uint64) >> np.uint64(32)) or np.any(seeds < 0)):
+            raise ValueError(f"seeds are {lines} non-zero 32-bit integers (one LFSR per output line; zero never "
+                             f"leaves zero), not an array of {seeds.shape} {seeds.dtype}")
+        for name, value in (("draws", draws), ("magnitude", magnitude)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= NOISE_MAX:
+                raise ValueError(f"{name} must be an integer from 1 to {NOISE_MAX}, not {value!r}")
+        self._link.set_stochastic(biases.astype(np.int64), seeds.astype(np.uint64), int(draws), int(magnitude))
+
+    def lfsr_states(self) -> np.ndarray:
+        """Each output line's LFSR state (uint64 holding 32 bits), as seeded and stepped by decide MVMs."""
+        self._check_stochastic_build("lfsr_states")
+        return self._link.lfsr_states()
 
     def calibrate(self, core: int, trials: int = 64, tolerance: float = 0.1, seed: int = 0) -> OffsetCalibration:
         """Trim each neuron of `core` until random +-1 inputs find its comparators unbiased (host/calibration.py);

@@ -17,9 +17,10 @@ This is the same idea on this chip's golden model, at the size of scikit-learn's
 * **Sampling.** visible -> hidden is a forward MVM (rows driven, column pairs sensed), hidden -> visible a
   backward MVM (column pairs driven, rows sensed) on the same cells. Every unit is a stochastic binary
   neuron: LFSR noise added at its input before a 1-bit decision, NeuRRAM's way of sampling on chip.
-  **The chip has no LFSR at its neurons yet**: here the MVM converts the neuron's charge to a multi-bit
-  output and `StochasticNeuron.decide` adds the noise and decides in the host, integers only, so a later RTL
-  slice that puts the LFSR at the neuron can be checked against it bit for bit.
+  Here the MVM converts the neuron's charge to a multi-bit output and `StochasticNeuron.decide` adds the
+  noise and decides in the host, integers only; the chip's MVM decide mode (`Chip.mvm(..., decide=True)`,
+  docs/mvm.md) takes the same decision on chip with the same function (`models.stochastic.decide`), so
+  equal LFSR states give equal samples bit for bit.
 * **Recovery.** 20 % of the pixels flipped: every pixel is sampled, with an evidence term that pulls it
   towards what was observed (the log-odds of the flip model); a quarter occluded: the known pixels are
   clamped and the unknown sampled. The recovered image is the majority of the samples after burn-in; the
@@ -34,10 +35,11 @@ from typing import Callable
 import numpy as np
 
 from ..config import ChipConfig
+from ..models.stochastic import LFSR, LFSR32_TAPS, LFSRError, decide, noise_half_lsb
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
-__all__ = ["PIXELS", "LABELS", "VISIBLE", "LFSR", "LFSR32_TAPS", "StochasticNeuron", "RBMError", "RBMSettings",
+__all__ = ["PIXELS", "LABELS", "VISIBLE", "LFSR", "LFSR32_TAPS", "LFSRError", "StochasticNeuron", "RBMError", "RBMSettings",
            "RBM", "train_fitting", "binarize", "visible_units", "flip_pixels", "occlude_quarter", "weight_sigma", "train_rbm",
            "RBMMapping", "map_rbm", "FloatSampler", "ChipSampler", "hidden_step", "visible_step", "recover",
            "Recovery", "pixel_errors", "error_reduction", "lfsr_seeds", "save_grid"]
@@ -45,11 +47,6 @@ __all__ = ["PIXELS", "LABELS", "VISIBLE", "LFSR", "LFSR32_TAPS", "StochasticNeur
 PIXELS = 64
 LABELS = 10
 VISIBLE = PIXELS + LABELS
-
-#: x^32 + x^22 + x^2 + x + 1: a maximal-length (period 2^32 - 1) feedback polynomial from the tap table of
-#: Xilinx application note XAPP052 (P. Alfke, "Efficient Shift Registers, LFSR Counters, and Long Pseudo-
-#: Random Sequence Generators", 1996); its period is proven in tests/test_rbm.py.
-LFSR32_TAPS = (32, 22, 2, 1)
 
 #: sigmoid(a) is within 0.01 of Phi(a / 1.702) (the normal CDF): the scale of Gaussian-like noise that makes
 #: a thresholded unit fire with the logistic probability of a Boltzmann unit (Camilli, "Origin of the scaling
@@ -59,48 +56,6 @@ LOGISTIC_SIGMA = 1.702
 
 class RBMError(ValueError):
     """An RBM request that cannot run: units that do not fit the cores, a corruption outside 0..1, ..."""
-
-
-class LFSR:
-    """A bank of Galois LFSRs of `width` bits stepped together, one per neuron (numpy-shaped `states`).
-
-    One step: the output bit is the state's bit 0; the state shifts right by one, and when the output bit
-    was 1 it is XORed with the mask of the taps (bit t - 1 for tap t, the width's own tap included). With
-    `taps` a primitive polynomial (the default, `LFSR32_TAPS`) every non-zero state runs through all
-    2^width - 1 non-zero states before it repeats."""
-
-    def __init__(self, states, width: int = 32, taps=LFSR32_TAPS):
-        if not 2 <= width <= 32 or max(taps) != width or min(taps) < 1:
-            raise RBMError(f"an LFSR of {width} bits takes taps 1..{width}, its width among them, not {taps}")
-        states = np.array(states, dtype=np.uint64)
-        if np.any(states == 0) or np.any(states >> np.uint64(width)):
-            raise RBMError(f"LFSR states are non-zero {width}-bit integers (zero never leaves zero)")
-        self.width, self.taps = width, tuple(taps)
-        self.mask = np.uint64(sum(1 << (t - 1) for t in set(taps)))
-        self.states = states
-
-    def bits(self, count: int) -> np.ndarray:
-        """The next `count` output bits of every LFSR: (count, *states.shape) uint8."""
-        out = np.empty((count, *self.states.shape), dtype=np.uint8)
-        s, mask, one = self.states, self.mask, np.uint64(1)
-        for k in range(count):
-            bit = s & one
-            out[k] = bit
-            s = (s >> one) ^ (mask * bit)
-        self.states = s
-        return out
-
-    def matrix(self) -> np.ndarray:
-        """The step as a width x width matrix over GF(2) (new state = M @ state mod 2): for jump-ahead and
-        for proving the period."""
-        w = self.width
-        m = np.zeros((w, w), dtype=np.uint8)
-        for row in range(w - 1):
-            m[row, row + 1] = 1                                   # the shift right
-        for row in range(w):
-            if (int(self.mask) >> row) & 1:
-                m[row, 0] ^= 1                                    # the output bit fed back into the taps
-        return m
 
 
 def _gf2_power(m: np.ndarray, exponent: int) -> np.ndarray:
@@ -157,15 +112,13 @@ class StochasticNeuron:
 
     def noise_half_lsb(self, lfsr: LFSR) -> np.ndarray:
         """The next noise of every neuron of `lfsr`'s bank, in half LSBs (odd integers)."""
-        bits = lfsr.bits(self.bits_per_decision).astype(np.int64)
-        draws = (2 * bits[:self.draws] - 1).sum(axis=0)
-        return 2 * self.magnitude_lsb * draws + (2 * bits[self.draws] - 1)
+        return noise_half_lsb(lfsr.bits(self.bits_per_decision), self.draws, self.magnitude_lsb)
 
     def decide(self, membrane_lsb, bias_lsb, lfsr: LFSR) -> np.ndarray:
         """Fire (True) or not for each neuron: integer membranes and biases decide bit for bit as the
-        formula above; floats (the float reference) through the same noise."""
-        membrane = np.asarray(membrane_lsb)
-        return 2 * (membrane + np.asarray(bias_lsb)) + self.noise_half_lsb(lfsr) > 0
+        formula above (`models.stochastic.decide`, the chip's decide mode); floats (the float reference)
+        through the same noise."""
+        return decide(membrane_lsb, bias_lsb, lfsr.bits(self.bits_per_decision), self.draws, self.magnitude_lsb)
 
 
 # ---- data and corruption ----------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def check_seconds(name: str, value, positive: bool = False) -> float:
 
 #: The ChipConfig fields (and properties) the GEOMETRY registers (geometry_<field>) carry.
 GEOMETRY = ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits", "neuron_pages", "pv_verify_reads",
-            "pv_algorithms", "mvm_lines", "output_burst")
+            "pv_algorithms", "mvm_lines", "output_burst", "mvm_decide")
 
 
 def _geometry_text(values: dict) -> str:
@@ -67,7 +67,8 @@ def _geometry_text(values: dict) -> str:
             f"{values['dac_bits']}-bit DAC, {values['adc_bits']}-bit ADC, "
             f"{values['neuron_pages']} page(s) of neuron settings, up to {values['pv_verify_reads']} "
             f"read(s) averaged per verify, P&V algorithms {values['pv_algorithms']:#05b}, "
-            f"{values['mvm_lines']} MVM lines, output burst {'on' if values['output_burst'] else 'off'})")
+            f"{values['mvm_lines']} MVM lines, output burst {'on' if values['output_burst'] else 'off'}, "
+            f"stochastic neurons {'on' if values['mvm_decide'] else 'off'})")
 
 
 def check_identity(regs: "RegisterClient", config) -> None:

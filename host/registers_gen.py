@@ -11,7 +11,7 @@ TABLE = RegisterTable(
             Field('id', lsb=0, width=16, reset=0x52c1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('version', 0x000002, 1, external=False, description='Register map version', fields=(
-            Field('minor', lsb=0, width=4, reset=0x0, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+            Field('minor', lsb=0, width=4, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
             Field('major', lsb=4, width=4, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('scratch', 0x000003, 1, external=False, description='Scratch', fields=(
@@ -43,9 +43,9 @@ TABLE = RegisterTable(
             Field('pv_config', lsb=6, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="P&V start refused: selection outside the array (a ROW-scope run's rows included: row + rows past ROWS, or rows 0), an algorithm or scope code this engine lacks, a target_bits outside 1-8 (or other than 8 in a build without packing, GEOMETRY.pv_target_widths), a pulse width of 0 with a pulse budget (max_pulses > 0, per-level recipes off), or inference running."),
             Field('infer_config', lsb=7, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='Inference start refused: P&V running, a thresh_pos or thresh_neg of zero or a neuron mode of 3 in any CORE page, a zero time-step count, or an input read code above the read-disturb limit.'),
             Field('route_drop', lsb=8, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description="A spike event was dropped: the router's row queue was full, or an event named a core or row outside the chip (NEURON.dropped counts them)."),
-            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: a P&V slot the engine owns (PV_STREAM.owned: its half of pv_target, pv_pulses and pv_codes) and a CTRL.pv_commit while the slot it would hand over is still owned; during P&V, the pv_levels and failed_log windows and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x and mvm_y windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
+            Field('engine_busy', lsb=9, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='A host access to something a running engine owns was refused: a P&V slot the engine owns (PV_STREAM.owned: its half of pv_target, pv_pulses and pv_codes) and a CTRL.pv_commit while the slot it would hand over is still owned; during P&V, the pv_levels and failed_log windows and writes to the P&V registers (page 0x1xx); during inference, the routing window and writes to the NEURON registers (page 0x2xx) and the CORE pages; during an MVM, the mvm_x, mvm_y, mvm_bias and mvm_lfsr windows and writes to the MVM registers (page 0x4xx); while any engine runs, the neuron_trim window. The access was not carried out; a read returned 0.'),
             Field('analog_timeout', lsb=10, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='The analog macro did not answer a sense request or a neuron strobe within the WATCHDOG limit: the running engine stopped there, as if aborted (busy drops, pv_done, infer_done or mvm_done is set).'),
-            Field('mvm_config', lsb=11, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='MVM start refused: a build without MVM (GEOMETRY.mvm_lines 0), in_bits or out_bits outside 1-8, a core outside the chip, a read code above the read-disturb limit, a threshold of zero, or an engine running (an MVM included).'),
+            Field('mvm_config', lsb=11, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=True, hw_set=True, single_pulse=False, description='MVM start refused: a build without MVM (GEOMETRY.mvm_lines 0), in_bits or out_bits outside 1-8, a core outside the chip, a read code above the read-disturb limit, a threshold of zero, decide set in a build without the decide mode (GEOMETRY.mvm_decide 0) or with MVM.noise draws or magnitude 0, or an engine running (an MVM included).'),
         )),
         Register('watchdog', 0x00000c, 1, external=False, description='Analog watchdog', fields=(
             Field('limit', lsb=0, width=8, reset=0xff, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -86,6 +86,9 @@ TABLE = RegisterTable(
             Field('count', lsb=0, width=16, reset=0x40, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('geometry_output_burst', 0x000020, 1, external=False, description='output_burst', fields=(
+            Field('present', lsb=0, width=1, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('geometry_mvm_decide', 0x000021, 1, external=False, description='mvm_decide', fields=(
             Field('present', lsb=0, width=1, reset=0x1, sw_readable=True, sw_writable=False, hw='na', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
         )),
         Register('geometry_pv_slot_cells', 0x000022, 2, external=False, description='pv_slot_cells', fields=(
@@ -205,6 +208,7 @@ TABLE = RegisterTable(
         Register('mvm_mode', 0x000400, 1, external=False, description='Mode', fields=(
             Field('direction', lsb=0, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: forward (inputs on the rows, outputs from the column pairs), 1: backward (inputs on the column pairs, outputs from the rows, sensed NEURONS at a time).'),
             Field('conversion', lsb=1, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='0: partial-reset counting (2^out_bits - 1 steps of one threshold), 1: successive approximation (out_bits steps of 2^b thresholds).'),
+            Field('decide', lsb=2, width=1, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description="1: each output is a stochastic binary neuron's decision, 0 or 1, instead of its count y: it fires when 2 (y + b) + 2 M (d_1 + ... + d_K) + e > 0, with b its line's entry of mvm_bias, d_i and e (+1 for a 1) K + 1 successive output bits of its line's LFSR in mvm_lfsr, K and M from MVM.noise (docs/mvm.md)."),
         )),
         Register('mvm_bits', 0x000401, 1, external=False, description='Bits', fields=(
             Field('in_bits', lsb=0, width=4, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='Magnitude bits of the inputs, 1-8: an input is a 16-bit entry with |x| < 2^in_bits (bits above are ignored); each bit b is one frame of 2^b samples.'),
@@ -212,6 +216,10 @@ TABLE = RegisterTable(
         )),
         Register('mvm_core', 0x000402, 1, external=False, description='Core', fields=(
             Field('index', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
+        )),
+        Register('mvm_noise', 0x000403, 1, external=False, description='Neuron noise', fields=(
+            Field('draws', lsb=0, width=4, reset=0x8, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='K, 1-15: the +-1 LFSR draws summed per decision.'),
+            Field('magnitude', lsb=4, width=4, reset=0x2, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description='M, 1-15: output LSBs per draw.'),
         )),
         Register('mvm_v_read', 0x000404, 2, external=False, description='Input read code', fields=(
             Field('code', lsb=0, width=8, reset=0x0, sw_readable=True, sw_writable=True, hw='r', write_one_to_clear=False, hw_set=False, single_pulse=False, description=''),
@@ -277,6 +285,8 @@ TABLE = RegisterTable(
         Window('mvm_y', 0x900000, 128, sw_readable=True, sw_writable=False, description='MVM outputs'),
         Window('neuron_trim', 0xa00000, 64, sw_readable=True, sw_writable=True, description='Neuron comparator trims'),
         Window('spike_out_burst', 0xb00000, 128, sw_readable=True, sw_writable=False, description='Output spike events, burst'),
+        Window('mvm_bias', 0xc00000, 128, sw_readable=True, sw_writable=True, description='Stochastic neuron biases'),
+        Window('mvm_lfsr', 0xd00000, 256, sw_readable=True, sw_writable=True, description='Stochastic neuron LFSRs'),
     ),
 )
 
@@ -302,6 +312,7 @@ class ADDR:
     geometry_pv_algorithms = 0x00001c
     geometry_mvm_lines = 0x00001e
     geometry_output_burst = 0x000020
+    geometry_mvm_decide = 0x000021
     geometry_pv_slot_cells = 0x000022
     geometry_pv_target_widths = 0x000024
     pv_mode = 0x000100
@@ -341,6 +352,7 @@ class ADDR:
     mvm_mode = 0x000400
     mvm_bits = 0x000401
     mvm_core = 0x000402
+    mvm_noise = 0x000403
     mvm_v_read = 0x000404
     mvm_threshold = 0x000406
     mvm_cycles = 0x000408
@@ -369,3 +381,5 @@ class ADDR:
     mvm_y = 0x900000
     neuron_trim = 0xa00000
     spike_out_burst = 0xb00000
+    mvm_bias = 0xc00000
+    mvm_lfsr = 0xd00000

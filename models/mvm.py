@@ -31,6 +31,10 @@ with the comparators and reset by subtraction, in one of two ways (`protocol.Con
 
 Without noise both give sign(Q) * min(floor(|Q| / threshold), 2^out_bits - 1) of the integrated charge Q;
 with comparator offsets and kT/C noise on (`NeuronParams.noise`), each decision sees them, as on the chip.
+
+Decide mode (`StochasticLines`): each output y_i then becomes a stochastic binary neuron's 0 or 1,
+`models.stochastic.decide` of y_i, line i's bias and K + 1 steps of line i's LFSR, as the chip's
+sequencer writes it after its conversion.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ..protocol import Conversion, Direction
 from .device import ModelInputError
 from .macro import AnalogMacro, NeuronCodes, codes_per_core
 from .neurons import conversion_weights
+from .stochastic import StochasticLines
 
 __all__ = ["Direction", "Conversion", "MVMResult", "MVMModel", "BITS_MAX", "effective_weights", "input_frames",
            "outputs", "phases", "ideal_outputs"]
@@ -141,7 +146,9 @@ class MVMModel:
         self.v_read_code = v_read_code
 
     def run(self, core: int, x, direction="forward", in_bits: int = 1, out_bits: int = 1,
-            conversion="count") -> MVMResult:
+            conversion="count", decide: StochasticLines | None = None) -> MVMResult:
+        """One MVM; with `decide`, its outputs as the lines' stochastic neurons decide them (whose LFSR
+        states it steps in place)."""
         config, macro = self.config, self.macro
         core, x, direction, in_bits, out_bits, conversion = check_request(
             config, core, x, direction, in_bits, out_bits, conversion)
@@ -165,6 +172,8 @@ class MVMModel:
                 steps += 1
             rows = slice(phase * config.neurons, min((phase + 1) * config.neurons, len(result)))
             result[rows] = counts[:rows.stop - rows.start]
+        if decide is not None:
+            result = decide.decide(result)
         return MVMResult(result, samples, steps)
 
 

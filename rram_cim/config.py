@@ -106,6 +106,11 @@ class ChipConfig:
     #: index). Off, a target is a byte (target_bits must be 8): the iCEBreaker's reduced set, where the
     #: unpacking's ~80 logic cells do not fit.
     pv_packing: bool = True
+    #: Feature flag: the MVM sequencer can end an MVM in stochastic binary neurons (docs/mvm.md, decide
+    #: mode: per output line a bias and a 32-bit LFSR, the mvm_bias and mvm_lfsr windows), NeuRRAM's RBM
+    #: sampling on chip. Off (or without `mvm`), a decide start is refused (ERROR.mvm_config): the
+    #: iCEBreaker's reduced set, which has ~5 % of its logic left.
+    mvm_stochastic: bool = True
 
     def __post_init__(self):
         def need(ok: bool, name: str, message: str):
@@ -119,6 +124,7 @@ class ChipConfig:
         need(isinstance(self.mvm, bool), "mvm", "must be True or False")
         need(isinstance(self.output_burst, bool), "output_burst", "must be True or False")
         need(isinstance(self.pv_packing, bool), "pv_packing", "must be True or False")
+        need(isinstance(self.mvm_stochastic, bool), "mvm_stochastic", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
                      "route_fifo_depth", "pv_slot_cells"):
@@ -201,6 +207,11 @@ class ChipConfig:
         (rows forward in, rows backward out), or 0 in a build without MVM."""
         return max(self.rows, self.neurons) if self.mvm else 0
 
+    @property
+    def mvm_decide(self) -> bool:
+        """The build's MVM sequencer has the stochastic neurons' decide mode: `mvm` and `mvm_stochastic`."""
+        return self.mvm and self.mvm_stochastic
+
     def replace(self, **changes) -> "ChipConfig":
         """A copy with some fields changed, validated like any other config."""
         return dataclasses.replace(self, **changes)
@@ -233,5 +244,6 @@ NEURRAM = NEURRAM_LIKE.replace(name="neurram", cores=48)
 #: The reference chip's reduced feature set, for boards that cannot hold all of it (the iCEBreaker's
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
-                                   pv_radar=False, mvm=False, output_burst=False, pv_packing=False)
+                                   pv_radar=False, mvm=False, output_burst=False, pv_packing=False,
+                                   mvm_stochastic=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE, NEURRAM)}

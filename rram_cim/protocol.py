@@ -18,7 +18,8 @@ from amaranth.lib import data, enum
 
 from .config import ADDRESS_BITS, ChipConfig
 
-__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "Direction", "Conversion", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
+__all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "Direction", "Conversion", "LFSR32_TAPS",
+           "LFSR32_MASK", "NOISE_MAX", "NeuronCore", "unpack_neuron_cores", "pack_neuron_cores",
            "valid_member", "Command",
            "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
            "decode_event",
@@ -91,6 +92,17 @@ class Conversion(enum.IntEnum, shape=1, view_class=enum.EnumView):
     """How a neuron turns its membrane into a multi-bit output after an MVM (docs/mvm.md)."""
     COUNT = 0       # partial reset: one threshold subtracted per step, the steps counted
     SAR = 1         # successive approximation: 2^b thresholds compared and subtracted at bit b
+
+
+# ---- the stochastic neurons of an MVM's decide mode (docs/mvm.md, models/stochastic.py) -----------------
+#: x^32 + x^22 + x^2 + x + 1: a maximal-length (period 2^32 - 1) feedback polynomial from the tap table of
+#: Xilinx application note XAPP052 (P. Alfke, "Efficient Shift Registers, LFSR Counters, and Long Pseudo-
+#: Random Sequence Generators", 1996); its period is proven in tests/test_rbm.py.
+LFSR32_TAPS = (32, 22, 2, 1)
+#: Its Galois mask, bit t - 1 for tap t: 0x80200003.
+LFSR32_MASK = sum(1 << (t - 1) for t in LFSR32_TAPS)
+#: Largest draw count K and magnitude M (MVM.noise, 4 bits each).
+NOISE_MAX = 15
 
 
 # ---- one core's neuron settings (a CORE page of the map, and the analog port's `neuron_cores`) ----------

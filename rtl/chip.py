@@ -89,6 +89,11 @@ class Chip(wiring.Component):
                         "mvm_y": MemoryWindow(table.window("mvm_y").size, host_writable=False, engine_writable=True),
                         "neuron_trim": MemoryWindow(table.window("neuron_trim").size, host_writable=True,
                                                     engine_writable=False)}
+        if config.mvm_decide:                            # the stochastic neurons' biases and LFSR states
+            windows |= {"mvm_bias": MemoryWindow(table.window("mvm_bias").size, host_writable=True,
+                                                 engine_writable=False),
+                        "mvm_lfsr": MemoryWindow(table.window("mvm_lfsr").size, host_writable=True,
+                                                 engine_writable=True, engine_reads=True)}
         for name, window in windows.items():
             m.submodules[name] = window
             connect(m, getattr(regs, name), window.host)
@@ -135,7 +140,8 @@ class Chip(wiring.Component):
         join_settings(m, table, "pv_", regs, pv.settings)
         join_settings(m, table, "neuron_", regs, sequencer.settings)
         core_pages = self._join_core_pages(m, config, table, regs, sequencer.cores)
-        owner = {"routing": sequencer.busy, "mvm_x": mvm_busy, "mvm_y": mvm_busy,
+        owner = {"routing": sequencer.busy, "mvm_x": mvm_busy, "mvm_y": mvm_busy, "mvm_bias": mvm_busy,
+                 "mvm_lfsr": mvm_busy,
                  "neuron_trim": pv.busy | sequencer.busy | mvm_busy,
                  "pv_target": pv.owned, "pv_pulses": pv.owned, "pv_codes": pv.owned}
         for name, window in windows.items():
@@ -235,6 +241,10 @@ class Chip(wiring.Component):
         m.submodules.mvm = mvm = MVMSequencer(config)
         connect(m, mvm.x, windows["mvm_x"].engine)
         connect(m, mvm.y, windows["mvm_y"].engine)
+        if config.mvm_decide:
+            connect(m, mvm.bias, windows["mvm_bias"].engine)
+            connect(m, mvm.lfsr_read, windows["mvm_lfsr"].engine_read)
+            connect(m, mvm.lfsr_write, windows["mvm_lfsr"].engine)
         return mvm
 
     @staticmethod
@@ -250,6 +260,9 @@ class Chip(wiring.Component):
                | (bits.out_bits > BITS_MAX)
                | (regs.mvm_core.index >= config.cores) | (regs.mvm_v_read.code > read_limit_code(config))
                | (regs.mvm_threshold.code == 0) | other_busy | mvm.busy)
+        # Decide mode: refused in a build without it, and with no noise to draw.
+        noise = regs.mvm_noise
+        bad |= regs.mvm_mode.decide & ((noise.draws == 0) | (noise.magnitude == 0) | (not config.mvm_decide))
         m.d.comb += [
             refused.eq(regs.ctrl.mvm_start & bad),
             mvm.start.eq(regs.ctrl.mvm_start & ~bad),

@@ -29,24 +29,32 @@ class MemoryWindow(wiring.Component):
     `slots` (a power of two) splits the window into that many equal slots, each owned on its own:
     `engine_owns` then has a bit per slot, and a host access is refused only in a slot the engine owns
     (the P&V slots: the host fills one while the engine programs from the other).
+
+    `engine_reads` (with `engine_writable`) adds an engine read port, `engine_read`, beside its write port:
+    state the engine steps in place (the stochastic neurons' LFSRs), seeded and read back by the host.
     """
 
-    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool, slots: int = 1):
+    def __init__(self, depth: int, *, host_writable: bool, engine_writable: bool, slots: int = 1,
+                 engine_reads: bool = False):
         if slots < 1 or slots & (slots - 1) or depth % slots:
             raise ValueError(f"slots must be a power of two dividing the depth {depth}, not {slots}")
         self._depth = depth
         self._host_writable = host_writable
         self._engine_writable = engine_writable
         self._slots = slots
+        self._engine_reads = engine_reads and engine_writable
         addr_bits = max(1, ceil_log2(depth))
         # The engine reads what the host writes, or writes what the host reads.
         port = WritePort if engine_writable else ReadPort
-        super().__init__({
+        members = {
             "host": In(WindowPort(addr_bits)),
             "engine": Out(port.Signature(addr_width=addr_bits, shape=8)),   # the memory's side of the port
             "engine_owns": In(slots),
             "host_refused": Out(1),
-        })
+        }
+        if self._engine_reads:
+            members["engine_read"] = Out(ReadPort.Signature(addr_width=addr_bits, shape=8))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -79,6 +87,11 @@ class MemoryWindow(wiring.Component):
             engine_write = memory.write_port()
             m.d.comb += [engine_write.addr.eq(engine.addr), engine_write.en.eq(engine.en & self.engine_owns.any()),
                          engine_write.data.eq(engine.data)]
+            if self._engine_reads:
+                # The engine reads an entry before it writes it back, never in the same cycle.
+                engine_read = read_port(m, memory, name="engine_read")
+                m.d.comb += [engine_read.addr.eq(self.engine_read.addr), engine_read.en.eq(self.engine_read.en),
+                             self.engine_read.data.eq(engine_read.data)]
         else:
             engine_read = read_port(m, memory, name="engine_read")
             m.d.comb += [engine_read.addr.eq(engine.addr), engine_read.en.eq(engine.en),

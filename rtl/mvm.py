@@ -13,6 +13,11 @@ Per phase (backward MVMs sense the rows `neurons` at a time):
    (SAR), each answered by the spike flags of the core's neurons, which the sequencer counts;
 4. write the phase's outputs, 16-bit little-endian two's complement, through the `y` write port.
 
+In decide mode (`settings.decide`, a build with ChipConfig.mvm_stochastic) each output y of line i is
+written as 0 or 1 instead: the sequencer reads line i's bias b (`bias`, 2 bytes) and LFSR state
+(`lfsr_read`, 4 bytes), steps the LFSR K + 1 times, one step a cycle, writes the state back
+(`lfsr_write`) and writes whether 2 (y + b) + 2 M (d_1 + ... + d_K) + e > 0 (`models.stochastic`).
+
 A step costs about 3 cycles per input line and sample plus the macro's answers, never a scan of the
 array. `halt` (the chip's watchdog: the macro stopped answering) ends the run where it waits.
 """
@@ -24,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..config import ChipConfig
-from ..protocol import Conversion, Direction, NeuronMode, NeuronReset
+from ..protocol import LFSR32_MASK, Conversion, Direction, NeuronMode, NeuronReset
 from .analog_port import NeuronPort, mvm_phases
 
 __all__ = ["MVMSequencer", "MVMSettings", "ENTRY_BYTES", "mvm_lines"]
@@ -33,6 +38,9 @@ __all__ = ["MVMSequencer", "MVMSettings", "ENTRY_BYTES", "mvm_lines"]
 ENTRY_BYTES = 2
 #: Bits of the magnitude of an input or output (1 to 8, docs/mvm.md).
 BITS_MAX = 8
+#: Bytes of a stochastic neuron's bias (16-bit two's complement) and LFSR state (32 bits), little-endian.
+BIAS_BYTES = 2
+LFSR_BYTES = 4
 
 
 def mvm_lines(config: ChipConfig) -> int:
@@ -41,8 +49,9 @@ def mvm_lines(config: ChipConfig) -> int:
 
 
 def MVMSettings(config: ChipConfig) -> data.StructLayout:
-    return data.StructLayout({"direction": Direction, "conversion": Conversion, "in_bits": range(BITS_MAX + 1),
-                              "out_bits": range(BITS_MAX + 1), "core": range(config.cores),
+    return data.StructLayout({"direction": Direction, "conversion": Conversion, "decide": 1,
+                              "in_bits": range(BITS_MAX + 1), "out_bits": range(BITS_MAX + 1),
+                              "core": range(config.cores), "draws": 4, "magnitude": 4,
                               "v_read": config.dac_bits, "threshold": 16})
 
 
@@ -55,6 +64,11 @@ class MVMSequencer(wiring.Component):
     def __init__(self, config: ChipConfig):
         self._config = config
         addr = ceil_log2(mvm_lines(config) * ENTRY_BYTES)
+        # Decide mode's windows, in a build that has it: the biases, the LFSRs read and written back.
+        decide = {"bias":       In(ReadPort.Signature(addr_width=ceil_log2(mvm_lines(config) * BIAS_BYTES), shape=8)),
+                  "lfsr_read":  In(ReadPort.Signature(addr_width=ceil_log2(mvm_lines(config) * LFSR_BYTES), shape=8)),
+                  "lfsr_write": In(WritePort.Signature(addr_width=ceil_log2(mvm_lines(config) * LFSR_BYTES), shape=8)),
+                  } if config.mvm_decide else {}
         super().__init__({
             "settings": In(MVMSettings(config)),
             "start":    In(1),
@@ -68,6 +82,7 @@ class MVMSequencer(wiring.Component):
             "x":        In(ReadPort.Signature(addr_width=addr, shape=8)),
             "y":        In(WritePort.Signature(addr_width=addr, shape=8)),
             "port":     Out(NeuronPort(config)),
+            **decide,
         })
 
     def elaborate(self, platform):
@@ -90,6 +105,9 @@ class MVMSequencer(wiring.Component):
         k = Signal(range(mvm_lines(config) + 1))       # output being written
         high = Signal()                                # its high byte next
         counts = Array(Signal(signed(BITS_MAX + 2), name=f"count{n}") for n in range(neurons))
+        decided = Signal()                             # decide mode: output k's decision is made
+        load = Signal(range(BIAS_BYTES + LFSR_BYTES + 1))   # bytes of its bias and LFSR fetched
+        fire = Signal()
 
         # The neurons see the MVM's threshold (the output LSB) on both sides, in ADC mode: no leak, no
         # refractory period; the CORE pages keep the spiking inference's settings untouched.
@@ -176,26 +194,41 @@ class MVMSequencer(wiring.Component):
                     with m.If(s.conversion == Conversion.SAR):
                         m.d.sync += shift.eq(shift - 1)
                     with m.If(steps_left == 1):
-                        m.d.sync += [k.eq(0), high.eq(0)]
+                        m.d.sync += [k.eq(0), high.eq(0), decided.eq(0)]
                         m.next = "Write"
                 with m.Elif(self.halt):
                     m.next = "Finished"
 
             # The phase's outputs, two bytes each; rows past the last of a backward MVM are not written.
+            # In decide mode an output is first decided ("Noise-Load" .. "Noise-Store"), then written.
             with m.State("Write"):
-                count = counts[k]
-                m.d.comb += [self.y.addr.eq(output_index * ENTRY_BYTES + high),
-                             self.y.data.eq(Mux(high, count.as_signed().shift_right(8), count[:8])),
-                             self.y.en.eq(output_index < outputs)]
-                m.d.sync += high.eq(~high)
-                with m.If(high):
-                    m.d.sync += k.eq(k + 1)
-                    with m.If(k == neurons - 1):
-                        with m.If(backward & ((phase + 1) * neurons < config.rows)):
-                            m.d.sync += phase.eq(phase + 1)
-                            m.next = "Reset"
-                        with m.Else():
-                            m.next = "Finished"
+                entry = Signal(signed(16))
+                m.d.comb += entry.eq(counts[k])
+                undecided = Signal()                 # decide mode, an output not decided yet
+                if config.mvm_decide:
+                    with m.If(s.decide):
+                        m.d.comb += entry.eq(fire)
+                    m.d.comb += undecided.eq(s.decide & ~decided & (output_index < outputs))
+                with m.If(undecided):
+                    m.d.sync += load.eq(0)
+                    if config.mvm_decide:
+                        m.next = "Noise-Load"
+                with m.Else():
+                    m.d.comb += [self.y.addr.eq(output_index * ENTRY_BYTES + high),
+                                 self.y.data.eq(Mux(high, entry[8:], entry[:8])),
+                                 self.y.en.eq(output_index < outputs)]
+                    m.d.sync += high.eq(~high)
+                    with m.If(high):
+                        m.d.sync += [k.eq(k + 1), decided.eq(0)]
+                        with m.If(k == neurons - 1):
+                            with m.If(backward & ((phase + 1) * neurons < config.rows)):
+                                m.d.sync += phase.eq(phase + 1)
+                                m.next = "Reset"
+                            with m.Else():
+                                m.next = "Finished"
+
+            if config.mvm_decide:
+                self._decide_states(m, counts[k], output_index, decided, load, fire)
 
             with m.State("Finished"):
                 m.d.sync += self.done.eq(1)
@@ -204,3 +237,44 @@ class MVMSequencer(wiring.Component):
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         return m
+
+    def _decide_states(self, m, count, line, decided, load, fire):
+        """Decide mode's states, within the FSM: output `line`'s stochastic neuron, its `count` in, `fire`
+        out (held until the next), `decided` set when it is; `load` counts the bytes fetched."""
+        s = self.settings
+        bias = Signal(8 * BIAS_BYTES)
+        state = Signal(8 * LFSR_BYTES)
+        # 2 (y + b) + 2 M (d_1 + ... + d_K) + e: at most 2 (2^9 + 2^15) + 2 * 15 * 15 + 1 in magnitude.
+        total = Signal(signed(20))
+        draw = Signal(range(16 + 1))
+        m.d.comb += fire.eq(total > 0)
+        # A byte a cycle, read ports synchronous: byte n is addressed at load n, shifted in at load n + 1.
+        with m.State("Noise-Load"):
+            m.d.comb += [self.bias.addr.eq(line * BIAS_BYTES + load),
+                         self.lfsr_read.addr.eq(line * LFSR_BYTES + load - BIAS_BYTES)]
+            with m.If((load >= 1) & (load <= BIAS_BYTES)):
+                m.d.sync += bias.eq(Cat(bias[8:], self.bias.data))
+            with m.If(load > BIAS_BYTES):
+                m.d.sync += state.eq(Cat(state[8:], self.lfsr_read.data))
+            m.d.sync += load.eq(load + 1)
+            with m.If(load == BIAS_BYTES + LFSR_BYTES):
+                m.d.sync += [total.eq(2 * (count + bias.as_signed())), draw.eq(0)]
+                m.next = "Noise-Step"
+        # One LFSR step a cycle: K draws of +-2M half-LSBs, then the half-LSB dither e.
+        with m.State("Noise-Step"):
+            out = state[0]
+            m.d.sync += [state.eq((state >> 1) ^ Mux(out, LFSR32_MASK, 0)), draw.eq(draw + 1)]
+            with m.If(draw == s.draws):
+                m.d.sync += [total.eq(total + Mux(out, 1, -1)), load.eq(0)]
+                m.next = "Noise-Store"
+            with m.Else():
+                step = Signal(signed(6))
+                m.d.comb += step.eq(s.magnitude << 1)
+                m.d.sync += total.eq(total + Mux(out, step, -step))
+        with m.State("Noise-Store"):
+            m.d.comb += [self.lfsr_write.addr.eq(line * LFSR_BYTES + load),
+                         self.lfsr_write.data.eq(state.word_select(load[:2], 8)), self.lfsr_write.en.eq(1)]
+            m.d.sync += load.eq(load + 1)
+            with m.If(load == LFSR_BYTES - 1):
+                m.d.sync += decided.eq(1)
+                m.next = "Write"

@@ -246,3 +246,82 @@ def test_the_host_packs_level_indices_as_tightly_as_the_build_takes_them():
     results = [Chip(ModelTransport(config, seed=5), config).program(0, targets) for config in (REFERENCE, REFERENCE_LITE)]
     assert [r.target_bits for r in results] == [3, 8]
     assert results[0].pulses is None and results[0].mean_pulses == results[0].pulses_total / targets.size > 0
+
+
+# Decide MVMs in co-simulation: (direction, in_bits, out_bits, conversion, threshold code, K, M).
+DECIDE_SAMPLE = [("forward", 4, 4, "sar", 24, 8, 2), ("backward", 2, 3, "count", 1, 3, 1),
+                 ("forward", 2, 4, "count", 24, 15, 15)]
+
+
+def exercise_decide(chip: Chip) -> dict:
+    """Rows 0-1 of core 1 programmed, every line's bias and LFSR seeded, then decide MVMs of the sample
+    (each reseeding K and M), every LFSR state read back after each, then a plain MVM."""
+    rng = np.random.default_rng(5)
+    seen = {"program": chip.program(1, rng.choice(LEVELS, (2, REFERENCE.columns))).codes}
+    lines = REFERENCE.mvm_lines
+    biases = rng.integers(-3, 4, lines)
+    states = rng.integers(1, 1 << 32, lines, dtype=np.uint64)
+    for direction, in_bits, out_bits, conversion, threshold, draws, magnitude in DECIDE_SAMPLE:
+        chip.set_stochastic(biases, states, draws, magnitude)
+        x = rng.integers(-(1 << in_bits) + 1, 1 << in_bits, REFERENCE.rows if direction == "forward" else REFERENCE.neurons)
+        if direction == "forward":
+            x[2:] = 0
+        y = chip.mvm(1, x, direction, in_bits, out_bits, conversion, threshold_code=threshold, decide=True)
+        states = chip.lfsr_states()
+        seen[direction, draws] = (y, states, chip.mvm_counters()["mvm_samples"])
+        y = chip.mvm(1, x, direction, in_bits, out_bits, conversion, threshold_code=threshold)
+        seen[direction, draws, "plain"] = (y, chip.lfsr_states(), chip.mvm_counters()["mvm_samples"])
+    seen["status"] = chip.status() & (StatusBit.MVM_DONE | StatusBit.BUSY | StatusBit.ERROR)
+    return seen
+
+
+def test_decide_mvms_over_frames_equal_the_model_bit_for_bit(verilator_chip_build):
+    """The stochastic neurons on chip (rtl/mvm.py's decide mode) against the model's (models/stochastic.py),
+    through SPI: the same decisions and the same LFSR states read back, forward and backward, K and M from
+    1 to 15; a plain MVM afterwards leaves the LFSRs alone."""
+    model = exercise_decide(Chip(ModelTransport(REFERENCE, seed=13)))
+    with CosimTransport(config=REFERENCE, seed=13, built=verilator_chip_build, log=lambda *_: None) as transport:
+        cosim = exercise_decide(Chip(transport))
+        errors = Chip(transport).errors()
+    assert errors == [] and cosim.pop("status") == model.pop("status") == StatusBit.MVM_DONE
+    assert np.array_equal(cosim.pop("program"), model.pop("program"))
+    for key, (y, states, samples) in model.items():
+        got, got_states, got_samples = cosim[key]
+        assert np.array_equal(y, got), f"{key}: model {y}, chip {got}"
+        assert np.array_equal(states, got_states) and samples == got_samples, key
+    decided = [model[key][0] for key in model if key[-1] != "plain"]
+    assert all(set(np.unique(y)) == {0, 1} for y in decided)                  # both decisions, every MVM
+    for direction, draws in (key for key in model if key[-1] != "plain"):
+        assert np.array_equal(model[direction, draws][1], model[direction, draws, "plain"][1])
+        assert np.abs(model[direction, draws, "plain"][0]).max() > 1         # the counts were not all 0/1
+
+
+def test_stochastic_requests_are_refused_before_a_frame():
+    """Bad biases, seeds, K or M, and decide on a build without stochastic neurons, raise before the
+    transport sees a frame."""
+    from rram_cim.config import REFERENCE_LITE
+
+    class NoFrames:
+        def exchange(self, frame):
+            raise AssertionError(f"a frame went out: {frame!r}")
+
+    lines = REFERENCE.mvm_lines
+    seeds = np.arange(1, lines + 1)
+    chip = Chip(NoFrames(), REFERENCE)
+    for biases, seeds_, kwargs, match in [
+            (np.zeros(lines - 1, int), seeds, {}, "biases are 64"), (np.full(lines, 1 << 15), seeds, {}, "32767"),
+            (np.zeros(lines), seeds, {}, "integers"), (np.zeros(lines, int), np.zeros(lines, int), {}, "non-zero"),
+            (np.zeros(lines, int), np.full(lines, 1 << 32), {}, "32-bit"),
+            (np.zeros(lines, int), seeds, {"draws": 0}, "draws"), (np.zeros(lines, int), seeds, {"magnitude": 16}, "magnitude")]:
+        with pytest.raises(ValueError, match=match):
+            chip.set_stochastic(biases, seeds_, **kwargs)
+    with pytest.raises(TypeError, match="decide"):
+        chip.mvm(0, np.zeros(REFERENCE.rows, int), decide=1)
+    for config in (REFERENCE_LITE, REFERENCE.replace(name="no-stochastic", mvm_stochastic=False)):
+        lite = Chip(NoFrames(), config)
+        with pytest.raises(ChipError, match="no stochastic neurons"):
+            lite.mvm(0, np.zeros(config.rows, int), decide=True)
+        with pytest.raises(ChipError, match="no stochastic neurons"):
+            lite.set_stochastic(np.zeros(lines, int), seeds)
+        with pytest.raises(ChipError, match="no stochastic neurons"):
+            Chip(ModelTransport(config), config).lfsr_states()

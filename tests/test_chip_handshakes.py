@@ -288,3 +288,35 @@ def test_packed_targets_are_refused_only_by_a_build_without_packing(config):
             await ctx.tick().repeat(200)
             assert await host.status(ctx) & (StatusBit.PV_DONE | StatusBit.ERROR) == StatusBit.PV_DONE
     run(scenario, config=config)
+
+
+@pytest.mark.parametrize("config", [REFERENCE, REFERENCE.replace(name="no-stochastic", mvm_stochastic=False)],
+                         ids=["reference", "no-stochastic"])
+def test_a_decide_start_is_refused_without_noise_or_without_the_stochastic_neurons(config):
+    """Decide mode with MVM.noise draws or magnitude 0 is refused with mvm_config, as is any decide start on
+    a build without ChipConfig.mvm_stochastic (GEOMETRY.mvm_decide 0); the build that has it then starts."""
+    mode = TABLE.register("mvm_mode")
+    noise = TABLE.register("mvm_noise")
+
+    async def refused(host, ctx):
+        await host.write(ctx, "ctrl", CTRL.field("mvm_start").mask)
+        assert await host.status(ctx) & (StatusBit.BUSY | StatusBit.MVM_DONE | StatusBit.ERROR) == StatusBit.ERROR
+        assert await host.read(ctx, "error") == ERROR.field("mvm_config").mask
+        await host.write(ctx, "error", ERROR.field("mvm_config").mask)
+
+    async def scenario(host, macro, ctx):
+        assert await host.read(ctx, "geometry_mvm_decide") == config.mvm_decide
+        assert await host.read(ctx, "mvm_noise") == noise.pack(draws=8, magnitude=2)
+        for name, value in dict(mvm_bits=TABLE.register("mvm_bits").pack(in_bits=1, out_bits=1), mvm_core=0,
+                                mvm_v_read=6, mvm_threshold=2, mvm_mode=mode.pack(decide=1)).items():
+            await host.write(ctx, name, value)
+        if not config.mvm_decide:
+            await refused(host, ctx)
+            return
+        for bad in (noise.pack(draws=0, magnitude=2), noise.pack(draws=8, magnitude=0)):
+            await host.write(ctx, "mvm_noise", bad)
+            await refused(host, ctx)
+        await host.write(ctx, "mvm_noise", noise.pack(draws=15, magnitude=15))
+        await host.write(ctx, "ctrl", CTRL.field("mvm_start").mask)
+        assert await host.status(ctx) & (StatusBit.BUSY | StatusBit.ERROR) == StatusBit.BUSY
+    run(scenario, config=config)

@@ -74,9 +74,9 @@ def test_lfsr32_matrix_steps_like_the_register_and_has_the_full_period():
 
 
 def test_lfsr_refuses_a_zero_state_and_bad_taps():
-    with pytest.raises(R.RBMError, match="non-zero"):
+    with pytest.raises(R.LFSRError, match="non-zero"):
         R.LFSR([0, 1])
-    with pytest.raises(R.RBMError, match="taps"):
+    with pytest.raises(R.LFSRError, match="taps"):
         R.LFSR([1], 16, (15, 2))
 
 

@@ -30,13 +30,15 @@ def test_map_has_id_status_errors_windows_and_fifos():
     assert {"bad_command", "bad_address", "read_only", "truncated", "in_overflow"} <= errors
     assert all(f.write_one_to_clear and f.hw_set for f in TABLE.register("error").fields)
     assert {w.name for w in TABLE.windows} == {"pv_target", "pv_pulses", "pv_codes", "pv_levels", "failed_log", "routing", "spike_in_burst",
-                                              "mvm_x", "mvm_y", "neuron_trim", "spike_out_burst"}
+                                              "mvm_x", "mvm_y", "neuron_trim", "spike_out_burst", "mvm_bias",
+                                              "mvm_lfsr"}
     # P&V memory: two slots, whatever the array holds (streamed programming).
     assert all(TABLE.window(name).size == 2 * REFERENCE.pv_slot_cells for name in ("pv_target", "pv_pulses", "pv_codes"))
     assert TABLE.register("geometry_pv_slot_cells").reset == REFERENCE.pv_slot_cells
     assert not TABLE.window("pv_pulses").sw_writable
     assert TABLE.register("fifo_spike_in").external
     assert TABLE.window("mvm_x").size == TABLE.window("mvm_y").size == 2 * REFERENCE.mvm_lines
+    assert TABLE.window("mvm_bias").size == 2 * REFERENCE.mvm_lines and TABLE.window("mvm_lfsr").size == 4 * REFERENCE.mvm_lines
     assert TABLE.window("neuron_trim").size == REFERENCE.cores * REFERENCE.neurons
     assert TABLE.window("mvm_x").sw_writable and not TABLE.window("mvm_y").sw_writable
 
@@ -103,3 +105,12 @@ def test_each_engines_settings_fill_one_page():
     moved = tuple(dataclasses.replace(r, address=0x000380) if r.name == "neuron_v_read" else r for r in TABLE.registers)
     with pytest.raises(ValueError, match=r"neuron_\* settings registers span pages \[2, 3\]"):
         settings_page(dataclasses.replace(TABLE, registers=moved), "neuron_")
+
+
+def test_a_build_without_stochastic_neurons_has_no_bias_or_lfsr_window():
+    from rram_cim.config import REFERENCE_LITE
+    for config in (REFERENCE.replace(name="no-stochastic", mvm_stochastic=False), REFERENCE_LITE):
+        table = compile_table(config)
+        assert not {"mvm_bias", "mvm_lfsr"} & {w.name for w in table.windows}
+        assert table.register("geometry_mvm_decide").reset == 0
+    assert compile_table(REFERENCE).register("geometry_mvm_decide").reset == 1

@@ -58,9 +58,10 @@ class RegisterDecoder(wiring.Component):
             "neuron_dropped": Out(wiring.Signature({"count": In(32)})),
             "fifo_in_level": Out(wiring.Signature({"count": In(16)})),
             "fifo_out_level": Out(wiring.Signature({"count": In(16)})),
-            "mvm_mode": Out(wiring.Signature({"direction": Out(1), "conversion": Out(1)})),
+            "mvm_mode": Out(wiring.Signature({"direction": Out(1), "conversion": Out(1), "decide": Out(1)})),
             "mvm_bits": Out(wiring.Signature({"in_bits": Out(4), "out_bits": Out(4)})),
             "mvm_core": Out(wiring.Signature({"index": Out(8)})),
+            "mvm_noise": Out(wiring.Signature({"draws": Out(4), "magnitude": Out(4)})),
             "mvm_v_read": Out(wiring.Signature({"code": Out(8)})),
             "mvm_threshold": Out(wiring.Signature({"code": Out(16)})),
             "mvm_cycles": Out(wiring.Signature({"count": In(32)})),
@@ -91,6 +92,8 @@ class RegisterDecoder(wiring.Component):
             "mvm_y": Out(WindowPort(7)),
             "neuron_trim": Out(WindowPort(6)),
             "spike_out_burst": Out(WindowPort(7)),
+            "mvm_bias": Out(WindowPort(7)),
+            "mvm_lfsr": Out(WindowPort(8)),
         })
 
     def elaborate(self, platform):
@@ -148,9 +151,12 @@ class RegisterDecoder(wiring.Component):
         neuron_v_read_code = Signal(8, init=0)
         mvm_mode_direction = Signal(1, init=0)
         mvm_mode_conversion = Signal(1, init=0)
+        mvm_mode_decide = Signal(1, init=0)
         mvm_bits_in_bits = Signal(4, init=0)
         mvm_bits_out_bits = Signal(4, init=0)
         mvm_core_index = Signal(8, init=0)
+        mvm_noise_draws = Signal(4, init=8)
+        mvm_noise_magnitude = Signal(4, init=2)
         mvm_v_read_code = Signal(8, init=0)
         mvm_threshold_code = Signal(16, init=0)
         core0_thresh_pos_code = Signal(16, init=0)
@@ -217,9 +223,12 @@ class RegisterDecoder(wiring.Component):
         m.d.comb += self.neuron_v_read.code.eq(neuron_v_read_code)
         m.d.comb += self.mvm_mode.direction.eq(mvm_mode_direction)
         m.d.comb += self.mvm_mode.conversion.eq(mvm_mode_conversion)
+        m.d.comb += self.mvm_mode.decide.eq(mvm_mode_decide)
         m.d.comb += self.mvm_bits.in_bits.eq(mvm_bits_in_bits)
         m.d.comb += self.mvm_bits.out_bits.eq(mvm_bits_out_bits)
         m.d.comb += self.mvm_core.index.eq(mvm_core_index)
+        m.d.comb += self.mvm_noise.draws.eq(mvm_noise_draws)
+        m.d.comb += self.mvm_noise.magnitude.eq(mvm_noise_magnitude)
         m.d.comb += self.mvm_v_read.code.eq(mvm_v_read_code)
         m.d.comb += self.mvm_threshold.code.eq(mvm_threshold_code)
         m.d.comb += self.core0_thresh_pos.code.eq(core0_thresh_pos_code)
@@ -259,7 +268,7 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(C(21185, 16)[8:16]))
                 with m.Case(0x0002):  # version[0]
                     m.d.comb += bus.addr_ok.eq(1)
-                    m.d.comb += read_data.eq(Cat(C(0, 4)[0:4], C(1, 4)[0:4]))
+                    m.d.comb += read_data.eq(Cat(C(1, 4)[0:4], C(1, 4)[0:4]))
                 with m.Case(0x0003):  # scratch[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -354,6 +363,9 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(64, 16)[8:16]))
                 with m.Case(0x0020):  # geometry_output_burst[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += read_data.eq(Cat(C(1, 1)[0:1], C(0, 7)))
+                with m.Case(0x0021):  # geometry_mvm_decide[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += read_data.eq(Cat(C(1, 1)[0:1], C(0, 7)))
                 with m.Case(0x0022):  # geometry_pv_slot_cells[0]
@@ -684,10 +696,11 @@ class RegisterDecoder(wiring.Component):
                 with m.Case(0x0400):  # mvm_mode[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
-                    m.d.comb += read_data.eq(Cat(mvm_mode_direction[0:1], mvm_mode_conversion[0:1], C(0, 6)))
+                    m.d.comb += read_data.eq(Cat(mvm_mode_direction[0:1], mvm_mode_conversion[0:1], mvm_mode_decide[0:1], C(0, 5)))
                     with m.If(bus.w_stb):
                         m.d.sync += mvm_mode_direction[0:1].eq(bus.w_data[0:1])
                         m.d.sync += mvm_mode_conversion[0:1].eq(bus.w_data[1:2])
+                        m.d.sync += mvm_mode_decide[0:1].eq(bus.w_data[2:3])
                 with m.Case(0x0401):  # mvm_bits[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -701,6 +714,13 @@ class RegisterDecoder(wiring.Component):
                     m.d.comb += read_data.eq(Cat(mvm_core_index[0:8]))
                     with m.If(bus.w_stb):
                         m.d.sync += mvm_core_index[0:8].eq(bus.w_data[0:8])
+                with m.Case(0x0403):  # mvm_noise[0]
+                    m.d.comb += bus.addr_ok.eq(1)
+                    m.d.comb += bus.addr_writable.eq(1)
+                    m.d.comb += read_data.eq(Cat(mvm_noise_draws[0:4], mvm_noise_magnitude[0:4]))
+                    with m.If(bus.w_stb):
+                        m.d.sync += mvm_noise_draws[0:4].eq(bus.w_data[0:4])
+                        m.d.sync += mvm_noise_magnitude[0:4].eq(bus.w_data[4:8])
                 with m.Case(0x0404):  # mvm_v_read[0]
                     m.d.comb += bus.addr_ok.eq(1)
                     m.d.comb += bus.addr_writable.eq(1)
@@ -944,4 +964,6 @@ WINDOWS = (
     ("mvm_y", 0x900000, 128, 1, 0),
     ("neuron_trim", 0xa00000, 64, 1, 1),
     ("spike_out_burst", 0xb00000, 128, 1, 0),
+    ("mvm_bias", 0xc00000, 128, 1, 1),
+    ("mvm_lfsr", 0xd00000, 256, 1, 1),
 )

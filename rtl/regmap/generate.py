@@ -45,7 +45,7 @@ def rdl_parameters(config: ChipConfig) -> dict[str, int]:
         "PV_ALGORITHMS": config.pv_algorithms, "PV_SL_RAMP_BITS": config.dac_bits if config.pv_radar else 1,
         # A build without MVM drops the MVM page and windows (FEATURE_NODES); they still need a size to compile.
         "MVM_LINES": config.mvm_lines, "MVM_WINDOW_LINES": max(config.mvm_lines, 1),
-        "TRIM_ENTRIES": config.cores * config.neurons if config.mvm else 2,
+        "TRIM_ENTRIES": config.cores * config.neurons if config.mvm else 2, "MVM_DECIDE": int(config.mvm_decide),
     }
 
 
@@ -76,7 +76,8 @@ def _field(node: FieldNode) -> Field:
 
 #: The map's parts that belong to a feature flag of ChipConfig: a build without the feature has none of
 #: them (an access is ERROR.bad_address), so a small board spends no logic on their decoding or storage.
-FEATURE_NODES = {"mvm": ("mvm", "mvm_x", "mvm_y", "neuron_trim"), "output_burst": ("spike_out_burst",)}
+FEATURE_NODES = {"mvm": ("mvm", "mvm_x", "mvm_y", "neuron_trim", "mvm_bias", "mvm_lfsr"),
+                 "mvm_decide": ("mvm_bias", "mvm_lfsr"), "output_burst": ("spike_out_burst",)}
 
 
 def _table(top: AddrmapNode, config: ChipConfig) -> RegisterTable:
