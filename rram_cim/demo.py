@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=TASKS, default="mlp",
                         help="mlp: the spiking MLP, co-simulated (default); cnn: the digits CNN on the MVM path "
                              "(docs/cnn.md); rbm: RBM digit recovery (docs/rbm.md); cnn and rbm run on the "
-                             "golden model only")
+                             "golden model only, on " + " and ".join(f"{TASK_CONFIG[t]} ({t})" for t in TASKS[1:])
+                             + " unless --config names a chip that holds them")
     parser.add_argument("--transport", choices=("cosim", "model", "fpga-sim", "serial"), default=None,
                         help="mlp: cosim also runs the RTL co-simulation (default); model: golden models only; "
                              "fpga-sim: the FPGA build co-simulated through its UART; serial: a board. "
