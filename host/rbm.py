@@ -17,10 +17,11 @@ This is the same idea on this chip's golden model, at the size of scikit-learn's
 * **Sampling.** visible -> hidden is a forward MVM (rows driven, column pairs sensed), hidden -> visible a
   backward MVM (column pairs driven, rows sensed) on the same cells. Every unit is a stochastic binary
   neuron: LFSR noise added at its input before a 1-bit decision, NeuRRAM's way of sampling on chip.
-  Here the MVM converts the neuron's charge to a multi-bit output and `StochasticNeuron.decide` adds the
-  noise and decides in the host, integers only; the chip's MVM decide mode (`Chip.mvm(..., decide=True)`,
-  docs/mvm.md) takes the same decision on chip with the same function (`models.stochastic.decide`), so
-  equal LFSR states give equal samples bit for bit.
+  Where a direction's outputs come from one core whole, the chip decides them (its MVM decide mode,
+  `Chip.mvm(..., decide=True)`, docs/mvm.md); where they are two cores' partial sums, the MVMs convert to
+  multi-bit outputs, the host adds them and `StochasticNeuron.decide` adds the noise and decides. Both are
+  `models.stochastic.decide` on the same LFSR states, so they give equal samples bit for bit
+  (`ChipSampler`; docs/rbm.md lists which decisions run where per config).
 * **Recovery.** 20 % of the pixels flipped: every pixel is sampled, with an evidence term that pulls it
   towards what was observed (the log-odds of the flip model); a quarter occluded: the known pixels are
   clamped and the unknown sampled. The recovered image is the majority of the samples after burn-in; the
@@ -36,6 +37,7 @@ import numpy as np
 
 from ..config import ChipConfig
 from ..models.stochastic import LFSR, LFSR32_TAPS, LFSRError, decide, noise_half_lsb
+from ..protocol import Direction
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
@@ -351,7 +353,8 @@ def train_fitting(visible, settings: RBMSettings, level_codes, config: ChipConfi
 # ---- samplers: the two half-steps' membranes --------------------------------------------------------------
 
 class FloatSampler:
-    """The float reference: exact W v and W^T h in numpy, in the chip's LSBs (floats), same biases."""
+    """The float reference: exact W v and W^T h in numpy, in the chip's LSBs (floats), same biases; every
+    decision in the host."""
 
     #: Membranes and biases are floats: evidence terms stay unrounded.
     integer = False
@@ -368,19 +371,44 @@ class FloatSampler:
     def visible_membrane(self, h: np.ndarray) -> np.ndarray:
         return (h @ self.rbm.w) * self.lsb[1]
 
+    def sample(self, direction: str, states, bias, neuron: StochasticNeuron, lfsr: LFSR):
+        """(membranes, decisions) of one half-step: forward visible -> hidden, backward hidden -> visible."""
+        y = self.hidden_membrane(states) if direction == "forward" else self.visible_membrane(states)
+        return y, neuron.decide(y, bias, lfsr).astype(np.int64)
+
 
 class ChipSampler:
     """The chip: W v as forward MVMs and W^T h as backward MVMs of the same cells (`host.chip.Chip` with the
-    mapping's targets programmed), outputs in integer LSBs; biases rounded to integer LSBs."""
+    mapping's targets programmed), outputs in integer LSBs; biases rounded to integer LSBs.
+
+    A direction whose every output comes from one core whole (no partial sums of two tiles to add) is
+    decided on the chip: each MVM in decide mode (`Chip.mvm(..., decide=True)`), its lines' biases and LFSR
+    states written before (`Chip.set_stochastic`) and the stepped states read back after
+    (`Chip.lfsr_states`), so the host's LFSR banks carry on as if the host had decided. The same function
+    as the host's `StochasticNeuron.decide` on the same converted outputs, bit for bit. That is every
+    backward MVM (each core's rows are distinct visible units) and, when the visible units fit one core's
+    rows, every forward MVM too. A direction split over cores (forward on the reference chip: 74 rows on
+    two 64-row cores) converts multi-bit outputs, adds the partials and decides in the host.
+    `decide_on_chip=False` decides everything in the host (as before decide mode)."""
 
     integer = True
 
-    def __init__(self, chip, mapping: RBMMapping, rbm: RBM):
+    def __init__(self, chip, mapping: RBMMapping, rbm: RBM, decide_on_chip: bool = True):
         self.chip, self.mapping = chip, mapping
         self.lsb = (mapping.lsb_per_unit_forward, mapping.lsb_per_unit_backward)
         self.hidden_bias = np.rint(rbm.c_hidden * mapping.lsb_per_unit_forward).astype(np.int64)
         self.visible_bias = np.rint(rbm.b_visible * mapping.lsb_per_unit_backward).astype(np.int64)
         self.mvms = 0
+        tiled = mapping.tiled
+        # Forward outputs (hidden units) are whole on one core when the rows are one chunk; backward outputs
+        # (visible units) when the column pairs are.
+        whole = {"forward": tiled.row_chunks == 1, "backward": tiled.pair_chunks == 1}
+        able = bool(decide_on_chip) and chip.config.mvm_decide
+        #: Per direction: True where the chip decides, False where the host does.
+        self.on_chip = {direction: able and whole[direction] for direction in whole}
+
+    def _threshold(self, direction: str) -> int:
+        return self.mapping.threshold_forward if direction == "forward" else self.mapping.threshold_backward
 
     def _run(self, states: np.ndarray, direction: str, threshold: int) -> np.ndarray:
         m = self.mapping
@@ -396,17 +424,71 @@ class ChipSampler:
     def visible_membrane(self, h: np.ndarray) -> np.ndarray:
         return self._run(h, "backward", self.mapping.threshold_backward)
 
+    def label_membrane(self, h: np.ndarray) -> np.ndarray:
+        """The label units' membranes (samples, LABELS): plain backward MVMs of the tiles holding label rows
+        only. A decide MVM writes 0 or 1, so a chain decided on chip reads its labels' inputs this way."""
+        m = self.mapping
+        h = np.atleast_2d(h)
+        tiles = [tile for tile in m.tiled.tiles if tile.rows.stop > PIXELS]
+        y = np.zeros((len(h), VISIBLE), dtype=np.int64)
+        for s, states in enumerate(h):
+            for tile in tiles:
+                inputs, outputs = tile.lines(Direction.BACKWARD)
+                y[s, outputs] += tile.mapping.run(self.chip, (states[inputs] * m.pulses).astype(np.int64), "backward",
+                                                  m.in_bits, m.out_bits, "sar", m.threshold_backward)
+        self.mvms += len(h) * len(tiles)
+        return y[:, PIXELS:]
 
-def hidden_step(sampler, v, neuron: StochasticNeuron, lfsr: LFSR) -> tuple[np.ndarray, np.ndarray]:
-    """visible -> hidden: (membranes, sampled hidden states)."""
-    y = sampler.hidden_membrane(v)
-    return y, neuron.decide(y, sampler.hidden_bias, lfsr).astype(np.int64)
+    def sample(self, direction: str, states, bias, neuron: StochasticNeuron, lfsr: LFSR):
+        """(membranes, decisions) of one half-step: forward visible -> hidden, backward hidden -> visible.
+        Membranes are None where the chip decided (`on_chip`)."""
+        if not self.on_chip[direction]:
+            y = self._run(states, direction, self._threshold(direction))
+            return y, neuron.decide(y, bias, lfsr).astype(np.int64)
+        return None, self._decide_on_chip(direction, np.atleast_2d(states), bias, neuron, lfsr)
+
+    def _decide_on_chip(self, direction: str, states: np.ndarray, bias, neuron: StochasticNeuron,
+                        lfsr: LFSR) -> np.ndarray:
+        if lfsr.width != 32 or set(lfsr.taps) != set(LFSR32_TAPS):
+            raise RBMError(f"the chip's LFSRs are 32-bit with taps {LFSR32_TAPS}, not {lfsr.width}-bit with {lfsr.taps}: "
+                           f"decide in the host (decide_on_chip=False)")
+        m, chip = self.mapping, self.chip
+        units = m.tiled.sizes(direction)[0]
+        if lfsr.states.shape != (len(states), units):
+            raise RBMError(f"{len(states)} {direction} MVMs of {units} outputs take one LFSR per sample and unit, "
+                           f"not a bank of {lfsr.states.shape}")
+        bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), (len(states), units))
+        lines = chip.config.mvm_lines
+        fired = np.zeros((len(states), units), dtype=np.int64)
+        for s, x in enumerate(states):
+            for tile in m.tiled.tiles:
+                inputs, outputs = tile.lines(Direction[direction.upper()])
+                count = outputs.stop - outputs.start
+                # Lines beyond the tile's outputs step too; they get any non-zero seed (zero is refused).
+                line_bias = np.zeros(lines, dtype=np.int64)
+                line_bias[:count] = bias[s, outputs]
+                seeds = np.ones(lines, dtype=np.uint64)
+                seeds[:count] = lfsr.states[s, outputs]
+                chip.set_stochastic(line_bias, seeds, neuron.draws, neuron.magnitude_lsb)
+                core = tile.mapping
+                y = chip.mvm(core.core, core.line_inputs((x[inputs] * m.pulses).astype(np.int64), direction),
+                             direction, m.in_bits, m.out_bits, "sar", self._threshold(direction), decide=True)
+                fired[s, outputs] = core.used_outputs(y, direction)
+                lfsr.states[s, outputs] = chip.lfsr_states()[:count]
+        self.mvms += len(states) * len(m.tiled.tiles)
+        return fired
 
 
-def visible_step(sampler, h, neuron: StochasticNeuron, lfsr: LFSR, evidence_lsb=0) -> tuple[np.ndarray, np.ndarray]:
-    """hidden -> visible: (membranes, sampled visible states); `evidence_lsb` is added to the biases."""
-    y = sampler.visible_membrane(h)
-    return y, neuron.decide(y, sampler.visible_bias + evidence_lsb, lfsr).astype(np.int64)
+def hidden_step(sampler, v, neuron: StochasticNeuron, lfsr: LFSR) -> tuple[np.ndarray | None, np.ndarray]:
+    """visible -> hidden: (membranes, sampled hidden states); membranes None where the chip decided."""
+    return sampler.sample("forward", v, sampler.hidden_bias, neuron, lfsr)
+
+
+def visible_step(sampler, h, neuron: StochasticNeuron, lfsr: LFSR,
+                 evidence_lsb=0) -> tuple[np.ndarray | None, np.ndarray]:
+    """hidden -> visible: (membranes, sampled visible states), membranes None where the chip decided;
+    `evidence_lsb` is added to the biases."""
+    return sampler.sample("backward", h, sampler.visible_bias + evidence_lsb, neuron, lfsr)
 
 
 # ---- recovery -----------------------------------------------------------------------------------------------
@@ -456,7 +538,7 @@ def recover(sampler, corrupted, known=None, flip_fraction: float | None = None,
         v = np.where(np.concatenate([known, np.zeros((samples, LABELS), bool)], axis=1), v, v_new)
         if step >= burn_in:
             pixel_sum += v[:, :PIXELS]
-            label_sum += y[:, PIXELS:]
+            label_sum += y[:, PIXELS:] if y is not None else sampler.label_membrane(h)
         if progress:
             progress(step + 1, steps)
     mean = pixel_sum / (steps - burn_in)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rram_cim.config import REFERENCE
+from rram_cim.config import NEURRAM_LIKE, REFERENCE
 from rram_cim.host import rbm as R
 from rram_cim.host.chip import Chip, ModelTransport
 from rram_cim.host.training import load_digits
@@ -116,7 +116,7 @@ def test_half_steps_on_the_golden_model_equal_the_mappings_expected_outputs():
     mapping = R.map_rbm(rbm, LEVEL_CODES, REFERENCE)
     chip = Chip(ModelTransport(REFERENCE, seed=0, ideal=True), REFERENCE)      # exact cells, noise-free neurons
     mapping.tiled.program(chip)
-    sampler = R.ChipSampler(chip, mapping, rbm)
+    sampler = R.ChipSampler(chip, mapping, rbm, decide_on_chip=False)         # membranes in both directions
     rng = np.random.default_rng(1)
     v = rng.integers(0, 2, (3, R.VISIBLE))
     h = rng.integers(0, 2, (3, rbm.hidden))
@@ -134,6 +134,72 @@ def test_half_steps_on_the_golden_model_equal_the_mappings_expected_outputs():
     # The chip's integer membranes track the float products at the mapping's scale (quantization aside).
     scale = mapping.lsb_per_unit_forward
     assert np.abs(y - (v @ rbm.w.T) * scale).max() < 0.25 * scale * rbm.hidden
+
+
+# ---- decisions on the chip (decide mode) where a direction's outputs come from one core whole --------------
+
+def _samplers(config, hidden, seed=0):
+    """Two samplers on two noisy model chips of one seed: the host deciding everything, the chip where it can."""
+    rbm = _random_rbm(hidden, seed)
+    mapping = R.map_rbm(rbm, LEVEL_CODES, config)
+    samplers = []
+    for on_chip in (False, True):
+        chip = Chip(ModelTransport(config, seed=seed, neuron_noise=True), config)
+        mapping.tiled.program(chip)
+        samplers.append(R.ChipSampler(chip, mapping, rbm, decide_on_chip=on_chip))
+    return rbm, samplers
+
+
+@pytest.mark.parametrize("config, hidden, on_chip", [
+    (REFERENCE, 12, {"forward": False, "backward": True}),       # 74 visible rows on two cores: forward partials
+    (NEURRAM_LIKE, 12, {"forward": True, "backward": True}),     # everything on one 256-row core
+    (NEURRAM_LIKE, 127, {"forward": True, "backward": False}),   # 128 column pairs on two cores: backward partials
+], ids=["reference", "neurram-like", "neurram-like-127-hidden"])
+def test_chip_decisions_and_lfsr_states_equal_the_hosts_on_the_same_converted_outputs(config, hidden, on_chip):
+    rbm, (host, chip) = _samplers(config, hidden)
+    assert host.on_chip == {"forward": False, "backward": False} and chip.on_chip == on_chip
+    rng = np.random.default_rng(4)
+    v = rng.integers(0, 2, (3, R.VISIBLE))
+    evidence = rng.integers(-4, 5, (3, R.VISIBLE))                 # per-digit biases, as the flip evidence
+    neuron, results = R.StochasticNeuron(), []
+    for sampler in (host, chip):
+        lfsr_h, lfsr_v = R.LFSR(R.lfsr_seeds((3, hidden), 5)), R.LFSR(R.lfsr_seeds((3, R.VISIBLE), 6))
+        y_h, h = R.hidden_step(sampler, v, neuron, lfsr_h)
+        y_v, v_new = R.visible_step(sampler, h, neuron, lfsr_v, evidence)
+        results.append((h, v_new, lfsr_h.states, lfsr_v.states, y_h, y_v))
+    for ours, theirs in zip(results[0][:4], results[1][:4]):
+        assert np.array_equal(ours, theirs)
+    assert not np.array_equal(results[1][3], R.lfsr_seeds((3, R.VISIBLE), 6))      # the chip stepped them
+    assert 0 < results[1][1].mean() < 1 and 0 < results[1][0].mean() < 1
+    assert (results[1][4] is None) == on_chip["forward"] and (results[1][5] is None) == on_chip["backward"]
+
+
+def test_a_chip_without_decide_mode_or_told_not_to_decides_in_the_host():
+    rbm = _random_rbm()
+    config = replace(NEURRAM_LIKE, mvm_stochastic=False)
+    mapping = R.map_rbm(rbm, LEVEL_CODES, config)
+    chip = Chip(ModelTransport(config, seed=0), config)
+    assert R.ChipSampler(chip, mapping, rbm).on_chip == {"forward": False, "backward": False}
+
+
+def test_chip_decisions_refuse_an_lfsr_the_chip_does_not_have():
+    rbm = _random_rbm()
+    mapping = R.map_rbm(rbm, LEVEL_CODES, NEURRAM_LIKE)
+    sampler = R.ChipSampler(Chip(ModelTransport(NEURRAM_LIKE, seed=0), NEURRAM_LIKE), mapping, rbm)
+    with pytest.raises(R.RBMError, match="32-bit"):
+        R.hidden_step(sampler, np.zeros((1, R.VISIBLE), dtype=int), R.StochasticNeuron(), R.LFSR([[1] * 12], 16, TAPS16))
+
+
+def test_label_membranes_of_a_chip_decided_chain_are_the_backward_mvms_label_outputs():
+    rbm = _random_rbm()
+    mapping = R.map_rbm(rbm, LEVEL_CODES, REFERENCE)
+    chip = Chip(ModelTransport(REFERENCE, seed=0, ideal=True), REFERENCE)
+    mapping.tiled.program(chip)
+    sampler = R.ChipSampler(chip, mapping, rbm)
+    h = np.random.default_rng(7).integers(0, 2, (3, rbm.hidden))
+    labels = sampler.label_membrane(h)
+    assert sampler.mvms == 3                                   # only the core holding the label rows
+    assert np.array_equal(labels, sampler.visible_membrane(h)[:, R.PIXELS:]) and np.abs(labels).max() > 0
 
 
 # ---- a tiny recovery --------------------------------------------------------------------------------------
