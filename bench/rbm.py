@@ -3,20 +3,11 @@
     rram-cim bench rbm [--out DIR] [--seed N] [--samples N] [--steps N] [--burn-in N] [--hidden N] [--epochs N]
     python bench/rbm.py ...
 
-1. Trains an RBM (64 binarized pixels + 10 one-hot labels) on scikit-learn's digits by contrastive
-   divergence, noise-aware: W rounded to the cells' 8 levels and each weight's conductance spread after P&V
-   and a day of relaxation (`host.training.device_spread_us`) drawn in every step. Hidden units as the
-   cores allow: --hidden (default 31, a core's neurons less the balance pair) and one fewer each time the
-   trained W cannot be balanced on the cores (`host.rbm.train_fitting`).
-2. Maps W onto the reference chip's two cores for both MVM directions (`host.rbm.map_rbm`), programs them
-   through the golden model's P&V (the demo's recipes), lets them relax a day and calibrates every neuron's
-   comparator offset (`Chip.calibrate`). The neurons' comparator offsets and kT/C noise are on.
-3. Corrupts the held-out digits twice: 20 % of the pixels flipped; one 4x4 quadrant (a quarter) occluded.
-   Recovers both by Gibbs sampling: on the chip (forward MVM visible -> hidden, backward MVM hidden ->
-   visible on the same cells, the LFSR stochastic neuron deciding in the host) and with the float
-   reference (the float W, exact products, the same neuron and LFSR draws).
-4. Reports the pixel error reduction against the corrupted input (NeuRRAM: 70 %, Wan et al., Nature 608,
-   2022), the label units' classification of the recovered and of the clean digits, and the cost.
+What it runs is `rram_cim.demo_rbm` (its docstring has the steps; `rram-cim demo --task rbm` runs the
+same): an RBM trained noise-aware on the digits, mapped for both MVM directions, programmed, relaxed a day
+and calibrated; both corruptions (20 % of the pixels flipped, a quarter occluded) recovered by Gibbs
+sampling on the chip model and in float, with the pixel error reduction (NeuRRAM: 70 %) and the label
+units' classification.
 
 Writes report.json and rbm_recovery.png (rows: flipped, recovered on the chip, recovered in float;
 occluded, recovered on the chip, in float; original) into --out.

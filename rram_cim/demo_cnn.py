@@ -14,6 +14,7 @@ import sys
 import time
 
 from .config import CONFIGS, ChipConfig
+from .demo_report import draw_confusion
 from .progress import Bar
 
 __all__ = ["DEFAULT_CONFIG", "OUTPUTS", "PLOT", "TARGET", "check_fits", "evaluate", "plot", "print_summary"]
@@ -192,16 +193,7 @@ def plot(report: dict, folder: pathlib.Path) -> pathlib.Path:
     bars.set_title(f"digits CNN on '{report['config']}' (chip seed {report['seed']}, neuron noise on)")
     bars.legend(loc="lower left")
     last = rows[-1]
-    confusion = np.array(last["confusion"])
-    matrix.imshow(confusion, cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion):
-        if count:
-            matrix.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                        color="w" if count > confusion.max() / 2 else "k")
-    matrix.set_xlabel("predicted")
-    matrix.set_ylabel("true")
-    matrix.set_xticks(range(len(confusion)))
-    matrix.set_yticks(range(len(confusion)))
+    draw_confusion(matrix, last["confusion"])
     matrix.set_title(f"{last['setting']}: {last['digits']} digits")
     figure.tight_layout()
     out = folder / PLOT

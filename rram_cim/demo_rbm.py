@@ -11,7 +11,8 @@ run it (docs/rbm.md).
    comparator offset (`Chip.calibrate`). The neurons' comparator offsets and kT/C noise are on.
 3. Corrupts the held-out digits twice: 20 % of the pixels flipped; one 4x4 quadrant (a quarter) occluded.
    Recovers both by Gibbs sampling: on the chip (forward MVM visible -> hidden, backward MVM hidden ->
-   visible on the same cells, the LFSR stochastic neuron deciding in the host) and with the float
+   visible on the same cells, the LFSR stochastic neuron deciding on the chip wherever a direction's outputs
+   come from one core, else in the host: docs/rbm.md) and with the float
    reference (the float W, exact products, the same neuron and LFSR draws).
 4. Reports the pixel error reduction against the corrupted input (NeuRRAM: 70 %, Wan et al., Nature 608,
    2022), the label units' classification of the recovered and of the clean digits, and the cost.

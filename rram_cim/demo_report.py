@@ -144,14 +144,9 @@ def _print_breakdown(breakdown) -> None:
               f"{figure['source']})")
 
 
-def _plots(scratch, out, evaluation, programs, level_codes, config, raster, spikes, label, predicted, network) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix
-
-    figure, axis = plt.subplots(figsize=(5, 4.4))
-    matrix = confusion_matrix(evaluation.labels, evaluation.predictions, labels=range(10))
+def draw_confusion(axis, matrix) -> None:
+    """A confusion matrix (true digit by row) on `axis`, each non-zero count written in its cell."""
+    matrix = np.asarray(matrix)
     axis.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
         if value:
@@ -159,8 +154,18 @@ def _plots(scratch, out, evaluation, programs, level_codes, config, raster, spik
                       color="white" if value > matrix.max() / 2 else "black")
     axis.set_xlabel("predicted")
     axis.set_ylabel("true digit")
-    axis.set_xticks(range(10))
-    axis.set_yticks(range(10))
+    axis.set_xticks(range(len(matrix)))
+    axis.set_yticks(range(len(matrix)))
+
+
+def _plots(scratch, out, evaluation, programs, level_codes, config, raster, spikes, label, predicted, network) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    figure, axis = plt.subplots(figsize=(5, 4.4))
+    draw_confusion(axis, confusion_matrix(evaluation.labels, evaluation.predictions, labels=range(10)))
     axis.set_title(f"Chip (golden model), accuracy {evaluation.accuracy:.3f}")
     _save(figure, scratch / "confusion.png")
 
