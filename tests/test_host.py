@@ -148,7 +148,8 @@ def test_a_chip_with_one_page_answers_its_geometry_and_a_host_for_the_full_chip_
     assert not any(w.name in ("mvm_x", "mvm_y", "neuron_trim") for w in lite_table.windows)
     assert not any(r.name.startswith("mvm_") for r in lite_table.registers)
     with pytest.raises(IdentityError, match=r"1 page\(s\) of neuron settings, up to 1 read\(s\) averaged per "
-                                            r"verify, P&V algorithms 0b011, 0 MVM lines, output burst off\), the config 'reference' says .*2 page"):
+                                            r"verify, P&V algorithms 0b011, 0 MVM lines, output burst off, stochastic neurons off\), the "
+                                            r"config 'reference' says .*2 page"):
         check_identity(regs, REFERENCE)
     check_identity(RegisterClient(RegisterFileModel(REFERENCE_LITE), lite_table), REFERENCE_LITE)
 
