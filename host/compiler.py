@@ -2,10 +2,15 @@
 
 `compile_network` takes layers of conductance levels, as `host.training` trains them (every cell of a
 core, free rows included), or of signed integer weights, which `compile_layer` first balances (below),
-and places layer k on core k: its inputs on rows 0.., its neurons on column pairs (2n, 2n+1), the cells
-no layer uses at the lowest level. A hidden neuron's positive spike is routed to row n of the next core
-(its negative spikes go nowhere: a ReLU), the last layer's spikes of both signs to the host. Whatever
-does not fit (layers, rows, neurons, levels, threshold or read-voltage codes) is refused with the limit.
+and places the layers on consecutive cores: each layer's inputs on rows 0.., its neurons on column pairs
+(2n, 2n+1), the cells no layer uses at the lowest level. A layer with more neurons than a core has is
+split by columns over as many cores as it needs (neuron n on core first + n // neurons), each holding
+all of its rows: an input reaches it on every one of them (the host sends a network input to each core of
+the first layer; a routing entry's `copies` fans a spike out to the cores of the next), as NeuRRAM
+segments a layer's outputs over cores. A hidden neuron's positive spike is routed to row n of the next
+layer's cores (its negative spikes go nowhere: a ReLU), the last layer's spikes of both signs to the
+host. Whatever does not fit (cores, rows, levels, threshold or read-voltage codes) is refused with the
+limit. Rows are not split: a layer has at most a core's rows (the MVM path's `host.tiling` splits both).
 
 Balancing integer weights (`compile_layer`): one layer of signed integer weights onto one core's
 differential column pairs, for voltage-mode neurons.
@@ -143,9 +148,20 @@ class Layer:
     def from_weights(cls, weights, level_codes, config: ChipConfig, extra_levels: int = 0) -> "Layer":
         """Signed integer weights (inputs x neurons), balanced by `compile_layer` on spare rows (every
         column raised by `extra_levels`)."""
-        mapping = compile_layer(weights, level_codes, config, extra_levels=extra_levels)
-        neurons = np.asarray(weights).shape[1]
-        return cls(mapping.levels[:, 0:2 * neurons:2], mapping.levels[:, 1:2 * neurons:2], len(mapping.input_rows))
+        weights = np.asarray(weights)
+        if weights.ndim != 2 or weights.shape[1] <= config.neurons:
+            mapping = compile_layer(weights, level_codes, config, extra_levels=extra_levels)
+            neurons = weights.shape[1]
+            return cls(mapping.levels[:, 0:2 * neurons:2], mapping.levels[:, 1:2 * neurons:2],
+                       len(mapping.input_rows))
+        # More neurons than a core has: each core's share balanced to the whole layer's column total, so
+        # every neuron of the layer has the one gain its threshold was chosen for.
+        chunks = [weights[:, start:start + config.neurons] for start in range(0, weights.shape[1], config.neurons)]
+        heaviest = [int(np.maximum(np.maximum(c, 0).sum(axis=0), np.maximum(-c, 0).sum(axis=0)).max(initial=0))
+                    for c in chunks]
+        parts = [cls.from_weights(c, level_codes, config, extra_levels + max(heaviest) - h)
+                 for c, h in zip(chunks, heaviest)]
+        return cls(np.hstack([p.plus for p in parts]), np.hstack([p.minus for p in parts]), parts[0].inputs)
 
     @property
     def neurons(self) -> int:
@@ -163,11 +179,15 @@ class NetworkMapping:
     #: One NeuronCodes for every core, or a tuple of one per core where the layers' settings differ.
     codes: NeuronCodes | tuple[NeuronCodes, ...]
     v_read_code: int
-    #: Row (on core 0) of each network input, and (core, neuron) of each output.
+    #: Row of each network input (on each of `input_cores`, the first layer's), and (core, neuron) of each
+    #: output.
     input_rows: tuple[int, ...]
     outputs: tuple[tuple[int, int], ...]
     #: Steps a hidden spike needs to reach the last layer: appended to every run with no input.
     flush_steps: int
+    input_cores: tuple[int, ...] = (0,)
+    #: The cores of each layer, in order (more than one where a layer's neurons are split).
+    layer_cores: tuple[tuple[int, ...], ...] = ()
 
     def host_steps(self, spikes: np.ndarray) -> list[list[tuple[int, int]]]:
         """The input events of one inference from a (steps, inputs) boolean spike raster, flush steps
@@ -177,7 +197,7 @@ class NetworkMapping:
             raise CompileError(f"input raster has shape {spikes.shape}; the network takes (steps, "
                                f"{len(self.input_rows)})")
         rows = np.asarray(self.input_rows)
-        steps = [[(0, int(row)) for row in rows[step]] for step in spikes]
+        steps = [[(core, int(row)) for core in self.input_cores for row in rows[step]] for step in spikes]
         return steps + [[] for _ in range(self.flush_steps)]
 
     def scores(self, events) -> np.ndarray:
@@ -264,9 +284,22 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
     codes = np.asarray(level_codes)
     if not layers:
         raise CompileError("a network needs at least one layer")
-    if len(layers) > config.cores:
-        raise CompileError(f"{len(layers)} layers: the chip has {config.cores} cores, one per layer")
+    spans = [-(-np.asarray(layer.plus).shape[-1] // config.neurons) if np.ndim(layer.plus) == 2 else 1
+             for layer in layers]
+    if sum(spans) > config.cores:
+        raise CompileError(f"the layers take {sum(spans)} cores ({' + '.join(map(str, spans))}; a core holds "
+                           f"{config.neurons} neurons): the chip has {config.cores}")
+    fanned = [k for k in range(1, len(layers)) if spans[k] > 1]
+    if fanned and not config.route_fanout:
+        raise CompileError(f"layer {fanned[0]} is split over {spans[fanned[0]]} cores and config {config.name!r} "
+                           "routes a spike to one core (route_fanout off): only a first layer may be split, its "
+                           "inputs sent by the host to each of its cores")
+    first = np.concatenate([[0], np.cumsum(spans)]).astype(int)
+    layer_cores = tuple(tuple(range(first[k], first[k + 1])) for k in range(len(layers)))
     settings = neuron_codes(len(layers), config, threshold_code, mode, negative_threshold_code, leak_code, reset)
+    if isinstance(settings, tuple):                     # one page per layer: each of its cores takes it
+        per_core = [settings[k] for k, cores in enumerate(layer_cores) for _ in cores]
+        settings = tuple(per_core + [per_core[-1]] * (config.cores - len(per_core)))
     if codes.ndim != 1 or len(codes) < 2 or np.any(np.diff(codes) <= 0):
         raise CompileError("level_codes must list at least two increasing ADC codes")
     if len(codes) > config.pv_levels:
@@ -286,8 +319,6 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
         rows, neurons = plus.shape
         if rows > config.rows:
             raise CompileError(f"{name} has {rows} rows: a core has {config.rows}")
-        if neurons > config.neurons:
-            raise CompileError(f"{name} has {neurons} neurons: a core has {config.neurons}")
         if not 1 <= layer.inputs <= rows:
             raise CompileError(f"{name} has {layer.inputs} inputs on {rows} rows")
         if k and layer.inputs != layers[k - 1].neurons:
@@ -295,17 +326,26 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
         low, high = min(plus.min(), minus.min()), max(plus.max(), minus.max())
         if low < 0 or high >= len(codes):
             raise CompileError(f"{name} uses levels {low}..{high}; the table has 0..{len(codes) - 1}")
-        levels = np.zeros((config.rows, config.columns), dtype=np.int64)
-        levels[:rows, 0:2 * neurons:2] = plus
-        levels[:rows, 1:2 * neurons:2] = minus
-        all_levels.append(levels)
-        targets.append(codes[levels])
+        for share, start in enumerate(range(0, neurons, config.neurons)):
+            part = slice(start, start + config.neurons)
+            width = len(range(neurons)[part])
+            levels = np.zeros((config.rows, config.columns), dtype=np.int64)
+            levels[:rows, 0:2 * width:2] = plus[:, part]
+            levels[:rows, 1:2 * width:2] = minus[:, part]
+            all_levels.append(levels)
+            targets.append(codes[levels])
+
+    def place(k: int, neuron: int) -> tuple[int, int]:
+        """(core, neuron on that core) of a layer's neuron."""
+        return layer_cores[k][0] + neuron // config.neurons, neuron % config.neurons
+
     routes = [pack_route(False)] * (routing_table_bytes(config) // ROUTE_ENTRY_BYTES)
     for k, layer in enumerate(layers):
         for neuron in range(layer.neurons):
-            at = route_offset(config.neurons, k, neuron, 0) // ROUTE_ENTRY_BYTES
-            if k + 1 < len(layers):
-                routes[at] = pack_route(False, True, k + 1, neuron)        # positive spike: next layer's row
+            at = route_offset(config.neurons, *place(k, neuron), 0) // ROUTE_ENTRY_BYTES
+            if k + 1 < len(layers):                     # positive spike: its row on the next layer's cores
+                following = layer_cores[k + 1]
+                routes[at] = pack_route(False, True, following[0], neuron, copies=len(following) - 1)
             else:
                 routes[at] = routes[at + 1] = pack_route(True)             # both signs to the host
     routing = b"".join(routes)
@@ -315,4 +355,5 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
                           level_codes=tuple(int(c) for c in codes), routing=routing,
                           codes=settings,
                           v_read_code=v_read_code, input_rows=tuple(range(layers[0].inputs)),
-                          outputs=tuple((last, n) for n in range(layers[-1].neurons)), flush_steps=last)
+                          outputs=tuple(place(last, n) for n in range(layers[-1].neurons)), flush_steps=last,
+                          input_cores=layer_cores[0], layer_cores=layer_cores)

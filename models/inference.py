@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import ChipConfig
-from ..protocol import EVENT_TICK, ROUTE_ENTRY_BYTES, output_event, route_offset, routing_table_bytes, unpack_route
+from ..protocol import (EVENT_TICK, ROUTE_ENTRY_BYTES, output_event, route_destinations, route_offset,
+                        routing_table_bytes, unpack_route)
 from .device import ModelInputError
 from .macro import AnalogMacro, NeuronCodes
 
@@ -54,7 +55,7 @@ class InferenceModel:
         self.v_read_code = v_read_code
 
     def route(self, core: int, neuron: int, negative: bool):
-        """One spike's routing entry (`protocol.RouteEntry`: `.to_host`, `.to_row`, `.core`, `.row`)."""
+        """One spike's routing entry (`protocol.RouteEntry`: `.to_host`, `.to_row`, `.core`, `.row`, `.copies`)."""
         at = route_offset(self.config.neurons, core, neuron, int(negative))
         return unpack_route(self.routing[at:at + ROUTE_ENTRY_BYTES])
 
@@ -85,10 +86,10 @@ class InferenceModel:
                 entry = self.route(core, neuron, sign)
                 if entry.to_host:
                     result.events.append(output_event(core, neuron, sign))
-                if entry.to_row:
-                    inside = entry.core < config.cores and entry.row < config.rows
+                for destination in route_destinations(entry, config.route_fanout):
+                    inside = destination[0] < config.cores and destination[1] < config.rows
                     if inside and len(queued) < config.route_fifo_depth:
-                        queued.append((int(entry.core), int(entry.row)))
+                        queued.append(destination)
                     else:
                         result.dropped += 1
             result.events.append(EVENT_TICK)

@@ -106,6 +106,11 @@ class ChipConfig:
     #: index). Off, a target is a byte (target_bits must be 8): the iCEBreaker's reduced set, where the
     #: unpacking's ~80 logic cells do not fit.
     pv_packing: bool = True
+    #: Feature flag: a routing entry's `copies` send a spike to its row on consecutive cores (a spiking
+    #: layer split over cores, docs/inference.md). Off, the router reads copies as 0 and the compiler
+    #: splits only a first layer (the host sends its inputs to each core): the iCEBreaker's reduced set,
+    #: where the ~40 logic cells do not fit.
+    route_fanout: bool = True
     #: Feature flag: the MVM sequencer can end an MVM in stochastic binary neurons (docs/mvm.md, decide
     #: mode: per output line a bias and a 32-bit LFSR, the mvm_bias and mvm_lfsr windows), NeuRRAM's RBM
     #: sampling on chip. Off (or without `mvm`), a decide start is refused (ERROR.mvm_config): the
@@ -124,6 +129,7 @@ class ChipConfig:
         need(isinstance(self.mvm, bool), "mvm", "must be True or False")
         need(isinstance(self.output_burst, bool), "output_burst", "must be True or False")
         need(isinstance(self.pv_packing, bool), "pv_packing", "must be True or False")
+        need(isinstance(self.route_fanout, bool), "route_fanout", "must be True or False")
         need(isinstance(self.mvm_stochastic, bool), "mvm_stochastic", "must be True or False")
         for name in ("cores", "rows", "columns", "neurons", "dac_bits", "adc_bits",
                      "input_fifo_depth", "output_fifo_depth", "failed_log_depth", "pv_levels",
@@ -245,5 +251,5 @@ NEURRAM = NEURRAM_LIKE.replace(name="neurram", cores=48)
 #: iCE40UP5K, docs/fpga.md): one page of neuron settings for every core.
 REFERENCE_LITE = REFERENCE.replace(name="reference-lite", per_core_neurons=False, pv_averaging=False,
                                    pv_radar=False, mvm=False, output_burst=False, pv_packing=False,
-                                   mvm_stochastic=False)
+                                   mvm_stochastic=False, route_fanout=False)
 CONFIGS = {config.name: config for config in (REFERENCE, REFERENCE_LITE, NEURRAM_LIKE, NEURRAM)}

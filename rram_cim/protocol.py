@@ -24,6 +24,7 @@ __all__ = ["Op", "Algorithm", "Scope", "NeuronMode", "NeuronReset", "Direction",
            "InputEvent", "OutputEvent", "EVENT_BITS", "EVENT_TICK", "EVENT_NEGATIVE", "input_event", "output_event",
            "decode_event",
            "RouteEntry", "ROUTE_ENTRY_BYTES", "ROUTE_TO_HOST", "ROUTE_TO_ROW", "pack_route", "unpack_route",
+           "route_destinations",
            "route_offset", "routing_table_bytes",
            "DAC_FIELDS", "RECIPE_FIELDS", "LevelEntry", "LEVEL_ENTRY_BYTES", "LEVEL_FIELDS", "LEVEL_USED_BYTES",
            "pack_level",
@@ -207,8 +208,10 @@ def decode_event(word: int) -> tuple[bool, bool, int, int]:
 
 # ---- routing table (window `routing`) -------------------------------------------------------------------
 #: One entry per (core, neuron, sign), sign 0 for positive spikes, at `route_offset`: where a spike goes
-#: (to the host's output FIFO, and/or as an input event to a destination row in the next step).
-RouteEntry = data.StructLayout({"to_host": 1, "to_row": 1, "reserved": 6, "core": 8, "row": 16})
+#: (to the host's output FIFO, and/or as input events in the next step to `row` of cores `core` to
+#: `core + copies`: a layer whose neurons are split over several cores takes each input on every one of
+#: them, as NeuRRAM segments a layer's columns over cores).
+RouteEntry = data.StructLayout({"to_host": 1, "to_row": 1, "copies": 6, "core": 8, "row": 16})
 ROUTE_ENTRY_BYTES = RouteEntry.size // 8
 #: The flags byte's bits (the entry's first byte).
 ROUTE_TO_HOST = RouteEntry.const({"to_host": 1}).as_bits()
@@ -225,16 +228,33 @@ def routing_table_bytes(config: ChipConfig) -> int:
     return config.cores * config.neurons * 2 * ROUTE_ENTRY_BYTES
 
 
-def pack_route(to_host: bool, to_row: bool = False, core: int = 0, row: int = 0) -> bytes:
-    # The destination becomes an input event: it must fit one.
-    if not (_fits(InputEvent, "core", core) and _fits(InputEvent, "row", row)):
-        raise ValueError(f"route destination core {core} row {row} does not fit")
-    entry = RouteEntry.const({"to_host": int(bool(to_host)), "to_row": int(bool(to_row)), "core": core, "row": row})
+def pack_route(to_host: bool, to_row: bool = False, core: int = 0, row: int = 0, copies: int = 0) -> bytes:
+    """A routing entry: to the host, and/or to `row` of cores `core` .. `core + copies`."""
+    # Each destination becomes an input event: it must fit one.
+    if not (_fits(RouteEntry, "copies", copies) and _fits(InputEvent, "core", core + copies)
+            and _fits(InputEvent, "core", core) and _fits(InputEvent, "row", row)):
+        raise ValueError(f"route destination cores {core}..{core + copies} row {row} do not fit")
+    entry = RouteEntry.const({"to_host": int(bool(to_host)), "to_row": int(bool(to_row)), "core": core, "row": row,
+                              "copies": copies})
     return entry.as_bits().to_bytes(ROUTE_ENTRY_BYTES, "little")
 
 
+def route_destinations(entry, fanout: bool = True) -> list[tuple[int, int]]:
+    """The (core, row) input events a routing entry (`unpack_route`'s) sends a spike to, in the order the
+    router queues them; none unless `to_row`. A router without fan-out (`ChipConfig.route_fanout` off)
+    reads copies as 0."""
+    if not entry.to_row:
+        return []
+    if not fanout:
+        return [(int(entry.core), int(entry.row))]
+    # The router counts the entry's 8-bit core field up: a raw entry near 255 wraps (pack_route refuses one).
+    wrap = 1 << RouteEntry["core"].width
+    return [((int(entry.core) + copy) % wrap, int(entry.row)) for copy in range(int(entry.copies) + 1)]
+
+
 def unpack_route(entry: bytes):
-    """A routing entry's fields (`.to_host`, `.to_row`, `.core`, `.row`) from its ROUTE_ENTRY_BYTES bytes."""
+    """A routing entry's fields (`.to_host`, `.to_row`, `.core`, `.row`, `.copies`) from its ROUTE_ENTRY_BYTES
+    bytes."""
     return RouteEntry.from_bits(int.from_bytes(entry, "little"))
 
 

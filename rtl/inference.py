@@ -9,8 +9,8 @@ Each time step (the golden model `models.inference` states the same rules):
 3. Route: a priority encoder walks the spike flags core by core (positive before negative, lowest
    neuron first), read from the port, where the macro holds them until the next fire; each spike's
    routing-table entry sends it to the host output FIFO (with back-pressure: the step waits for room)
-   and/or queues an input event for a row in the next step (a full queue drops the event and counts it,
-   never silently).
+   and/or queues input events for the next step: its row on each of its `copies + 1` consecutive cores,
+   one per cycle (a full queue drops an event and counts it, never silently).
 4. A tick on the output FIFO ends the step.
 
 So a step costs a few cycles per event and per spike plus a constant per core, never a scan of the
@@ -260,6 +260,8 @@ class InferenceSequencer(wiring.Component):
             with m.Else():
                 m.next = "To-Row"
 
+        # One destination a cycle: the entry's row on its core, then (a split layer's cores) on the next,
+        # counting the entry's own copies down (the entry is fetched afresh for every spike).
         with m.State("To-Row"):
             inside = (r.entry.core < config.cores) & (r.entry.row < config.rows)
             routed = Signal(InputEvent)
@@ -269,8 +271,11 @@ class InferenceSequencer(wiring.Component):
                     m.d.comb += [r.queue.w_en.eq(1), r.queue.w_data.eq(routed)]
                 with m.Else():
                     m.d.comb += self.drop.eq(1)
-            m.d.sync += r.pending.eq(r.pending & ~(Const(1, len(r.pending)) << r.index))
-            m.next = "Scan"
+            with m.If(r.entry.to_row & (r.entry.copies != 0) & config.route_fanout):
+                m.d.sync += [r.entry.core.eq(r.entry.core + 1), r.entry.copies.eq(r.entry.copies - 1)]
+            with m.Else():
+                m.d.sync += r.pending.eq(r.pending & ~(Const(1, len(r.pending)) << r.index))
+                m.next = "Scan"
 
 
 

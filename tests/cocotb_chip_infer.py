@@ -63,6 +63,36 @@ async def two_layer_network_across_two_cores_matches_the_golden_model(dut):
 
 
 @cocotb.test()
+async def a_route_reaches_its_row_on_every_core_it_names(dut):
+    # A layer split over both cores takes each input on both: the host sends every input event to both,
+    # and core 0's positive spikes come back as row events on cores 0 and 1 (one entry, copies=1).
+    tb = InferenceBench(dut)
+    await tb.start()
+    config = tb.config
+    rng = np.random.default_rng(tb.seed + 1)
+    rows = [rng.choice(config.rows, 12, replace=False) for _ in range(8)]
+    host_steps = [[(core, int(r)) for core in (0, 1) for r in step] for step in rows] + [[]]
+    codes = NeuronCodes(thresh_pos=7, thresh_neg=7, refractory=1)
+    entries = []
+    for core in range(config.cores):
+        for neuron in range(config.neurons):
+            fanned = core == 0 and neuron < config.rows
+            entries += [pack_route(True, fanned, 0, neuron, copies=1 if fanned else 0), pack_route(True)]
+    routing = b"".join(entries)
+    await bridge(tb.runner.configure)(codes, V_READ, routing)
+    run = await bridge(tb.runner.run)(host_steps)
+
+    golden = InferenceModel(macro_with_weights(config, tb.seed, tb.noise), routing, codes, V_READ).run(host_steps)
+    assert run.events == golden.events, f"seed {tb.seed}"
+    assert (run.steps, run.spikes, run.row_events, run.dropped) == (
+        len(host_steps), int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped)
+    # Each step delivers the routed events first, then the host's (all of them inside the chip).
+    copies = [event for t, step in enumerate(golden.routed) for event in step[:len(step) - len(host_steps[t])]]
+    assert {core for core, _ in copies} == {0, 1}, "no spike was fanned out: the test would be vacuous"
+    assert await bridge(tb.regs.read)("error") == 0
+
+
+@cocotb.test()
 async def bad_starts_are_refused_and_the_engines_exclude_each_other(dut):
     tb = InferenceBench(dut)
     await tb.start()

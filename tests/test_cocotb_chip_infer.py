@@ -12,6 +12,7 @@ SCENARIO = pathlib.Path(__file__).with_name("cocotb_chip_infer.py")
 
 @pytest.mark.parametrize("testcase", [
     "two_layer_network_across_two_cores_matches_the_golden_model",
+    "a_route_reaches_its_row_on_every_core_it_names",
     "bad_starts_are_refused_and_the_engines_exclude_each_other",
     "reset_mid_inference_leaves_an_idle_chip",
     "directed_runs_match_the_golden_model",

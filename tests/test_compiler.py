@@ -103,9 +103,10 @@ def test_integer_weights_compile_through_balancing():
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda n: n + n[1:], "3 layers: the chip has 2 cores"),
+    (lambda n: n + n[1:], r"the layers take 3 cores \(1 \+ 1 \+ 1; a core holds 32 neurons\): the chip has 2"),
     (lambda n: [Layer(np.zeros((65, 4), int), np.zeros((65, 4), int), 10)], "65 rows: a core has 64"),
-    (lambda n: [Layer(np.zeros((64, 33), int), np.zeros((64, 33), int), 64)], "33 neurons: a core has 32"),
+    (lambda n: [Layer(np.zeros((64, 65), int), np.zeros((64, 65), int), 64)], r"take 3 cores \(3; "),
+    (lambda n: [n[0], Layer(np.zeros((32, 33), int), np.zeros((32, 33), int), 32)], r"take 3 cores \(1 \+ 2; "),
     (lambda n: [Layer(np.full((64, 4), 8), np.zeros((64, 4), int), 64)], "levels 0..8; the table has 0..7"),
     (lambda n: [Layer(np.zeros((64, 4)), np.zeros((64, 4)), 64)], "integers"),
     (lambda n: [n[0], Layer(np.zeros((64, 4), int), np.zeros((64, 4), int), 31)], "takes 31 inputs but layer 0 has 32"),
@@ -161,3 +162,69 @@ def test_layers_that_reset_differently_are_refused_on_a_config_with_one_page():
 def test_a_reset_that_is_not_zero_or_subtract_is_refused(reset, message):
     with pytest.raises(CompileError, match=message):
         compile_network(_network(np.random.default_rng(3)), LEVELS, REFERENCE, 8, 6, mode=NeuronMode.IF, reset=reset)
+
+
+from rram_cim.protocol import route_destinations, route_offset, unpack_route  # noqa: E402
+
+
+def test_a_layer_wider_than_a_core_is_split_over_cores_and_spikes_as_on_one_wide_core():
+    # The same network on four 64x64 cores (its 40-neuron hidden layer split over cores 0 and 1, each
+    # input sent to both, the output layer on core 2) and on two cores wide enough to hold each layer
+    # whole: with ideal cells every neuron sees the same column voltages, so the output spikes are the same.
+    from rram_cim.models.inference import InferenceModel
+    from rram_cim.models.macro import AnalogMacro, NeuronCodes
+    rng = np.random.default_rng(5)
+    w0, w1 = rng.integers(-3, 4, (20, 40)), rng.integers(-3, 4, (40, 10))
+    split_config = REFERENCE.replace(name="four-cores", cores=4)
+    wide_config = REFERENCE.replace(name="wide-cores", columns=128, neurons=64)
+    scores = {}
+    for config in (split_config, wide_config):
+        layers = [Layer.from_weights(w0, LEVELS, config), Layer.from_weights(w1, LEVELS, config)]
+        mapping = compile_network(layers, LEVELS, config, threshold_code=6, v_read_code=6)
+        macro = AnalogMacro(config, seed=1)
+        for core, targets in enumerate(mapping.targets):
+            macro.cores[core].g_us[:] = targets * config.us_per_adc_lsb
+        model = InferenceModel(macro, mapping.routing, mapping.codes, mapping.v_read_code)
+        rasters = rng.random((6, 12, 20)) < 0.4 if config is split_config else rasters
+        scores[config.name] = [mapping.scores(model.run(mapping.host_steps(r)).events) for r in rasters]
+        if config is split_config:
+            assert mapping.layer_cores == ((0, 1), (2,)) and mapping.input_cores == (0, 1)
+            assert mapping.outputs == tuple((2, n) for n in range(10))
+            split_levels = np.hstack([mapping.levels[0][:, :64], mapping.levels[1][:, :16]])
+            for core, neuron in ((0, 5), (1, 7)):      # global neurons 5 and 39: rows 5 and 39 of core 2
+                entry = unpack_route(mapping.routing[route_offset(32, core, neuron, 0):][:4])
+                assert route_destinations(entry) == [(2, 32 * core + neuron)]
+        else:
+            assert np.array_equal(mapping.levels[0][:, :80], split_levels)      # one column total for all
+    assert np.array_equal(scores["four-cores"], scores["wide-cores"])
+    assert sum(np.abs(s).sum() for s in scores["four-cores"]) > 20            # not vacuous
+
+
+def test_a_split_layer_takes_each_spike_on_every_core_of_the_next():
+    # Layer 1's 50 neurons on cores 1 and 2 of a three-core chip: core 0's spikes go to both.
+    config = REFERENCE.replace(name="three-cores", cores=3)
+    rng = np.random.default_rng(6)
+    layers = [Layer.from_weights(rng.integers(-2, 3, (16, 8)), LEVELS, config),
+              Layer.from_weights(rng.integers(-2, 3, (8, 50)), LEVELS, config)]
+    mapping = compile_network(layers, LEVELS, config, [6, 9], 6, mode=[NeuronMode.ADC, NeuronMode.IF])
+    assert mapping.layer_cores == ((0,), (1, 2))
+    assert [mapping.codes[c].mode for c in range(3)] == [NeuronMode.ADC, NeuronMode.IF, NeuronMode.IF]
+    entry = unpack_route(mapping.routing[route_offset(32, 0, 3, 0):][:4])
+    assert route_destinations(entry) == [(1, 3), (2, 3)]
+    assert mapping.outputs[31:33] == ((1, 31), (2, 0))
+    assert mapping.host_steps(np.eye(16, dtype=bool)[:2])[1] == [(0, 1)]
+
+
+def test_a_config_without_fan_out_splits_only_the_first_layer():
+    lite = REFERENCE_LITE.replace(name="lite-three-cores", cores=3)
+    rng = np.random.default_rng(8)
+    wide, narrow = rng.integers(-2, 3, (16, 40)), rng.integers(-2, 3, (40, 8))
+    mapping = compile_network([Layer.from_weights(wide, LEVELS, lite), Layer.from_weights(narrow, LEVELS, lite)],
+                              LEVELS, lite, 6, 6)
+    assert mapping.layer_cores == ((0, 1), (2,))
+    entry = unpack_route(mapping.routing[route_offset(32, 1, 7, 0):][:4])
+    assert route_destinations(entry) == [(2, 39)]
+    split_hidden = [Layer.from_weights(rng.integers(-2, 3, (16, 8)), LEVELS, lite),
+                    Layer.from_weights(rng.integers(-2, 3, (8, 40)), LEVELS, lite)]
+    with pytest.raises(CompileError, match="layer 1 is split over 2 cores and config 'lite-three-cores' routes"):
+        compile_network(split_hidden, LEVELS, lite, 6, 6)

@@ -32,7 +32,7 @@ def test_the_reduced_reference_has_one_page_of_neuron_settings_and_is_otherwise_
     assert (REFERENCE.neuron_pages, REFERENCE_LITE.neuron_pages, NEURRAM_LIKE.neuron_pages) == (2, 1, 4)
     assert REFERENCE_LITE.replace(name=REFERENCE.name, per_core_neurons=True, pv_averaging=True,
                                   pv_radar=True, mvm=True, output_burst=True, pv_packing=True,
-                                  mvm_stochastic=True) == REFERENCE
+                                  mvm_stochastic=True, route_fanout=True) == REFERENCE
     assert (REFERENCE.mvm_lines, REFERENCE_LITE.mvm_lines, NEURRAM_LIKE.mvm_lines) == (64, 0, 256)
     assert (REFERENCE.pv_verify_reads, REFERENCE_LITE.pv_verify_reads) == (8, 1)
     assert (REFERENCE.pv_algorithms, REFERENCE_LITE.pv_algorithms) == (0b111, 0b011)

@@ -96,11 +96,11 @@ def test_stop_ends_the_run_at_the_end_of_a_step():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_random_networks_and_spike_trains_match_the_golden_model(seed):
-    # Random routing (host and/or any row of any core, some destinations outside the chip), random
-    # inputs on both cores, random neuron settings.
+    # Random routing (host and/or any row of one to three consecutive cores, some destinations outside
+    # the chip), random inputs on both cores, random neuron settings.
     rng = np.random.default_rng(100 + seed)
     entries = [pack_route(bool(rng.random() < 0.5), bool(rng.random() < 0.7), int(rng.integers(0, 3)),
-                          int(rng.integers(0, CONFIG.rows + 8)))
+                          int(rng.integers(0, CONFIG.rows + 8)), copies=int(rng.choice(3, p=[0.6, 0.3, 0.1])))
                for _ in range(CONFIG.cores * CONFIG.neurons * 2)]
     routing = b"".join(entries)
     codes = NeuronCodes(thresh_pos=int(rng.integers(3, 12)), thresh_neg=int(rng.integers(3, 12)),
@@ -154,3 +154,69 @@ def test_events_routed_into_the_step_after_the_last_do_not_leak_into_the_next_ru
     first, _, _ = run_rtl(macro, routing, codes, host_steps, runs=2)
     golden = InferenceModel(macro_with_weights(CONFIG, 14), routing, codes, V_READ).run(host_steps)
     assert first == golden.events + golden.events
+
+
+def test_a_spike_reaches_its_row_on_every_core_of_a_split_layer():
+    # Four cores: layer 0 on core 0, the next layer's neurons split over cores 1-3, so each positive
+    # spike of core 0 goes to its row on all three (one entry, copies=2); their spikes go to the host.
+    config = REFERENCE.replace(name="four-cores", cores=4)
+    entries = []
+    for core in range(config.cores):
+        for neuron in range(config.neurons):
+            if core == 0:
+                entries += [pack_route(False, True, 1, neuron, copies=2), pack_route(False)]
+            else:
+                entries += [pack_route(True)] * 2
+    routing = b"".join(entries)
+    codes = NeuronCodes(thresh_pos=5, thresh_neg=5)
+    rng = np.random.default_rng(7)
+    host_steps = [[(0, int(r)) for r in rng.choice(config.rows, 24, replace=False)] for _ in range(8)] + [[], []]
+    out, counters, _ = run_sequencer(macro_with_weights(config, 3), routing, codes, host_steps, V_READ)
+    golden = InferenceModel(macro_with_weights(config, 3), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events
+    assert (counters["spikes"], counters["row_events"], counters["dropped"]) == (
+        int(np.abs(golden.spikes).sum()), golden.row_events, golden.dropped)
+    fanned = [[(core, row) for core, row in step if core != 0] for step in golden.routed[1:]]
+    assert sum(map(len, fanned)) > 30                       # not vacuous: core 0 spiked and was routed
+    for step in fanned:                                     # every routed row arrives on cores 1, 2 and 3
+        rows = {core: sorted(row for c, row in step if c == core) for core in (1, 2, 3)}
+        assert rows[1] == rows[2] == rows[3]
+    assert any(decode_event(word)[2] == 3 for word in out)  # the last copy's core fired too
+
+
+def test_a_raw_route_entry_past_core_255_wraps_as_the_router_counts():
+    # pack_route refuses it; a host writing the bytes itself gets what the RTL does: cores 254, 255, 0, 1.
+    raw = bytes([0b10 | 3 << 2, 254, 5, 0])
+    routing = b"".join([raw, pack_route(True)] * CONFIG.neurons + [pack_route(True)] * (2 * CONFIG.neurons))
+    codes = NeuronCodes(thresh_pos=2, thresh_neg=60000)
+    host_steps = random_input(4, steps=6) + [[]]
+    out, counters, _ = run_rtl(macro_with_weights(CONFIG, 4), routing, codes, host_steps)
+    golden = InferenceModel(macro_with_weights(CONFIG, 4), routing, codes, V_READ).run(host_steps)
+    fired = [t for t in range(len(host_steps) - 1) if golden.spikes[t, 0].max() == 1]
+    assert fired, "a positive spike on core 0 must use the entry"
+    assert (0, 5) in golden.routed[fired[0] + 1] and (1, 5) in golden.routed[fired[0] + 1]
+    assert out == golden.events and counters["dropped"] == golden.dropped >= 2
+
+
+def test_a_route_whose_copies_leave_the_event_format_is_refused():
+    with pytest.raises(ValueError, match="cores 60..66"):
+        pack_route(False, True, 60, 0, copies=6)
+    with pytest.raises(ValueError, match="do not fit"):
+        pack_route(False, True, 0, 0, copies=64)
+
+
+def test_a_router_without_fan_out_reads_copies_as_zero():
+    # reference-lite (the iCEBreaker's set) has no fan-out: every entry's copies are ignored, in the RTL
+    # as in the model.
+    from rram_cim.config import REFERENCE_LITE
+    config = REFERENCE_LITE
+    rng = np.random.default_rng(9)
+    routing = b"".join(pack_route(True, True, int(rng.integers(0, 2)), int(rng.integers(0, config.rows)),
+                                  copies=1) for _ in range(config.cores * config.neurons * 2))
+    codes = NeuronCodes(thresh_pos=6, thresh_neg=6)
+    host_steps = random_input(11, steps=8) + [[]]
+    out, counters, _ = run_sequencer(macro_with_weights(config, 5), routing, codes, host_steps, V_READ)
+    golden = InferenceModel(macro_with_weights(config, 5), routing, codes, V_READ).run(host_steps)
+    fanned = InferenceModel(macro_with_weights(REFERENCE, 5), routing, codes, V_READ).run(host_steps)
+    assert out == golden.events and counters["row_events"] == golden.row_events
+    assert golden.row_events < fanned.row_events            # the same table fans out on the reference

@@ -4,8 +4,8 @@ import pytest
 
 from rram_cim.protocol import (EVENT_TICK, FAILED_LOG_ENTRY_BYTES, LEVEL_ENTRY_BYTES, LEVEL_FIELDS, LEVEL_USED_BYTES,
                                RECIPE_FIELDS, ROUTE_ENTRY_BYTES, Algorithm, FailedLogEntry, NeuronMode, Scope,
-                               decode_event, input_event, output_event, pack_level, pack_route, unpack_failed_log,
-                               unpack_route)
+                               decode_event, input_event, output_event, pack_level, pack_route, route_destinations,
+                               unpack_failed_log, unpack_route)
 
 
 def test_events_put_tick_negative_core_and_index_at_their_bits():
@@ -19,13 +19,16 @@ def test_events_put_tick_negative_core_and_index_at_their_bits():
         input_event(0, 256)
 
 
-def test_route_entry_is_flags_core_and_little_endian_row():
+def test_route_entry_is_flags_copies_core_and_little_endian_row():
     assert ROUTE_ENTRY_BYTES == 4
     assert pack_route(True, True, 47, 200) == bytes([0b11, 47, 200, 0])
-    with pytest.raises(ValueError, match="does not fit"):
+    assert pack_route(False, True, 40, 9, copies=5) == bytes([0b10 | 5 << 2, 40, 9, 0])
+    with pytest.raises(ValueError, match="do not fit"):
         pack_route(True, True, 2, 300)                                 # past an input event's 8 row bits
-    entry = unpack_route(pack_route(False, True, 1, 7))
-    assert (entry.to_host, entry.to_row, entry.core, entry.row) == (0, 1, 1, 7)
+    entry = unpack_route(pack_route(False, True, 1, 7, copies=2))
+    assert (entry.to_host, entry.to_row, entry.core, entry.row, entry.copies) == (0, 1, 1, 7, 2)
+    assert route_destinations(entry) == [(1, 7), (2, 7), (3, 7)]
+    assert route_destinations(unpack_route(pack_route(True, False, 1, 7, copies=2))) == []
 
 
 def test_level_entry_fields_sit_at_their_byte_offsets():
