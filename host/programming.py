@@ -244,13 +244,8 @@ class Programmer:
 
     def _wait_slot(self, ready: int) -> None:
         """Poll PV_STREAM until the slot the host fills next is free; past the timeout (chip time), abort."""
-        waited = 0.0
-        while not self.regs.read("pv_stream") & ready:
-            if waited > self.timeout_seconds:
-                self.regs.write("ctrl", self.regs.table.register("ctrl").field("pv_abort").mask)
-                raise ChipError(f"the P&V engine did not free a slot within {self.timeout_seconds} s; stopped")
-            self.regs.idle(self.poll_seconds)
-            waited += self.poll_seconds
+        self.regs.poll_until(lambda: bool(self.regs.read("pv_stream") & ready), "pv_abort", self.timeout_seconds,
+                             self.poll_seconds, failure="the P&V engine did not free a slot")
 
     def _failed_cells(self, failed: int) -> list[tuple[int, int, int]]:
         entries = min(failed, self.config.failed_log_depth)

@@ -253,16 +253,24 @@ class RegisterClient:
         """Poll the status byte until `done` is set and BUSY clear, calling `between` (host work such as
         feeding a FIFO) after each check that finds it still running. Past `timeout_seconds` of the
         chip's time, write CTRL.`abort` (an engine that has one) and raise ChipError."""
-        waited = 0.0
-        while True:
+        def finished() -> bool:
             status = self.status()
-            if status & done and not status & StatusBit.BUSY:
-                return
+            return bool(status & done and not status & StatusBit.BUSY)
+        self.poll_until(finished, abort, timeout_seconds, poll_seconds, between, f"{what} did not finish")
+
+    def poll_until(self, finished: Callable[[], bool], abort: str | None, timeout_seconds: float,
+                   poll_seconds: float, between: Callable[[], None] | None = None,
+                   failure: str = "the engine did not finish") -> None:
+        """Call `finished` (a poll of the chip) until it says so, calling `between` after each miss and
+        letting `poll_seconds` of the chip's time pass. Past `timeout_seconds`, write CTRL.`abort` (an
+        engine that has one) and raise ChipError("`failure` within ... s")."""
+        waited = 0.0
+        while not finished():
             if waited > timeout_seconds:
                 if abort is None:
-                    raise ChipError(f"{what} did not finish within {timeout_seconds} s")
+                    raise ChipError(f"{failure} within {timeout_seconds} s")
                 self.write("ctrl", self.table.register("ctrl").field(abort).mask)
-                raise ChipError(f"{what} did not finish within {timeout_seconds} s; stopped")
+                raise ChipError(f"{failure} within {timeout_seconds} s; stopped")
             if between is not None:
                 between()
             self.idle(poll_seconds)

@@ -118,6 +118,25 @@ def test_waiting_for_an_engine_that_never_finishes_aborts_it_and_raises():
     assert abort in frames and len(polls) >= 5
 
 
+def test_a_p_and_v_slot_that_is_never_freed_aborts_the_engine_and_raises():
+    # The register-file model has no engine: its PV_STREAM reads 08 (ready, none owned) for ever, so a
+    # wait for an owned slot's bit stands for a slot the engine never frees.
+    from rram_cim.config import REFERENCE
+    from rram_cim.host.programming import Programmer
+    from rram_cim.protocol import Command
+    transport = CountingTransport()
+    frames = []
+    exchange = transport.exchange
+    transport.exchange = lambda frame: frames.append(frame) or exchange(frame)
+    programmer = Programmer(RegisterClient(transport, TABLE), REFERENCE, poll_seconds=2e-4, timeout_seconds=1e-3)
+    never = TABLE.register("pv_stream").field("owned").mask
+    with pytest.raises(ChipError, match="the P&V engine did not free a slot within 0.001 s; stopped"):
+        programmer._wait_slot(never)
+    ctrl = TABLE.register("ctrl")
+    assert write_frame(ctrl.address, bytes([ctrl.field("pv_abort").mask])) in frames
+    assert sum(frame[0] == Command.READ for frame in frames) >= 5       # it polled PV_STREAM meanwhile
+
+
 def test_neuron_settings_go_to_each_cores_page_or_one_page_for_all():
     from rram_cim.config import REFERENCE, REFERENCE_LITE
     from rram_cim.host.inference import neuron_pages
