@@ -284,7 +284,8 @@ def compile_network(layers: list[Layer], level_codes, config: ChipConfig, thresh
     codes = np.asarray(level_codes)
     if not layers:
         raise CompileError("a network needs at least one layer")
-    spans = [-(-np.asarray(layer.plus).shape[-1] // config.neurons) if np.ndim(layer.plus) == 2 else 1
+    # Cores per layer (the shape checks below name a malformed layer; here it counts as one core).
+    spans = [max(1, -(-np.asarray(layer.plus).shape[-1] // config.neurons)) if np.ndim(layer.plus) == 2 else 1
              for layer in layers]
     if sum(spans) > config.cores:
         raise CompileError(f"the layers take {sum(spans)} cores ({' + '.join(map(str, spans))}; a core holds "
