@@ -36,7 +36,7 @@ from .cnn import CNN, PIXEL_BITS, im2col, max_pool, pixel_codes, with_plan
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
-__all__ = ["ChipCNN", "MappedLayer", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
+__all__ = ["ChipCNN", "MappedLayer", "program_layers", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
            "map_layer", "output_sigma", "CALIBRATED_OFFSET_V"]
 
 #: Comparator offset left after `Chip.calibrate` (volts): under 2 threshold LSB of 0.1 mV (docs/mvm.md).
@@ -67,6 +67,16 @@ class MappedLayer:
         return self.tiled.expected(np.tile(x, self.replicas), "forward", out_bits, threshold_code, g_us=g_us)
 
 
+def program_layers(chip, layers: list[MappedLayer], calibrate: bool = True) -> list:
+    """P&V of every tile of `layers` with the host's default recipes, then the neuron offsets of each of
+    their cores calibrated; the programming results, tile by tile."""
+    results = [result for layer in layers for result in layer.tiled.program(chip)]
+    if calibrate:
+        for core in (core for layer in layers for core in layer.cores):
+            chip.calibrate(core)
+    return results
+
+
 @dataclass
 class ChipCNN:
     """A trained, planned network on a chip's cores: one `TiledMapping` and threshold code per layer."""
@@ -81,11 +91,7 @@ class ChipCNN:
 
     def program(self, chip, calibrate: bool = True) -> list:
         """P&V of every tile with the host's default recipes, then each core's neuron offsets calibrated."""
-        results = [result for layer in self.layers for result in layer.tiled.program(chip)]
-        if calibrate:
-            for core in self.cores:
-                chip.calibrate(core)
-        return results
+        return program_layers(chip, self.layers, calibrate)
 
     def in_bits(self, k: int) -> int:
         return input_bits(self.network.settings, k)

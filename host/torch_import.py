@@ -43,7 +43,7 @@ import numpy as np
 from ..config import ChipConfig
 from ..models.mvm import BITS_MAX
 from .cnn import im2col
-from .cnn_chip import MappedLayer, map_layer
+from .cnn_chip import MappedLayer, map_layer, program_layers
 from .compiler import CompileError
 
 __all__ = ["ChipNetwork", "MatrixLayer", "compile_sequential", "SUPPORTED"]
@@ -175,11 +175,7 @@ class ChipNetwork:
 
     def program(self, chip, calibrate: bool = True) -> list:
         """P&V of every tile with the host's default recipes, then each core's neuron offsets calibrated."""
-        results = [result for layer in self.layers for result in layer.mapped.tiled.program(chip)]
-        if calibrate:
-            for core in self.cores:
-                chip.calibrate(core)
-        return results
+        return program_layers(chip, [layer.mapped for layer in self.layers], calibrate)
 
     def run(self, chip, x) -> np.ndarray:
         """The network's outputs (torch's units and layout) for one sample or a batch, every MVM on `chip`."""
