@@ -36,7 +36,7 @@ from .cnn import CNN, PIXEL_BITS, im2col, max_pool, pixel_codes, with_plan
 from .compiler import CompileError
 from .tiling import TiledMapping, map_tiled
 
-__all__ = ["ChipCNN", "MappedLayer", "program_layers", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
+__all__ = ["ChipCNN", "MappedLayer", "program_layers", "layer_patches", "next_codes", "plan", "train_for_chip", "evaluate", "check_fits", "map_network",
            "map_layer", "output_sigma", "CALIBRATED_OFFSET_V"]
 
 #: Comparator offset left after `Chip.calibrate` (volts): under 2 threshold LSB of 0.1 mV (docs/mvm.md).
@@ -65,6 +65,21 @@ class MappedLayer:
 
     def expected(self, x, out_bits: int, threshold_code: int, g_us=None) -> np.ndarray:
         return self.tiled.expected(np.tile(x, self.replicas), "forward", out_bits, threshold_code, g_us=g_us)
+
+
+def layer_patches(settings, a: np.ndarray, last: bool) -> np.ndarray:
+    """A layer's MVM inputs (images, positions, inputs) from codes `a` (images, side, side, channels): the
+    convolutions' im2col patches, or the whole flattened map for the dense layer."""
+    return a.reshape(len(a), 1, -1) if last else im2col(a, settings.kernel)
+
+
+def next_codes(settings, outputs: np.ndarray) -> np.ndarray:
+    """The next layer's input codes (images, side, side, channels) from a convolution's outputs (images,
+    positions, channels): max-pooled, clipped to the activation range (the ReLU), shifted to the input bits."""
+    outputs = np.asarray(outputs)
+    side = int(round(math.sqrt(outputs.shape[1])))
+    pooled, _ = max_pool(outputs.reshape(len(outputs), side, side, -1), settings.pool)
+    return np.clip(pooled, 0, settings.act_top) << settings.input_shift
 
 
 def program_layers(chip, layers: list[MappedLayer], calibrate: bool = True) -> list:
@@ -102,15 +117,12 @@ class ChipCNN:
         a = pixel_codes(np.asarray(x)[None]).astype(np.int64).reshape(1, s.image, s.image, 1)
         last = len(self.layers) - 1
         for k, layer in enumerate(self.layers):
-            patches = a.reshape(1, -1) if k == last else im2col(a, s.kernel)[0]
             bits = s.out_bits if k == last else s.act_bits
             y = np.stack([layer.run(chip, p, self.in_bits(k), bits, self.conversion, self.codes[k])
-                          for p in patches])
+                          for p in layer_patches(s, a, k == last)[0]])
             if k == last:
                 return y[0]
-            side = int(round(math.sqrt(len(patches))))
-            pooled, _ = max_pool(y.reshape(1, side, side, -1), s.pool)
-            a = np.clip(pooled, 0, s.act_top) << s.input_shift
+            a = next_codes(s, y[None])
         raise AssertionError("unreachable")
 
     def mvms_per_digit(self) -> int:

@@ -19,15 +19,14 @@ every layer is planned on the same number of rows, so each overwrites all of its
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import ChipConfig
 from ..models.device import HFO2_1T1R
-from .cnn import CNN, im2col, max_pool, pixel_codes
-from .cnn_chip import ChipCNN, MappedLayer, plan
+from .cnn import CNN, pixel_codes
+from .cnn_chip import ChipCNN, MappedLayer, layer_patches, next_codes, plan
 from .compiler import CompileError
 from .tiling import Tile
 
@@ -130,10 +129,5 @@ class CoreCNN:
         if k == 0:
             a = pixel_codes(np.asarray(digits)).astype(np.int64).reshape(-1, s.image, s.image, 1)
         else:
-            outputs = np.asarray(outputs)
-            side = int(round(math.sqrt(outputs.shape[1])))
-            pooled, _ = max_pool(outputs.reshape(len(outputs), side, side, -1), s.pool)
-            a = np.clip(pooled, 0, s.act_top) << s.input_shift
-        if k == len(self.layers) - 1:
-            return a.reshape(len(a), 1, -1)
-        return im2col(a, s.kernel)
+            a = next_codes(s, outputs)
+        return layer_patches(s, a, k == len(self.layers) - 1)
