@@ -410,12 +410,13 @@ class ChipSampler:
     def _threshold(self, direction: str) -> int:
         return self.mapping.threshold_forward if direction == "forward" else self.mapping.threshold_backward
 
-    def _run(self, states: np.ndarray, direction: str, threshold: int) -> np.ndarray:
+    def _run(self, states: np.ndarray, direction: str, threshold: int, tiles=None) -> np.ndarray:
         m = self.mapping
         states = np.atleast_2d(states)
+        tiles = m.tiled.tiles if tiles is None else tiles
         out = np.stack([m.tiled.run(self.chip, (s * m.pulses).astype(np.int64), direction, m.in_bits, m.out_bits,
-                                    "sar", threshold) for s in states])
-        self.mvms += len(states) * len(m.tiled.tiles)
+                                    "sar", threshold, tiles=tiles) for s in states])
+        self.mvms += len(states) * len(tiles)
         return out
 
     def hidden_membrane(self, v: np.ndarray) -> np.ndarray:
@@ -427,17 +428,8 @@ class ChipSampler:
     def label_membrane(self, h: np.ndarray) -> np.ndarray:
         """The label units' membranes (samples, LABELS): plain backward MVMs of the tiles holding label rows
         only. A decide MVM writes 0 or 1, so a chain decided on chip reads its labels' inputs this way."""
-        m = self.mapping
-        h = np.atleast_2d(h)
-        tiles = [tile for tile in m.tiled.tiles if tile.rows.stop > PIXELS]
-        y = np.zeros((len(h), VISIBLE), dtype=np.int64)
-        for s, states in enumerate(h):
-            for tile in tiles:
-                inputs, outputs = tile.lines(Direction.BACKWARD)
-                y[s, outputs] += tile.mapping.run(self.chip, (states[inputs] * m.pulses).astype(np.int64), "backward",
-                                                  m.in_bits, m.out_bits, "sar", m.threshold_backward)
-        self.mvms += len(h) * len(tiles)
-        return y[:, PIXELS:]
+        tiles = [tile for tile in self.mapping.tiled.tiles if tile.rows.stop > PIXELS]
+        return self._run(h, "backward", self.mapping.threshold_backward, tiles)[:, PIXELS:]
 
     def sample(self, direction: str, states, bias, neuron: StochasticNeuron, lfsr: LFSR):
         """(membranes, decisions) of one half-step: forward visible -> hidden, backward hidden -> visible.

@@ -153,13 +153,15 @@ class TiledMapping:
                 for tile in self.tiles]
 
     def run(self, chip, x, direction, in_bits: int = 1, out_bits: int = 1, conversion: str = "count",
-            threshold_code: int = 1, v_read_code: int | None = None, midpoint: bool = False) -> np.ndarray:
+            threshold_code: int = 1, v_read_code: int | None = None, midpoint: bool = False,
+            tiles=None) -> np.ndarray:
         """One MVM of the whole matrix: each tile's MVM on its core, the partials of each output added
         (integers in output LSBs, up to `partials_per_output` x (2^out_bits - 1)). With `midpoint`, each
         non-zero partial y below the top code counts as y + sign(y) / 2, the middle of the interval its
-        truncation leaves (NeuRRAM reads its outputs as (steps - 0.5) x sign): floats, half the error."""
+        truncation leaves (NeuRRAM reads its outputs as (steps - 0.5) x sign): floats, half the error.
+        `tiles` (some of `self.tiles`) runs only those; the outputs no tile of them holds read 0."""
         return self._combine(x, direction, out_bits, midpoint, lambda tile, direction, x_tile: tile.mapping.run(
-            chip, x_tile, direction, in_bits, out_bits, conversion, threshold_code, v_read_code))
+            chip, x_tile, direction, in_bits, out_bits, conversion, threshold_code, v_read_code), tiles)
 
     def expected(self, x, direction, out_bits: int, threshold_code: int, v_read_code: int | None = None,
                  g_us=None, gain: float = NeuronParams().gain, midpoint: bool = False) -> np.ndarray:
@@ -169,11 +171,11 @@ class TiledMapping:
             x_tile, direction, out_bits, threshold_code, v_read_code,
             None if g_us is None else g_us[tile.mapping.core], gain))
 
-    def _combine(self, x, direction, out_bits: int, midpoint: bool, partial) -> np.ndarray:
+    def _combine(self, x, direction, out_bits: int, midpoint: bool, partial, tiles=None) -> np.ndarray:
         direction = self._served(direction)
         x = self._inputs(x, direction)
         y = np.zeros(self.sizes(direction)[0], dtype=float if midpoint else np.int64)
-        for tile in self.tiles:
+        for tile in self.tiles if tiles is None else tiles:
             inputs, outputs = tile.lines(direction)
             part = partial(tile, direction.name.lower(), x[inputs])
             if midpoint:
